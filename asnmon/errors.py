@@ -1,0 +1,114 @@
+"""Every unexpected condition asnmon raises, as one tree.
+
+Expected QC outcomes (a sample over the curve, a fading IS) are *data*: a
+``Flag``. What is here is for input that cannot be processed at all. The
+pipeline catches ``AsnmonError`` per file, stores it as a flag (READ_ERROR,
+CONVERT_ERROR, ...) and goes on with the run.
+
+    AsnmonError
+    ├── ReadError                      -> flag READ_ERROR
+    │   ├── EmptyFileError             0 bytes, or nothing but whitespace
+    │   ├── NotXmlError                the bytes are not XML at all
+    │   ├── NotMzmlError               XML, but not an mzML document
+    │   │   └── MzxmlError             an mzXML file (the older format)
+    │   ├── TruncatedFileError         the document stops before its end
+    │   ├── CorruptDataError           an array cannot be decoded, has the wrong
+    │   │                              length or holds NaN/inf
+    │   ├── UnsupportedDataError       valid, but not something we decode
+    │   │                              (MS-Numpress, unknown compression)
+    │   ├── UnsafeXmlError             DOCTYPE/entity declarations (never in mzML)
+    │   ├── NoMatchingTransitionError  none of the assay's transitions is present
+    │   └── WrongPolarityError         acquired in the other ion mode
+    ├── ConfigError                    a configuration file is invalid
+    │   ├── AssayError                 (names the key and the problem)
+    │   ├── WorklistError              (names the row, column and problem)
+    │   └── SettingsError
+    ├── ConvertError                   -> flag CONVERT_ERROR
+    └── StoreError                     the database cannot be used
+"""
+
+from __future__ import annotations
+
+
+class AsnmonError(Exception):
+    """Base of every error asnmon raises on purpose; its message is for people."""
+
+    code = "ERROR"
+
+
+class ReadError(AsnmonError):
+    """An injection file could not be read; stored as a READ_ERROR flag."""
+
+    code = "READ_ERROR"
+
+
+class EmptyFileError(ReadError):
+    pass
+
+
+class NotXmlError(ReadError):
+    pass
+
+
+class NotMzmlError(ReadError):
+    pass
+
+
+class MzxmlError(NotMzmlError):
+    pass
+
+
+class TruncatedFileError(ReadError):
+    pass
+
+
+class CorruptDataError(ReadError):
+    pass
+
+
+class UnsupportedDataError(ReadError):
+    pass
+
+
+class UnsafeXmlError(ReadError):
+    pass
+
+
+class NoMatchingTransitionError(ReadError):
+    pass
+
+
+class WrongPolarityError(ReadError):
+    pass
+
+
+class ConfigError(AsnmonError):
+    """A configuration file is invalid. ``problems`` lists every one found."""
+
+    code = "CONFIG_ERROR"
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
+
+
+class AssayError(ConfigError):
+    pass
+
+
+class WorklistError(ConfigError):
+    pass
+
+
+class SettingsError(ConfigError):
+    pass
+
+
+class ConvertError(AsnmonError):
+    """The vendor-file converter failed or timed out."""
+
+    code = "CONVERT_ERROR"
+
+
+class StoreError(AsnmonError):
+    code = "STORE_ERROR"

@@ -1,0 +1,206 @@
+"""The values that flow between pipeline stages.
+
+All frozen: a stage takes records and returns new ones, so a record seen by
+the dashboard is the record that was stored. Array fields are made read-only
+on construction (``frozen_array``) because a frozen dataclass alone would still
+let ``trace.intensity[0] = 0`` through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def frozen_array(values: npt.ArrayLike) -> FloatArray:
+    """A float64 copy that cannot be written to."""
+    arr = np.array(values, dtype=np.float64, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+class Role(StrEnum):
+    ANALYTE_QUANT = "analyte_quant"
+    ANALYTE_QUAL = "analyte_qual"
+    IS_QUANT = "is_quant"
+    IS_QUAL = "is_qual"
+    OTHER = "other"  # a neighbour kept for information (ornithine, aspartate)
+
+
+class SampleType(StrEnum):
+    DOUBLE_BLANK = "double_blank"
+    BLANK = "blank"
+    ZERO = "zero"
+    CALIBRATOR = "calibrator"
+    QC = "qc"
+    SAMPLE = "sample"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    FAIL = "fail"
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, slots=True)
+class Chromatogram:
+    """One trace: retention time in **minutes**, whatever the file used."""
+
+    id: str
+    index: int
+    rt: FloatArray
+    intensity: FloatArray
+    q1: float | None = None
+    q3: float | None = None
+    polarity: str | None = None  # "positive" | "negative" | None (not stated)
+    kind: str = "srm"  # "srm" | "sim" | "tic" | "xic_ms1" | "xic_ms2" | "other"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rt", frozen_array(self.rt))
+        object.__setattr__(self, "intensity", frozen_array(self.intensity))
+
+
+@dataclass(frozen=True, slots=True)
+class RunMeta:
+    run_id: str | None = None
+    started_at: str | None = None  # ISO 8601 as the file states it
+    instrument: str | None = None
+    polarity: str | None = None  # majority polarity of the traces used
+    mzml_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawFile:
+    """Everything the reader found in a file, before the assay is applied."""
+
+    path: Path
+    meta: RunMeta
+    chromatograms: tuple[Chromatogram, ...]
+    n_spectra: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    """A file matched to the assay: one trace per assay transition found."""
+
+    path: Path
+    sha256: str
+    meta: RunMeta
+    traces: Mapping[str, Chromatogram]  # transition id -> trace
+    notes: tuple[str, ...] = ()  # e.g. which duplicate Q1/Q3 was taken and why
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "traces", MappingProxyType(dict(self.traces)))
+
+
+# ---------------------------------------------------------------- integrating
+
+
+@dataclass(frozen=True, slots=True)
+class Peak:
+    transition: str
+    apex_rt: float
+    start_rt: float
+    end_rt: float
+    area: float  # above the straight baseline, intensity x minutes
+    height: float  # apex above baseline
+    baseline_start: float  # baseline intensity at start_rt
+    baseline_end: float
+    fwhm: float | None
+    sn: float | None  # height / noise (noise: MAD of the signal outside the peak)
+    points: int  # data points between the boundaries
+    saturated: bool = False
+    truncated: bool = False  # the peak runs into the end of the acquisition
+
+
+# ---------------------------------------------------------------- worklist
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One worklist row: what an injection is meant to be."""
+
+    file: str  # file stem as the worklist names it
+    sample_id: str
+    sample_type: SampleType
+    position: int | None = None
+    level: str | None = None  # "CAL03", "QC-L", ...
+    nominal: float | None = None  # nominal concentration (calibrators, QCs)
+    matrix: str | None = None
+    dilution: float = 1.0
+    normalizer: float | None = None  # mg protein, or 10^6 cells
+    normalizer_unit: str | None = None  # "mg protein" | "1e6 cells"
+    group: str | None = None  # pairs the media and lysate of one culture
+    in_worklist: bool = True  # False: named by the file-name convention or unknown
+
+
+# ---------------------------------------------------------------- calibrating
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationPoint:
+    sample_id: str
+    level: str | None
+    nominal: float
+    area_ratio: float
+    back_calculated: float | None = None
+    accuracy_pct: float | None = None
+    excluded: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """A fitted curve: ratio = c0 + c1*x + c2*x^2 (c2 = 0 when linear)."""
+
+    version: int
+    model: str  # "linear" | "quadratic"
+    weighting: str  # "1/x^2" | "1/x" | "none"
+    coefficients: tuple[float, float, float]
+    r2: float
+    points: tuple[CalibrationPoint, ...]
+    accepted: bool
+    reason: str  # why accepted or rejected, in words
+    lloq: float
+    uloq: float
+    zero_intercept: bool = False
+    carried_over_from: str | None = None
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    status: str  # "ok" | "BLQ" | "ALQ" | "provisional" | "no_peak" | "no_result"
+    area_ratio: float | None = None
+    conc_vial: float | None = None
+    conc: float | None = None  # x dilution
+    unit: str | None = None
+    normalized_value: float | None = None
+    normalized_unit: str | None = None
+    accuracy_pct: float | None = None  # calibrators and QCs
+    calibration_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    code: str
+    severity: Severity
+    message: str  # plain language: what is wrong, with numbers
+    action: str = ""  # what to do about it
+    value: float | None = None
+    limit: float | None = None
+    source: str = ""  # where the rule and its default come from
+    details: Mapping[str, object] = field(default_factory=dict)
