@@ -21,8 +21,14 @@ from asnmon.records import Role
 DEFAULT_ASSAY = "asparagine.toml"
 
 
-def _f(default: Any, source: str = "", help: str = "", lo: float | None = None,
-       hi: float | None = None, choices: tuple[str, ...] = ()) -> Any:
+def _f(
+    default: Any,
+    source: str = "",
+    help: str = "",
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple[str, ...] = (),
+) -> Any:
     """A field with its default, its source and its allowed range."""
     meta = {"source": source, "help": help, "lo": lo, "hi": hi, "choices": choices}
     return field(default=default, metadata=meta)
@@ -47,18 +53,19 @@ class Retention:
 @dataclass(frozen=True, slots=True)
 class Integration:
     smoothing_points: int = _f(5, help="Savitzky-Golay window for detection", lo=0, hi=51)
-    min_points_across: int = _f(8, source="common LC-MS practice (>= 8-10 points per peak)",
-                                lo=1)
+    min_points_across: int = _f(8, source="common LC-MS practice (>= 8-10 points per peak)", lo=1)
     min_sn: float = _f(10.0, source="LLOQ convention S/N >= 10 (ICH M10 / CLSI C62-A)", lo=0)
     saturation_intensity: float = _f(1.0e9, help="detector ceiling", lo=0)
 
 
 @dataclass(frozen=True, slots=True)
 class CalibrationSpec:
-    model: str = _f("linear", source="ICH M10 (simplest adequate model)",
-                    choices=("linear", "quadratic"))
-    weighting: str = _f("1/x^2", source="Gu et al. 2014 (LC-MS/MS default)",
-                        choices=("1/x^2", "1/x", "none"))
+    model: str = _f(
+        "linear", source="ICH M10 (simplest adequate model)", choices=("linear", "quadratic")
+    )
+    weighting: str = _f(
+        "1/x^2", source="Gu et al. 2014 (LC-MS/MS default)", choices=("1/x^2", "1/x", "none")
+    )
     zero_intercept: bool = _f(False)
     lloq: float = _f(1.0, help="lowest calibrator", lo=0)
     uloq: float = _f(500.0, help="highest calibrator", lo=0)
@@ -88,13 +95,17 @@ class Matrix:
 class Limits:
     is_low_pct: float = _f(50.0, source="lab convention, FDA 2019 IS Q&A", lo=0)
     is_high_pct: float = _f(150.0, source="lab convention, FDA 2019 IS Q&A", lo=0)
-    is_reference: str = _f("cal_qc", source="mean IS of accepted calibrators and QCs",
-                           choices=("cal_qc", "calibrators", "all"))
+    is_reference: str = _f(
+        "cal_qc",
+        source="mean IS of accepted calibrators and QCs",
+        choices=("cal_qc", "calibrators", "all"),
+    )
     rt_tolerance_pct: float = _f(2.5, source="CLSI C62-A", lo=0)
     coelution_tolerance: float = _f(0.05, help="min, analyte apex vs IS apex", lo=0)
     ion_ratio_tolerance_pct: float = _f(20.0, source="CLSI C62-A", lo=0)
-    ion_ratio_weak_tolerance_pct: float = _f(25.0, source="vendor practice for weak qualifiers",
-                                             lo=0)
+    ion_ratio_weak_tolerance_pct: float = _f(
+        25.0, source="vendor practice for weak qualifiers", lo=0
+    )
     weak_qualifier_ratio: float = _f(0.5, source="CLSI C62-A", lo=0)
     carryover_analyte_pct_lloq: float = _f(20.0, source="ICH M10; CLSI C62-A", lo=0)
     carryover_is_pct: float = _f(5.0, source="ICH M10; CLSI C62-A", lo=0)
@@ -124,6 +135,7 @@ class Assay:
     matrices: tuple[Matrix, ...]
     limits: Limits
     source_path: str | None = None
+    calibrators: tuple[QcLevel, ...] = ()  # level names -> nominal, for the file-name convention
 
     def by_role(self, role: Role) -> Transition | None:
         return next((t for t in self.transitions if t.role == role), None)
@@ -161,8 +173,17 @@ _ASSAY_KEYS: dict[str, tuple[type, Any]] = {
     "mz_tolerance": (float, 0.5),
     "ppm": (float, 10.0),
 }
-_TOP_KEYS = ("assay", "transitions", "retention", "integration", "calibration", "qc_levels",
-             "matrices", "limits")
+_TOP_KEYS = (
+    "assay",
+    "transitions",
+    "retention",
+    "integration",
+    "calibration",
+    "qc_levels",
+    "calibrators",
+    "matrices",
+    "limits",
+)
 
 
 class _Problems:
@@ -259,8 +280,15 @@ def _transitions(items: Any, probs: _Problems) -> tuple[Transition, ...]:
         if role not in roles:
             probs.add(f"{where}.role", f"must be one of {', '.join(roles)}; got {role!r}")
             continue
-        out.append(Transition(id=tid, name=str(t.get("name", tid)), q1=float(q1),
-                              q3=None if q3 is None else float(q3), role=Role(role)))
+        out.append(
+            Transition(
+                id=tid,
+                name=str(t.get("name", tid)),
+                q1=float(q1),
+                q3=None if q3 is None else float(q3),
+                role=Role(role),
+            )
+        )
     ids = [t.id for t in out]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         probs.add("transitions", f"id '{dup}' is used more than once")
@@ -333,8 +361,7 @@ def parse_assay(data: dict[str, Any], source_path: str | None = None) -> Assay:
     if values.get("polarity") not in (None, "positive", "negative"):
         probs.add("assay.polarity", f"must be positive or negative; got {values['polarity']!r}")
     if values.get("acquisition") not in (None, "mrm", "full_scan"):
-        probs.add("assay.acquisition",
-                  f"must be mrm or full_scan; got {values['acquisition']!r}")
+        probs.add("assay.acquisition", f"must be mrm or full_scan; got {values['acquisition']!r}")
     for key in ("mz_tolerance", "ppm"):
         if isinstance(values.get(key), float) and values[key] <= 0:
             probs.add(f"assay.{key}", f"must be > 0; got {values[key]}")
@@ -346,10 +373,13 @@ def parse_assay(data: dict[str, Any], source_path: str | None = None) -> Assay:
     limits = _section(Limits, data.get("limits"), "limits", probs)
     qc_levels = _named_list(data.get("qc_levels"), "qc_levels", QcLevel, probs)
     matrices = _named_list(data.get("matrices"), "matrices", Matrix, probs)
+    calibrators = _named_list(data.get("calibrators"), "calibrators", QcLevel, probs)
 
     if calibration.lloq >= calibration.uloq:
-        probs.add("calibration.lloq",
-                  f"must be below calibration.uloq ({calibration.lloq} >= {calibration.uloq})")
+        probs.add(
+            "calibration.lloq",
+            f"must be below calibration.uloq ({calibration.lloq} >= {calibration.uloq})",
+        )
     if limits.is_low_pct >= limits.is_high_pct:
         probs.add("limits.is_low_pct", "must be below limits.is_high_pct")
     for m in matrices:
@@ -357,17 +387,30 @@ def parse_assay(data: dict[str, Any], source_path: str | None = None) -> Assay:
             probs.add(f"matrices.{m.name}", f"ref_low {m.ref_low} is above ref_high {m.ref_high}")
     for q in qc_levels:
         if not calibration.lloq <= q.nominal <= calibration.uloq:
-            probs.add(f"qc_levels.{q.name}.nominal",
-                      f"{q.nominal} lies outside the calibrated range "
-                      f"{calibration.lloq}-{calibration.uloq}")
+            probs.add(
+                f"qc_levels.{q.name}.nominal",
+                f"{q.nominal} lies outside the calibrated range "
+                f"{calibration.lloq}-{calibration.uloq}",
+            )
 
     if probs.items:
         where = source_path or "assay"
-        raise AssayError(f"{where}: {len(probs.items)} problem(s):\n  - "
-                         + "\n  - ".join(probs.items), tuple(probs.items))
-    return Assay(transitions=transitions, retention=retention, integration=integration,
-                 calibration=calibration, qc_levels=qc_levels, matrices=matrices,
-                 limits=limits, source_path=source_path, **values)
+        raise AssayError(
+            f"{where}: {len(probs.items)} problem(s):\n  - " + "\n  - ".join(probs.items),
+            tuple(probs.items),
+        )
+    return Assay(
+        transitions=transitions,
+        retention=retention,
+        integration=integration,
+        calibration=calibration,
+        qc_levels=qc_levels,
+        matrices=matrices,
+        limits=limits,
+        source_path=source_path,
+        calibrators=calibrators,
+        **values,
+    )
 
 
 def load_assay(path: str | Path | None = None) -> Assay:
@@ -394,8 +437,11 @@ def load_assay(path: str | Path | None = None) -> Assay:
 def limit_sources() -> list[tuple[str, str, Any, str]]:
     """(section, key, default, source) for every documented limit: README and check-assay."""
     rows = []
-    for section, cls in (("integration", Integration), ("calibration", CalibrationSpec),
-                         ("limits", Limits)):
+    for section, cls in (
+        ("integration", Integration),
+        ("calibration", CalibrationSpec),
+        ("limits", Limits),
+    ):
         for f in fields(cls):
             if f.metadata.get("source"):
                 rows.append((section, f.name, f.default, f.metadata["source"]))

@@ -141,6 +141,7 @@ class Sample:
     dilution: float = 1.0
     normalizer: float | None = None  # mg protein, or 10^6 cells
     normalizer_unit: str | None = None  # "mg protein" | "1e6 cells"
+    volume_ul: float | None = None  # extract volume the normalizer refers to (lysates)
     group: str | None = None  # pairs the media and lysate of one culture
     in_worklist: bool = True  # False: named by the file-name convention or unknown
 
@@ -204,3 +205,50 @@ class Flag:
     limit: float | None = None
     source: str = ""  # where the rule and its default come from
     details: Mapping[str, object] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- one file's outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What processing one file produced: stored in one transaction.
+
+    ``error`` is set (and ``peaks`` empty) when the file could not be read; the
+    failure is then data like any other, with its READ_ERROR/CONVERT_ERROR flag.
+    """
+
+    path: Path
+    sha256: str
+    sample: Sample
+    result: Result
+    flags: tuple[Flag, ...] = ()
+    meta: RunMeta = field(default_factory=RunMeta)
+    peaks: Mapping[str, Peak | None] = field(default_factory=dict)
+    roles: Mapping[str, str] = field(default_factory=dict)  # transition id -> Role value
+    traces: Mapping[str, Chromatogram] = field(default_factory=dict)  # windows kept for review
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+    acquired_order: float = 0.0  # file mtime, orders injections without a worklist
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """What the QC rules need to remember of an earlier injection of the run."""
+
+    injection_id: int
+    order: int  # injection order in the run, 1-based
+    sample_id: str
+    sample_type: SampleType
+    level: str | None = None
+    nominal: float | None = None
+    analyte_area: float | None = None
+    is_area: float | None = None
+    analyte_rt: float | None = None
+    is_rt: float | None = None
+    ion_ratio: float | None = None  # analyte qualifier / quantifier area
+    area_ratio: float | None = None
+    conc_vial: float | None = None
+    accuracy_pct: float | None = None
+    status: str | None = None
+    error: bool = False

@@ -1,0 +1,395 @@
+"""The ``asnmon`` command line.
+
+Imports of the heavy stages happen inside each command, so ``asnmon --help``
+answers at once on an acquisition PC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asnmon.pipeline import IngestReport
+    from asnmon.store import Store
+
+EPILOG = """\
+typical use:
+  asnmon demo                                   simulated run, nothing to configure
+  asnmon simulate run1/ --samples 80            write a realistic run of mzML files
+  asnmon ingest run1/*.mzML --worklist run1/worklist.csv --db lab.duckdb
+  asnmon export --db lab.duckdb --out results.csv
+  asnmon check-assay my_assay.toml              explain every problem in an assay file
+
+Files: one injection = one mzML file (.mzML or .mzML.gz). The assay file says
+which transitions to integrate and every acceptance limit (the built-in one is
+asparagine with a 13C4,15N2 internal standard; print it with
+`asnmon check-assay --show`). The worklist CSV says which file is which sample.
+"""
+
+
+def _add_common(p: argparse.ArgumentParser, *, db_required: bool = False) -> None:
+    p.add_argument(
+        "--assay", metavar="FILE", help="assay TOML (default: the built-in asparagine assay)"
+    )
+    p.add_argument(
+        "--worklist",
+        metavar="CSV",
+        help="worklist CSV: file, sample_type, level, "
+        "nominal, matrix, dilution, ... (default: file-name convention)",
+    )
+    p.add_argument(
+        "--db",
+        metavar="FILE",
+        required=db_required,
+        default=None if db_required else "asnmon.duckdb",
+        help="DuckDB database file (created if missing)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asnmon",
+        description="Real-time QC monitor for LC-MS/MS asparagine "
+        "quantification: reads each injection, integrates analyte and internal standard, "
+        "quantifies against the run's calibration, flags what needs a person, stores it all "
+        "in DuckDB.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"asnmon {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "ingest",
+        help="quantify mzML files into the database (batch)",
+        description="Read, integrate, quantify and flag each file, in "
+        "acquisition order (worklist position, then file time), storing every "
+        "result in the database. Files already stored (same content) are "
+        "skipped, so running it twice is safe. A bad file is stored as a "
+        "READ_ERROR and the rest go on.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="mzML files or folders (folders: every *.mzML and *.mzML.gz inside)",
+    )
+    _add_common(p)
+    p.add_argument(
+        "--run", metavar="NAME", help="run name (default: the worklist's or the folder's name)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser(
+        "export",
+        help="write results as CSV or Parquet",
+        description="One row per injection with the documented columns "
+        "(README, 'Export columns'). The format follows the file extension.",
+    )
+    p.add_argument("--db", metavar="FILE", required=True)
+    p.add_argument(
+        "--out", metavar="FILE", required=True, type=Path, help="results.csv or results.parquet"
+    )
+    p.add_argument("--run", metavar="RUN_ID", help="only this run (default: all runs)")
+
+    p = sub.add_parser(
+        "simulate",
+        help="write a realistic simulated run of mzML files",
+        description="A simulated triple-quad run: double blank, zero, 8 "
+        "calibrators, blank, QCs, samples (plasma, media, lysates), bracketing "
+        "calibrators; a worklist.csv and truth.csv beside the files.",
+    )
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    p.add_argument("--samples", type=int, default=60, help="number of samples (default 60)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds between injections (real-time pacing; default 0)",
+    )
+    p.add_argument(
+        "--write-seconds",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="write each file progressively over S seconds, as an instrument does",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="add a fault, e.g. is-drift:40:2.5 (from injection 40, -2.5 %% per "
+        "injection), rt-step:30:0.2, short:25, over-curve, depleted, "
+        "biased-qc:QC-M:25, carryover, truncated, junk, broken-curve",
+    )
+
+    p = sub.add_parser("check-assay", help="validate an assay file and explain every problem")
+    p.add_argument("file", nargs="?", type=Path, help="assay TOML (default: built-in)")
+    p.add_argument("--show", action="store_true", help="print the built-in assay file")
+
+    p = sub.add_parser(
+        "demo",
+        help="simulate a run with faults and quantify it",
+        description="Writes a simulated run (with an IS drift, an over-curve "
+        "sample, a depleted plasma, a truncated and a junk file) into a "
+        "temporary folder and ingests it, printing each injection.",
+    )
+    p.add_argument("--samples", type=int, default=40)
+    p.add_argument("--db", metavar="FILE", help="keep the database here (default: temporary)")
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("asnmon")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def _collect(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += [
+                f for f in sorted(p.iterdir()) if f.name.lower().endswith((".mzml", ".mzml.gz"))
+            ]
+        else:
+            files.append(p)
+    return files
+
+
+def _line(report: IngestReport) -> str:
+    if not report.stored or report.outcome is None:
+        return f"  skip  {report.path.name}: {report.message}"
+    o = report.outcome
+    r = o.result
+    if r.conc is not None:
+        value = f"{r.conc:9.3g} {r.unit or ''}"
+    elif r.status in ("BLQ", "ALQ"):
+        value = "  < LLOQ" if r.status == "BLQ" else "  > ULOQ"
+    else:
+        value = f"  {r.status}"
+    codes = ",".join(sorted({f.code for f in o.flags}))
+    return f"  {o.path.name:<28} {o.sample.sample_type.value:<12} {value:<16} {codes}"
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from asnmon.assay import load_assay
+    from asnmon.pipeline import RunIngestor, ingest_paths
+    from asnmon.store import RunInfo, Store
+    from asnmon.worklist import load_worklist
+
+    assay = load_assay(args.assay)
+    worklist = load_worklist(args.worklist) if args.worklist else None
+    files = _collect(args.paths)
+    if not files:
+        print(
+            "asnmon ingest: no mzML files found in " + ", ".join(map(str, args.paths)),
+            file=sys.stderr,
+        )
+        return 2
+    name = (
+        args.run
+        or (Path(args.worklist).stem if args.worklist else None)
+        or (args.paths[0].name if args.paths[0].is_dir() else files[0].parent.name)
+    )
+    with Store(args.db) as store:
+        run = RunInfo(
+            run_id=name,
+            name=name,
+            folder=str(files[0].parent),
+            worklist=args.worklist,
+            assay_name=assay.name,
+            assay_unit=assay.unit,
+            lloq=assay.calibration.lloq,
+            uloq=assay.calibration.uloq,
+            planned=len(worklist) if worklist else None,
+        )
+        ingestor = RunIngestor(store, assay, run, worklist)
+        bar = tqdm(total=len(files), unit="inj", disable=args.quiet, file=sys.stderr)
+
+        def tick(report: IngestReport) -> None:
+            bar.update(1)
+
+        reports = ingest_paths(ingestor, files, tick)
+        bar.close()
+        _summary(store, name, reports)
+    return 0
+
+
+def _summary(store: Store, run_id: str, reports: Sequence[IngestReport]) -> None:
+    rs = list(reports)
+    stored = sum(r.stored for r in rs)
+    results = store.results(run_id)
+    flags = store.flags(run_id)
+    by_code = Counter(flags["code"].to_list()) if flags.height else Counter()
+    quantified = results.filter(results["conc"].is_not_null()).height if results.height else 0
+    print(
+        f"\nrun {run_id}: {len(rs)} files, {stored} stored, {len(rs) - stored} skipped; "
+        f"{quantified} quantified results"
+    )
+    cals = store.calibrations(run_id)
+    if cals.height:
+        last = cals.row(-1, named=True)
+        print(f"calibration v{last['version']}: {last['reason']}")
+    if by_code:
+        print("flags: " + ", ".join(f"{c} {n}" for c, n in sorted(by_code.items())))
+    else:
+        print("flags: none")
+    print(f"database: {store.path}")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from asnmon.store import Store
+
+    with Store(args.db, read_only=True) as store:
+        frame = store.results(args.run)
+    out: Path = args.out
+    if out.suffix.lower() == ".parquet":
+        frame.write_parquet(out)
+    elif out.suffix.lower() in (".csv", ".txt"):
+        frame.write_csv(out)
+    else:
+        print(
+            f"asnmon export: unknown format '{out.suffix}': use .csv or .parquet", file=sys.stderr
+        )
+        return 2
+    print(f"{frame.height} rows -> {out}")
+    return 0
+
+
+def cmd_check_assay(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from asnmon.assay import DEFAULT_ASSAY, limit_sources, load_assay
+    from asnmon.errors import AssayError
+
+    if args.show:
+        print(resources.files("asnmon.data").joinpath(DEFAULT_ASSAY).read_text("utf-8"))
+        return 0
+    try:
+        assay = load_assay(args.file)
+    except AssayError as err:
+        print(f"{args.file or 'built-in assay'}: {len(err.problems)} problem(s)")
+        for p in err.problems:
+            print(f"  - {p}")
+        return 1
+    print(f"OK: {assay.name}")
+    print(
+        "  transitions: "
+        + ", ".join(f"{t.id} {t.q1}>{t.q3} ({t.role.value})" for t in assay.transitions)
+    )
+    c = assay.calibration
+    print(f"  calibration: {c.model}, weighting {c.weighting}, {c.lloq}-{c.uloq} {assay.unit}")
+    print("  QC levels: " + ", ".join(f"{q.name} {q.nominal}" for q in assay.qc_levels))
+    print("  limits (default -> source):")
+    for section, key, default, source in limit_sources():
+        value = getattr(getattr(assay, section), key)
+        print(
+            f"    {section}.{key} = {value}   [{source}]"
+            + ("" if value == default else f" (default {default})")
+        )
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from asnmon.simulate import SimConfig, apply_faults, simulate_run
+
+    try:
+        config = apply_faults(SimConfig(n_samples=args.samples, seed=args.seed), args.fault)
+    except ValueError as err:
+        print(f"asnmon simulate: {err}", file=sys.stderr)
+        return 2
+    run = simulate_run(
+        args.out_dir,
+        config,
+        interval=args.interval,
+        write_seconds=args.write_seconds,
+        progress=True,
+    )
+    print(
+        f"{len(run.paths)} files -> {args.out_dir}\nworklist: {run.worklist_path}\n"
+        f"truth: {run.truth_path}"
+    )
+    return 0
+
+
+DEMO_FAULTS = ("is-drift:45:2.5", "over-curve", "depleted", "truncated", "junk")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from asnmon.assay import load_assay
+    from asnmon.pipeline import RunIngestor, ingest_paths
+    from asnmon.simulate import SimConfig, apply_faults, simulate_run
+    from asnmon.store import RunInfo, Store
+    from asnmon.worklist import load_worklist
+
+    with tempfile.TemporaryDirectory(prefix="asnmon-demo-") as tmp:
+        folder = Path(tmp) / "run"
+        print(f"simulating {args.samples} samples with faults: {', '.join(DEMO_FAULTS)}")
+        config = apply_faults(SimConfig(n_samples=args.samples), DEMO_FAULTS)
+        sim = simulate_run(folder, config, progress=True)
+        assay = load_assay()
+        worklist = load_worklist(sim.worklist_path)
+        db = Path(args.db) if args.db else Path(tmp) / "demo.duckdb"
+        with Store(db) as store:
+            run = RunInfo(
+                run_id="demo",
+                name="demo",
+                folder=str(folder),
+                worklist=str(sim.worklist_path),
+                assay_name=assay.name,
+                assay_unit=assay.unit,
+                lloq=assay.calibration.lloq,
+                uloq=assay.calibration.uloq,
+                planned=len(worklist),
+            )
+            ingestor = RunIngestor(store, assay, run, worklist)
+            reports = ingest_paths(ingestor, sim.paths, lambda r: print(_line(r)))
+            _summary(store, "demo", reports)
+    return 0
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "export": cmd_export,
+    "simulate": cmd_simulate,
+    "check-assay": cmd_check_assay,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from asnmon.errors import AsnmonError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except AsnmonError as err:
+        print(f"asnmon {args.command}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""One file through every stage, and the run it belongs to.
+
+``process_file`` is the pure part: read -> integrate -> quantify -> flag, for
+one file against the run's current curve. ``RunIngestor`` holds what a run
+remembers between files (its calibrators, its curve, its history) and is the
+single writer that stores each outcome, refits the curve when calibrators
+arrive and re-quantifies the run against every new version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from asnmon.assay import Assay
+from asnmon.calibrate import fit_calibration
+from asnmon.errors import AsnmonError, ReadError
+from asnmon.integrate import integrate_injection
+from asnmon.mzml import file_sha256, read_injection
+from asnmon.qc import (
+    error_flag,
+    evaluate_calibration,
+    evaluate_injection,
+    evaluate_range,
+    history_point,
+)
+from asnmon.quantify import area_ratio, quantify
+from asnmon.records import (
+    Calibration,
+    CalibrationPoint,
+    Chromatogram,
+    Flag,
+    HistoryPoint,
+    Outcome,
+    Peak,
+    Result,
+    Sample,
+    SampleType,
+    Severity,
+)
+from asnmon.store import RunInfo, Store
+from asnmon.worklist import Worklist, resolve_sample
+
+log = logging.getLogger("asnmon.pipeline")
+
+TRACE_MARGIN = 0.3  # min kept beyond the search window, so a reviewer sees the baseline
+
+
+def _trace_windows(traces: Mapping[str, Chromatogram], assay: Assay) -> dict[str, Chromatogram]:
+    """The part of each trace a reviewer needs: the RT window and some baseline."""
+    lo = assay.retention.expected_rt - assay.retention.window - TRACE_MARGIN
+    hi = assay.retention.expected_rt + assay.retention.window + TRACE_MARGIN
+    out = {}
+    for tid, tr in traces.items():
+        keep = (tr.rt >= lo) & (tr.rt <= hi)
+        out[tid] = Chromatogram(
+            id=tr.id,
+            index=tr.index,
+            rt=tr.rt[keep],
+            intensity=tr.intensity[keep],
+            q1=tr.q1,
+            q3=tr.q3,
+            polarity=tr.polarity,
+            kind=tr.kind,
+        )
+    return out
+
+
+def process_file(
+    path: Path,
+    sha256: str,
+    sample: Sample,
+    assay: Assay,
+    calibration: Calibration | None,
+    history: tuple[HistoryPoint, ...] = (),
+) -> Outcome:
+    """Read, integrate, quantify and flag one file. Unreadable files become data."""
+    try:
+        injection = read_injection(path, assay)
+    except ReadError as err:
+        return Outcome(
+            path=path,
+            sha256=sha256,
+            sample=sample,
+            result=Result(status="no_result"),
+            flags=(error_flag(err),),
+            error=str(err),
+        )
+    peaks = integrate_injection(injection, assay)
+    result = quantify(peaks, sample, calibration, assay)
+    flags = evaluate_injection(peaks, result, sample, calibration, assay, history)
+    return Outcome(
+        path=path,
+        sha256=injection.sha256,
+        sample=sample,
+        result=result,
+        flags=tuple(flags),
+        meta=injection.meta,
+        peaks=peaks,
+        roles={t.id: t.role.value for t in assay.transitions},
+        traces=_trace_windows(injection.traces, assay),
+        notes=injection.notes,
+    )
+
+
+@dataclass(slots=True)
+class _Entry:
+    """What the run keeps of a stored injection to re-quantify it later."""
+
+    injection_id: int
+    sample: Sample
+    peaks: Mapping[str, Peak | None]
+    error: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    path: Path
+    stored: bool  # False: already in the database (same content)
+    injection_id: int | None = None
+    outcome: Outcome | None = None
+    version: int = 1
+    calibration: Calibration | None = None  # a new curve version fitted after this file
+    message: str = ""
+
+
+@dataclass(slots=True)
+class RunIngestor:
+    """The single writer of one run: stores outcomes, keeps the curve current."""
+
+    store: Store
+    assay: Assay
+    run: RunInfo
+    worklist: Worklist | None = None
+    entries: dict[int, _Entry] = field(default_factory=dict)
+    history: list[HistoryPoint] = field(default_factory=list)
+    calibration: Calibration | None = None
+    versions: int = 0
+    _pending_cal: bool = False
+    _arrivals: int = 0
+
+    def __post_init__(self) -> None:
+        self.store.ensure_run(self.run)
+
+    # ------------------------------------------------------------ one file
+
+    def ingest(self, path: Path, *, acquired_order: float | None = None) -> IngestReport:
+        path = Path(path)
+        try:
+            sha = file_sha256(path)
+        except OSError as exc:
+            log.warning("cannot read %s: %s", path, exc)
+            return IngestReport(path, stored=False, message=f"cannot read the file: {exc}")
+        if self.store.has_sha(sha, self.run.run_id):
+            return IngestReport(path, stored=False, message="already ingested (same content)")
+        sample = resolve_sample(path, self.worklist, self.assay)
+        if self._pending_cal and sample.sample_type is not SampleType.CALIBRATOR:
+            self.refit()
+        outcome = process_file(path, sha, sample, self.assay, self.calibration, tuple(self.history))
+        if acquired_order is None:
+            try:
+                acquired_order = path.stat().st_mtime
+            except OSError:
+                acquired_order = 0.0
+        notes = list(outcome.notes)
+        flags = list(outcome.flags)
+        if not sample.in_worklist:
+            notes.append(
+                "not in the worklist: "
+                + (
+                    f"named by the file-name convention ({sample.sample_type.value})"
+                    if sample.sample_type is not SampleType.SAMPLE or self.worklist is None
+                    else "processed as an unknown sample"
+                )
+            )
+        previous = self.store.latest_version(self.run.run_id, path.name)
+        version = 1
+        supersedes = None
+        if previous is not None:
+            supersedes, old_version = previous
+            version = old_version + 1
+            flags.append(
+                Flag(
+                    code="REPLACED",
+                    severity=Severity.WARNING,
+                    message=f"{path.name} changed after it was ingested: this is version "
+                    f"{version}; version {old_version} is kept, marked superseded.",
+                    action="Check why the file was rewritten (re-acquisition, re-conversion).",
+                )
+            )
+            self.entries.pop(supersedes, None)
+            self.history = [h for h in self.history if h.injection_id != supersedes]
+        outcome = replace(
+            outcome, flags=tuple(flags), notes=tuple(notes), acquired_order=acquired_order
+        )
+        self._arrivals += 1
+        position = sample.position if sample.in_worklist else None
+        injection_id = self.store.write_injection(
+            self.run.run_id, outcome, position=position, version=version, supersedes=supersedes
+        )
+        error = outcome.error is not None
+        self.entries[injection_id] = _Entry(injection_id, sample, outcome.peaks, error)
+        self.history.append(
+            history_point(
+                injection_id,
+                len(self.history) + 1,
+                sample,
+                outcome.peaks,
+                outcome.result,
+                self.assay,
+                error,
+            )
+        )
+        if sample.sample_type is SampleType.CALIBRATOR and not error:
+            self._pending_cal = True
+        return IngestReport(
+            path, stored=True, injection_id=injection_id, outcome=outcome, version=version
+        )
+
+    # ------------------------------------------------------------ the curve
+
+    def calibration_points(self) -> tuple[list[CalibrationPoint], list[int]]:
+        points: list[CalibrationPoint] = []
+        ids: list[int] = []
+        for entry in self.entries.values():
+            s = entry.sample
+            if s.sample_type is not SampleType.CALIBRATOR or entry.error or s.nominal is None:
+                continue
+            ratio = area_ratio(entry.peaks, self.assay)
+            if ratio is None:
+                continue
+            points.append(
+                CalibrationPoint(
+                    sample_id=s.sample_id, level=s.level, nominal=s.nominal, area_ratio=ratio
+                )
+            )
+            ids.append(entry.injection_id)
+        return points, ids
+
+    def refit(self) -> Calibration | None:
+        """Fit a new curve version from every calibrator so far; re-quantify the run."""
+        self._pending_cal = False
+        points, ids = self.calibration_points()
+        if len({p.nominal for p in points}) < 2:
+            return None
+        self.versions += 1
+        cal = fit_calibration(points, self.assay.calibration, self.versions)
+        self.calibration = cal
+        requantified: dict[int, tuple[Result, list[Flag]]] = {}
+        for entry in self.entries.values():
+            if entry.error or entry.sample.sample_type in (SampleType.DOUBLE_BLANK,):
+                continue
+            result = quantify(entry.peaks, entry.sample, cal, self.assay)
+            requantified[entry.injection_id] = (
+                result,
+                evaluate_range(result, entry.sample, cal, self.assay),
+            )
+        self.store.write_calibration(self.run.run_id, cal, ids, requantified)
+        self.store.replace_run_flags(self.run.run_id, ["CAL_FAIL"], evaluate_calibration(cal))
+        return cal
+
+    def flush(self) -> Calibration | None:
+        """End of a batch, or the queue ran dry: fit any calibrators still waiting."""
+        return self.refit() if self._pending_cal else None
+
+
+def order_paths(paths: Iterable[Path], worklist: Worklist | None) -> list[Path]:
+    """Acquisition order: worklist position where known, then file time, then name."""
+
+    def key(p: Path) -> tuple[int, float, str]:
+        sample = worklist.lookup(p) if worklist else None
+        pos = sample.position if sample and sample.position is not None else 10**9
+        try:
+            mtime = p.stat().st_mtime
+        except OSError:
+            mtime = 0.0
+        return (pos, mtime, p.name)
+
+    return sorted(paths, key=key)
+
+
+def ingest_paths(
+    ingestor: RunIngestor,
+    paths: Iterable[Path],
+    on_report: Callable[[IngestReport], None] | None = None,
+) -> list[IngestReport]:
+    """Batch ingestion in acquisition order; one bad file never stops the rest."""
+    reports = []
+    for path in order_paths(paths, ingestor.worklist):
+        try:
+            report = ingestor.ingest(path)
+        except AsnmonError as err:  # e.g. StoreError: report it, keep going
+            log.error("%s: %s", path, err)
+            report = IngestReport(path, stored=False, message=str(err))
+        reports.append(report)
+        if on_report:
+            on_report(report)
+    ingestor.flush()
+    return reports

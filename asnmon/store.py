@@ -1,0 +1,741 @@
+"""The store: the only module that runs SQL, and the only writer of the database.
+
+DuckDB allows one read-write process per file and other processes cannot
+read it meanwhile, so ``asnmon run`` is one process: the ingestion worker
+writes through ``Store``; the dashboard's threads read through their own
+cursors (``Store.reader()``). Every write is one transaction, so a kill at
+any moment leaves either the whole injection or none of it.
+
+Nothing is overwritten: a file that changes becomes a new injection version
+(the old one is marked superseded), a new curve adds result rows (the old
+ones stop being ``current``), and flags are deactivated, never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from asnmon.errors import StoreError
+from asnmon.records import Calibration, Flag, Outcome, Result
+
+# Numbered migrations: append, never edit a released one.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+    CREATE SEQUENCE seq_injection START 1;
+    CREATE SEQUENCE seq_result START 1;
+    CREATE SEQUENCE seq_flag START 1;
+    CREATE SEQUENCE seq_calibration START 1;
+    CREATE SEQUENCE seq_change START 1;
+    CREATE TABLE runs (
+        run_id VARCHAR PRIMARY KEY,
+        name VARCHAR,
+        folder VARCHAR,
+        worklist VARCHAR,
+        assay_name VARCHAR,
+        assay_unit VARCHAR,
+        lloq DOUBLE,
+        uloq DOUBLE,
+        planned INTEGER,
+        created_at TIMESTAMP,
+        verdict VARCHAR,
+        verdict_reason VARCHAR
+    );
+    CREATE TABLE injections (
+        injection_id BIGINT PRIMARY KEY DEFAULT nextval('seq_injection'),
+        run_id VARCHAR NOT NULL,
+        position INTEGER,
+        file VARCHAR NOT NULL,
+        path VARCHAR,
+        sha256 VARCHAR NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        superseded BOOLEAN NOT NULL DEFAULT FALSE,
+        sample_id VARCHAR,
+        sample_type VARCHAR,
+        level VARCHAR,
+        nominal DOUBLE,
+        matrix VARCHAR,
+        dilution DOUBLE,
+        normalizer DOUBLE,
+        normalizer_unit VARCHAR,
+        volume_ul DOUBLE,
+        group_name VARCHAR,
+        in_worklist BOOLEAN,
+        acquired_at VARCHAR,
+        acquired_order DOUBLE,
+        ingested_at TIMESTAMP,
+        mzml_run_id VARCHAR,
+        instrument VARCHAR,
+        polarity VARCHAR,
+        error VARCHAR,
+        notes VARCHAR
+    );
+    CREATE INDEX idx_injections_run ON injections(run_id);
+    CREATE INDEX idx_injections_sha ON injections(sha256);
+    CREATE TABLE peaks (
+        injection_id BIGINT NOT NULL,
+        transition VARCHAR NOT NULL,
+        role VARCHAR,
+        apex_rt DOUBLE, start_rt DOUBLE, end_rt DOUBLE,
+        area DOUBLE, height DOUBLE,
+        baseline_start DOUBLE, baseline_end DOUBLE,
+        fwhm DOUBLE, sn DOUBLE, points INTEGER,
+        saturated BOOLEAN, truncated BOOLEAN
+    );
+    CREATE TABLE traces (
+        injection_id BIGINT NOT NULL,
+        transition VARCHAR NOT NULL,
+        rt DOUBLE[],
+        intensity DOUBLE[]
+    );
+    CREATE TABLE calibrations (
+        calibration_id BIGINT PRIMARY KEY DEFAULT nextval('seq_calibration'),
+        run_id VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        model VARCHAR, weighting VARCHAR, zero_intercept BOOLEAN,
+        c0 DOUBLE, c1 DOUBLE, c2 DOUBLE, r2 DOUBLE,
+        accepted BOOLEAN, reason VARCHAR,
+        lloq DOUBLE, uloq DOUBLE,
+        carried_over_from VARCHAR,
+        created_at TIMESTAMP
+    );
+    CREATE TABLE calibration_points (
+        calibration_id BIGINT NOT NULL,
+        injection_id BIGINT,
+        sample_id VARCHAR, level VARCHAR, nominal DOUBLE, area_ratio DOUBLE,
+        back_calculated DOUBLE, accuracy_pct DOUBLE, excluded BOOLEAN, reason VARCHAR
+    );
+    CREATE TABLE results (
+        result_id BIGINT PRIMARY KEY DEFAULT nextval('seq_result'),
+        injection_id BIGINT NOT NULL,
+        calibration_id BIGINT,
+        calibration_version INTEGER,
+        status VARCHAR,
+        area_ratio DOUBLE, conc_vial DOUBLE, conc DOUBLE, unit VARCHAR,
+        normalized_value DOUBLE, normalized_unit VARCHAR, accuracy_pct DOUBLE,
+        current BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at TIMESTAMP
+    );
+    CREATE INDEX idx_results_injection ON results(injection_id);
+    CREATE TABLE flags (
+        flag_id BIGINT PRIMARY KEY DEFAULT nextval('seq_flag'),
+        run_id VARCHAR NOT NULL,
+        injection_id BIGINT,
+        code VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL,
+        message VARCHAR, action VARCHAR,
+        value DOUBLE, limit_value DOUBLE, source VARCHAR, details VARCHAR,
+        active BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at TIMESTAMP, deactivated_at TIMESTAMP
+    );
+    CREATE INDEX idx_flags_run ON flags(run_id);
+    CREATE TABLE acknowledgements (
+        flag_id BIGINT NOT NULL,
+        by_name VARCHAR NOT NULL,
+        comment VARCHAR,
+        at TIMESTAMP
+    );
+    CREATE TABLE changes (
+        seq BIGINT PRIMARY KEY DEFAULT nextval('seq_change'),
+        at TIMESTAMP, run_id VARCHAR, kind VARCHAR, injection_id BIGINT
+    );
+    CREATE TABLE monitor_status (
+        key VARCHAR PRIMARY KEY, value VARCHAR, at TIMESTAMP
+    );
+    """,
+    ),
+)
+
+# Codes that depend on the calibration: replaced when the run is re-quantified.
+QUANT_CODES = frozenset(
+    {"BLQ", "ALQ", "NO_CALIBRATION", "REF_LOW", "REF_HIGH", "QC_FAIL", "DEPLETED"}
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    name: str
+    folder: str | None = None
+    worklist: str | None = None
+    assay_name: str | None = None
+    assay_unit: str | None = None
+    lloq: float | None = None
+    uloq: float | None = None
+    planned: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInjection:
+    """An injection as the pipeline needs it back (restart, re-quantification)."""
+
+    injection_id: int
+    file: str
+    sha256: str
+    position: int | None
+    sample_type: str
+    level: str | None
+    nominal: float | None
+    area_ratio: float | None
+    superseded: bool
+
+
+class Store:
+    """One DuckDB file. Writers call the ``write_*`` methods from one thread."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        try:
+            if read_only and not self.path.exists():
+                raise StoreError(f"{self.path}: no such database")
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"{self.path}: cannot open the database ({exc}). Is another "
+                "asnmon process using it? DuckDB allows one writer."
+            ) from exc
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        if not read_only:
+            self.migrate()
+
+    # ------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own cursor: DuckDB connections are not shared across threads."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            self._local.cursor = cur
+        return cur
+
+    def schema_version(self) -> int:
+        cur = self.reader()
+        exists = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name='schema_version'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def migrate(self) -> None:
+        con = self._con
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP)"
+        )
+        current = self.schema_version()
+        for version, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            con.begin()
+            try:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+                con.commit()
+            except duckdb.Error as exc:
+                con.rollback()
+                raise StoreError(f"migration {version} failed: {exc}") from exc
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._con, self._lock)
+
+    # ------------------------------------------------------------ writes
+
+    def ensure_run(self, run: RunInfo) -> str:
+        with self._tx() as con:
+            row = con.execute("SELECT run_id FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
+            if row is None:
+                con.execute(
+                    "INSERT INTO runs (run_id, name, folder, worklist, assay_name, assay_unit, "
+                    "lloq, uloq, planned, created_at, verdict, verdict_reason) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?, 'pending', 'no injections yet')",
+                    [
+                        run.run_id,
+                        run.name,
+                        run.folder,
+                        run.worklist,
+                        run.assay_name,
+                        run.assay_unit,
+                        run.lloq,
+                        run.uloq,
+                        run.planned,
+                        _now(),
+                    ],
+                )
+                _change(con, run.run_id, "run", None)
+        return run.run_id
+
+    def write_injection(
+        self,
+        run_id: str,
+        outcome: Outcome,
+        *,
+        position: int | None,
+        version: int = 1,
+        supersedes: int | None = None,
+    ) -> int:
+        """Store one file's outcome: injection, peaks, traces, result, flags. One transaction."""
+        s = outcome.sample
+        with self._tx() as con:
+            if supersedes is not None:
+                con.execute(
+                    "UPDATE injections SET superseded = TRUE WHERE injection_id = ?", [supersedes]
+                )
+                con.execute(
+                    "UPDATE results SET current = FALSE WHERE injection_id = ?", [supersedes]
+                )
+                con.execute(
+                    "UPDATE flags SET active = FALSE, deactivated_at = ? "
+                    "WHERE injection_id = ? AND active",
+                    [_now(), supersedes],
+                )
+            row = con.execute(
+                "INSERT INTO injections (run_id, position, file, path, sha256, version, "
+                "sample_id, sample_type, level, nominal, matrix, dilution, normalizer, "
+                "normalizer_unit, volume_ul, group_name, in_worklist, acquired_at, "
+                "acquired_order, ingested_at, mzml_run_id, instrument, polarity, error, notes) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "RETURNING injection_id",
+                [
+                    run_id,
+                    position,
+                    outcome.path.name,
+                    str(outcome.path),
+                    outcome.sha256,
+                    version,
+                    s.sample_id,
+                    s.sample_type.value,
+                    s.level,
+                    s.nominal,
+                    s.matrix,
+                    s.dilution,
+                    s.normalizer,
+                    s.normalizer_unit,
+                    s.volume_ul,
+                    s.group,
+                    s.in_worklist,
+                    outcome.meta.started_at,
+                    outcome.acquired_order,
+                    _now(),
+                    outcome.meta.run_id,
+                    outcome.meta.instrument,
+                    outcome.meta.polarity,
+                    outcome.error,
+                    "\n".join(outcome.notes) or None,
+                ],
+            ).fetchone()
+            if row is None:
+                raise StoreError("the database returned no id for the new injection")
+            injection_id = int(row[0])
+            peak_rows = [
+                [
+                    injection_id,
+                    tid,
+                    outcome.roles.get(tid),
+                    p.apex_rt,
+                    p.start_rt,
+                    p.end_rt,
+                    p.area,
+                    p.height,
+                    p.baseline_start,
+                    p.baseline_end,
+                    p.fwhm,
+                    p.sn,
+                    p.points,
+                    p.saturated,
+                    p.truncated,
+                ]
+                for tid, p in outcome.peaks.items()
+                if p is not None
+            ]
+            if peak_rows:
+                con.executemany(
+                    "INSERT INTO peaks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", peak_rows
+                )
+            trace_rows = [
+                [injection_id, tid, tr.rt.tolist(), tr.intensity.tolist()]
+                for tid, tr in outcome.traces.items()
+            ]
+            if trace_rows:
+                con.executemany("INSERT INTO traces VALUES (?,?,?,?)", trace_rows)
+            _insert_result(con, injection_id, outcome.result, None)
+            _insert_flags(con, run_id, injection_id, outcome.flags)
+            if supersedes is not None:
+                _change(con, run_id, "superseded", supersedes)
+            _change(con, run_id, "injection", injection_id)
+        return injection_id
+
+    def write_calibration(
+        self,
+        run_id: str,
+        calibration: Calibration,
+        point_injections: Sequence[int | None],
+        requantified: Mapping[int, tuple[Result, Sequence[Flag]]],
+        run_flags: Sequence[Flag] = (),
+    ) -> int:
+        """Store a new curve version and the run re-quantified against it, atomically."""
+        c = calibration
+        with self._tx() as con:
+            row = con.execute(
+                "INSERT INTO calibrations (run_id, version, model, weighting, zero_intercept, "
+                "c0, c1, c2, r2, accepted, reason, lloq, uloq, carried_over_from, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING calibration_id",
+                [
+                    run_id,
+                    c.version,
+                    c.model,
+                    c.weighting,
+                    c.zero_intercept,
+                    *c.coefficients,
+                    c.r2,
+                    c.accepted,
+                    c.reason,
+                    c.lloq,
+                    c.uloq,
+                    c.carried_over_from,
+                    _now(),
+                ],
+            ).fetchone()
+            if row is None:
+                raise StoreError("the database returned no id for the new calibration")
+            cal_id = int(row[0])
+            con.executemany(
+                "INSERT INTO calibration_points VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    [
+                        cal_id,
+                        inj,
+                        p.sample_id,
+                        p.level,
+                        p.nominal,
+                        p.area_ratio,
+                        p.back_calculated,
+                        p.accuracy_pct,
+                        p.excluded,
+                        p.reason,
+                    ]
+                    for p, inj in zip(c.points, point_injections, strict=True)
+                ]
+                or [],
+            )
+            for injection_id, (result, flags) in requantified.items():
+                con.execute(
+                    "UPDATE results SET current = FALSE WHERE injection_id = ? AND current",
+                    [injection_id],
+                )
+                _insert_result(con, injection_id, result, cal_id)
+                codes = sorted(QUANT_CODES)
+                con.execute(
+                    f"UPDATE flags SET active = FALSE, deactivated_at = ? WHERE injection_id = ? "
+                    f"AND active AND code IN ({','.join('?' * len(codes))})",
+                    [_now(), injection_id, *codes],
+                )
+                _insert_flags(
+                    con, run_id, injection_id, [f for f in flags if f.code in QUANT_CODES]
+                )
+            if run_flags:
+                _insert_flags(con, run_id, None, run_flags)
+            _change(con, run_id, "calibration", None)
+        return cal_id
+
+    def replace_run_flags(
+        self,
+        run_id: str,
+        codes: Iterable[str],
+        flags: Sequence[Flag],
+        *,
+        injection_id: int | None = None,
+    ) -> None:
+        """Deactivate the given codes (run-level or on one injection), insert the new set."""
+        codes = sorted(set(codes))
+        with self._tx() as con:
+            target = "injection_id = ?" if injection_id is not None else "injection_id IS NULL"
+            params: list[Any] = [_now(), run_id]
+            if injection_id is not None:
+                params.append(injection_id)
+            con.execute(
+                f"UPDATE flags SET active = FALSE, deactivated_at = ? WHERE run_id = ? AND "
+                f"{target} AND active AND code IN ({','.join('?' * len(codes))})",
+                [*params, *codes],
+            )
+            _insert_flags(con, run_id, injection_id, flags)
+            _change(con, run_id, "flags", injection_id)
+
+    def set_verdict(self, run_id: str, verdict: str, reason: str) -> None:
+        with self._tx() as con:
+            con.execute(
+                "UPDATE runs SET verdict = ?, verdict_reason = ? WHERE run_id = ?",
+                [verdict, reason, run_id],
+            )
+            _change(con, run_id, "verdict", None)
+
+    def acknowledge(self, flag_id: int, by: str, comment: str = "") -> None:
+        """Record who looked at a flag and what they said; the flag itself stays."""
+        if not by.strip():
+            raise StoreError("an acknowledgement needs a name")
+        with self._tx() as con:
+            row = con.execute("SELECT run_id FROM flags WHERE flag_id = ?", [flag_id]).fetchone()
+            if row is None:
+                raise StoreError(f"no flag with id {flag_id}")
+            con.execute(
+                "INSERT INTO acknowledgements VALUES (?,?,?,?)",
+                [flag_id, by.strip(), comment.strip(), _now()],
+            )
+            _change(con, row[0], "acknowledgement", None)
+
+    def set_status(self, values: Mapping[str, object]) -> None:
+        """Monitor health (watcher state, queue, last error) for the dashboard."""
+        with self._tx() as con:
+            now = _now()
+            for key, value in values.items():
+                con.execute(
+                    "INSERT OR REPLACE INTO monitor_status VALUES (?,?,?)",
+                    [key, json.dumps(value, default=str), now],
+                )
+            _change(con, None, "status", None)
+
+    # ------------------------------------------------------------ reads
+
+    def has_sha(self, sha256: str, run_id: str | None = None) -> bool:
+        sql = "SELECT count(*) FROM injections WHERE sha256 = ?"
+        params: list[Any] = [sha256]
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            params.append(run_id)
+        row = self.reader().execute(sql, params).fetchone()
+        return bool(row and row[0])
+
+    def latest_version(self, run_id: str, file: str) -> tuple[int, int] | None:
+        """(injection_id, version) of the current version of a file name in a run."""
+        row = (
+            self.reader()
+            .execute(
+                "SELECT injection_id, version FROM injections WHERE run_id = ? AND file = ? "
+                "AND NOT superseded ORDER BY version DESC LIMIT 1",
+                [run_id, file],
+            )
+            .fetchone()
+        )
+        return (int(row[0]), int(row[1])) if row else None
+
+    def run_injections(self, run_id: str) -> list[StoredInjection]:
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT i.injection_id, i.file, i.sha256, i.position, i.sample_type, i.level, "
+                "i.nominal, r.area_ratio, i.superseded FROM injections i LEFT JOIN results r "
+                "ON r.injection_id = i.injection_id AND r.current WHERE i.run_id = ? "
+                "ORDER BY i.injection_id",
+                [run_id],
+            )
+            .fetchall()
+        )
+        return [StoredInjection(*row) for row in rows]
+
+    def last_change(self) -> int:
+        row = self.reader().execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
+        return int(row[0]) if row else 0
+
+    def runs(self) -> pl.DataFrame:
+        return (
+            self.reader()
+            .execute(
+                "SELECT r.*, (SELECT count(*) FROM injections i WHERE i.run_id = r.run_id AND NOT "
+                "i.superseded) AS injections FROM runs r ORDER BY created_at DESC"
+            )
+            .pl()
+        )
+
+    def flags(self, run_id: str, *, active_only: bool = True) -> pl.DataFrame:
+        where = "AND f.active" if active_only else ""
+        return (
+            self.reader()
+            .execute(
+                "SELECT f.*, i.file, i.sample_id, i.position, "
+                "(SELECT count(*) FROM acknowledgements a WHERE a.flag_id = f.flag_id) AS acks "
+                "FROM flags f LEFT JOIN injections i USING (injection_id) "
+                f"WHERE f.run_id = ? {where} "
+                "ORDER BY f.flag_id",
+                [run_id],
+            )
+            .pl()
+        )
+
+    def acknowledgements(self, flag_id: int) -> pl.DataFrame:
+        return (
+            self.reader()
+            .execute("SELECT * FROM acknowledgements WHERE flag_id = ? ORDER BY at", [flag_id])
+            .pl()
+        )
+
+    def calibrations(self, run_id: str) -> pl.DataFrame:
+        return (
+            self.reader()
+            .execute("SELECT * FROM calibrations WHERE run_id = ? ORDER BY version", [run_id])
+            .pl()
+        )
+
+    def calibration_points(self, calibration_id: int) -> pl.DataFrame:
+        return (
+            self.reader()
+            .execute("SELECT * FROM calibration_points WHERE calibration_id = ?", [calibration_id])
+            .pl()
+        )
+
+    def peaks(self, injection_id: int) -> pl.DataFrame:
+        return (
+            self.reader().execute("SELECT * FROM peaks WHERE injection_id = ?", [injection_id]).pl()
+        )
+
+    def traces(self, injection_id: int) -> pl.DataFrame:
+        return (
+            self.reader()
+            .execute("SELECT * FROM traces WHERE injection_id = ?", [injection_id])
+            .pl()
+        )
+
+    def status(self) -> dict[str, Any]:
+        rows = self.reader().execute("SELECT key, value FROM monitor_status").fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def results(self, run_id: str | None = None) -> pl.DataFrame:
+        """One row per current injection, the contract's columns (README "Export")."""
+        where = "WHERE NOT i.superseded" + (" AND i.run_id = ?" if run_id else "")
+        params = [run_id] if run_id else []
+        return (
+            self.reader()
+            .execute(
+                f"""
+            SELECT i.run_id, i.position, i.file, i.sample_id, i.sample_type, i.level, i.matrix,
+                   i.acquired_at, i.ingested_at,
+                   a.area AS analyte_area, s.area AS is_area, r.area_ratio,
+                   a.apex_rt AS analyte_rt, s.apex_rt AS is_rt,
+                   CASE WHEN q.area IS NOT NULL AND a.area > 0 THEN q.area / a.area END
+                       AS ion_ratio,
+                   r.conc_vial, r.conc, r.unit, i.dilution, r.normalized_value,
+                   r.normalized_unit, r.accuracy_pct, r.calibration_id, r.status,
+                   coalesce((SELECT string_agg(DISTINCT f.code, ';' ORDER BY f.code)
+                             FROM flags f WHERE f.injection_id = i.injection_id AND f.active),
+                            '') AS flags,
+                   i.injection_id, i.version, i.group_name, i.nominal, i.error
+            FROM injections i
+            LEFT JOIN results r ON r.injection_id = i.injection_id AND r.current
+            LEFT JOIN peaks a ON a.injection_id = i.injection_id AND a.role = 'analyte_quant'
+            LEFT JOIN peaks s ON s.injection_id = i.injection_id AND s.role = 'is_quant'
+            LEFT JOIN peaks q ON q.injection_id = i.injection_id AND q.role = 'analyte_qual'
+            {where}
+            ORDER BY i.run_id, i.position NULLS LAST, i.injection_id
+        """,
+                params,
+            )
+            .pl()
+        )
+
+
+class _Transaction:
+    """``with store._tx() as con:`` — commit on success, roll back on any error."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, lock: threading.Lock) -> None:
+        self._con = con
+        self._lock = lock
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        self._lock.acquire()
+        self._con.begin()
+        return self._con
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self._con.commit()
+            else:
+                self._con.rollback()
+        finally:
+            self._lock.release()
+        if isinstance(exc, duckdb.Error):
+            raise StoreError(f"database write failed: {exc}") from exc
+
+
+def _insert_result(
+    con: duckdb.DuckDBPyConnection, injection_id: int, r: Result, calibration_id: int | None
+) -> None:
+    con.execute(
+        "INSERT INTO results (injection_id, calibration_id, calibration_version, status, "
+        "area_ratio, conc_vial, conc, unit, normalized_value, normalized_unit, accuracy_pct, "
+        "current, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,TRUE,?)",
+        [
+            injection_id,
+            calibration_id,
+            r.calibration_version,
+            r.status,
+            r.area_ratio,
+            r.conc_vial,
+            r.conc,
+            r.unit,
+            r.normalized_value,
+            r.normalized_unit,
+            r.accuracy_pct,
+            _now(),
+        ],
+    )
+
+
+def _insert_flags(
+    con: duckdb.DuckDBPyConnection, run_id: str, injection_id: int | None, flags: Iterable[Flag]
+) -> None:
+    rows = [
+        [
+            run_id,
+            injection_id,
+            f.code,
+            f.severity.value,
+            f.message,
+            f.action,
+            f.value,
+            f.limit,
+            f.source,
+            json.dumps(dict(f.details), default=str),
+            _now(),
+        ]
+        for f in flags
+    ]
+    if rows:
+        con.executemany(
+            "INSERT INTO flags (run_id, injection_id, code, severity, message, action, value, "
+            "limit_value, source, details, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+
+
+def _change(
+    con: duckdb.DuckDBPyConnection, run_id: str | None, kind: str, injection_id: int | None
+) -> None:
+    con.execute(
+        "INSERT INTO changes (at, run_id, kind, injection_id) VALUES (?,?,?,?)",
+        [_now(), run_id, kind, injection_id],
+    )
