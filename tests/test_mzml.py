@@ -1,0 +1,488 @@
+"""The read stage on small mzML documents built here, one property per test.
+
+The builders below write mzML by hand (base64 + zlib of numpy arrays) so each
+test can state exactly the oddity it is about; ``test_fuzz_reader`` reuses them.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from asnmon.assay import Assay, parse_assay
+from asnmon.errors import (
+    CorruptDataError,
+    EmptyFileError,
+    MzxmlError,
+    NoMatchingTransitionError,
+    NotMzmlError,
+    NotXmlError,
+    ReadError,
+    TruncatedFileError,
+    UnsafeXmlError,
+    UnsupportedDataError,
+    WrongPolarityError,
+)
+from asnmon.mzml import file_sha256, read_file, read_injection
+
+# ---------------------------------------------------------------- builders
+
+MINUTE = ("UO:0000031", "minute")
+SECOND = ("UO:0000010", "second")
+_DTYPE_TERM = {
+    "<f8": ("MS:1000523", "64-bit float"),
+    "<f4": ("MS:1000521", "32-bit float"),
+    "<i8": ("MS:1000522", "64-bit integer"),
+}
+_POL = {"positive": ("MS:1000130", "positive scan"), "negative": ("MS:1000129", "negative scan")}
+
+
+def cv(acc: str, name: str, value: str = "", unit: tuple[str, str] | None = None) -> str:
+    u = f' unitCvRef="UO" unitAccession="{unit[0]}" unitName="{unit[1]}"' if unit else ""
+    return f'<cvParam cvRef="MS" accession="{acc}" name="{name}" value="{value}"{u}/>'
+
+
+def encode(values: npt.ArrayLike, dtype: str = "<f8", compress: bool = True) -> str:
+    raw = np.asarray(values).astype(dtype).tobytes()
+    return base64.b64encode(zlib.compress(raw) if compress else raw).decode()
+
+
+def array_xml(
+    kind: tuple[str, str],
+    values: npt.ArrayLike,
+    *,
+    dtype: str = "<f8",
+    compress: bool = True,
+    unit: tuple[str, str] | None = None,
+    compression_term: tuple[str, str] | None = None,
+    payload: str | None = None,
+) -> str:
+    comp = compression_term or (
+        ("MS:1000574", "zlib compression") if compress else ("MS:1000576", "no compression")
+    )
+    data = payload if payload is not None else encode(values, dtype, compress)
+    return (
+        f"<binaryDataArray>{cv(*_DTYPE_TERM[dtype])}{cv(*comp)}{cv(*kind, unit=unit)}"
+        f"<binary>{data}</binary></binaryDataArray>"
+    )
+
+
+def chrom_xml(
+    cid: str,
+    rt: npt.ArrayLike,
+    intensity: npt.ArrayLike,
+    *,
+    q1: float | None = 133.1,
+    q3: float | None = 87.1,
+    polarity: str | None = "positive",
+    time_unit: tuple[str, str] | None = MINUTE,
+    dtype: str = "<f8",
+    compress: bool = True,
+    length: int | None = None,
+    arrays: str | None = None,
+) -> str:
+    n = len(np.asarray(rt)) if length is None else length
+    params = cv("MS:1001473", "selected reaction monitoring chromatogram")
+    if polarity:
+        params += cv(*_POL[polarity])
+    iso = ""
+    if q1 is not None:
+        iso += f"<precursor><isolationWindow>{cv('MS:1000827', 'isolation window target m/z', str(q1))}</isolationWindow></precursor>"  # noqa: E501
+    if q3 is not None:
+        iso += f"<product><isolationWindow>{cv('MS:1000827', 'isolation window target m/z', str(q3))}</isolationWindow></product>"  # noqa: E501
+    if arrays is None:
+        arrays = array_xml(
+            ("MS:1000595", "time array"), rt, unit=time_unit, compress=compress
+        ) + array_xml(("MS:1000515", "intensity array"), intensity, dtype=dtype, compress=compress)
+    return (
+        f'<chromatogram index="0" id="{cid}" defaultArrayLength="{n}">{params}{iso}'
+        f'<binaryDataArrayList count="2">{arrays}</binaryDataArrayList></chromatogram>'
+    )
+
+
+def spectrum_xml(
+    sid: str,
+    rt_min: float,
+    mz: Sequence[float],
+    intensity: Sequence[float],
+    *,
+    ms_level: int = 1,
+    polarity: str = "positive",
+    precursor: float | None = None,
+) -> str:
+    prec = ""
+    if precursor is not None:
+        target = cv("MS:1000827", "isolation window target m/z", str(precursor))
+        prec = f"<precursorList count='1'><precursor><isolationWindow>{target}</isolationWindow></precursor></precursorList>"  # noqa: E501
+    scan = cv("MS:1000016", "scan start time", str(rt_min), unit=MINUTE)
+    arrays = array_xml(("MS:1000514", "m/z array"), mz) + array_xml(
+        ("MS:1000515", "intensity array"), intensity
+    )
+    return (
+        f'<spectrum index="0" id="{sid}" defaultArrayLength="{len(mz)}">'
+        f"{cv('MS:1000511', 'ms level', str(ms_level))}{cv(*_POL[polarity])}"
+        f"<scanList count='1'><scan>{scan}</scan></scanList>{prec}"
+        f"<binaryDataArrayList count='2'>{arrays}</binaryDataArrayList></spectrum>"
+    )
+
+
+def document(
+    chroms: Sequence[str] = (),
+    spectra: Sequence[str] = (),
+    *,
+    indexed: bool = False,
+    namespace: bool = True,
+    run_id: str = "run_7",
+) -> str:
+    ns = ' xmlns="http://psi.hupo.org/ms/mzml"' if namespace else ""
+    spec = (
+        f"<spectrumList count='{len(spectra)}'>{''.join(spectra)}</spectrumList>" if spectra else ""
+    )
+    chrom = (
+        f"<chromatogramList count='{len(chroms)}'>{''.join(chroms)}</chromatogramList>"
+        if chroms
+        else ""
+    )
+    body = (
+        f'<mzML{ns} id="doc" version="1.1.0"><cvList count="1"><cv id="MS" fullName="PSI-MS" '
+        f'URI="x"/></cvList><instrumentConfigurationList count="1"><instrumentConfiguration '
+        f'id="IC1">{cv("MS:1000931", "QTRAP 5500")}</instrumentConfiguration>'
+        f'</instrumentConfigurationList><run id="{run_id}" startTimeStamp="2024-03-01T09:30:00Z"'
+        f' defaultInstrumentConfigurationRef="IC1">{spec}{chrom}</run></mzML>'
+    )
+    if indexed:
+        body = (
+            f"<indexedmzML{ns}>{body}<indexList count='0'/><indexListOffset>0</indexListOffset>"
+            "</indexedmzML>"
+        )
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{body}\n'
+
+
+RT = np.linspace(0.0, 6.0, 61)
+PEAK = 100.0 + 5000.0 * np.exp(-(((RT - 3.2) / 0.1) ** 2))
+
+
+def standard_chroms(polarity: str = "positive") -> list[str]:
+    """The shipped assay's four transitions, msconvert-style ids."""
+    pairs = [(133.1, 87.1), (133.1, 74.0), (139.1, 92.1), (139.1, 77.0)]
+    return [
+        chrom_xml(
+            f"SRM SIC Q1={a} Q3={b} sample=1 period=1 experiment=1 transition={i}",
+            RT,
+            PEAK * (i + 1),
+            q1=a,
+            q3=b,
+            polarity=polarity,
+        )
+        for i, (a, b) in enumerate(pairs)
+    ]
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "inj.mzML", gz: bool = False) -> Path:
+    data = text.encode() if isinstance(text, str) else text
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def make_assay(**assay: Any) -> Assay:
+    transitions = assay.pop("transitions", None) or [
+        {"id": "asn_quant", "q1": 133.1, "q3": 87.1, "role": "analyte_quant"},
+        {"id": "is_quant", "q1": 139.1, "q3": 92.1, "role": "is_quant"},
+    ]
+    return parse_assay({"assay": {"name": "test", **assay}, "transitions": transitions})
+
+
+# ---------------------------------------------------------------- reading
+
+
+def test_reads_every_chromatogram_and_the_run_metadata(tmp_path: Path) -> None:
+    raw = read_file(write(tmp_path, document(standard_chroms())))
+    assert len(raw.chromatograms) == 4
+    first = raw.chromatograms[0]
+    assert (first.q1, first.q3, first.polarity, first.kind) == (133.1, 87.1, "positive", "srm")
+    np.testing.assert_allclose(first.rt, RT)
+    np.testing.assert_allclose(first.intensity, PEAK)
+    assert raw.meta.run_id == "run_7"
+    assert raw.meta.started_at == "2024-03-01T09:30:00Z"
+    assert raw.meta.instrument == "QTRAP 5500"
+    assert raw.meta.mzml_version == "1.1.0"
+    assert raw.meta.polarity == "positive"
+
+
+@pytest.mark.parametrize(
+    ("unit", "factor"),
+    [
+        (SECOND, 1 / 60),
+        (("", "second"), 1 / 60),
+        (MINUTE, 1.0),
+        (("", "minute"), 1.0),
+        (("UO:0000028", "millisecond"), 1 / 60000),
+        (None, 1.0),
+    ],
+)
+def test_time_is_normalized_to_minutes(
+    tmp_path: Path, unit: tuple[str, str], factor: float
+) -> None:
+    stated = np.array([0.0, 30.0, 60.0, 90.0])
+    doc = document([chrom_xml("c", stated, [1, 2, 3, 4], time_unit=unit)])
+    np.testing.assert_allclose(read_file(write(tmp_path, doc)).chromatograms[0].rt, stated * factor)
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "<f8", "<i8"])
+@pytest.mark.parametrize("compress", [True, False])
+def test_number_types_and_compression(tmp_path: Path, dtype: str, compress: bool) -> None:
+    values = np.array([0, 1, 250, 1e6, 3])
+    doc = document([chrom_xml("c", RT[:5], values, dtype=dtype, compress=compress)])
+    trace = read_file(write(tmp_path, doc)).chromatograms[0]
+    np.testing.assert_array_equal(trace.intensity, values.astype(dtype).astype(np.float64))
+
+
+@pytest.mark.parametrize("name", ["inj.mzML.gz", "inj.mzML"])
+def test_gzip_is_detected_by_magic_bytes_not_name(tmp_path: Path, name: str) -> None:
+    plain = read_file(write(tmp_path, document(standard_chroms()), "plain.mzML"))
+    zipped = read_file(write(tmp_path, document(standard_chroms()), name, gz=True))
+    assert [c.id for c in zipped.chromatograms] == [c.id for c in plain.chromatograms]
+    np.testing.assert_array_equal(
+        zipped.chromatograms[2].intensity, plain.chromatograms[2].intensity
+    )
+
+
+@pytest.mark.parametrize(("indexed", "namespace"), [(True, True), (False, False), (True, False)])
+def test_indexed_and_namespace_less_read_the_same(
+    tmp_path: Path, indexed: bool, namespace: bool
+) -> None:
+    ref = read_file(write(tmp_path, document(standard_chroms()), "ref.mzML"))
+    other = read_file(write(tmp_path, document(standard_chroms(), indexed=indexed,
+                                               namespace=namespace)))  # fmt: skip
+    assert [(c.id, c.q1, c.q3) for c in other.chromatograms] == [
+        (c.id, c.q1, c.q3) for c in ref.chromatograms
+    ]
+
+
+def test_duplicate_ids_are_all_kept(tmp_path: Path) -> None:
+    doc = document([chrom_xml("same", RT, PEAK), chrom_xml("same", RT, PEAK * 2)])
+    raw = read_file(write(tmp_path, doc))
+    assert [(c.id, c.index) for c in raw.chromatograms] == [("same", 0), ("same", 1)]
+    assert raw.chromatograms[1].intensity.max() == pytest.approx(2 * PEAK.max())
+
+
+def test_q1_q3_and_polarity_fall_back_to_the_msconvert_id(tmp_path: Path) -> None:
+    doc = document([chrom_xml("- SRM SIC Q1=133.014 Q3=115 sample=4 period=1", RT, PEAK,
+                              q1=None, q3=None, polarity=None)])  # fmt: skip
+    trace = read_file(write(tmp_path, doc)).chromatograms[0]
+    assert (trace.q1, trace.q3, trace.polarity, trace.kind) == (133.014, 115.0, "negative", "srm")
+
+
+def test_arrays_are_read_only(tmp_path: Path) -> None:
+    trace = read_file(write(tmp_path, document(standard_chroms()))).chromatograms[0]
+    with pytest.raises(ValueError, match="read-only"):
+        trace.intensity[0] = 0.0
+
+
+# ---------------------------------------------------------------- refusing
+
+
+def test_array_length_must_match_default_array_length(tmp_path: Path) -> None:
+    doc = document([chrom_xml("short one", RT, PEAK, length=len(RT) + 1)])
+    with pytest.raises(CorruptDataError, match=r"short one.*61 values where the file states 62"):
+        read_file(write(tmp_path, doc))
+
+
+def test_time_and_intensity_lengths_must_agree(tmp_path: Path) -> None:
+    arrays = array_xml(("MS:1000595", "time array"), RT, unit=MINUTE) + array_xml(
+        ("MS:1000515", "intensity array"), PEAK[:-1]
+    )
+    doc = document([chrom_xml("ragged", RT, PEAK, length=-1, arrays=arrays)])
+    doc = doc.replace('defaultArrayLength="-1"', "")
+    with pytest.raises(CorruptDataError, match=r"ragged.*61 times but 60 intensities"):
+        read_file(write(tmp_path, doc))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_is_corrupt(tmp_path: Path, bad: float) -> None:
+    values = PEAK.copy()
+    values[10] = bad
+    with pytest.raises(CorruptDataError, match=r"'nan trace'.*NaN or infinite"):
+        read_file(write(tmp_path, document([chrom_xml("nan trace", RT, values)])))
+
+
+def test_mangled_base64_is_corrupt(tmp_path: Path) -> None:
+    arrays = array_xml(("MS:1000595", "time array"), RT, unit=MINUTE) + array_xml(
+        ("MS:1000515", "intensity array"), PEAK, payload="eJzzSM3JyVcozy/KSQEAGKsEPQ"
+    )
+    with pytest.raises(CorruptDataError, match="cannot be decoded"):
+        read_file(write(tmp_path, document([chrom_xml("c", RT, PEAK, arrays=arrays)])))
+
+
+@pytest.mark.parametrize(
+    "term",
+    [
+        ("MS:1002312", "MS-Numpress linear prediction compression"),
+        ("MS:1002746", "zlib compression"),  # accession says numpress, name does not
+        ("MS:1000574", "MS-Numpress short logged float compression"),
+    ],  # and the reverse
+)
+def test_numpress_is_refused_before_decoding(tmp_path: Path, term: tuple[str, str]) -> None:
+    # the payload is not valid numpress: a decoder would crash or return garbage
+    arrays = array_xml(("MS:1000595", "time array"), RT, unit=MINUTE) + array_xml(
+        ("MS:1000515", "intensity array"), PEAK, compression_term=term, payload="AAAA////"
+    )
+    doc = document([chrom_xml("np trace", RT, PEAK, arrays=arrays)])
+    with pytest.raises(UnsupportedDataError, match=r"'np trace'.*MS-Numpress.*without --numpress"):
+        read_file(write(tmp_path, doc))
+
+
+def test_doctype_and_entities_are_refused(tmp_path: Path) -> None:
+    bomb = '<!DOCTYPE mzML [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>\n'
+    doc = document(standard_chroms()).replace("\n", "\n" + bomb, 1)
+    with pytest.raises(UnsafeXmlError, match="DOCTYPE"):
+        read_file(write(tmp_path, doc))
+
+
+@pytest.mark.parametrize("cut", [1, 8, 300, 2000])
+def test_a_file_cut_before_its_closing_tag_is_truncated(tmp_path: Path, cut: int) -> None:
+    doc = document(standard_chroms(), indexed=True).rstrip()
+    with pytest.raises(TruncatedFileError, match="closing </indexedmzML>"):
+        read_file(write(tmp_path, doc[:-cut]))
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "words"),
+    [
+        (b"", EmptyFileError, "empty"),
+        (b"  \n\t", EmptyFileError, "empty"),
+        (b"PK\x03\x04 zip", NotXmlError, "not XML"),
+        (b"<?xml version='1.0'?><traML></traML>", NotMzmlError, "<traML>"),
+        (b"<?xml version='1.0'?><mzXML><msRun/></mzXML>", MzxmlError, "msconvert --mzML"),
+        (b"<mzML><run><chromatogramList></run></mzML>", NotXmlError, "well-formed"),
+    ],
+)
+def test_unreadable_files_raise_typed_errors(
+    tmp_path: Path, content: bytes, error: type[ReadError], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        read_file(write(tmp_path, content))
+
+
+def test_a_raw_folder_is_not_mzml(tmp_path: Path) -> None:
+    (tmp_path / "sample.raw").mkdir()
+    with pytest.raises(NotMzmlError, match=r"vendor raw folder.*converter"):
+        read_file(tmp_path / "sample.raw")
+
+
+def test_a_missing_file_is_a_read_error(tmp_path: Path) -> None:
+    with pytest.raises(ReadError, match="does not exist"):
+        read_file(tmp_path / "gone.mzML")
+
+
+# ---------------------------------------------------------------- matching the assay
+
+
+def test_injection_matches_the_assay_and_hashes_the_bytes(tmp_path: Path, assay: Assay) -> None:
+    path = write(tmp_path, document(standard_chroms()), gz=True)
+    inj = read_injection(path, assay)
+    assert set(inj.traces) == {"asn_quant", "asn_qual", "is_quant", "is_qual"}
+    assert (inj.traces["is_quant"].q1, inj.traces["is_quant"].q3) == (139.1, 92.1)
+    assert inj.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() == file_sha256(path)
+    assert inj.notes == ()
+    assert inj.meta.polarity == "positive"
+
+
+def test_missing_qualifier_is_absent_and_noted(tmp_path: Path, assay: Assay) -> None:
+    chroms = [c for c in standard_chroms() if "Q3=74.0" not in c]
+    inj = read_injection(write(tmp_path, document(chroms)), assay)
+    assert "asn_qual" not in inj.traces
+    assert any("asn_qual" in n and "not in the file" in n for n in inj.notes)
+
+
+def test_duplicate_q1_q3_takes_the_closest_then_the_first_and_says_so(tmp_path: Path) -> None:
+    chroms = [
+        chrom_xml("far", RT, PEAK, q1=133.4, q3=87.1),
+        chrom_xml("first exact", RT, PEAK, q1=133.1, q3=87.1),
+        chrom_xml("second exact", RT, PEAK * 3, q1=133.1, q3=87.1),
+        chrom_xml("is", RT, PEAK, q1=139.1, q3=92.1),
+    ]
+    inj = read_injection(write(tmp_path, document(chroms)), make_assay())
+    assert inj.traces["asn_quant"].id == "first exact"
+    (note,) = inj.notes
+    assert "3 traces match asn_quant" in note
+    assert "took 'first exact' (#1)" in note
+    assert "'second exact' (#2)" in note
+    assert "'far' (#0)" in note
+
+
+def test_other_polarity_never_matches(tmp_path: Path) -> None:
+    # malate-like negative trace first: a naive Q1 lookup would take it
+    chroms = [chrom_xml("neg", RT, PEAK * 9, polarity="negative"), *standard_chroms()]
+    inj = read_injection(write(tmp_path, document(chroms)), make_assay())
+    assert inj.traces["asn_quant"].id.startswith("SRM SIC Q1=133.1 Q3=87.1")
+    assert inj.notes == ()
+
+
+def test_only_the_other_polarity_raises_wrong_polarity(tmp_path: Path) -> None:
+    path = write(tmp_path, document(standard_chroms("negative")))
+    with pytest.raises(WrongPolarityError, match="negative mode but the assay is positive"):
+        read_injection(path, make_assay())
+
+
+def test_missing_is_names_what_was_looked_for_and_what_is_there(tmp_path: Path) -> None:
+    chroms = [chrom_xml(f"t{i}", RT, PEAK, q1=q1, q3=60.0) for i, q1 in
+              enumerate([71.0, 133.1, 204.1])]  # fmt: skip
+    chroms.append(chrom_xml("asn", RT, PEAK, q1=133.1, q3=87.1))
+    with pytest.raises(NoMatchingTransitionError) as info:
+        read_injection(write(tmp_path, document(chroms)), make_assay())
+    msg = str(info.value)
+    assert "is_quant (Q1=139.1 Q3=92.1)" in msg
+    assert "asn_quant" not in msg
+    assert "4 SRM traces, Q1 71.0-204.1 (positive)" in msg
+
+
+# ---------------------------------------------------------------- full scan
+
+
+def full_scan_assay() -> Assay:
+    return make_assay(
+        acquisition="full_scan",
+        ppm=10.0,
+        transitions=[
+            {"id": "asn_ms1", "q1": 133.0608, "role": "analyte_quant"},
+            {"id": "is_ms2", "q1": 139.07, "q3": 92.05, "role": "is_quant"},
+        ],
+    )
+
+
+def test_full_scan_xic_from_ms1_and_ms2_spectra(tmp_path: Path) -> None:
+    spectra = []
+    for i, rt in enumerate([1.0, 1.1, 1.2]):
+        # 133.0608 +/- 10 ppm is +/- 0.0013: 133.0615 is in, 133.0640 is out
+        spectra.append(spectrum_xml(f"ms1 {i}", rt, [100.0, 133.0615, 133.0640],
+                                    [7.0, 10.0 * (i + 1), 1000.0]))  # fmt: skip
+        spectra.append(spectrum_xml(f"ms2 {i}", rt + 0.05, [92.0505, 92.10], [5.0 + i, 999.0],
+                                    ms_level=2, precursor=139.2))  # fmt: skip
+        spectra.append(spectrum_xml(f"ms2 other {i}", rt + 0.06, [92.0505], [1e6],
+                                    ms_level=2, precursor=150.0))  # fmt: skip
+    path = write(tmp_path, document(spectra=spectra))
+    inj = read_injection(path, full_scan_assay())
+    ms1, ms2 = inj.traces["asn_ms1"], inj.traces["is_ms2"]
+    assert (ms1.kind, ms2.kind) == ("xic_ms1", "xic_ms2")
+    np.testing.assert_allclose(ms1.rt, [1.0, 1.1, 1.2])
+    np.testing.assert_allclose(ms1.intensity, [10.0, 20.0, 30.0])
+    np.testing.assert_allclose(ms2.rt, [1.05, 1.15, 1.25])
+    np.testing.assert_allclose(ms2.intensity, [5.0, 6.0, 7.0])
+    assert read_file(path, spectra=True).n_spectra == 9
+
+
+def test_full_scan_in_the_other_polarity_is_refused(tmp_path: Path) -> None:
+    spectra = [spectrum_xml("s", 1.0, [133.0608], [1.0], polarity="negative")]
+    with pytest.raises(WrongPolarityError):
+        read_injection(write(tmp_path, document(spectra=spectra)), full_scan_assay())
