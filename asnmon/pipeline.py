@@ -20,10 +20,13 @@ from asnmon.errors import AsnmonError, ReadError
 from asnmon.integrate import integrate_injection
 from asnmon.mzml import file_sha256, read_injection
 from asnmon.qc import (
+    RUN_LEVEL_CODES,
+    RunEvaluation,
     error_flag,
     evaluate_calibration,
     evaluate_injection,
     evaluate_range,
+    evaluate_run,
     history_point,
 )
 from asnmon.quantify import area_ratio, quantify
@@ -139,6 +142,7 @@ class RunIngestor:
     calibration: Calibration | None = None
     versions: int = 0
     _pending_cal: bool = False
+    _last_evaluation: RunEvaluation | None = None
     _arrivals: int = 0
 
     def __post_init__(self) -> None:
@@ -215,6 +219,7 @@ class RunIngestor:
         )
         if sample.sample_type is SampleType.CALIBRATOR and not error:
             self._pending_cal = True
+        self.evaluate()
         return IngestReport(
             path, stored=True, injection_id=injection_id, outcome=outcome, version=version
         )
@@ -259,11 +264,35 @@ class RunIngestor:
             )
         self.store.write_calibration(self.run.run_id, cal, ids, requantified)
         self.store.replace_run_flags(self.run.run_id, ["CAL_FAIL"], evaluate_calibration(cal))
+        self.history = [_requantified(h, requantified.get(h.injection_id)) for h in self.history]
+        self.evaluate()
         return cal
+
+    def evaluate(self) -> None:
+        """Re-judge the run (verdict and run-level flags) after anything changed."""
+        ev = evaluate_run(self.history, self.calibration, self.assay)
+        if ev == self._last_evaluation:  # nothing moved: spare the database a write
+            return
+        self.store.replace_run_flags(self.run.run_id, RUN_LEVEL_CODES, ev.flags)
+        self.store.set_verdict(self.run.run_id, ev.verdict, "; ".join(ev.reasons))
+        self._last_evaluation = ev
 
     def flush(self) -> Calibration | None:
         """End of a batch, or the queue ran dry: fit any calibrators still waiting."""
         return self.refit() if self._pending_cal else None
+
+
+def _requantified(h: HistoryPoint, new: tuple[Result, list[Flag]] | None) -> HistoryPoint:
+    if new is None:
+        return h
+    r = new[0]
+    return replace(
+        h,
+        area_ratio=r.area_ratio,
+        conc_vial=r.conc_vial,
+        accuracy_pct=r.accuracy_pct,
+        status=r.status,
+    )
 
 
 def order_paths(paths: Iterable[Path], worklist: Worklist | None) -> list[Path]:

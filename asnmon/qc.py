@@ -8,6 +8,7 @@ functions; the pipeline decides when to run them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from asnmon.assay import Assay
 from asnmon.errors import AsnmonError
@@ -217,6 +218,36 @@ def evaluate_injection(
         flags += evaluate_range(result, sample, calibration, assay)
     del history  # used by the IS/RT/QC rules
     return flags
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvaluation:
+    """The run's verdict as of now, and the run-level flags that support it."""
+
+    verdict: str  # "pending" | "pass" | "at risk" | "fail"
+    reasons: tuple[str, ...]
+    flags: tuple[Flag, ...] = ()  # run-level flags (no injection), codes in RUN_LEVEL_CODES
+
+
+# Run-level codes the pipeline replaces wholesale after every evaluation.
+RUN_LEVEL_CODES = frozenset({"RUN_FAIL"})
+
+
+def evaluate_run(
+    history: Sequence[HistoryPoint], calibration: Calibration | None, assay: Assay
+) -> RunEvaluation:
+    """Pass / at risk / fail with reasons, kept current as injections arrive."""
+    del assay
+    if calibration is None:
+        return RunEvaluation("pending", ("no calibration curve yet",))
+    if not calibration.accepted:
+        return RunEvaluation(
+            "fail", (f"calibration v{calibration.version} rejected: {calibration.reason}",)
+        )
+    errors = sum(h.error for h in history)
+    if errors:
+        return RunEvaluation("at risk", (f"{errors} file(s) could not be read",))
+    return RunEvaluation("pass", (f"calibration v{calibration.version} accepted",))
 
 
 def history_point(

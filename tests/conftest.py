@@ -26,8 +26,10 @@ def realdata_dir() -> Path | None:
 def realdata() -> Path:
     path = realdata_dir()
     if path is None:
-        pytest.skip("real mzML corpus not found: set ASNMON_REALDATA or place it at "
-                    "../shared/realdata (public files, not shipped with asnmon)")
+        pytest.skip(
+            "real mzML corpus not found: set ASNMON_REALDATA or place it at "
+            "../shared/realdata (public files, not shipped with asnmon)"
+        )
     return path
 
 
