@@ -202,11 +202,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    name = (
-        args.run
-        or (Path(args.worklist).stem if args.worklist else None)
-        or (args.paths[0].name if args.paths[0].is_dir() else files[0].parent.name)
-    )
+    name = args.run or files[0].resolve().parent.name
     with Store(args.db) as store:
         run = RunInfo(
             run_id=name,

@@ -143,14 +143,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         flag_id BIGINT NOT NULL,
         by_name VARCHAR NOT NULL,
         comment VARCHAR,
-        at TIMESTAMP
+        acked_at TIMESTAMP
     );
     CREATE TABLE changes (
         seq BIGINT PRIMARY KEY DEFAULT nextval('seq_change'),
-        at TIMESTAMP, run_id VARCHAR, kind VARCHAR, injection_id BIGINT
+        changed_at TIMESTAMP, run_id VARCHAR, kind VARCHAR, injection_id BIGINT
     );
     CREATE TABLE monitor_status (
-        key VARCHAR PRIMARY KEY, value VARCHAR, at TIMESTAMP
+        key VARCHAR PRIMARY KEY, value VARCHAR, updated_at TIMESTAMP
     );
     """,
     ),
@@ -557,67 +557,52 @@ class Store:
         )
         return [StoredInjection(*row) for row in rows]
 
+    def _frame(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """A query as a polars frame (built from rows: no pyarrow needed)."""
+        cur = self.reader().execute(sql, list(params))
+        columns = [d[0] for d in cur.description or ()]
+        rows = cur.fetchall()
+        return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+
     def last_change(self) -> int:
         row = self.reader().execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
         return int(row[0]) if row else 0
 
     def runs(self) -> pl.DataFrame:
-        return (
-            self.reader()
-            .execute(
-                "SELECT r.*, (SELECT count(*) FROM injections i WHERE i.run_id = r.run_id AND NOT "
-                "i.superseded) AS injections FROM runs r ORDER BY created_at DESC"
-            )
-            .pl()
+        return self._frame(
+            "SELECT r.*, (SELECT count(*) FROM injections i WHERE i.run_id = r.run_id AND NOT "
+            "i.superseded) AS injections FROM runs r ORDER BY created_at DESC"
         )
 
     def flags(self, run_id: str, *, active_only: bool = True) -> pl.DataFrame:
         where = "AND f.active" if active_only else ""
-        return (
-            self.reader()
-            .execute(
-                "SELECT f.*, i.file, i.sample_id, i.position, "
-                "(SELECT count(*) FROM acknowledgements a WHERE a.flag_id = f.flag_id) AS acks "
-                "FROM flags f LEFT JOIN injections i USING (injection_id) "
-                f"WHERE f.run_id = ? {where} "
-                "ORDER BY f.flag_id",
-                [run_id],
-            )
-            .pl()
+        return self._frame(
+            "SELECT f.*, i.file, i.sample_id, i.position, "
+            "(SELECT count(*) FROM acknowledgements a WHERE a.flag_id = f.flag_id) AS acks "
+            "FROM flags f LEFT JOIN injections i USING (injection_id) "
+            f"WHERE f.run_id = ? {where} "
+            "ORDER BY f.flag_id",
+            [run_id],
         )
 
     def acknowledgements(self, flag_id: int) -> pl.DataFrame:
-        return (
-            self.reader()
-            .execute("SELECT * FROM acknowledgements WHERE flag_id = ? ORDER BY at", [flag_id])
-            .pl()
+        return self._frame(
+            "SELECT * FROM acknowledgements WHERE flag_id = ? ORDER BY acked_at", [flag_id]
         )
 
     def calibrations(self, run_id: str) -> pl.DataFrame:
-        return (
-            self.reader()
-            .execute("SELECT * FROM calibrations WHERE run_id = ? ORDER BY version", [run_id])
-            .pl()
-        )
+        return self._frame("SELECT * FROM calibrations WHERE run_id = ? ORDER BY version", [run_id])
 
     def calibration_points(self, calibration_id: int) -> pl.DataFrame:
-        return (
-            self.reader()
-            .execute("SELECT * FROM calibration_points WHERE calibration_id = ?", [calibration_id])
-            .pl()
+        return self._frame(
+            "SELECT * FROM calibration_points WHERE calibration_id = ?", [calibration_id]
         )
 
     def peaks(self, injection_id: int) -> pl.DataFrame:
-        return (
-            self.reader().execute("SELECT * FROM peaks WHERE injection_id = ?", [injection_id]).pl()
-        )
+        return self._frame("SELECT * FROM peaks WHERE injection_id = ?", [injection_id])
 
     def traces(self, injection_id: int) -> pl.DataFrame:
-        return (
-            self.reader()
-            .execute("SELECT * FROM traces WHERE injection_id = ?", [injection_id])
-            .pl()
-        )
+        return self._frame("SELECT * FROM traces WHERE injection_id = ?", [injection_id])
 
     def status(self) -> dict[str, Any]:
         rows = self.reader().execute("SELECT key, value FROM monitor_status").fetchall()
@@ -627,10 +612,8 @@ class Store:
         """One row per current injection, the contract's columns (README "Export")."""
         where = "WHERE NOT i.superseded" + (" AND i.run_id = ?" if run_id else "")
         params = [run_id] if run_id else []
-        return (
-            self.reader()
-            .execute(
-                f"""
+        return self._frame(
+            f"""
             SELECT i.run_id, i.position, i.file, i.sample_id, i.sample_type, i.level, i.matrix,
                    i.acquired_at, i.ingested_at,
                    a.area AS analyte_area, s.area AS is_area, r.area_ratio,
@@ -651,9 +634,7 @@ class Store:
             {where}
             ORDER BY i.run_id, i.position NULLS LAST, i.injection_id
         """,
-                params,
-            )
-            .pl()
+            params,
         )
 
 
@@ -736,6 +717,6 @@ def _change(
     con: duckdb.DuckDBPyConnection, run_id: str | None, kind: str, injection_id: int | None
 ) -> None:
     con.execute(
-        "INSERT INTO changes (at, run_id, kind, injection_id) VALUES (?,?,?,?)",
+        "INSERT INTO changes (changed_at, run_id, kind, injection_id) VALUES (?,?,?,?)",
         [_now(), run_id, kind, injection_id],
     )
