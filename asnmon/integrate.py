@@ -38,6 +38,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 from scipy.ndimage import convolve1d, uniform_filter1d
 from scipy.signal import find_peaks, savgol_coeffs
 
@@ -88,7 +89,7 @@ def _trend(rt: FloatArray, s: FloatArray) -> float:
     return float(np.median(s[-k:]) - np.median(s[:k])) / dx if dx > 0 else 0.0
 
 
-def _quiet_run(z: FloatArray, start: int, stop: int, limit: float) -> FloatArray:
+def _quiet_run(z: FloatArray, start: int, stop: int, limit: float) -> npt.NDArray[np.intp]:
     """Indices from ``start`` towards ``stop`` (inclusive) until ``z`` first exceeds ``limit``."""
     step = 1 if stop >= start else -1
     idx = np.arange(start, stop + step, step)
