@@ -1,0 +1,212 @@
+"""Levey-Jennings / Westgard multirules on each QC level across runs: pure functions.
+
+Input is plain data -- ``QcPoint(run_id, acquired, level, value)`` -- so the
+rules can be tested without a database and fed from any query (the store, an
+export, a LIMS). ``value`` is whatever the lab charts: the measured
+concentration or the accuracy %; the guide set must use the same.
+
+Rules (Westgard 1981; ASSAY.md), each evaluated when a point arrives, on that
+level's points in acquisition order across runs, z = (value - mean) / SD of
+the guide set:
+
+=================  ========  ================================================
+WESTGARD_1_2S      warning   |z| > 2
+WESTGARD_1_3S      fail      |z| > 3
+WESTGARD_2_2S      fail      this and the previous point beyond the same 2 SD
+WESTGARD_R_4S      fail      within one run, this point and another of the
+                             level differ by > 4 SD (one above, one below)
+WESTGARD_4_1S      fail      four consecutive beyond the same 1 SD
+WESTGARD_10X       fail      ten consecutive on one side of the mean
+=================  ========  ================================================
+
+The guide set (mean, SD) comes from chosen runs or a date range; fewer than
+``MIN_GUIDE_POINTS`` (5, as Panorama warns) gives a GUIDE_SET_SMALL info flag,
+because an SD from 3 points can be half or double the true one.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from asnmon.records import Flag, Severity
+
+MIN_GUIDE_POINTS = 5
+SOURCE = "Westgard multirules (Westgard et al. 1981); guide set as in Panorama"
+RULES = (
+    "WESTGARD_1_3S",
+    "WESTGARD_2_2S",
+    "WESTGARD_R_4S",
+    "WESTGARD_4_1S",
+    "WESTGARD_10X",
+    "WESTGARD_1_2S",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QcPoint:
+    run_id: str
+    acquired: datetime | str  # ISO 8601 strings sort correctly; do not mix the two
+    level: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class GuideSet:
+    level: str
+    mean: float
+    sd: float
+    n: int
+    basis: str  # which runs or dates, in words
+
+    @property
+    def small(self) -> bool:
+        return self.n < MIN_GUIDE_POINTS
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule: str
+    severity: Severity
+    point: QcPoint
+    z: float
+    involved: tuple[QcPoint, ...]
+    message: str
+
+
+def ordered(points: Iterable[QcPoint], level: str) -> list[QcPoint]:
+    """One level's points in acquisition order (run id breaks ties)."""
+    return sorted((p for p in points if p.level == level), key=lambda p: (p.acquired, p.run_id))
+
+
+def guide_set(
+    points: Iterable[QcPoint],
+    level: str,
+    *,
+    runs: Sequence[str] | None = None,
+    start: datetime | str | None = None,
+    end: datetime | str | None = None,
+) -> GuideSet | None:
+    """Mean and SD of a level's points from ``runs`` and/or ``start``-``end`` (inclusive).
+
+    None when fewer than 2 finite points qualify (no SD).
+    """
+    chosen = [
+        p
+        for p in ordered(points, level)
+        if (runs is None or p.run_id in runs)
+        and (start is None or p.acquired >= start)  # type: ignore[operator]
+        and (end is None or p.acquired <= end)  # type: ignore[operator]
+        and math.isfinite(p.value)
+    ]
+    if len(chosen) < 2:
+        return None
+    values = [p.value for p in chosen]
+    parts = []
+    if runs is not None:
+        parts.append(f"runs {', '.join(sorted(set(runs)))}")
+    if start is not None or end is not None:
+        parts.append(f"{start or '...'} to {end or '...'}")
+    return GuideSet(
+        level=level,
+        mean=statistics.fmean(values),
+        sd=statistics.stdev(values),
+        n=len(values),
+        basis="; ".join(parts) or "all points",
+    )
+
+
+def evaluate_westgard(points: Iterable[QcPoint], guide: GuideSet) -> list[Violation]:
+    """Every violation on ``guide.level``'s points, in order (several rules may fire at once)."""
+    pts = ordered(points, guide.level)
+    if not guide.sd > 0:
+        return []
+    z = [(p.value - guide.mean) / guide.sd for p in pts]
+    out: list[Violation] = []
+    g = f"guide set mean {guide.mean:.4g}, SD {guide.sd:.3g} (n = {guide.n})"
+    for i, p in enumerate(pts):
+        zi = z[i]
+
+        def add(rule: str, sev: Severity, involved: Sequence[int], text: str) -> None:
+            out.append(
+                Violation(
+                    rule,
+                    sev,
+                    p,  # noqa: B023 - used immediately, inside this iteration
+                    zi,  # noqa: B023
+                    tuple(pts[k] for k in involved),
+                    f"{guide.level} in run {p.run_id} = {p.value:.4g} ({zi:+.1f} SD): "  # noqa: B023
+                    f"{text}; {g}.",
+                )
+            )
+
+        if abs(zi) > 3:
+            add("WESTGARD_1_3S", Severity.FAIL, [i], "beyond 3 SD (1-3s, reject)")
+        elif abs(zi) > 2:
+            add("WESTGARD_1_2S", Severity.WARNING, [i], "beyond 2 SD (1-2s, warning)")
+        if i >= 1 and ((zi > 2 and z[i - 1] > 2) or (zi < -2 and z[i - 1] < -2)):
+            add("WESTGARD_2_2S", Severity.FAIL, [i - 1, i], "two in a row beyond the same 2 SD")
+        same_run = [k for k in range(i) if pts[k].run_id == p.run_id]
+        far = [k for k in same_run if abs(z[k] - zi) > 4 and (z[k] > 0) != (zi > 0)]
+        if far:
+            k = max(far, key=lambda k: abs(z[k] - zi))
+            add("WESTGARD_R_4S", Severity.FAIL, [k, i], f"range {abs(z[k] - zi):.1f} SD in one run")
+        if i >= 3 and (
+            all(v > 1 for v in z[i - 3 : i + 1]) or all(v < -1 for v in z[i - 3 : i + 1])
+        ):
+            add("WESTGARD_4_1S", Severity.FAIL, range(i - 3, i + 1), "four in a row beyond 1 SD")
+        if i >= 9 and (
+            all(v > 0 for v in z[i - 9 : i + 1]) or all(v < 0 for v in z[i - 9 : i + 1])
+        ):
+            add("WESTGARD_10X", Severity.FAIL, range(i - 9, i + 1), "ten in a row on one side")
+    return out
+
+
+def westgard_flags(
+    points: Iterable[QcPoint], guides: Iterable[GuideSet], run_id: str
+) -> list[Flag]:
+    """Run-level flags for ``run_id``: its points' violations and any small guide set."""
+    pts = list(points)
+    flags: list[Flag] = []
+    actions = {
+        Severity.WARNING: "Look at the other QCs and the chart; no action if it stays alone.",
+        Severity.FAIL: "Reject the run's results for this QC level's range until the cause "
+        "(calibrators, reagent lot, instrument) is found.",
+    }
+    for guide in guides:
+        if guide.small:
+            flags.append(
+                Flag(
+                    "GUIDE_SET_SMALL",
+                    Severity.INFO,
+                    f"{guide.level}: the guide set holds only {guide.n} points (fewer than "
+                    f"{MIN_GUIDE_POINTS}); its SD is uncertain and the Westgard rules with it.",
+                    "Add runs to the guide set when enough in-control runs exist.",
+                    float(guide.n),
+                    float(MIN_GUIDE_POINTS),
+                    SOURCE,
+                    {"level": guide.level},
+                )
+            )
+        for v in evaluate_westgard(pts, guide):
+            if v.point.run_id != run_id:
+                continue
+            flags.append(
+                Flag(
+                    v.rule,
+                    v.severity,
+                    v.message,
+                    actions[v.severity],
+                    v.point.value,
+                    guide.mean
+                    + math.copysign(2 if v.rule == "WESTGARD_1_2S" else 3, v.z) * guide.sd
+                    if v.rule in ("WESTGARD_1_2S", "WESTGARD_1_3S")
+                    else None,
+                    SOURCE,
+                    {"level": guide.level, "z": v.z, "guide_n": guide.n, "basis": guide.basis},
+                )
+            )
+    return flags
