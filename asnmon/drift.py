@@ -28,8 +28,10 @@ at every injection and still raise **once per episode**:
   out (IS_LOW/IS_HIGH already speak for them), and each standardized value is
   clipped at ±``clip`` (3) SD, so one short injection cannot raise a drift.
 - **episodes**: an alarm when either one-sided sum exceeds ``h``; while in
-  alarm the level and SD are frozen; the episode ends (and the detector
-  re-arms) when that sum returns to zero.
+  alarm the level and SD are frozen and the sum is capped at 2h, so a
+  recovery is recognised within about 2h/k = 20 in-control injections however
+  long the drift lasted; the episode ends (and the detector re-arms) when the
+  sum returns to zero.
 - **rate**: Theil-Sen slope of log IS against injection order over the
   episode's last ``slope_window`` (10) points, reported as % per injection.
 """
@@ -134,6 +136,10 @@ def cusum_episodes(
                 total = lo if side == "down" else hi
                 episodes.append(_episode(order, log_is, excluded, side, start, j, mu, sd, total, s))
         else:
+            if in_alarm == "down":
+                lo = min(lo, 2 * s.h)
+            else:
+                hi = min(hi, 2 * s.h)
             total = lo if in_alarm == "down" else hi
             if total == 0.0:
                 episodes[-1] = replace(episodes[-1], end=j)

@@ -1,0 +1,459 @@
+"""Each QC rule at its edges: just inside passes, just outside flags. Records built here."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from asnmon.assay import Assay
+from asnmon.qc import (
+    evaluate_calibration,
+    evaluate_carryover,
+    evaluate_injection,
+    evaluate_ion_ratio,
+    evaluate_is,
+    evaluate_peak_quality,
+    evaluate_range,
+    evaluate_retention,
+    evaluate_run,
+)
+from asnmon.records import (
+    Calibration,
+    CalibrationPoint,
+    HistoryPoint,
+    Peak,
+    Result,
+    Sample,
+    SampleType,
+    Severity,
+)
+
+T = SampleType
+
+
+def hp(order: int, stype: SampleType = T.SAMPLE, **kw: object) -> HistoryPoint:
+    return HistoryPoint(
+        injection_id=order,
+        order=order,
+        sample_id=kw.pop("sample_id", f"S{order}"),  # type: ignore[arg-type]
+        sample_type=stype,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def peak(tid: str, area: float = 1e5, rt: float = 3.2, **kw: object) -> Peak:
+    base = dict(
+        transition=tid,
+        apex_rt=rt,
+        start_rt=rt - 0.2,
+        end_rt=rt + 0.2,
+        area=area,
+        height=area * 6,
+        baseline_start=300.0,
+        baseline_end=300.0,
+        fwhm=0.15,
+        sn=100.0,
+        points=60,
+    )
+    base.update(kw)
+    return Peak(**base)  # type: ignore[arg-type]
+
+
+def cal(accepted: bool = True, lloq: float = 1.0, uloq: float = 500.0) -> Calibration:
+    pts = (
+        CalibrationPoint("CAL01", "CAL01", 1.0, 0.005, 1.0, 100.0),
+        CalibrationPoint("CAL02", "CAL02", 2.5, 0.0125, 2.8, 112.0, True, "+12 %"),
+    )
+    return Calibration(
+        1,
+        "linear",
+        "1/x^2",
+        (0.0, 0.005, 0.0),
+        0.999,
+        pts,
+        accepted,
+        "accepted" if accepted else "rejected: only 5/8 standards within limits",
+        lloq,
+        uloq,
+    )
+
+
+def cals(n: int = 8, area: float = 1.5e5, rt: float = 3.2, ion: float = 0.45) -> list[HistoryPoint]:
+    noms = [1, 2.5, 10, 25, 50, 100, 250, 500]
+    return [
+        hp(
+            i + 1,
+            T.CALIBRATOR,
+            level=f"CAL0{i + 1}",
+            nominal=float(noms[i % 8]),
+            is_area=area,
+            is_rt=rt,
+            analyte_rt=rt,
+            ion_ratio=ion,
+            analyte_area=1000.0 * noms[i % 8],
+            area_ratio=0.005 * noms[i % 8],
+        )
+        for i in range(n)
+    ]
+
+
+def codes(flags: list) -> list[str]:
+    return [f.code for f in flags]
+
+
+# ---------------------------------------------------------------- IS window
+
+
+@pytest.mark.parametrize(
+    ("pct", "code"),
+    [(50.1, None), (49.9, "IS_LOW"), (149.9, None), (150.1, "IS_HIGH"), (100.0, None)],
+)
+def test_is_window_edges(assay: Assay, pct: float, code: str | None) -> None:
+    h = cals()
+    point = hp(9, is_area=1.5e5 * pct / 100)
+    got = [c for c in codes(evaluate_is([*h, point], assay)) if c.startswith("IS_")]
+    assert got == ([code] if code else [])
+
+
+def test_is_window_message_has_numbers(assay: Assay) -> None:
+    flags = evaluate_is([*cals(), hp(9, is_area=0.3 * 1.5e5)], assay)
+    f = next(f for f in flags if f.code == "IS_LOW")
+    assert f.severity is Severity.FAIL
+    assert f.limit == 50.0
+    assert f.value == pytest.approx(30.0)
+    assert "30 %" in f.message
+    assert f.source
+
+
+def test_is_no_reference_is_said_not_guessed(assay: Assay) -> None:
+    flags = evaluate_is([hp(1, T.ZERO, is_area=1e5)], assay)
+    assert codes(flags) == ["IS_NO_REFERENCE"]
+    assert flags[0].severity is Severity.INFO
+
+
+def test_is_double_blank_excluded(assay: Assay) -> None:
+    assert evaluate_is([*cals(), hp(9, T.DOUBLE_BLANK, is_area=10.0)], assay) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "ref"), [("cal_qc", 1.5e5), ("calibrators", 1.5e5), ("all", 1.15e5)]
+)
+def test_is_reference_modes(assay: Assay, mode: str, ref: float) -> None:
+    a = replace(assay, limits=replace(assay.limits, is_reference=mode))
+    h = [*cals(2), *[hp(3 + i, is_area=0.8e5) for i in range(2)]]  # samples lower
+    point = hp(5, is_area=0.49 * ref)
+    assert "IS_LOW" in codes(evaluate_is([*h, point], a))
+    point = hp(5, is_area=0.51 * ref)
+    assert "IS_LOW" not in codes(evaluate_is([*h, point], a))
+
+
+# ---------------------------------------------------------------- drift and bias
+
+
+def _series(factors: list[float], assay: Assay) -> list[list[str]]:
+    h = cals()
+    out = []
+    for _i, f in enumerate(factors):
+        h.append(hp(len(h) + 1, is_area=1.5e5 * f))
+        out.append(codes(evaluate_is(h, assay)))
+    return out
+
+
+def test_drift_raised_once_inside_window_then_rearms(assay: Assay) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    flat = list(np.exp(rng.normal(0, 0.03, 20)))
+    down = [0.97**k * float(np.exp(rng.normal(0, 0.03))) for k in range(1, 15)]
+    back = list(np.exp(rng.normal(0, 0.03, 30)))
+    per = _series(flat + down + back + [0.97**k for k in range(1, 15)], assay)
+    raised = [i for i, c in enumerate(per) if "IS_DRIFT" in c]
+    assert len(raised) == 2  # once per episode, re-armed after the recovery
+    assert 20 <= raised[0] < 34
+    assert raised[1] >= 64
+    assert all("IS_LOW" not in per[i] for i in raised)
+
+
+def test_drift_message_has_rate_and_start(assay: Assay) -> None:
+    h = cals()
+    for k in range(1, 20):
+        h.append(hp(len(h) + 1, is_area=1.5e5 * 0.96**k))
+        flags = [f for f in evaluate_is(h, assay) if f.code == "IS_DRIFT"]
+        if flags:
+            f = flags[0]
+            assert f.value == pytest.approx(-4.0, abs=0.5)
+            assert f.details["started_at"] >= 9
+            assert "% per injection" in f.message
+            return
+    pytest.fail("no IS_DRIFT")
+
+
+def test_single_short_injection_is_not_a_drift(assay: Assay) -> None:
+    per = _series([1.0] * 10 + [0.3] + [1.0] * 10, assay)
+    assert "IS_LOW" in per[10]
+    assert not any("IS_DRIFT" in c for c in per)
+
+
+@pytest.mark.parametrize(
+    ("factor", "raised"), [(0.81, False), (0.79, True), (1.19, False), (1.21, True)]
+)
+def test_is_bias_samples_vs_standards(assay: Assay, factor: float, raised: bool) -> None:
+    h = cals(6)
+    h += [hp(7 + i, T.QC, level="QC-M", nominal=200.0, is_area=1.5e5) for i in range(3)]
+    flags_per = []
+    for _i in range(12):
+        h.append(hp(len(h) + 1, is_area=1.5e5 * factor))
+        flags_per.append(codes(evaluate_is(h, assay)))
+    hits = [i for i, c in enumerate(flags_per) if "IS_BIAS" in c]
+    assert (hits == [9]) if raised else (hits == [])
+
+
+# ---------------------------------------------------------------- RT and ion ratio
+
+
+@pytest.mark.parametrize(("shift", "flagged"), [(0.079, False), (0.081, True), (-0.081, True)])
+def test_rt_shift_edges(assay: Assay, shift: float, flagged: bool) -> None:
+    h = cals()
+    rt = 3.2 + shift
+    point = hp(9, is_rt=rt, is_area=1.5e5)
+    peaks = {"is_quant": peak("is_quant", rt=rt), "asn_quant": peak("asn_quant", rt=rt)}
+    assert ("RT_SHIFT" in codes(evaluate_retention(point, peaks, h, assay))) is flagged
+
+
+@pytest.mark.parametrize(("gap", "flagged"), [(0.049, False), (0.051, True)])
+def test_coelution_edges(assay: Assay, gap: float, flagged: bool) -> None:
+    point = hp(9, is_rt=3.2, is_area=1.5e5)
+    peaks = {"is_quant": peak("is_quant"), "asn_quant": peak("asn_quant", rt=3.2 + gap)}
+    flags = evaluate_retention(point, peaks, cals(), assay)
+    assert (any(f.details.get("kind") == "coelution" for f in flags)) is flagged
+
+
+@pytest.mark.parametrize(
+    ("ref", "ratio", "flagged"),
+    [
+        (0.45, 0.45 * 1.249, False),  # weak qualifier: ±25 %
+        (0.45, 0.45 * 1.251, True),
+        (0.80, 0.80 * 1.199, False),  # strong qualifier: ±20 %
+        (0.80, 0.80 * 0.799, True),
+    ],
+)
+def test_ion_ratio_edges(assay: Assay, ref: float, ratio: float, flagged: bool) -> None:
+    point = hp(9, analyte_area=1e5, ion_ratio=ratio, is_area=1.5e5)
+    peaks = {"asn_quant": peak("asn_quant")}
+    got = codes(evaluate_ion_ratio(point, peaks, cals(ion=ref), assay))
+    assert (got == ["ION_RATIO"]) is flagged
+
+
+def test_ion_ratio_skipped_for_weak_peaks(assay: Assay) -> None:
+    point = hp(9, analyte_area=1e3, ion_ratio=2.0)
+    peaks = {"asn_quant": peak("asn_quant", sn=5.0)}
+    assert evaluate_ion_ratio(point, peaks, cals(), assay) == []
+
+
+# ---------------------------------------------------------------- peak quality
+
+
+@pytest.mark.parametrize(
+    ("kw", "code"),
+    [
+        ({"sn": 10.0}, None),
+        ({"sn": 9.9}, "LOW_SN"),
+        ({"points": 8}, None),
+        ({"points": 7}, "FEW_POINTS"),
+        ({"saturated": True}, "SATURATION"),
+        ({"truncated": True}, "TRUNCATED_PEAK"),
+    ],
+)
+def test_peak_quality(assay: Assay, kw: dict, code: str | None) -> None:
+    peaks = {"is_quant": peak("is_quant"), "asn_quant": peak("asn_quant", **kw)}
+    sample = Sample("f", "QC-L-01", T.QC, level="QC-L", nominal=3.0)
+    got = codes(evaluate_peak_quality(peaks, sample, Result("ok"), assay))
+    assert got == ([code] if code else [])
+
+
+def test_weak_analyte_in_blq_sample_is_not_low_sn(assay: Assay) -> None:
+    peaks = {"is_quant": peak("is_quant"), "asn_quant": peak("asn_quant", sn=3.0)}
+    sample = Sample("f", "S1", T.SAMPLE)
+    assert evaluate_peak_quality(peaks, sample, Result("BLQ"), assay) == []
+
+
+# ---------------------------------------------------------------- carryover
+
+
+@pytest.mark.parametrize(
+    ("area", "is_area", "expected"),
+    [
+        (199.0, None, []),
+        (201.0, None, ["CARRYOVER"]),
+        (0.0, 7400.0, []),
+        (0.0, 7600.0, ["CARRYOVER"]),
+    ],
+)
+def test_carryover_after_uloq(
+    assay: Assay, area: float, is_area: float | None, expected: list
+) -> None:
+    h = cals()  # CAL01 analyte area 1000 (LLOQ response); CAL08 last (ULOQ); IS 1.5e5
+    point = hp(9, T.BLANK, analyte_area=area or None, is_area=is_area)
+    assert codes(evaluate_carryover(point, h, assay)) == expected
+
+
+def test_no_carryover_rule_after_a_low_injection(assay: Assay) -> None:
+    h = cals(3)
+    assert evaluate_carryover(hp(4, T.BLANK, analyte_area=900.0), h, assay) == []
+
+
+def test_double_blank_contamination_always_checked(assay: Assay) -> None:
+    h = [*cals(), hp(9, analyte_area=10.0)]
+    flags = evaluate_carryover(hp(10, T.DOUBLE_BLANK, analyte_area=500.0), h, assay)
+    assert codes(flags) == ["CARRYOVER"]
+    assert flags[0].value == pytest.approx(50.0)
+
+
+def test_zero_sample_carryover_uses_ratio(assay: Assay) -> None:
+    h = cals()  # LLOQ ratio 0.005; 20 % = 0.001
+    assert codes(evaluate_carryover(hp(9, T.ZERO, area_ratio=0.0011), h, assay)) == ["CARRYOVER"]
+    assert evaluate_carryover(hp(9, T.ZERO, area_ratio=0.0009), h, assay) == []
+
+
+# ---------------------------------------------------------------- range and QCs
+
+
+def qc(nominal: float, acc: float | None, status: str = "ok") -> tuple[Result, Sample]:
+    return (
+        Result(status, area_ratio=0.01, accuracy_pct=acc, calibration_version=1),
+        Sample("f", "QC", T.QC, level="QC", nominal=nominal),
+    )
+
+
+@pytest.mark.parametrize(
+    ("nominal", "acc", "flagged"),
+    [
+        (200.0, 114.9, False),
+        (200.0, 115.1, True),
+        (200.0, 84.9, True),
+        (1.0, 119.9, False),
+        (1.0, 120.1, True),
+        (3.0, 116.0, True),
+    ],
+)
+def test_qc_fail_edges(assay: Assay, nominal: float, acc: float, flagged: bool) -> None:
+    r, s = qc(nominal, acc)
+    assert (codes(evaluate_range(r, s, cal(), assay)) == ["QC_FAIL"]) is flagged
+
+
+def test_qc_without_value_fails(assay: Assay) -> None:
+    r, s = qc(200.0, None, "no_peak")
+    assert codes(evaluate_range(r, s, cal(), assay)) == ["QC_FAIL"]
+
+
+def sample_result(status: str, conc: float | None = None, ratio: float = 0.1) -> Result:
+    return Result(
+        status, area_ratio=ratio, conc_vial=conc, conc=conc, unit="µM", calibration_version=1
+    )
+
+
+@pytest.mark.parametrize(
+    ("matrix", "status", "conc", "expected"),
+    [
+        ("plasma", "ok", 35.0, []),
+        ("plasma", "ok", 34.9, ["REF_LOW"]),
+        ("plasma", "ok", 75.1, ["REF_HIGH"]),
+        ("plasma", "ok", 2.9, ["DEPLETED"]),  # expected on asparaginase: info, not REF_LOW
+        ("plasma", "BLQ", None, ["BLQ", "DEPLETED"]),
+        ("media", "BLQ", None, ["BLQ"]),
+        ("media", "ok", 300.0, []),
+    ],
+)
+def test_range_and_reference(
+    assay: Assay, matrix: str, status: str, conc: float | None, expected: list
+) -> None:
+    s = Sample("f", "S1", T.SAMPLE, matrix=matrix)
+    flags = evaluate_range(sample_result(status, conc), s, cal(), assay)
+    assert codes(flags) == expected
+    if "DEPLETED" in expected:
+        assert all(f.severity is Severity.INFO for f in flags)
+
+
+def test_alq_suggests_dilution_from_extrapolation(assay: Assay) -> None:
+    s = Sample("f", "S1", T.SAMPLE, matrix="media")
+    flags = evaluate_range(sample_result("ALQ", ratio=0.005 * 900), s, cal(), assay)
+    f = flags[0]
+    assert f.code == "ALQ"
+    assert f.details["dilution"] == 5
+    assert "1:5" in f.message
+
+
+def test_provisional_and_rejected_curve(assay: Assay) -> None:
+    s = Sample("f", "S1", T.SAMPLE, matrix="plasma")
+    flags = evaluate_range(Result("provisional", area_ratio=0.2), s, cal(False), assay)
+    assert codes(flags) == ["NO_CALIBRATION"]
+    assert "rejected" in flags[0].message
+
+
+def test_quant_codes_only_from_evaluate_range(assay: Assay) -> None:
+    from asnmon.store import QUANT_CODES
+
+    s = Sample("f", "S1", T.SAMPLE, matrix="plasma")
+    for status, conc in (("ok", 2.0), ("BLQ", None), ("ALQ", None), ("ok", 100.0)):
+        for f in evaluate_range(sample_result(status, conc), s, cal(), assay):
+            assert f.code in QUANT_CODES
+
+
+# ---------------------------------------------------------------- calibration and run
+
+
+def test_cal_fail_lists_reason_and_exclusions() -> None:
+    flags = evaluate_calibration(cal(False))
+    assert codes(flags) == ["CAL_FAIL"]
+    assert "CAL02" in flags[0].message
+    assert evaluate_calibration(cal(True)) == []
+    assert codes(evaluate_calibration(cal(True), report_exclusions=True)) == ["CAL_EXCLUDED"]
+
+
+def qcs(accs: dict[str, list[float]]) -> list[HistoryPoint]:
+    out = []
+    for level, values in accs.items():
+        for v in values:
+            out.append(
+                hp(len(out) + 1, T.QC, level=level, nominal=200.0, accuracy_pct=v, status="ok")
+            )
+    return out
+
+
+@pytest.mark.parametrize(
+    ("accs", "verdict"),
+    [
+        ({"L": [100, 100], "M": [100, 100], "H": [100, 100]}, "pass"),
+        ({"L": [100, 120], "M": [100, 100], "H": [100, 100]}, "at risk"),  # 1 of 2 at L
+        ({"L": [100, 120], "M": [100, 120], "H": [100, 100]}, "at risk"),  # 4 of 6 overall
+        ({"L": [120, 120], "M": [100, 100], "H": [100, 100]}, "fail"),  # level L 0 of 2
+        ({"L": [100, 120, 100], "M": [100, 100, 100], "H": [100, 100, 100]}, "pass"),
+            ({"L": [100, 120, 100], "M": [100, 120, 100], "H": [120, 100, 100]}, "at risk"),
+        ({"L": [100, 120, 100, 100], "M": [100, 120, 100], "H": [120, 100, 100]}, "at risk"),
+        ({"L": [100, 120, 100], "M": [100, 120, 100], "H": [120, 120, 100]}, "fail"),  # 5/9
+    ],
+)
+def test_run_verdict_ich_m10(assay: Assay, accs: dict, verdict: str) -> None:
+    ev = evaluate_run(qcs(accs), cal(), assay)
+    assert ev.verdict == verdict, ev.reasons
+    assert ("RUN_FAIL" in codes(list(ev.flags))) is (verdict == "fail")
+
+
+def test_run_pending_and_rejected_curve(assay: Assay) -> None:
+    assert evaluate_run([], None, assay).verdict == "pending"
+    assert evaluate_run([], cal(), assay).verdict == "pending"
+    ev = evaluate_run([], cal(False), assay)
+    assert ev.verdict == "fail"
+    assert codes(list(ev.flags)) == ["RUN_FAIL"]
+
+
+def test_evaluate_injection_clean_sample_has_no_flags(assay: Assay) -> None:
+    peaks = {
+        "is_quant": peak("is_quant", 1.5e5),
+        "asn_quant": peak("asn_quant", 1e4),
+        "asn_qual": peak("asn_qual", 0.45e4),
+    }
+    s = Sample("f", "S1", T.SAMPLE, matrix="plasma")
+    r = sample_result("ok", 50.0)
+    assert evaluate_injection(peaks, r, s, cal(), assay, cals()) == []
