@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,29 @@ which transitions to integrate and every acceptance limit (the built-in one is
 asparagine with a 13C4,15N2 internal standard; print it with
 `asnmon check-assay --show`). The worklist CSV says which file is which sample.
 """
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from asnmon.assay import load_assay
+    from asnmon.monitor import Monitor
+    from asnmon.settings import load_settings
+
+    settings = load_settings(args.settings).with_overrides(
+        folder=args.watch,
+        assay=args.assay,
+        worklist=args.worklist,
+        db=args.db,
+        poll=args.poll,
+        settle=args.settle,
+        max_write=args.max_write,
+        recursive=args.recursive,
+        host=args.host,
+        port=args.port,
+        dashboard=False if args.no_dashboard else None,
+    )
+    assay = load_assay(settings.assay)
+    Monitor(settings, assay).run_forever()
+    return 0
 
 
 def _add_common(p: argparse.ArgumentParser, *, db_required: bool = False) -> None:
@@ -133,19 +157,86 @@ def build_parser() -> argparse.ArgumentParser:
         "biased-qc:QC-M:25, carryover, truncated, junk, broken-curve",
     )
 
+    p = sub.add_parser(
+        "run",
+        help="watch the instrument's folder and quantify each injection live",
+        description="Watch DIR and quantify each injection the moment its file is complete "
+        "(size and mtime stable for --settle seconds AND the mzML closed). On start, files "
+        "already in the folder that the database lacks are ingested first, in acquisition "
+        "order; nothing is ingested twice. Vendor raw files are converted by the commands in "
+        "the settings file's [convert] section. Ctrl-C (or SIGTERM) stops cleanly after the "
+        "file in hand. Settings: the --settings TOML, then ASNMON_<SECTION>_<KEY> "
+        "environment variables, then these options.",
+        epilog="examples:\n  asnmon run --watch D:/Data/Seq42 --worklist seq42.csv --db lab.duckdb"
+        "\n  asnmon run --settings qqq1.toml --poll 5        (a network share)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--watch", metavar="DIR", help="folder the instrument writes into")
+    p.add_argument("--settings", metavar="TOML", help="settings file (see `asnmon init`)")
+    p.add_argument("--assay", metavar="FILE", help="assay TOML (default: built-in asparagine)")
+    p.add_argument(
+        "--worklist",
+        metavar="CSV",
+        help="worklist (default: worklist*.csv in the folder, else the file-name convention)",
+    )
+    p.add_argument("--db", metavar="FILE", help="DuckDB file (default asnmon.duckdb)")
+    p.add_argument(
+        "--poll",
+        type=float,
+        metavar="S",
+        help="poll every S seconds instead of "
+        "native events: use for SMB/NFS shares, where native events never arrive",
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        metavar="S",
+        help="seconds a file must stay unchanged before it is read (default 0.5)",
+    )
+    p.add_argument(
+        "--max-write",
+        type=float,
+        metavar="S",
+        help="seconds after which a file still being written is flagged INCOMPLETE (default 7200)",
+    )
+    p.add_argument(
+        "--recursive",
+        action="store_true",
+        default=None,
+        help="watch sub-folders too (each sub-folder is its own run)",
+    )
+    p.add_argument("--no-dashboard", action="store_true", help="headless: no dashboard")
+    p.add_argument("--host", help="dashboard address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="dashboard port (default 8050)")
+
     p = sub.add_parser("check-assay", help="validate an assay file and explain every problem")
     p.add_argument("file", nargs="?", type=Path, help="assay TOML (default: built-in)")
     p.add_argument("--show", action="store_true", help="print the built-in assay file")
 
     p = sub.add_parser(
         "demo",
-        help="simulate a run with faults and quantify it",
-        description="Writes a simulated run (with an IS drift, an over-curve "
-        "sample, a depleted plasma, a truncated and a junk file) into a "
-        "temporary folder and ingests it, printing each injection.",
+        help="a simulated instrument and the live monitor, nothing to configure",
+        description="A simulated instrument writes a run (with an IS drift, an over-curve "
+        "sample, a depleted plasma, a truncated and a junk file) into a temporary folder in "
+        "real time, while the monitor watches it exactly as it would watch an instrument. "
+        "Ctrl-C stops.",
     )
     p.add_argument("--samples", type=int, default=40)
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=1.5,
+        metavar="S",
+        help="seconds between injections (default 1.5; 0 = as fast as possible)",
+    )
     p.add_argument("--db", metavar="FILE", help="keep the database here (default: temporary)")
+    p.add_argument("--no-dashboard", action="store_true", help="terminal only")
+    p.add_argument("--port", type=int, default=8050)
+    p.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="stop once the simulated run is complete (for scripts and tests)",
+    )
     return parser
 
 
@@ -328,35 +419,57 @@ DEMO_FAULTS = ("is-drift:45:2.5", "over-curve", "depleted", "truncated", "junk")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import threading
+
     from asnmon.assay import load_assay
-    from asnmon.pipeline import RunIngestor, ingest_paths
+    from asnmon.monitor import Monitor
+    from asnmon.settings import Settings
     from asnmon.simulate import SimConfig, apply_faults, simulate_run
-    from asnmon.store import RunInfo, Store
-    from asnmon.worklist import load_worklist
 
     with tempfile.TemporaryDirectory(prefix="asnmon-demo-") as tmp:
-        folder = Path(tmp) / "run"
-        print(f"simulating {args.samples} samples with faults: {', '.join(DEMO_FAULTS)}")
-        config = apply_faults(SimConfig(n_samples=args.samples), DEMO_FAULTS)
-        sim = simulate_run(folder, config, progress=True)
-        assay = load_assay()
-        worklist = load_worklist(sim.worklist_path)
+        folder = Path(tmp) / "demo-run"
+        folder.mkdir()
         db = Path(args.db) if args.db else Path(tmp) / "demo.duckdb"
-        with Store(db) as store:
-            run = RunInfo(
-                run_id="demo",
-                name="demo",
-                folder=str(folder),
-                worklist=str(sim.worklist_path),
-                assay_name=assay.name,
-                assay_unit=assay.unit,
-                lloq=assay.calibration.lloq,
-                uloq=assay.calibration.uloq,
-                planned=len(worklist),
+        config = apply_faults(SimConfig(n_samples=args.samples), DEMO_FAULTS)
+        settings = Settings(
+            folder=str(folder),
+            db=str(db),
+            settle=0.3,
+            dashboard=not args.no_dashboard,
+            port=args.port,
+        )
+        monitor = Monitor(settings, load_assay())
+        done = threading.Event()
+
+        def instrument() -> None:
+            simulate_run(
+                folder,
+                config,
+                interval=args.interval,
+                write_seconds=min(0.5, args.interval / 2),
+                stop=stopping,
             )
-            ingestor = RunIngestor(store, assay, run, worklist)
-            reports = ingest_paths(ingestor, sim.paths, lambda r: print(_line(r)))
-            _summary(store, "demo", reports)
+            done.set()
+
+        stopping = threading.Event()
+        print(
+            f"demo: a simulated instrument writes {args.samples} samples into {folder}\n"
+            f"faults: {', '.join(DEMO_FAULTS)}; Ctrl-C stops"
+        )
+        monitor.start()
+        writer = threading.Thread(target=instrument, name="asnmon-demo-instrument", daemon=True)
+        writer.start()
+        try:
+            while not (args.exit_when_done and done.is_set() and monitor.idle()):
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            print("\nstopping ...")
+        finally:
+            stopping.set()
+            writer.join(5)
+            monitor.stop()
+        with Store(db, read_only=True) as store:
+            _summary(store, "demo-run", [])
     return 0
 
 

@@ -147,6 +147,40 @@ class RunIngestor:
 
     def __post_init__(self) -> None:
         self.store.ensure_run(self.run)
+        self.restore()
+
+    def restore(self) -> None:
+        """Rebuild the run from the database: a restart judges later files exactly alike."""
+        stored = self.store.load_run(self.run.run_id)
+        if not stored:
+            return
+        self.entries = {
+            e.injection_id: _Entry(e.injection_id, e.sample, e.peaks, e.error) for e in stored
+        }
+        self.versions = self.store.calibration_versions(self.run.run_id)
+        points, _ = self.calibration_points()
+        if self.versions and len({p.nominal for p in points}) >= 2:
+            # The fit is deterministic: the same points give the stored curve back.
+            self.calibration = fit_calibration(points, self.assay.calibration, self.versions)
+        self.history = []
+        for e in stored:
+            result = (
+                quantify(e.peaks, e.sample, self.calibration, self.assay)
+                if not e.error
+                else Result(status="no_result")
+            )
+            self.history.append(
+                history_point(
+                    e.injection_id,
+                    len(self.history) + 1,
+                    e.sample,
+                    e.peaks,
+                    result,
+                    self.assay,
+                    e.error,
+                )
+            )
+        self._last_evaluation = None
 
     # ------------------------------------------------------------ one file
 
@@ -163,6 +197,12 @@ class RunIngestor:
         if self._pending_cal and sample.sample_type is not SampleType.CALIBRATOR:
             self.refit()
         outcome = process_file(path, sha, sample, self.assay, self.calibration, tuple(self.history))
+        return self.record(outcome, acquired_order=acquired_order)
+
+    def record(self, outcome: Outcome, *, acquired_order: float | None = None) -> IngestReport:
+        """Store an outcome as the next version of its file; keep the run's memory current."""
+        path = outcome.path
+        sample = outcome.sample
         if acquired_order is None:
             try:
                 acquired_order = path.stat().st_mtime
@@ -182,9 +222,11 @@ class RunIngestor:
         previous = self.store.latest_version(self.run.run_id, path.name)
         version = 1
         supersedes = None
+        was_error = False
         if previous is not None:
-            supersedes, old_version = previous
+            supersedes, old_version, was_error = previous
             version = old_version + 1
+        if previous is not None and not was_error:  # an INCOMPLETE/unreadable one just completes
             flags.append(
                 Flag(
                     code="REPLACED",
@@ -194,6 +236,7 @@ class RunIngestor:
                     action="Check why the file was rewritten (re-acquisition, re-conversion).",
                 )
             )
+        if supersedes is not None:
             self.entries.pop(supersedes, None)
             self.history = [h for h in self.history if h.injection_id != supersedes]
         outcome = replace(

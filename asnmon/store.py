@@ -25,7 +25,8 @@ import duckdb
 import polars as pl
 
 from asnmon.errors import StoreError
-from asnmon.records import Calibration, Flag, Outcome, Result
+from asnmon.records import Calibration, Flag, Outcome, Peak, Result, Sample, SampleType
+from asnmon.worklist import file_key as file_stem
 
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -177,6 +178,14 @@ class RunInfo:
     lloq: float | None = None
     uloq: float | None = None
     planned: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    injection_id: int
+    sample: Sample
+    peaks: Mapping[str, Peak]
+    error: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,18 +539,70 @@ class Store:
         row = self.reader().execute(sql, params).fetchone()
         return bool(row and row[0])
 
-    def latest_version(self, run_id: str, file: str) -> tuple[int, int] | None:
-        """(injection_id, version) of the current version of a file name in a run."""
+    def latest_version(self, run_id: str, file: str) -> tuple[int, int, bool] | None:
+        """(injection_id, version, was_error) of the current version of a file in a run."""
         row = (
             self.reader()
             .execute(
-                "SELECT injection_id, version FROM injections WHERE run_id = ? AND file = ? "
-                "AND NOT superseded ORDER BY version DESC LIMIT 1",
+                "SELECT injection_id, version, error IS NOT NULL FROM injections "
+                "WHERE run_id = ? AND file = ? AND NOT superseded ORDER BY version DESC LIMIT 1",
                 [run_id, file],
             )
             .fetchone()
         )
-        return (int(row[0]), int(row[1])) if row else None
+        return (int(row[0]), int(row[1]), bool(row[2])) if row else None
+
+    def load_run(self, run_id: str) -> list[StoredEntry]:
+        """Every current injection of a run with its sample and peaks, in arrival order.
+
+        A restarted monitor rebuilds its in-memory run (calibrators, history)
+        from this, so a restart changes nothing about how later files are judged.
+        """
+        cur = self.reader()
+        rows = cur.execute(
+            "SELECT injection_id, file, sample_id, sample_type, position, level, nominal, "
+            "matrix, dilution, normalizer, normalizer_unit, volume_ul, group_name, in_worklist, "
+            "error FROM injections WHERE run_id = ? AND NOT superseded ORDER BY injection_id",
+            [run_id],
+        ).fetchall()
+        peaks: dict[int, dict[str, Peak]] = {}
+        for r in cur.execute(
+            "SELECT p.injection_id, p.transition, p.apex_rt, p.start_rt, p.end_rt, p.area, "
+            "p.height, p.baseline_start, p.baseline_end, p.fwhm, p.sn, p.points, p.saturated, "
+            "p.truncated FROM peaks p JOIN injections i USING (injection_id) "
+            "WHERE i.run_id = ? AND NOT i.superseded",
+            [run_id],
+        ).fetchall():
+            peaks.setdefault(r[0], {})[r[1]] = Peak(r[1], *r[2:])
+        out = []
+        for r in rows:
+            sample = Sample(
+                file=file_stem(r[1]),
+                sample_id=r[2],
+                sample_type=SampleType(r[3]),
+                position=r[4],
+                level=r[5],
+                nominal=r[6],
+                matrix=r[7],
+                dilution=r[8] or 1.0,
+                normalizer=r[9],
+                normalizer_unit=r[10],
+                volume_ul=r[11],
+                group=r[12],
+                in_worklist=bool(r[13]),
+            )
+            out.append(StoredEntry(int(r[0]), sample, peaks.get(r[0], {}), r[14] is not None))
+        return out
+
+    def calibration_versions(self, run_id: str) -> int:
+        row = (
+            self.reader()
+            .execute(
+                "SELECT coalesce(max(version), 0) FROM calibrations WHERE run_id = ?", [run_id]
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
 
     def run_injections(self, run_id: str) -> list[StoredInjection]:
         rows = (

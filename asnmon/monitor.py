@@ -1,0 +1,318 @@
+"""``asnmon run``: the watcher, one ingestion worker, and the terminal as a monitor.
+
+One process, because DuckDB allows one writer: the watcher's threads only
+enqueue events; the worker thread is the only one that writes the database
+(every injection, every INCOMPLETE/CONVERT_ERROR, the monitor's health);
+the dashboard's threads read through their own cursors.
+
+Runs: each folder that holds injection files is a run (the watched folder, or
+each sub-folder with ``recursive``), so a new sequence folder starts a new
+run. Its worklist is ``settings.worklist`` or a ``worklist*.csv`` in the
+folder, re-read when it changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+from asnmon.assay import Assay
+from asnmon.errors import AsnmonError, WorklistError
+from asnmon.pipeline import IngestReport, RunIngestor
+from asnmon.records import Flag, Outcome, Result, Severity
+from asnmon.settings import Settings
+from asnmon.store import RunInfo, Store
+from asnmon.watch import ConverterSpec, FolderWatcher, WatchEvent
+from asnmon.worklist import Worklist, load_worklist, resolve_sample
+
+log = logging.getLogger("asnmon.monitor")
+
+IDLE = 0.25  # s without work before pending calibrators are fitted and health is written
+
+
+def format_line(report: IngestReport) -> str:
+    """One terminal line per injection: time, file, sample, result, flags."""
+    now = datetime.now().strftime("%H:%M:%S")
+    if not report.stored or report.outcome is None:
+        return f"{now}  skip  {report.path.name}: {report.message}"
+    o = report.outcome
+    r = o.result
+    if r.conc is not None:
+        value = f"{r.conc:9.3g} {r.unit or ''}"
+    elif r.status == "BLQ":
+        value = "   < LLOQ"
+    elif r.status == "ALQ":
+        value = "   > ULOQ"
+    else:
+        value = f"   {r.status}"
+    codes = " ".join(sorted({f.code for f in o.flags}))
+    version = f" (v{report.version})" if report.version > 1 else ""
+    return (
+        f"{now}  {o.path.name[:32]:<32} {o.sample.sample_id[:14]:<14} "
+        f"{o.sample.sample_type.value:<12} {value:<16} {codes}{version}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    pass
+
+
+class Monitor:
+    """Everything ``asnmon run`` does, startable and stoppable from tests."""
+
+    def __init__(
+        self, settings: Settings, assay: Assay, *, out: Callable[[str], None] = print
+    ) -> None:
+        if not settings.folder:
+            raise AsnmonError("no folder to watch: give --watch DIR or [watch] folder")
+        self.settings = settings
+        self.assay = assay
+        self.folder = Path(settings.folder).absolute()
+        self.out = out
+        self.store = Store(settings.db)
+        self._queue: queue.Queue[WatchEvent | _Stop] = queue.Queue()
+        self._ingestors: dict[str, RunIngestor] = {}
+        self._worklists: dict[Path, tuple[float, Worklist | None]] = {}
+        self._worker = threading.Thread(target=self._work, name="asnmon-ingest", daemon=True)
+        self._stopped = threading.Event()
+        self._last_status: dict[str, object] = {}
+        self._last_injection: str | None = None
+        self._last_error: str | None = None
+        converters = {
+            ext: ConverterSpec(c.command, c.timeout) for ext, c in settings.converters.items()
+        }
+        converted = (
+            Path(settings.converted_dir)
+            if settings.converted_dir
+            else (self.folder.parent / f"{self.folder.name}-converted" if converters else None)
+        )
+        self.watcher = FolderWatcher(
+            self.folder,
+            self._queue.put,
+            patterns=settings.patterns,
+            recursive=settings.recursive,
+            poll=settings.poll or None,
+            settle=settings.settle,
+            max_write=settings.max_write,
+            converters=converters,
+            converted_dir=converted,
+            retry_every=settings.retry_every,
+        )
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        self._worker.start()
+        self.watcher.start()  # includes the reconciliation scan of what is already there
+        how = f"polling every {self.settings.poll:g} s" if self.settings.poll else "native events"
+        self.out(
+            f"watching {self.folder} ({how}, settle {self.settings.settle:g} s); "
+            f"database {self.store.path}"
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop watching, finish the file in hand, commit, close."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.watcher.stop()
+        self._queue.put(_Stop())
+        self._worker.join(timeout)
+        self.store.close()
+
+    def run_forever(self) -> None:
+        """Until SIGINT/SIGTERM: both stop cleanly (the current file is finished first)."""
+        stop = threading.Event()
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            while not stop.wait(0.5):
+                pass
+            self.out("stopping: finishing the current file ...")
+        finally:
+            self.stop()
+            for s, h in previous.items():
+                signal.signal(s, h)
+        self.out("stopped cleanly")
+
+    def idle(self) -> bool:
+        """True when nothing waits to be ingested (tests wait on this)."""
+        return self._queue.unfinished_tasks == 0 and self.watcher.status().pending == 0
+
+    # ------------------------------------------------------------ the worker
+
+    def _work(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=IDLE)
+            except queue.Empty:
+                self._on_idle()
+                continue
+            try:
+                if isinstance(item, _Stop):
+                    self._flush()
+                    return
+                self._handle(item)
+            # The worker must outlive any one bad file or database hiccup: a
+            # monitor that dies silently is the failure labs complain of most.
+            except Exception as exc:  # documented thread boundary
+                log.exception("while handling %s", item)
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                self.out(f"ERROR {self._last_error}")
+            finally:
+                self._queue.task_done()
+
+    def _handle(self, event: WatchEvent) -> None:
+        kind = event.kind
+        if kind == "ready":
+            ingestor = self._ingestor_for(event.path)
+            report = ingestor.ingest(event.path)
+            if report.stored:
+                self._last_injection = event.path.name
+            self.out(format_line(report))
+        elif kind in ("incomplete", "convert_error"):
+            code = "INCOMPLETE" if kind == "incomplete" else "CONVERT_ERROR"
+            self._record_failure(event.path, code, event.message)
+        elif kind in ("folder_lost", "folder_back", "error"):
+            self._last_error = event.message if kind != "folder_back" else None
+            self.out(
+                f"{datetime.now():%H:%M:%S}  {kind.replace('_', ' ').upper()}: {event.message}"
+            )
+            self._write_status(force=True)
+
+    def _on_idle(self) -> None:
+        self._flush()
+        self._write_status()
+
+    def _flush(self) -> None:
+        for ingestor in self._ingestors.values():
+            cal = ingestor.flush()
+            if cal is not None:
+                self.out(f"{datetime.now():%H:%M:%S}  calibration v{cal.version}: {cal.reason}")
+
+    def _write_status(self, force: bool = False) -> None:
+        st = self.watcher.status()
+        status: dict[str, object] = {
+            "watcher": st.state,
+            "folder": str(st.folder),
+            "observer": st.observer,
+            "pending": st.pending,
+            "queue": self._queue.qsize(),
+            "last_error": self._last_error or st.last_error,
+            "last_injection": self._last_injection,
+        }
+        if force or status != self._last_status:
+            self.store.set_status({**status, "updated": time.time()})
+            self._last_status = status
+
+    # ------------------------------------------------------------ runs
+
+    def _run_dir(self, path: Path) -> Path:
+        parent = path.parent
+        try:
+            parent.relative_to(self.folder)
+        except ValueError:  # converted files live outside the watched folder
+            return self.folder
+        return parent
+
+    def _worklist_for(self, run_dir: Path) -> Worklist | None:
+        if self.settings.worklist:
+            path = Path(self.settings.worklist)
+        else:
+            found = sorted(run_dir.glob("worklist*.csv"))
+            if not found:
+                return None
+            path = found[0]
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        cached = self._worklists.get(run_dir)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        try:
+            worklist: Worklist | None = load_worklist(path)
+        except WorklistError as err:
+            self.out(f"WORKLIST PROBLEM (files are named by convention until fixed): {err}")
+            worklist = None
+        self._worklists[run_dir] = (mtime, worklist)
+        return worklist
+
+    def _ingestor_for(self, path: Path) -> RunIngestor:
+        run_dir = self._run_dir(path)
+        run_id = (
+            run_dir.name if run_dir == self.folder else str(run_dir.relative_to(self.folder.parent))
+        )
+        worklist = self._worklist_for(run_dir)
+        ingestor = self._ingestors.get(run_id)
+        if ingestor is None:
+            run = RunInfo(
+                run_id=run_id,
+                name=run_id,
+                folder=str(run_dir),
+                worklist=worklist.path if worklist else None,
+                assay_name=self.assay.name,
+                assay_unit=self.assay.unit,
+                lloq=self.assay.calibration.lloq,
+                uloq=self.assay.calibration.uloq,
+                planned=len(worklist) if worklist else None,
+            )
+            ingestor = RunIngestor(self.store, self.assay, run, worklist)
+            self._ingestors[run_id] = ingestor
+            self.out(
+                f"run {run_id}: "
+                + (
+                    f"worklist {worklist.path} ({len(worklist)} injections)"
+                    if worklist
+                    else "no worklist, samples named by the file-name convention"
+                )
+            )
+        else:
+            ingestor.worklist = worklist
+        return ingestor
+
+    def _record_failure(self, path: Path, code: str, message: str) -> None:
+        """INCOMPLETE / CONVERT_ERROR become data like any result, then the run goes on."""
+        ingestor = self._ingestor_for(path)
+        try:
+            stat = path.stat()
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            stamp = "gone"
+        sha = hashlib.sha256(f"{code}:{path}:{stamp}".encode()).hexdigest()
+        if self.store.has_sha(sha, ingestor.run.run_id):
+            return
+        flag = Flag(
+            code=code,
+            severity=Severity.FAIL,
+            message=message,
+            action="Check the instrument PC and the file; it is ingested "
+            "automatically if it completes."
+            if code == "INCOMPLETE"
+            else "Check the converter command and the raw file.",
+        )
+        sample = resolve_sample(path, ingestor.worklist, self.assay)
+        outcome = Outcome(
+            path=path,
+            sha256=sha,
+            sample=sample,
+            result=Result(status="no_result"),
+            flags=(flag,),
+            error=message,
+        )
+        ingestor.record(outcome)
+        self.out(f"{datetime.now():%H:%M:%S}  {path.name}: {code}: {message}")

@@ -1,0 +1,170 @@
+"""Monitor settings: one TOML file per instrument, then environment, then command line.
+
+Later sources win: ``settings.toml`` < ``ASNMON_<SECTION>_<KEY>`` environment
+variables < command-line options. Every key is checked here and an invalid
+one is named with what is wrong, before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from asnmon.errors import SettingsError
+
+
+@dataclass(frozen=True, slots=True)
+class Converter:
+    command: str
+    timeout: float = 600.0
+
+
+def _k(section: str, default: Any, help: str) -> Any:
+    return field(default=default, metadata={"section": section, "help": help})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    folder: str | None = _k("watch", None, "folder the instrument (or converter) writes into")
+    recursive: bool = _k("watch", False, "also watch sub-folders (one run per sub-folder)")
+    poll: float = _k("watch", 0.0, "poll every N s instead of native events (network shares)")
+    settle: float = _k("watch", 0.5, "s a file must stay unchanged (and closed) before reading")
+    max_write: float = _k("watch", 7200.0, "s after which a still-growing file is INCOMPLETE")
+    retry_every: float = _k("watch", 3.0, "s between checks for a lost folder")
+    patterns: tuple[str, ...] = _k("watch", ("*.mzML", "*.mzml", "*.mzML.gz"), "file patterns")
+    assay: str | None = _k("run", None, "assay TOML (default: the built-in asparagine assay)")
+    worklist: str | None = _k("run", None, "worklist CSV (default: worklist*.csv in the folder)")
+    carry_calibration: bool = _k("run", False, "start a new run with the last accepted curve")
+    db: str = _k("database", "asnmon.duckdb", "DuckDB file")
+    dashboard: bool = _k("dashboard", True, "serve the dashboard from the monitor")
+    host: str = _k("dashboard", "127.0.0.1", "address to bind; others need a password")
+    port: int = _k("dashboard", 8050, "port")
+    password: str | None = _k("dashboard", None, "HTTP basic-auth password (user 'asnmon')")
+    converted_dir: str | None = _k("convert", None, "where converted mzML files go")
+    converters: Mapping[str, Converter] = field(
+        default_factory=dict,
+        metadata={"section": "convert", "help": "extension -> {command, timeout}"},
+    )
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """Command-line values win; ``None`` means "not given"."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+_TYPES = {
+    "folder": str,
+    "recursive": bool,
+    "poll": float,
+    "settle": float,
+    "max_write": float,
+    "retry_every": float,
+    "patterns": tuple,
+    "assay": str,
+    "worklist": str,
+    "carry_calibration": bool,
+    "db": str,
+    "dashboard": bool,
+    "host": str,
+    "port": int,
+    "password": str,
+    "converted_dir": str,
+}
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    typ = _TYPES[key]
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if typ is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SettingsError(f"{where}: must be a list of strings, got {value!r}")
+        return tuple(value)
+    if not isinstance(value, typ) or (typ in (int, float) and isinstance(value, bool)):
+        raise SettingsError(f"{where}: must be {typ.__name__}, got {value!r}")
+    if key in ("poll", "settle", "max_write", "retry_every") and value < 0:
+        raise SettingsError(f"{where}: must be >= 0 seconds, got {value}")
+    if key == "port" and not 0 < value < 65536:
+        raise SettingsError(f"{where}: must be a TCP port 1-65535, got {value}")
+    return value
+
+
+def parse_settings(data: Mapping[str, Any], source: str = "settings") -> Settings:
+    sections: dict[str, list[str]] = {}
+    for f in fields(Settings):
+        sections.setdefault(f.metadata["section"], []).append(f.name)
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        if section not in sections:
+            raise SettingsError(
+                f"{source}: unknown section [{section}] (known: {', '.join(sections)})"
+            )
+        if not isinstance(table, dict):
+            raise SettingsError(f"{source}: [{section}] must be a table")
+        for key, value in table.items():
+            where = f"{source}: {section}.{key}"
+            if section == "convert" and key.startswith("."):
+                if not isinstance(value, dict) or "command" not in value:
+                    raise SettingsError(
+                        f"{where}: must be a table with 'command' (and optionally 'timeout')"
+                    )
+                if "{input}" not in str(value["command"]):
+                    raise SettingsError(f"{where}.command: has no {{input}} placeholder")
+                timeout = value.get("timeout", 600.0)
+                if not isinstance(timeout, int | float) or timeout <= 0:
+                    raise SettingsError(f"{where}.timeout: must be > 0 seconds")
+                values.setdefault("converters", {})[key.lower()] = Converter(
+                    str(value["command"]), float(timeout)
+                )
+                continue
+            if key not in sections[section] or key == "converters":
+                raise SettingsError(
+                    f"{where}: unknown key (known in [{section}]: "
+                    f"{', '.join(k for k in sections[section] if k != 'converters')})"
+                )
+            values[key] = _check(key, value, where)
+    return Settings(**values)
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``ASNMON_WATCH_FOLDER=...`` style variables, typed like the TOML keys."""
+    out: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "converters":
+            continue
+        name = f"ASNMON_{f.metadata['section'].upper()}_{f.name.upper()}"
+        if name not in environ:
+            continue
+        raw = environ[name]
+        typ = _TYPES[f.name]
+        try:
+            if typ is bool:
+                if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(raw)
+                value: Any = raw.lower() in ("1", "true", "yes")
+            elif typ is tuple:
+                value = tuple(p.strip() for p in raw.split(",") if p.strip())
+            else:
+                value = typ(raw)
+        except ValueError:
+            raise SettingsError(f"environment {name}={raw!r}: not a valid {typ.__name__}") from None
+        out[f.name] = value
+    return out
+
+
+def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings file (optional), then the environment."""
+    settings = Settings()
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text("utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"{p}: no such settings file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{p}: not valid TOML ({exc})") from exc
+        settings = parse_settings(data, str(p))
+    return replace(settings, **env_overrides(os.environ if environ is None else environ))
