@@ -33,7 +33,8 @@ at every injection and still raise **once per episode**:
   long the drift lasted; the episode ends (and the detector re-arms) when the
   sum returns to zero.
 - **rate**: Theil-Sen slope of log IS against injection order over the
-  episode's last ``slope_window`` (10) points, reported as % per injection.
+  episode's last ``slope_window`` (10) points (at least the last 5, even if the
+  episode is shorter), reported as % per injection.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def _episode(
 ) -> DriftEpisode:
     idx = [
         i
-        for i in range(max(start, 0), alarm + 1)
+        for i in range(max(min(start, alarm - 4), 0), alarm + 1)
         if not (excluded is not None and excluded[i]) and math.isfinite(float(log_is[i]))
     ][-s.slope_window :]
     enough = len(idx) >= 3

@@ -1,0 +1,74 @@
+"""Westgard rules on hand-made QC sequences (guide mean 100, SD 5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from asnmon.records import Severity
+from asnmon.westgard import GuideSet, QcPoint, evaluate_westgard, guide_set, westgard_flags
+
+G = GuideSet("QC-M", 100.0, 5.0, 20, "test")
+
+
+def pts(zs: list[float], runs: list[str] | None = None) -> list[QcPoint]:
+    runs = runs or [f"R{i:02d}" for i in range(len(zs))]
+    return [
+        QcPoint(r, f"2024-05-{i + 1:02d}T08:00", "QC-M", 100 + 5 * z)
+        for i, (z, r) in enumerate(zip(zs, runs, strict=True))
+    ]
+
+
+def rules_at_last(zs: list[float], runs: list[str] | None = None) -> set[str]:
+    p = pts(zs, runs)
+    return {v.rule for v in evaluate_westgard(p, G) if v.point == p[-1]}
+
+
+@pytest.mark.parametrize(
+    ("zs", "expected"),
+    [
+        ([1.99], set()),
+        ([2.01], {"WESTGARD_1_2S"}),
+        ([-2.01], {"WESTGARD_1_2S"}),
+        ([2.99], {"WESTGARD_1_2S"}),
+        ([3.01], {"WESTGARD_1_3S"}),
+        ([2.1, 2.1], {"WESTGARD_1_2S", "WESTGARD_2_2S"}),
+        ([2.1, -2.1], {"WESTGARD_1_2S"}),  # different runs: not R-4s
+        ([1.1, 1.1, 1.1, 1.1], {"WESTGARD_4_1S"}),
+        ([1.1, 1.1, 0.9, 1.1], set()),
+        ([0.1] * 10, {"WESTGARD_10X"}),
+        ([0.1] * 9 + [-0.1], set()),
+    ],
+)
+def test_rules(zs: list[float], expected: set[str]) -> None:
+    assert rules_at_last(zs) == expected
+
+
+@pytest.mark.parametrize(("a", "b", "hit"), [(2.1, -2.1, True), (2.0, -1.9, False)])
+def test_r4s_within_one_run(a: float, b: float, hit: bool) -> None:
+    assert ("WESTGARD_R_4S" in rules_at_last([a, b], ["R1", "R1"])) is hit
+
+
+def test_guide_set_from_runs_and_dates() -> None:
+    p = pts([0, 1, -1, 0, -0.5, 10], ["A", "A", "B", "B", "C", "D"])
+    g = guide_set(p, "QC-M", runs=["A", "B"])
+    assert g is not None
+    assert g.n == 4
+    assert g.small
+    assert g.mean == pytest.approx(100.0)
+    g2 = guide_set(p, "QC-M", start="2024-05-01", end="2024-05-05T23:59")
+    assert g2 is not None
+    assert g2.n == 5
+    assert not g2.small
+    assert guide_set(p, "QC-M", runs=["D"]) is None
+
+
+def test_flags_for_the_run_only_and_small_guide_warning() -> None:
+    p = pts([0, 0, 3.5], ["A", "B", "C"])
+    small = GuideSet("QC-M", 100.0, 5.0, 3, "runs A, B")
+    flags = westgard_flags(p, [small], "C")
+    assert [f.code for f in flags] == ["GUIDE_SET_SMALL", "WESTGARD_1_3S"]
+    f = flags[1]
+    assert f.severity is Severity.FAIL
+    assert f.limit == pytest.approx(115.0)
+    assert "+3.5 SD" in f.message
+    assert westgard_flags(p, [G], "A") == []
