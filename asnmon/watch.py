@@ -1,0 +1,926 @@
+"""Watch stage: turn the folder an instrument writes into into settled file paths.
+
+An event from the operating system says only that *something* happened to a
+path: Windows reports "created" when writing starts, "closed" exists only on
+Linux, and network shares (SMB/NFS) deliver no native events at all. So no
+event type is trusted. Events only put a path on a queue; one settle thread
+stats every pending path and hands it on (``WatchEvent`` kind ``"ready"``) once
+its size and mtime have not moved for ``settle`` seconds *and* the document is
+closed (``is_complete``). The ingestion worker dedupes by content hash, so
+handing a path on twice is harmless; missing one is not.
+
+Threads, all owned by one ``FolderWatcher``:
+
+* watchdog's observer threads (native or polling): ``_EnqueueHandler`` only.
+* ``asnmon-watch-settle``: owns the observer, the pending table, the folder
+  health check, and is the only thread that calls ``on_event``.
+* ``asnmon-watch-convert`` (only with converters): runs the vendor converter
+  one file at a time, so a slow conversion never delays settling; it posts its
+  results to the settle thread.
+
+Each of our threads catches unexpected errors at its boundary, logs them
+(logger ``asnmon.watch``), records them in ``status().last_error``, emits an
+``"error"`` event and keeps going. A folder that disappears (share dropped,
+drive pulled) is ``"folder_lost"``; the watcher retries every ``retry_every``
+seconds, and on ``"folder_back"`` restarts the observer and rescans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import gzip
+import logging
+import os
+import queue
+import shlex
+import signal
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+from watchdog.utils import UnsupportedLibcError
+
+from asnmon.errors import ConvertError, SettingsError
+
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "ConverterSpec",
+    "FolderWatcher",
+    "WatchEvent",
+    "WatchStatus",
+    "is_complete",
+    "run_converter",
+    "scan_folder",
+]
+
+log = logging.getLogger("asnmon.watch")
+
+EventKind = Literal["ready", "incomplete", "convert_error", "folder_lost", "folder_back", "error"]
+WatchState = Literal["watching", "unreachable", "stopped"]
+ObserverKind = Literal["native", "polling"]
+
+DEFAULT_PATTERNS: tuple[str, ...] = ("*.mzML", "*.mzml", "*.mzML.gz")
+
+_CLOSING_TAGS = (b"</indexedmzML>", b"</mzML>")
+_HEAD_BYTES = 2048  # the root element is always within the first lines
+_TAIL_BYTES = 8192  # an indexedmzML index footer is far shorter than this
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_CHUNK = 1 << 20
+_TEMP_PREFIXES = (".", "~$", "~")
+_TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".swp", "~")
+# Reads (ours, the worker's) must not put a file back on the pending table.
+_IGNORED_EVENT_TYPES = frozenset({"opened", "closed_no_write"})
+_STDERR_LINES = 20
+_STDERR_BYTES = 64 * 1024
+_FALLBACK_POLL = 1.0  # when inotify cannot start (watch or instance limit)
+_JOIN_TIMEOUT = 5.0
+_START_WAIT = 10.0
+_MAX_DRAIN = 10_000
+_NEW_GROUP_FLAG: int = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)  # Windows only
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """What the watcher tells the rest of asnmon; ``at`` is wall-clock epoch seconds."""
+
+    kind: EventKind
+    path: Path
+    message: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WatchStatus:
+    """A snapshot for the dashboard; ``since`` is when ``state`` last changed."""
+
+    state: WatchState
+    folder: Path
+    observer: ObserverKind
+    pending: int
+    last_event_at: float | None
+    last_error: str | None
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConverterSpec:
+    """How to turn one vendor format into mzML.
+
+    ``command`` holds ``{input}`` and ``{output_dir}`` placeholders; a string is
+    split like a shell would but never run through one, so paths with spaces
+    are safe. The output is looked up in ``output_dir`` as input stem +
+    ``output_ext`` (``sample.d`` -> ``sample.mzML``), which is what msconvert
+    and ThermoRawFileParser write.
+    """
+
+    command: str | Sequence[str]
+    timeout: float
+    output_ext: str = ".mzML"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.command, str):
+            object.__setattr__(self, "command", tuple(self.command))
+        parts = [self.command] if isinstance(self.command, str) else list(self.command)
+        if not any(p.strip() for p in parts):
+            raise SettingsError("converter command is empty")
+        if not any("{input}" in p for p in parts):
+            raise SettingsError(
+                f"converter command {self.command!r} has no {{input}} placeholder, "
+                "so it could not know which file to convert"
+            )
+        if not self.timeout > 0:
+            raise SettingsError(f"converter timeout must be positive, got {self.timeout!r}")
+
+
+# ---------------------------------------------------------------- completeness
+
+
+def is_complete(path: Path) -> bool:
+    """Whether a reader will find the whole document.
+
+    mzML: the root's closing tag ends the file (an indexedmzML must end with
+    ``</indexedmzML>``, because its ``</mzML>`` comes before the index). gzip
+    (by magic bytes, whatever the name): the stream decompresses to its end
+    with a valid CRC and the contents end with the closing tag. Anything else
+    (vendor raw files, raw folders) is complete once settled, which the caller
+    checks. Unreadable or empty files are not complete.
+    """
+    try:
+        if path.is_dir():
+            return True
+        with path.open("rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+            if not head:
+                return False
+            if head.startswith(_GZIP_MAGIC):
+                fh.seek(0)
+                return _gzip_complete(fh)
+            if not _looks_like_mzml(path, head):
+                return True
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - _TAIL_BYTES))
+            return _ends_closed(head, fh.read())
+    except OSError as exc:
+        log.debug("cannot check %s for completeness: %s", path, exc)
+        return False
+
+
+def _looks_like_mzml(path: Path, head: bytes) -> bool:
+    return path.name.lower().endswith(".mzml") or b"<mzML" in head or b"<indexedmzML" in head
+
+
+def _ends_closed(head: bytes, tail: bytes) -> bool:
+    end = tail.rstrip(b" \t\r\n")
+    if b"<indexedmzML" in head:
+        return end.endswith(b"</indexedmzML>")
+    return end.endswith(_CLOSING_TAGS)
+
+
+def _gzip_complete(fh: IO[bytes]) -> bool:
+    """Decompress in chunks to EOF; gzip checks each member's CRC and length."""
+    head = b""
+    tail = b""
+    try:
+        with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+            while chunk := gz.read(_GZIP_CHUNK):
+                if len(head) < _HEAD_BYTES:
+                    head += chunk[: _HEAD_BYTES - len(head)]
+                tail = (tail + chunk)[-_TAIL_BYTES:]
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        log.debug("gzip stream not complete: %s", exc)
+        return False
+    return bool(head) and _ends_closed(head, tail)
+
+
+# ---------------------------------------------------------------- scanning
+
+
+def _is_temporary(name: str) -> bool:
+    """Names that writers use before renaming into place, and hidden files."""
+    lower = name.lower()
+    return lower.startswith(_TEMP_PREFIXES) or lower.endswith(_TEMP_SUFFIXES)
+
+
+def _matches(name: str, patterns: Sequence[str]) -> bool:
+    """Case-insensitive: acquisition PCs run Windows, where .RAW and .raw are one file."""
+    lower = name.lower()
+    return any(fnmatch.fnmatchcase(lower, p.lower()) for p in patterns)
+
+
+def scan_folder(folder: Path, patterns: Sequence[str], recursive: bool) -> list[Path]:
+    """Candidate files in acquisition order (mtime, then name), temporary names skipped.
+
+    A directory whose name matches a pattern (``*.d``: an Agilent or Waters raw
+    folder) is itself a candidate and is not descended into. Raises OSError
+    when ``folder`` itself cannot be listed; unreadable subfolders are skipped
+    with a warning.
+    """
+    found: list[tuple[int, str, str, Path]] = []
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                entries = list(it)
+        except OSError as exc:
+            if current == folder:
+                raise
+            log.warning("skipping unreadable folder %s: %s", current, exc)
+            continue
+        for entry in entries:
+            if _is_temporary(entry.name):
+                continue
+            try:
+                is_dir = entry.is_dir()
+                mtime = entry.stat().st_mtime_ns
+            except OSError:  # vanished between listing and stat
+                continue
+            if _matches(entry.name, patterns):
+                found.append((mtime, entry.name, entry.path, Path(entry.path)))
+            elif is_dir and recursive:
+                stack.append(Path(entry.path))
+    found.sort(key=lambda item: item[:3])
+    return [item[3] for item in found]
+
+
+# ---------------------------------------------------------------- converting
+
+
+def run_converter(spec: ConverterSpec, input_path: Path, output_dir: Path) -> Path:
+    """Run the converter on one raw file or folder; return the mzML it wrote.
+
+    Raises ConvertError when the command cannot start, exits non-zero, runs
+    past ``spec.timeout`` (its whole process group is killed) or writes no new
+    output; the message carries the last lines of its stderr.
+    """
+    return _run_converter(spec, input_path, output_dir, cancel=None)
+
+
+def _run_converter(
+    spec: ConverterSpec, input_path: Path, output_dir: Path, cancel: threading.Event | None
+) -> Path:
+    argv = _command_argv(spec, input_path, output_dir)
+    expected = input_path.stem + spec.output_ext
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        before = _outputs(output_dir, expected)
+    except OSError as exc:
+        raise ConvertError(f"cannot use the converter output folder {output_dir}: {exc}") from exc
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            # Own process group (session on POSIX), so a timeout kills the converter's children too.
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=os.name != "nt",
+                creationflags=_NEW_GROUP_FLAG,
+            )
+        except OSError as exc:
+            raise ConvertError(
+                f"cannot start the converter {argv[0]!r} for {input_path.name}: {exc}"
+            ) from exc
+        code = _wait(proc, spec.timeout, cancel)
+        if code is None:
+            _kill_group(proc)
+            why = (
+                "was stopped because the watcher is stopping"
+                if cancel is not None and cancel.is_set()
+                else f"timed out after {spec.timeout:g} s and was killed"
+            )
+            raise ConvertError(f"converter {why} on {input_path.name}{_output_tail(err, out)}")
+        if code != 0:
+            raise ConvertError(
+                f"converter exited with status {code} on {input_path.name}{_output_tail(err, out)}"
+            )
+        try:
+            after = _outputs(output_dir, expected)
+        except OSError as exc:
+            raise ConvertError(
+                f"cannot list the converter output folder {output_dir}: {exc}"
+            ) from exc
+        written = sorted(p for p, sig in after.items() if before.get(p) != sig)
+        if not written:
+            raise ConvertError(
+                f"converter exited normally on {input_path.name} but wrote no new {expected} "
+                f"into {output_dir}{_output_tail(err, out)}"
+            )
+        return written[0]
+
+
+def _command_argv(spec: ConverterSpec, input_path: Path, output_dir: Path) -> list[str]:
+    """Placeholders are filled per argument after splitting, so spaces stay inside one."""
+    if isinstance(spec.command, str):
+        parts = shlex.split(spec.command, posix=os.name != "nt")
+    else:
+        parts = list(spec.command)
+    return [
+        p.replace("{input}", str(input_path)).replace("{output_dir}", str(output_dir))
+        for p in parts
+    ]
+
+
+def _outputs(output_dir: Path, expected: str) -> dict[Path, tuple[int, int, int]]:
+    """Files named like the expected output, with what tells a rewrite from a leftover."""
+    found: dict[Path, tuple[int, int, int]] = {}
+    with os.scandir(output_dir) as it:
+        for entry in it:
+            if entry.name.lower() == expected.lower() and entry.is_file():
+                st = entry.stat()
+                found[Path(entry.path)] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return found
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event | None
+) -> int | None:
+    """Exit status, or None on timeout or cancel (the process is then still running)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or (cancel is not None and cancel.is_set()):
+            return None
+        try:
+            return proc.wait(timeout=min(0.1, remaining))
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if os.name == "nt":
+        subprocess.run(
+            ["taskkill", "/F", "/T", "/PID", str(proc.pid)], capture_output=True, check=False
+        )
+        with contextlib.suppress(OSError):
+            proc.kill()
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.wait(timeout=_JOIN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        log.error("converter process %d did not exit after being killed", proc.pid)
+
+
+def _output_tail(err: IO[bytes], out: IO[bytes]) -> str:
+    """The last lines of stderr (stdout if stderr is empty), for the message."""
+    for stream, name in ((err, "stderr"), (out, "stdout")):
+        size = stream.seek(0, os.SEEK_END)
+        stream.seek(max(0, size - _STDERR_BYTES))
+        text = stream.read().decode("utf-8", errors="replace")
+        lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+        if lines:
+            return f"; last lines of its {name}:\n" + "\n".join(lines[-_STDERR_LINES:])
+    return "; it wrote nothing to stderr or stdout"
+
+
+# ---------------------------------------------------------------- watching
+
+
+Signature = tuple[bool, int, int, int]  # is_dir, size, newest mtime_ns, entries
+
+
+def _signature(path: Path) -> Signature:
+    """Size and mtime of a file; for a raw folder, totals over everything inside."""
+    st = path.stat()
+    if not stat.S_ISDIR(st.st_mode):
+        return (False, st.st_size, st.st_mtime_ns, 1)
+    size, newest, count = 0, st.st_mtime_ns, 1
+    stack = [str(path)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                entries = list(it)
+        except FileNotFoundError:  # a subfolder removed mid-walk: its parent's mtime moved
+            continue
+        for entry in entries:
+            try:
+                est = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            count += 1
+            size += est.st_size
+            newest = max(newest, est.st_mtime_ns)
+            if stat.S_ISDIR(est.st_mode):
+                stack.append(entry.path)
+    return (True, size, newest, count)
+
+
+@dataclass(slots=True)
+class _Track:
+    """One path waiting to settle (mutable, private to the settle thread)."""
+
+    kind: Literal["file", "raw"]
+    first_seen: float
+    changed_at: float
+    sig: Signature | None = None
+    checked: Signature | None = None
+    complete: bool = False
+    reported: bool = False
+
+
+class _EnqueueHandler(FileSystemEventHandler):
+    """Runs on watchdog's thread, so it only queues the path; a move queues its destination."""
+
+    def __init__(self, inbox: queue.SimpleQueue[tuple[str, object]]) -> None:
+        super().__init__()
+        self._inbox = inbox
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _IGNORED_EVENT_TYPES:
+            return
+        self._inbox.put(("path", os.fsdecode(event.dest_path or event.src_path)))
+
+
+class FolderWatcher:
+    """Hands every completely written injection file in ``folder`` to ``on_event``.
+
+    ``poll=None`` uses native events; ``poll=SECONDS`` polls (network shares).
+    ``converters`` maps an extension (``".raw"``, ``".d"``, ``".wiff"``) to the
+    command that makes mzML of such a file or folder, written under
+    ``converted_dir`` (required with converters; if it lies inside ``folder``
+    it is ignored by the watcher). ``start()`` also runs the reconciliation
+    scan, after the observer is up, so nothing written around start-up is lost.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        on_event: Callable[[WatchEvent], None],
+        *,
+        patterns: Sequence[str] = DEFAULT_PATTERNS,
+        recursive: bool = False,
+        poll: float | None = None,
+        settle: float = 0.5,
+        max_write: float = 7200.0,
+        converters: Mapping[str, ConverterSpec] | None = None,
+        converted_dir: Path | None = None,
+        retry_every: float = 3.0,
+    ) -> None:
+        if poll is not None and not poll > 0:
+            raise SettingsError(f"poll interval must be positive seconds or None, got {poll!r}")
+        if not settle >= 0:
+            raise SettingsError(f"settle time must be zero or more seconds, got {settle!r}")
+        if not max_write > 0:
+            raise SettingsError(f"max_write must be positive seconds, got {max_write!r}")
+        if not retry_every > 0:
+            raise SettingsError(f"retry_every must be positive seconds, got {retry_every!r}")
+        converters = dict(converters or {})
+        if converters and converted_dir is None:
+            raise SettingsError(
+                "converters are configured but converted_dir is not: say where the "
+                "converted mzML files should be written"
+            )
+        self._folder = Path(os.path.abspath(folder))
+        self._on_event = on_event
+        self._patterns = tuple(patterns)
+        self._recursive = recursive
+        self._poll = poll
+        self._settle = settle
+        self._max_write = max_write
+        self._retry_every = retry_every
+        self._converters = {
+            ("." + ext.lower().lstrip(".")): spec for ext, spec in converters.items()
+        }
+        self._converted_dir = Path(os.path.abspath(converted_dir)) if converted_dir else None
+        self._scan_patterns = self._patterns + tuple(f"*{ext}" for ext in self._converters)
+        self._tick = min(0.1, max(0.02, settle / 4))
+
+        self._inbox: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Path] = queue.SimpleQueue()
+        self._handler = _EnqueueHandler(self._inbox)
+        self._stopping = threading.Event()
+        self._first_check = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+        # Owned by the settle thread.
+        self._observer: BaseObserver | None = None
+        self._ident: tuple[int, int] | None = None
+        self._pending: dict[Path, _Track] = {}
+        self._handed: dict[Path, Signature] = {}
+        self._check_now = False
+        self._next_health = 0.0
+        self._next_settle = 0.0
+
+        # Read by status() from any thread.
+        self._lock = threading.Lock()
+        self._state: WatchState = "stopped"
+        self._since = time.time()
+        self._observer_kind: ObserverKind = "native" if poll is None else "polling"
+        self._pending_count = 0
+        self._last_event_at: float | None = None
+        self._last_error: str | None = None
+
+    # ------------------------------------------------------------ public
+
+    def start(self) -> None:
+        """Start the threads; returns after the first look at the folder (bounded wait)."""
+        if self._threads:
+            raise RuntimeError("a FolderWatcher can only be started once")
+        self._threads.append(
+            threading.Thread(target=self._settle_loop, name="asnmon-watch-settle", daemon=True)
+        )
+        if self._converters:
+            self._threads.append(
+                threading.Thread(
+                    target=self._convert_loop, name="asnmon-watch-convert", daemon=True
+                )
+            )
+        for thread in self._threads:
+            thread.start()
+        self._first_check.wait(_START_WAIT)
+
+    def stop(self, timeout: float = _JOIN_TIMEOUT) -> bool:
+        """Stop observer, threads and running converter; False if a thread outlives ``timeout``."""
+        self._stopping.set()
+        self._inbox.put(("wake", None))
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            log.warning("watcher threads still running %g s after stop: %s", timeout, alive)
+            return False
+        self._set_state("stopped")
+        return True
+
+    def status(self) -> WatchStatus:
+        with self._lock:
+            return WatchStatus(
+                state=self._state,
+                folder=self._folder,
+                observer=self._observer_kind,
+                pending=self._pending_count,
+                last_event_at=self._last_event_at,
+                last_error=self._last_error,
+                since=self._since,
+            )
+
+    # ------------------------------------------------------------ settle thread
+
+    def _settle_loop(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._step()
+                except Exception as exc:  # thread boundary: log, report, keep watching
+                    log.exception("unexpected error in the settle thread; it keeps going")
+                    self._report_crash("settle thread", exc, direct=True)
+                    self._stopping.wait(self._retry_every)
+                finally:
+                    self._first_check.set()
+        finally:
+            self._dispose_observer()
+            self._deliver_posted()
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        if self._check_now or now >= self._next_health:
+            self._check_now = False
+            self._next_health = now + self._retry_every
+            self._check_health()
+            self._first_check.set()
+        if now >= self._next_settle:
+            self._next_settle = now + self._tick
+            if self._observer is not None:
+                self._settle_pending()
+        with self._lock:
+            self._pending_count = len(self._pending)
+        wait = min(self._next_health, self._next_settle) - time.monotonic()
+        self._drain(max(0.0, wait))
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            item = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        for _ in range(_MAX_DRAIN):
+            kind, payload = item
+            if kind == "path" and isinstance(payload, str):
+                self._track(Path(payload))
+            elif kind == "emit" and isinstance(payload, WatchEvent):
+                self._deliver(payload)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _deliver_posted(self) -> None:
+        """On exit: pass on converter results already posted, drop the rest."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                kind, payload = self._inbox.get_nowait()
+                if kind == "emit" and isinstance(payload, WatchEvent):
+                    self._deliver(payload)
+
+    def _track(self, path: Path) -> None:
+        if path == self._folder:  # the folder itself was deleted or moved
+            self._check_now = True
+            return
+        if self._observer is None:
+            return
+        found = self._target_for(path)
+        if found is None:
+            return
+        target, kind = found
+        if target not in self._pending:
+            now = time.monotonic()
+            self._pending[target] = _Track(kind=kind, first_seen=now, changed_at=now)
+
+    def _target_for(self, path: Path) -> tuple[Path, Literal["file", "raw"]] | None:
+        """The path to watch for an event path: itself, or the raw folder it sits in."""
+        try:
+            parts = path.relative_to(self._folder).parts
+        except ValueError:
+            return None
+        if not parts:
+            return None
+        if self._converted_dir is not None and path.is_relative_to(self._converted_dir):
+            return None
+        for i, part in enumerate(parts):
+            if _is_temporary(part):
+                return None
+            if self._converter_for(part) is not None:
+                if i > 0 and not self._recursive:
+                    return None
+                return self._folder.joinpath(*parts[: i + 1]), "raw"
+        if len(parts) > 1 and not self._recursive:
+            return None
+        if _matches(parts[-1], self._patterns):
+            return path, "file"
+        return None
+
+    def _converter_for(self, name: str) -> ConverterSpec | None:
+        suffix = os.path.splitext(name)[1].lower()
+        return self._converters.get(suffix) if suffix else None
+
+    def _settle_pending(self) -> None:
+        ready: list[tuple[int, str, Path, Signature]] = []
+        for target, track in list(self._pending.items()):
+            try:
+                sig = _signature(target)
+            except FileNotFoundError:  # renamed away or deleted
+                del self._pending[target]
+                continue
+            except OSError as exc:  # e.g. a share hiccup: try again next tick
+                log.debug("cannot stat %s: %s", target, exc)
+                continue
+            if track.kind == "file" and sig[0]:
+                del self._pending[target]
+                continue
+            if sig != track.sig:  # stamped after the stat, so stability is never overstated
+                track.sig, track.changed_at = sig, time.monotonic()
+            if self._handed.get(target) == sig:  # a duplicate event, nothing changed
+                del self._pending[target]
+                continue
+            now = time.monotonic()
+            if now - track.changed_at >= self._settle:
+                if track.kind == "raw":
+                    del self._pending[target]
+                    self._handed[target] = sig
+                    self._jobs.put(target)
+                    continue
+                if track.checked != sig:
+                    track.checked, track.complete = sig, is_complete(target)
+                if track.complete:
+                    ready.append((sig[2], target.name, target, sig))
+                    continue
+            if not track.reported and now - track.first_seen >= self._max_write:
+                track.reported = True
+                self._emit(
+                    "incomplete",
+                    target,
+                    f"{target.name} is still being written or has no closing mzML tag "
+                    f"after {self._max_write:g} s; it will be handed on if it completes",
+                )
+        for _, _, target, sig in sorted(ready):
+            del self._pending[target]
+            self._handed[target] = sig
+            self._emit("ready", target, f"{target.name} is complete")
+
+    # ------------------------------------------------------------ folder health
+
+    def _probe(self) -> tuple[tuple[int, int] | None, str]:
+        """(device, inode) of the folder, or None and why it cannot be used."""
+        try:
+            st = os.stat(self._folder)
+            if not stat.S_ISDIR(st.st_mode):
+                return None, "it is not a folder"
+            with os.scandir(self._folder) as it:
+                next(it, None)
+        except FileNotFoundError:
+            return None, "it does not exist"
+        except OSError as exc:
+            return None, f"it cannot be read: {exc.strerror or exc}"
+        return (st.st_dev, st.st_ino), ""
+
+    def _check_health(self) -> None:
+        ident, reason = self._probe()
+        if self._observer is None:
+            if ident is None:
+                self._lose(reason)
+            else:
+                self._connect(ident, announce=self.status().state == "unreachable")
+            return
+        if ident is None:
+            self._lose(reason)
+        elif ident != self._ident:
+            # Removed and recreated between two checks: the native watch is on the old inode.
+            self._lose("it was replaced by a new folder")
+            self._connect(ident, announce=True)
+        elif not self._observer_alive():
+            log.warning(
+                "the file observer for %s stopped; restarting it and rescanning", self._folder
+            )
+            self._dispose_observer()
+            self._connect(ident, announce=False)
+
+    def _observer_alive(self) -> bool:
+        observer = self._observer
+        return (
+            observer is not None
+            and observer.is_alive()
+            and all(e.is_alive() for e in observer.emitters)
+        )
+
+    def _connect(self, ident: tuple[int, int], *, announce: bool) -> None:
+        try:
+            self._start_observer()
+        except (OSError, UnsupportedLibcError) as exc:
+            self._lose(f"its file observer could not start: {exc}")
+            return
+        self._ident = ident
+        self._set_state("watching")
+        if announce:
+            log.info("watched folder %s is reachable again", self._folder)
+            # The worker dedupes, so re-hand every mzML; only skip costly reconversions.
+            self._handed = {p: s for p, s in self._handed.items() if self._is_raw(p)}
+            self._emit(
+                "folder_back", self._folder, f"watched folder {self._folder} is back; rescanning it"
+            )
+        self._rescan()
+
+    def _is_raw(self, path: Path) -> bool:
+        return self._converter_for(path.name) is not None
+
+    def _start_observer(self) -> None:
+        kind: ObserverKind = "native" if self._poll is None else "polling"
+        observer = Observer() if self._poll is None else PollingObserver(timeout=self._poll)
+        try:
+            self._schedule(observer)
+        except (OSError, UnsupportedLibcError) as exc:
+            if self._poll is not None or isinstance(exc, FileNotFoundError | NotADirectoryError):
+                raise
+            log.warning(
+                "native file events unavailable for %s (%s); polling every %g s instead",
+                self._folder,
+                exc,
+                _FALLBACK_POLL,
+            )
+            observer = PollingObserver(timeout=_FALLBACK_POLL)
+            kind = "polling"
+            self._schedule(observer)
+        self._observer = observer
+        with self._lock:
+            self._observer_kind = kind
+
+    def _schedule(self, observer: BaseObserver) -> None:
+        try:
+            observer.schedule(self._handler, str(self._folder), recursive=self._recursive)
+            observer.start()
+        except (OSError, UnsupportedLibcError):
+            self._stop_observer(observer)
+            raise
+
+    def _dispose_observer(self) -> None:
+        if self._observer is not None:
+            observer, self._observer = self._observer, None
+            self._stop_observer(observer)
+
+    @staticmethod
+    def _stop_observer(observer: BaseObserver) -> None:
+        """Stop even an observer whose folder vanished; inotify may complain about that."""
+        try:
+            observer.stop()
+        except (OSError, RuntimeError, KeyError) as exc:
+            log.debug("observer did not stop cleanly: %s", exc)
+        if observer.is_alive():
+            observer.join(_JOIN_TIMEOUT)
+            if observer.is_alive():
+                log.error("file observer thread %s did not stop", observer.name)
+
+    def _lose(self, reason: str) -> None:
+        self._dispose_observer()
+        self._pending.clear()
+        if self.status().state == "unreachable":
+            return
+        message = (
+            f"watched folder {self._folder} is unreachable ({reason}); "
+            f"retrying every {self._retry_every:g} s"
+        )
+        log.warning(message)
+        self._set_state("unreachable", error=message)
+        self._emit("folder_lost", self._folder, message)
+
+    def _rescan(self) -> None:
+        try:
+            paths = scan_folder(self._folder, self._scan_patterns, self._recursive)
+        except OSError as exc:
+            log.warning("cannot scan %s: %s", self._folder, exc)
+            self._check_now = True
+            return
+        for path in paths:
+            self._track(path)
+
+    # ------------------------------------------------------------ converter thread
+
+    def _convert_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                target = self._jobs.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._convert(target)
+            except Exception as exc:  # thread boundary: log, report, keep converting
+                log.exception("unexpected error in the converter thread; it keeps going")
+                self._report_crash("converter thread", exc, direct=False)
+
+    def _convert(self, target: Path) -> None:
+        spec = self._converter_for(target.name)
+        if spec is None or self._converted_dir is None:
+            return
+        output_dir = self._converted_dir / target.parent.relative_to(self._folder)
+        try:
+            output = _run_converter(spec, target, output_dir, self._stopping)
+        except ConvertError as exc:
+            if not self._stopping.is_set():
+                log.warning("%s", exc)
+                self._post("convert_error", target, str(exc))
+            return
+        if is_complete(output):
+            self._post("ready", output, f"{output.name} converted from {target.name}")
+        else:
+            self._post(
+                "convert_error",
+                target,
+                f"the converter wrote {output} but it is not a complete mzML document",
+            )
+
+    # ------------------------------------------------------------ output
+
+    def _post(self, kind: EventKind, path: Path, message: str) -> None:
+        """From a non-settle thread: the settle thread delivers, so on_event never overlaps."""
+        self._inbox.put(("emit", WatchEvent(kind, path, message, time.time())))
+
+    def _emit(self, kind: EventKind, path: Path, message: str) -> None:
+        self._deliver(WatchEvent(kind, path, message, time.time()))
+
+    def _deliver(self, event: WatchEvent) -> None:
+        log.log(
+            logging.DEBUG if event.kind == "ready" else logging.INFO,
+            "%s: %s",
+            event.kind,
+            event.message,
+        )
+        with self._lock:
+            self._last_event_at = event.at
+        try:
+            self._on_event(event)
+        except Exception:  # boundary: the consumer's callback must not stop the watcher
+            log.exception("on_event callback failed for %s %s", event.kind, event.path)
+            with self._lock:
+                self._last_error = f"on_event callback failed for {event.kind} {event.path}"
+
+    def _report_crash(self, where: str, exc: Exception, *, direct: bool) -> None:
+        """Make a crash visible beyond the log: status().last_error and an "error" event."""
+        message = f"unexpected error in the watcher's {where}: {type(exc).__name__}: {exc}"
+        with self._lock:
+            self._last_error = message
+        if direct:
+            self._emit("error", self._folder, message)
+        else:
+            self._post("error", self._folder, message)
+
+    def _set_state(self, state: WatchState, *, error: str | None = None) -> None:
+        with self._lock:
+            if state != self._state:
+                self._state, self._since = state, time.time()
+            if error is not None:
+                self._last_error = error
