@@ -431,10 +431,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         folder.mkdir()
         db = Path(args.db) if args.db else Path(tmp) / "demo.duckdb"
         config = apply_faults(SimConfig(n_samples=args.samples), DEMO_FAULTS)
+        # max_write 20 s: a file that stops growing without its closing tag (the
+        # simulated truncated injection) shows up as INCOMPLETE while you watch.
         settings = Settings(
             folder=str(folder),
             db=str(db),
             settle=0.3,
+            max_write=20.0,
             dashboard=not args.no_dashboard,
             port=args.port,
         )

@@ -181,6 +181,15 @@ def is_complete(path: Path) -> bool:
 
 
 def _looks_like_mzml(path: Path, head: bytes) -> bool:
+    """An XML document that should end in a closing tag; junk under an .mzML name is not.
+
+    Bytes that do not even start like XML will never "complete": they are handed on
+    once settled, so the reader can store them as READ_ERROR instead of waiting
+    ``max_write`` for a closing tag that cannot come.
+    """
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start and not start.startswith(b"<"):
+        return False
     return path.name.lower().endswith(".mzml") or b"<mzML" in head or b"<indexedmzML" in head
 
 

@@ -155,6 +155,8 @@ COMPLETENESS = [
     ("big_truncated.mzML", BIG[:-100_000], False),
     ("empty.mzML", b"", False),
     ("blank.mzML", b" \n\n", False),
+    # not XML at all: it will never close, so it is handed on for a READ_ERROR once settled
+    ("junk.mzML", bytes(range(7, 250)) * 40, True),
     ("doc.mzML.gz", GZ, True),
     ("big.mzML.gz", gzip.compress(BIG), True),
     ("cut_stream.mzML.gz", GZ[:-12], False),
