@@ -271,7 +271,13 @@ class Monitor:
                 uloq=self.assay.calibration.uloq,
                 planned=len(worklist) if worklist else None,
             )
-            ingestor = RunIngestor(self.store, self.assay, run, worklist)
+            ingestor = RunIngestor(
+                self.store,
+                self.assay,
+                run,
+                worklist,
+                carry_calibration=self.settings.carry_calibration,
+            )
             self._ingestors[run_id] = ingestor
             self.out(
                 f"run {run_id}: "

@@ -141,6 +141,7 @@ class RunIngestor:
     history: list[HistoryPoint] = field(default_factory=list)
     calibration: Calibration | None = None
     versions: int = 0
+    carry_calibration: bool = False  # start with the newest accepted curve of another run
     _pending_cal: bool = False
     _last_evaluation: RunEvaluation | None = None
     _arrivals: int = 0
@@ -148,20 +149,36 @@ class RunIngestor:
     def __post_init__(self) -> None:
         self.store.ensure_run(self.run)
         self.restore()
+        has_carried = self.calibration is not None and self.calibration.version == 0
+        if self.carry_calibration and not self.versions and not has_carried:
+            self._carry_over()
+
+    def _carry_over(self) -> None:
+        """Quantify from the first sample with the last accepted curve, where the SOP allows."""
+        earlier = self.store.latest_calibration(exclude_run=self.run.run_id)
+        if earlier is None:
+            return
+        cal = replace(
+            earlier,
+            version=0,
+            reason=f"carried over from {earlier.carried_over_from} ({earlier.reason})",
+        )
+        self.store.write_calibration(self.run.run_id, cal, [], {})
+        self.calibration = cal
 
     def restore(self) -> None:
         """Rebuild the run from the database: a restart judges later files exactly alike."""
         stored = self.store.load_run(self.run.run_id)
-        if not stored:
-            return
+        self.versions = self.store.calibration_versions(self.run.run_id)
         self.entries = {
             e.injection_id: _Entry(e.injection_id, e.sample, e.peaks, e.error) for e in stored
         }
-        self.versions = self.store.calibration_versions(self.run.run_id)
         points, _ = self.calibration_points()
         if self.versions and len({p.nominal for p in points}) >= 2:
             # The fit is deterministic: the same points give the stored curve back.
             self.calibration = fit_calibration(points, self.assay.calibration, self.versions)
+        elif self.versions == 0:  # only a carried-over curve (version 0), if any
+            self.calibration = self.store.latest_calibration(run_id=self.run.run_id, accepted=False)
         self.history = []
         for e in stored:
             result = (

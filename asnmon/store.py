@@ -594,6 +594,45 @@ class Store:
             out.append(StoredEntry(int(r[0]), sample, peaks.get(r[0], {}), r[14] is not None))
         return out
 
+    def latest_calibration(
+        self, *, run_id: str | None = None, exclude_run: str | None = None, accepted: bool = True
+    ) -> Calibration | None:
+        """The newest (accepted) curve of a run, or of any other run (carry-over)."""
+        sql = (
+            "SELECT run_id, version, model, weighting, zero_intercept, c0, c1, c2, r2, "
+            "accepted, reason, lloq, uloq, carried_over_from FROM calibrations WHERE TRUE"
+        )
+        params: list[Any] = []
+        if accepted:
+            sql += " AND accepted"
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            params.append(run_id)
+        if exclude_run is not None:
+            sql += " AND run_id <> ?"
+            params.append(exclude_run)
+        row = (
+            self.reader()
+            .execute(sql + " ORDER BY created_at DESC, calibration_id DESC LIMIT 1", params)
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Calibration(
+            version=int(row[1]),
+            model=row[2],
+            weighting=row[3],
+            coefficients=(float(row[5]), float(row[6]), float(row[7])),
+            r2=float(row[8]),
+            points=(),
+            accepted=bool(row[9]),
+            reason=row[10],
+            lloq=float(row[11]),
+            uloq=float(row[12]),
+            zero_intercept=bool(row[4]),
+            carried_over_from=row[13] or f"{row[0]} v{row[1]}",
+        )
+
     def calibration_versions(self, run_id: str) -> int:
         row = (
             self.reader()
@@ -697,6 +736,16 @@ class Store:
         """,
             params,
         )
+
+    # ---- dashboard queries (begin)
+    def changes_since(self, seq: int) -> pl.DataFrame:
+        """What was written after ``seq``, so the dashboard can append instead of redraw."""
+        return self._frame(
+            "SELECT seq, run_id, kind, injection_id FROM changes WHERE seq > ? ORDER BY seq",
+            [seq],
+        )
+
+    # ---- dashboard queries (end)
 
 
 class _Transaction:
