@@ -115,6 +115,25 @@ class Limits:
     run_qc_level_pass_fraction: float = _f(0.5, source="ICH M10: >= 50 % per level", lo=0, hi=1)
     cusum_k: float = _f(0.5, source="Panorama (CUSUM k = 0.5 SD)", lo=0)
     cusum_h: float = _f(5.0, source="Panorama (CUSUM h = 5 SD)", lo=0)
+    is_drift_baseline_n: int = _f(
+        8,
+        source="in-control injections that set the IS level "
+        "before CUSUM decides (asnmon, benchmarks/drift.py)",
+        lo=2,
+    )
+    is_drift_min_cv_pct: float = _f(
+        3.0, source="SD floor, below CLSI C62-A's expected 5-10 % IS CV", lo=0
+    )
+    is_drift_clip_sd: float = _f(
+        3.0, source="robust CUSUM: one outlier adds at most clip - k SD", lo=0
+    )
+    is_drift_slope_window: int = _f(10, source="points for the Theil-Sen drift rate", lo=2)
+    is_bias_n: int = _f(10, source="FDA 2019 IS Q&A (sample IS consistently higher/lower)", lo=2)
+    is_bias_pct: float = _f(
+        20.0,
+        source="FDA 2019 IS Q&A; 20 % is far beyond the noise of a 10-sample mean at 4 % CV",
+        lo=0,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from asnmon.errors import AsnmonError, ReadError
 from asnmon.integrate import integrate_injection
 from asnmon.mzml import file_sha256, read_injection
 from asnmon.qc import (
+    CALIBRATION_CODES,
     RUN_LEVEL_CODES,
     RunEvaluation,
     error_flag,
@@ -44,6 +45,8 @@ from asnmon.records import (
     Severity,
 )
 from asnmon.store import RunInfo, Store
+from asnmon.westgard import RULES as WESTGARD_RULES
+from asnmon.westgard import guide_set, qc_points, westgard_flags
 from asnmon.worklist import Worklist, resolve_sample
 
 log = logging.getLogger("asnmon.pipeline")
@@ -142,6 +145,7 @@ class RunIngestor:
     calibration: Calibration | None = None
     versions: int = 0
     carry_calibration: bool = False  # start with the newest accepted curve of another run
+    guide_runs: tuple[str, ...] = ()  # Westgard guide set; empty: every other run in the database
     _pending_cal: bool = False
     _last_evaluation: RunEvaluation | None = None
     _arrivals: int = 0
@@ -279,6 +283,8 @@ class RunIngestor:
         )
         if sample.sample_type is SampleType.CALIBRATOR and not error:
             self._pending_cal = True
+        if sample.sample_type is SampleType.QC and not error:
+            self.evaluate_westgard()
         self.evaluate()
         return IngestReport(
             path, stored=True, injection_id=injection_id, outcome=outcome, version=version
@@ -323,10 +329,26 @@ class RunIngestor:
                 evaluate_range(result, entry.sample, cal, self.assay),
             )
         self.store.write_calibration(self.run.run_id, cal, ids, requantified)
-        self.store.replace_run_flags(self.run.run_id, ["CAL_FAIL"], evaluate_calibration(cal))
+        self.store.replace_run_flags(
+            self.run.run_id, CALIBRATION_CODES, evaluate_calibration(cal, report_exclusions=True)
+        )
         self.history = [_requantified(h, requantified.get(h.injection_id)) for h in self.history]
+        if any(e.sample.sample_type is SampleType.QC for e in self.entries.values()):
+            self.evaluate_westgard()
         self.evaluate()
         return cal
+
+    def evaluate_westgard(self) -> None:
+        """Westgard rules on this run's QCs against the guide set (other runs by default)."""
+        points = qc_points(self.store.results())
+        run_id = self.run.run_id
+        others = sorted({p.run_id for p in points if p.run_id != run_id})
+        runs = list(self.guide_runs) if self.guide_runs else (others or [run_id])
+        levels = sorted({p.level for p in points if p.run_id == run_id})
+        guides = [g for level in levels if (g := guide_set(points, level, runs=runs)) is not None]
+        self.store.replace_run_flags(
+            run_id, {*WESTGARD_RULES, "GUIDE_SET_SMALL"}, westgard_flags(points, guides, run_id)
+        )
 
     def evaluate(self) -> None:
         """Re-judge the run (verdict and run-level flags) after anything changed."""

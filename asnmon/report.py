@@ -24,7 +24,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from asnmon.assay import Assay, load_assay
-from asnmon.westgard import GuideSet, QcPoint, evaluate_westgard, guide_set
+from asnmon.westgard import GuideSet, QcPoint, evaluate_westgard, guide_set, qc_points
 
 WIDTH, HEIGHT = 900, 380  # px: fits A4 portrait at the print scale below
 _CONFIG = {"staticPlot": True, "displayModeBar": False}
@@ -205,20 +205,6 @@ def levey_jennings_figure(points: Sequence[QcPoint], guide: GuideSet, run_id: st
     return _layout(
         fig, f"Levey-Jennings {guide.level}: guide {guide.basis}, n = {guide.n}{small}", 340
     )
-
-
-def qc_points(results: pl.DataFrame) -> list[QcPoint]:
-    """QC accuracy % per injection from ``Store.results()`` rows (all runs)."""
-    qc = results.filter(
-        (pl.col("sample_type") == "qc")
-        & pl.col("accuracy_pct").is_not_null()
-        & pl.col("level").is_not_null()
-    )
-    out = []
-    for r in qc.iter_rows(named=True):
-        when = r.get("acquired_at") or r.get("ingested_at") or ""
-        out.append(QcPoint(r["run_id"], str(when), r["level"], float(r["accuracy_pct"])))
-    return out
 
 
 def figure_html(fig: go.Figure, include_js: bool) -> str:

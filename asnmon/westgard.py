@@ -32,6 +32,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import polars as pl
+
 from asnmon.records import Flag, Severity
 
 MIN_GUIDE_POINTS = 5
@@ -210,3 +212,17 @@ def westgard_flags(
                 )
             )
     return flags
+
+
+def qc_points(results: pl.DataFrame) -> list[QcPoint]:
+    """QC accuracy % per injection from ``Store.results()`` rows (all runs)."""
+    qc = results.filter(
+        (pl.col("sample_type") == "qc")
+        & pl.col("accuracy_pct").is_not_null()
+        & pl.col("level").is_not_null()
+    )
+    out = []
+    for r in qc.iter_rows(named=True):
+        when = r.get("acquired_at") or r.get("ingested_at") or ""
+        out.append(QcPoint(r["run_id"], str(when), r["level"], float(r["accuracy_pct"])))
+    return out
