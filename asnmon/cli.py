@@ -209,6 +209,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="dashboard address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="dashboard port (default 8050)")
 
+    p = sub.add_parser(
+        "report",
+        help="write a run's post-run report (one HTML file that prints to PDF)",
+        description="Calibration curve with residuals, QC table, Levey-Jennings charts per QC "
+        "level with Westgard violations, IS response over the run with its limits, and every "
+        "flagged injection with its reason - in one self-contained HTML file.",
+    )
+    p.add_argument("run", metavar="RUN", help="run id (see `asnmon export` or the dashboard)")
+    p.add_argument("--db", metavar="FILE", required=True)
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        type=Path,
+        default=Path("."),
+        help="file or folder (default: ./RUN_report.html)",
+    )
+    p.add_argument("--assay", metavar="FILE", help="assay TOML (default: built-in)")
+    p.add_argument(
+        "--guide-runs",
+        metavar="R1,R2",
+        help="runs forming the Westgard guide set (default: every other run in the database)",
+    )
+
     p = sub.add_parser("check-assay", help="validate an assay file and explain every problem")
     p.add_argument("file", nargs="?", type=Path, help="assay TOML (default: built-in)")
     p.add_argument("--show", action="store_true", help="print the built-in assay file")
@@ -359,6 +382,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from asnmon.assay import load_assay
+    from asnmon.report import write_report
+    from asnmon.store import Store
+
+    guide = [r.strip() for r in args.guide_runs.split(",")] if args.guide_runs else None
+    with Store(args.db, read_only=True) as store:
+        if args.run not in store.runs()["run_id"].to_list():
+            known = ", ".join(store.runs()["run_id"].to_list()) or "none"
+            print(
+                f"asnmon report: no run '{args.run}' in {args.db} (runs: {known})", file=sys.stderr
+            )
+            return 2
+        out = write_report(
+            store, args.run, args.out, assay=load_assay(args.assay), guide_runs=guide
+        )
+    print(f"report -> {out}")
+    return 0
+
+
 def cmd_check_assay(args: argparse.Namespace) -> int:
     from importlib import resources
 
@@ -482,6 +525,7 @@ COMMANDS = {
     "simulate": cmd_simulate,
     "check-assay": cmd_check_assay,
     "demo": cmd_demo,
+    "report": cmd_report,
 }
 
 
