@@ -1,0 +1,483 @@
+"""The Dash app: ``create_app`` wires thin callbacks to ``Views`` (queries + builders).
+
+Live updates: ONE ``dcc.Interval`` polls ``Store.last_change()`` (one tiny
+query); when nothing changed the tick stops there (PreventUpdate) and nothing
+redraws. When something did, the views that depend on it refresh, new run
+points are appended with ``extendData`` and ``uirevision`` keeps any zoom.
+``Views`` holds no Dash state, so the benchmark times exactly what a callback runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dash
+import polars as pl
+from dash import ALL, Input, Output, State, ctx, html
+from dash.exceptions import PreventUpdate
+
+from asnmon.assay import Assay
+from asnmon.errors import StoreError
+from asnmon.store import Store
+from dashboard import figures, layout, tables
+from dashboard.data import RunCache, Snapshot
+
+# Kinds of change after which stored concentrations differ: redraw, do not append.
+REDRAW_KINDS = frozenset({"calibration", "superseded", "run"})
+BEEP_JS = """
+function(count, sound, prev) {
+    const last = window.__asnmonFails;
+    window.__asnmonFails = count;
+    if (!sound || sound.length === 0 || last === undefined || !(count > last)) {
+        return window.dash_clientside.no_update;
+    }
+    try {
+        const ac = new (window.AudioContext || window.webkitAudioContext)();
+        const o = ac.createOscillator(); const g = ac.createGain();
+        o.type = "square"; o.frequency.value = 880; g.gain.value = 0.2;
+        o.connect(g); g.connect(ac.destination); o.start(); o.stop(ac.currentTime + 0.6);
+    } catch (e) {}
+    return "beep " + count;
+}
+"""
+KIOSK_JS = """
+function(search, kioskDefault) {
+    const on = kioskDefault || /(^|[?&])kiosk=(1|true|yes)/.test(search || "");
+    return on ? "kiosk" : "";
+}
+"""
+
+
+class Views:
+    """What each callback computes, as plain methods over the store (no Dash state)."""
+
+    def __init__(self, store: Store, assay: Assay) -> None:
+        self.store = store
+        self.assay = assay
+        self.cache = RunCache(store)
+
+    # ---------------------------------------------------------------- tick
+
+    def tick(self, seen: dict[str, Any] | None) -> dict[str, Any] | None:
+        """None when nothing changed since ``seen`` (the cheap path, every second)."""
+        seq = self.store.last_change()
+        prev = int(seen["seq"]) if seen else -1
+        if seq == prev:
+            return None
+        kinds: list[str] = []
+        if prev >= 0:
+            kinds = sorted(set(self.store.changes_since(prev)["kind"].to_list()))
+        return {"seq": seq, "prev": prev, "kinds": kinds}
+
+    def snapshot(self, run_id: str | None) -> Snapshot:
+        return self.cache.get(run_id)
+
+    # ---------------------------------------------------------------- banner
+
+    def banner(self, run_id: str | None) -> tuple[list[Any], int, str]:
+        snap = self.snapshot(run_id)
+        fails = (
+            int(snap.flags.filter(pl.col("severity") == "fail").height)
+            if not snap.flags.is_empty()
+            else 0
+        )
+        last = None
+        if not snap.results.is_empty():
+            row = snap.results.sort("injection_id").row(-1, named=True)
+            last = f"{tables._clock(row['acquired_at'])}  {row['file']}"
+        try:
+            status = self.store.status()
+        except StoreError:
+            status = {}
+        children = layout.banner(snap.run, status, fails, last_injection=last)
+        verdict = str((snap.run or {}).get("verdict") or "waiting").upper()
+        return children, fails, f"{verdict} — asnmon"
+
+    # ---------------------------------------------------------------- run plots
+
+    def run_plots(
+        self,
+        run_id: str | None,
+        meta: dict[str, Any] | None,
+        changed: dict[str, Any] | None,
+        *,
+        kiosk: bool = False,
+    ) -> dict[str, Any]:
+        """Either whole figures or ``extendData`` for the new injections (keys say which)."""
+        snap = self.snapshot(run_id)
+        height = None if kiosk else 380  # kiosk: the CSS gives the graphs the screen
+        series = figures.run_series(snap.results, snap.reference)
+        drift = (
+            snap.flags.filter(pl.col("code") == "IS_DRIFT") if not snap.flags.is_empty() else None
+        )
+        n_drift = drift.height if drift is not None else 0
+        last_id = int(series["injection_id"].max()) if not series.is_empty() else 0  # type: ignore[arg-type]
+        new_meta = {
+            "run": snap.run_id,
+            "last_id": last_id,
+            "ref": snap.reference,
+            "drift": n_drift,
+            "kiosk": kiosk,
+        }
+        kinds = set((changed or {}).get("kinds") or [])
+        full_asn = (
+            meta is None
+            or meta.get("run") != snap.run_id
+            or meta.get("kiosk") != kiosk
+            or bool(kinds & REDRAW_KINDS)
+            or not kinds
+            or last_id < int(meta.get("last_id") or 0)
+        )
+        old_ref = (meta or {}).get("ref")
+        ref_moved = (
+            snap.reference is None or not old_ref or abs(snap.reference - old_ref) / old_ref > 0.005
+        )
+        full_is = full_asn or ref_moved or n_drift != (meta or {}).get("drift")
+        if not full_is:
+            new_meta["ref"] = old_ref  # keep the scale the plotted points use
+        out: dict[str, Any] = {"meta": new_meta}
+        uirev = f"{snap.run_id}"
+        if full_is:
+            out["is_figure"] = figures.is_figure(
+                series, self.assay, drift, uirevision=uirev, height=height
+            )
+        if full_asn:
+            out["asn_figure"] = figures.asn_figure(
+                series, self.assay, uirevision=uirev, height=height
+            )
+        old_last = int((meta or {}).get("last_id") or 0)
+        new = series.filter(pl.col("injection_id") > old_last)
+        if not new.is_empty():
+            if not full_is:
+                if old_ref != snap.reference:
+                    new = figures.run_series(snap.results, old_ref).filter(
+                        pl.col("injection_id") > old_last
+                    )
+                out["is_extend"] = figures.run_extension(new, "is_pct")
+            if not full_asn:
+                out["asn_extend"] = figures.run_extension(new, "conc")
+        return out
+
+    # ---------------------------------------------------------------- table
+
+    def table(
+        self,
+        run_id: str | None,
+        types: Sequence[str] | None,
+        codes: Sequence[str] | None,
+        page: int,
+        page_size: int,
+    ) -> tuple[list[dict[str, Any]], int, list[str]]:
+        snap = self.snapshot(run_id)
+        rows = tables.injection_rows(
+            snap.results,
+            snap.flags,
+            lloq=self.assay.calibration.lloq,
+            types=types or (),
+            codes=codes or (),
+        )
+        pages = max(1, -(-len(rows) // page_size))
+        page = min(max(page or 0, 0), pages - 1)
+        return rows[page * page_size : (page + 1) * page_size], pages, tables.flag_codes(snap.flags)
+
+    # ---------------------------------------------------------------- chromatograms
+
+    def reference_calibrator(self, run_id: str | None) -> int | None:
+        """The mid-level standard of the newest accepted curve (else the newest curve)."""
+        if run_id is None:
+            return None
+        cals = self.store.calibrations(run_id)
+        if cals.is_empty():
+            return None
+        accepted = cals.filter(pl.col("accepted"))
+        cal = (accepted if not accepted.is_empty() else cals).sort("version").row(-1, named=True)
+        pts = self.store.calibration_points(int(cal["calibration_id"]))
+        pts = pts.filter(
+            ~pl.col("excluded").fill_null(False) & pl.col("injection_id").is_not_null()
+        ).sort("nominal")
+        if pts.is_empty():
+            return None
+        return int(pts["injection_id"][pts.height // 2])
+
+    def chromatograms(self, injection_id: int | None, run_id: str | None) -> Any:
+        if injection_id is None:
+            return figures.chromatogram_figure([])
+        snap = self.snapshot(run_id)
+        label = _label(snap.results, injection_id)
+        panels = [(label, self.store.traces(injection_id), self.store.peaks(injection_id))]
+        ref = self.reference_calibrator(snap.run_id)
+        if ref is not None and ref != injection_id:
+            panels.append(
+                (
+                    "reference " + _label(snap.results, ref),
+                    self.store.traces(ref),
+                    self.store.peaks(ref),
+                )
+            )
+        return figures.chromatogram_figure(panels)
+
+    # ---------------------------------------------------------------- tabs
+
+    def flag_cards(self, run_id: str | None) -> list[Any]:
+        snap = self.snapshot(run_id)
+        return layout.flag_cards(tables.open_flags(snap.flags), read_only=self.store.read_only)
+
+    def calibration(self, run_id: str | None) -> tuple[Any, Any]:
+        snap = self.snapshot(run_id)
+        if snap.run_id is None:
+            return figures.calibration_figure(None, pl.DataFrame(), self.assay.unit), None
+        cals = self.store.calibrations(snap.run_id)
+        if cals.is_empty():
+            return figures.calibration_figure(None, pl.DataFrame(), self.assay.unit), (
+                layout.versions_table([])
+            )
+        accepted = cals.filter(pl.col("accepted"))
+        active = (accepted if not accepted.is_empty() else cals).sort("version").row(-1, named=True)
+        points = self.store.calibration_points(int(active["calibration_id"]))
+        rows = list(cals.sort("version", descending=True).iter_rows(named=True))
+        return (
+            figures.calibration_figure(active, points, self.assay.unit),
+            layout.versions_table(rows),
+        )
+
+    def levey_jennings(self, run_id: str | None) -> Any:
+        snap = self.snapshot(run_id)
+        return figures.levey_jennings_figure(snap.results, snap.flags)
+
+    def pools(self, run_id: str | None) -> Any:
+        return figures.pools_figure(self.snapshot(run_id).results, self.assay)
+
+    def acknowledge(self, flag_id: int, name: str | None, comment: str | None) -> str:
+        if self.store.read_only:
+            return (
+                "✖ Not recorded: this is a read-only review of a finished database "
+                "(asnmon dashboard --db). Acknowledge flags in the running monitor."
+            )
+        if not (name or "").strip():
+            return "▲ Enter your name first: an acknowledgement records who looked."
+        try:
+            self.store.acknowledge(flag_id, name or "", comment or "")
+        except StoreError as err:
+            if self.store.read_only or "read-only" in str(err).lower():
+                return "✖ Not recorded: the database is open read-only for review."
+            return f"✖ Not recorded: {err}"
+        return f"✔ Flag {flag_id} acknowledged by {(name or '').strip()}."
+
+
+def _label(results: pl.DataFrame, injection_id: int) -> str:
+    if results.is_empty():
+        return f"#{injection_id}"
+    row = results.filter(pl.col("injection_id") == injection_id)
+    if row.is_empty():
+        return f"#{injection_id}"
+    r = row.row(0, named=True)
+    return f"{r['sample_id'] or r['file']}"
+
+
+def create_app(
+    store: Store,
+    assay: Assay,
+    *,
+    kiosk: bool = False,
+    sound: bool = False,
+    refresh_ms: int = 1000,
+) -> dash.Dash:
+    """The dashboard over ``store``; serve it with ``dashboard.server.serve``."""
+    views = Views(store, assay)
+    app = dash.Dash(
+        __name__,
+        title="asnmon",
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    app.layout = layout.build_layout(
+        kiosk=kiosk, sound=sound, refresh_ms=refresh_ms, read_only=store.read_only
+    )
+    app.views = views  # type: ignore[attr-defined]  # for the benchmark and tests
+
+    @app.server.route("/healthz")
+    def healthz() -> Any:
+        import flask
+
+        body: dict[str, Any] = {"database": False}
+        try:
+            status = store.status()
+            body.update(
+                database=True,
+                watcher=status.get("watcher"),
+                last_injection=status.get("last_injection"),
+                queue=status.get("queue"),
+                last_error=status.get("last_error"),
+                last_change=store.last_change(),
+                read_only=store.read_only,
+            )
+        except StoreError as err:
+            body["error"] = str(err)
+        return flask.jsonify(body), 200 if body["database"] else 503
+
+    @app.callback(Output("changed", "data"), Input("tick", "n_intervals"), State("changed", "data"))
+    def on_tick(_n: int, seen: dict[str, Any] | None) -> dict[str, Any]:
+        changed = views.tick(seen)
+        if changed is None:
+            raise PreventUpdate
+        return changed
+
+    @app.callback(
+        Output("run", "options"),
+        Input("changed", "data"),
+        State("run", "options"),
+    )
+    def run_options(_changed: Any, current: Any) -> Any:
+        runs = store.runs()
+        options = [
+            {"label": f"{r['name'] or r['run_id']} ({r['injections']} inj.)", "value": r["run_id"]}
+            for r in runs.iter_rows(named=True)
+        ]
+        return dash.no_update if options == current else options
+
+    @app.callback(
+        Output("banner", "children"),
+        Output("fail-count", "data"),
+        Input("changed", "data"),
+        Input("run", "value"),
+    )
+    def on_banner(_changed: Any, run_id: str | None) -> tuple[Any, int]:
+        children, fails, _title = views.banner(run_id)
+        return children, fails
+
+    @app.callback(
+        Output("is-plot", "figure"),
+        Output("is-plot", "extendData"),
+        Output("asn-plot", "figure"),
+        Output("asn-plot", "extendData"),
+        Output("plot-meta", "data"),
+        Input("changed", "data"),
+        Input("run", "value"),
+        Input("root", "className"),
+        State("plot-meta", "data"),
+    )
+    def on_run_plots(
+        changed: Any, run_id: str | None, root_class: str | None, meta: Any
+    ) -> tuple[Any, ...]:
+        if ctx.triggered_id in ("run", "root"):
+            meta = None
+        out = views.run_plots(run_id, meta, changed, kiosk="kiosk" in (root_class or ""))
+        nu = dash.no_update
+        if not any(k in out for k in ("is_figure", "asn_figure", "is_extend", "asn_extend")):
+            raise PreventUpdate
+        return (
+            out.get("is_figure", nu),
+            out.get("is_extend", nu),
+            out.get("asn_figure", nu),
+            out.get("asn_extend", nu),
+            out["meta"],
+        )
+
+    @app.callback(
+        Output("injections", "data"),
+        Output("injections", "page_count"),
+        Output("filter-flag", "options"),
+        Input("changed", "data"),
+        Input("run", "value"),
+        Input("filter-type", "value"),
+        Input("filter-flag", "value"),
+        Input("injections", "page_current"),
+        State("injections", "page_size"),
+    )
+    def on_table(
+        _changed: Any,
+        run_id: str | None,
+        types: list[str] | None,
+        codes: list[str] | None,
+        page: int | None,
+        page_size: int,
+    ) -> tuple[Any, int, Any]:
+        return views.table(run_id, types, codes, page or 0, page_size)
+
+    @app.callback(
+        Output("selected", "data"),
+        Input("injections", "active_cell"),
+        Input("is-plot", "clickData"),
+        Input("asn-plot", "clickData"),
+        prevent_initial_call=True,
+    )
+    def on_select(cell: Any, is_click: Any, asn_click: Any) -> int:
+        trig = ctx.triggered_id
+        if trig == "injections" and cell and cell.get("row_id") is not None:
+            return int(cell["row_id"])
+        click = is_click if trig == "is-plot" else asn_click
+        if click and click.get("points"):
+            cd = click["points"][0].get("customdata")
+            if cd is not None:
+                return int(cd[0] if isinstance(cd, list) else cd)
+        raise PreventUpdate
+
+    @app.callback(Output("chrom", "figure"), Input("selected", "data"), State("run", "value"))
+    def on_chrom(injection_id: int | None, run_id: str | None) -> Any:
+        return views.chromatograms(injection_id, run_id)
+
+    @app.callback(
+        [Output(f"pane-{v}", "style") for v, _ in layout.TABS],
+        Input("tabs", "value"),
+    )
+    def on_tab(tab: str) -> list[dict[str, str]]:
+        # hidden, not display:none: Plotly cannot size a graph inside an undisplayed div
+        hidden = {"height": "0", "overflow": "hidden", "visibility": "hidden", "padding": "0"}
+        return [{} if v == tab else hidden for v, _ in layout.TABS]
+
+    @app.callback(
+        Output("flag-list", "children"),
+        Output("cal-plot", "figure"),
+        Output("cal-versions", "children"),
+        Output("lj-plot", "figure"),
+        Output("pools-plot", "figure"),
+        Input("changed", "data"),
+        Input("run", "value"),
+        Input("tabs", "value"),
+        Input("root", "className"),
+    )
+    def on_tabs(_changed: Any, run_id: str | None, tab: str, root_class: str | None) -> Any:
+        nu = dash.no_update
+        if "kiosk" in (root_class or ""):
+            raise PreventUpdate  # kiosk shows none of these: spare the queries
+        if tab == "flags":
+            return views.flag_cards(run_id), nu, nu, nu, nu
+        if tab == "calibration":
+            fig, versions = views.calibration(run_id)
+            return nu, fig, versions, nu, nu
+        if tab == "qc":
+            return nu, nu, nu, views.levey_jennings(run_id), nu
+        return nu, nu, nu, nu, views.pools(run_id)
+
+    @app.callback(
+        Output("ack-result", "children"),
+        Input({"type": "ack", "flag": ALL}, "n_clicks"),
+        State("ack-name", "value"),
+        State("ack-comment", "value"),
+        prevent_initial_call=True,
+    )
+    def on_ack(clicks: list[int | None], name: str | None, comment: str | None) -> Any:
+        trig = ctx.triggered_id
+        if not isinstance(trig, dict) or not any(clicks):
+            raise PreventUpdate
+        # a re-rendered list fires with n_clicks 0: only a real click acknowledges
+        value = next((t["value"] for t in ctx.triggered if t["prop_id"].startswith("{")), None)
+        if not value:
+            raise PreventUpdate
+        return html.Span(views.acknowledge(int(trig["flag"]), name, comment))
+
+    app.clientside_callback(
+        KIOSK_JS,
+        Output("root", "className"),
+        Input("url", "search"),
+        State("kiosk-default", "data"),
+    )
+    app.clientside_callback(
+        BEEP_JS,
+        Output("beep", "children"),
+        Input("fail-count", "data"),
+        State("sound", "value"),
+        State("beep", "children"),
+    )
+    return app

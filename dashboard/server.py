@@ -1,0 +1,114 @@
+"""Serving the dashboard with waitress, in a background thread, with optional basic auth.
+
+The dashboard can acknowledge flags, so anyone who reaches it can write to the
+audit trail: binding to anything but loopback needs a password (or an explicit
+``insecure=True`` for a lab network the site has decided to trust).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import ipaddress
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import dash
+from waitress import create_server
+
+from asnmon.errors import SettingsError
+
+USER = "asnmon"
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class BasicAuth:
+    """WSGI middleware: HTTP basic auth, user ``asnmon``, constant-time comparison."""
+
+    def __init__(self, app: WsgiApp, password: str, realm: str = "asnmon") -> None:
+        self.app = app
+        self._expected = f"{USER}:{password}".encode()
+        self.realm = realm
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if self._ok(environ.get("HTTP_AUTHORIZATION", "")):
+            return self.app(environ, start_response)
+        start_response(
+            "401 Unauthorized",
+            [
+                ("WWW-Authenticate", f'Basic realm="{self.realm}", charset="UTF-8"'),
+                ("Content-Type", "text/plain; charset=utf-8"),
+            ],
+        )
+        return [b"asnmon: this dashboard needs the user 'asnmon' and its password.\n"]
+
+    def _ok(self, header: str) -> bool:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic" or not value:
+            return False
+        try:
+            given = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return hmac.compare_digest(given, self._expected)
+
+
+@dataclass(slots=True)
+class ServerHandle:
+    """A running server: ``url`` to open, ``stop()`` to shut it down."""
+
+    url: str
+    host: str
+    port: int
+    _server: Any
+    _thread: threading.Thread
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._server.close()
+        self._thread.join(timeout)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(
+    app: dash.Dash,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    password: str | None = None,
+    insecure: bool = False,
+    threads: int = 6,
+) -> ServerHandle:
+    """Start waitress in a daemon thread; ``port=0`` picks a free port."""
+    if not is_loopback(host) and not password and not insecure:
+        raise SettingsError(
+            f"the dashboard would listen on {host}, reachable from other computers, without "
+            "a password: anyone on the network could read results and acknowledge flags. "
+            "Set a password ([dashboard] password or ASNMON_PASSWORD; user 'asnmon'), bind to "
+            "127.0.0.1, or pass --insecure if the site accepts an open dashboard."
+        )
+    wsgi: WsgiApp = app.server.wsgi_app  # type: ignore[assignment]
+    if password:
+        wsgi = BasicAuth(wsgi, password)
+    server = create_server(wsgi, host=host, port=port, threads=threads, ident="asnmon")
+    actual = int(server.effective_port)  # type: ignore[union-attr]
+    thread = threading.Thread(target=server.run, name="asnmon-dashboard", daemon=True)
+    thread.start()
+    shown = f"[{host}]" if ":" in host else host
+    return ServerHandle(f"http://{shown}:{actual}/", host, actual, server, thread)
