@@ -24,6 +24,7 @@ from dashboard import figures, layout, tables
 from dashboard.data import RunCache, Snapshot
 
 # Kinds of change after which stored concentrations differ: redraw, do not append.
+PAGE_SIZE = 15
 REDRAW_KINDS = frozenset({"calibration", "superseded", "run"})
 BEEP_JS = """
 function(count, sound, prev) {
@@ -168,7 +169,8 @@ class Views:
         codes: Sequence[str] | None,
         page: int,
         page_size: int,
-    ) -> tuple[list[dict[str, Any]], int, list[str]]:
+    ) -> tuple[list[dict[str, Any]], int, int, list[str]]:
+        """One page of rows, the page shown (clamped), the page count, flag codes present."""
         snap = self.snapshot(run_id)
         rows = tables.injection_rows(
             snap.results,
@@ -179,7 +181,12 @@ class Views:
         )
         pages = max(1, -(-len(rows) // page_size))
         page = min(max(page or 0, 0), pages - 1)
-        return rows[page * page_size : (page + 1) * page_size], pages, tables.flag_codes(snap.flags)
+        return (
+            rows[page * page_size : (page + 1) * page_size],
+            page,
+            pages,
+            tables.flag_codes(snap.flags),
+        )
 
     # ---------------------------------------------------------------- chromatograms
 
@@ -375,15 +382,33 @@ def create_app(
         )
 
     @app.callback(
-        Output("injections", "data"),
-        Output("injections", "page_count"),
+        Output("page", "data"),
+        Input("page-newer", "n_clicks"),
+        Input("page-older", "n_clicks"),
+        Input("filter-type", "value"),
+        Input("filter-flag", "value"),
+        Input("run", "value"),
+        State("page", "data"),
+        prevent_initial_call=True,
+    )
+    def on_page(_newer: int, _older: int, _t: Any, _f: Any, _r: Any, page: int | None) -> int:
+        page = page or 0
+        if ctx.triggered_id == "page-newer":
+            return max(0, page - 1)
+        if ctx.triggered_id == "page-older":
+            return page + 1  # clamped by the table view
+        return 0
+
+    @app.callback(
+        Output("injections", "children"),
+        Output("page-label", "children"),
         Output("filter-flag", "options"),
         Input("changed", "data"),
         Input("run", "value"),
         Input("filter-type", "value"),
         Input("filter-flag", "value"),
-        Input("injections", "page_current"),
-        State("injections", "page_size"),
+        Input("page", "data"),
+        Input("selected", "data"),
     )
     def on_table(
         _changed: Any,
@@ -391,21 +416,29 @@ def create_app(
         types: list[str] | None,
         codes: list[str] | None,
         page: int | None,
-        page_size: int,
-    ) -> tuple[Any, int, Any]:
-        return views.table(run_id, types, codes, page or 0, page_size)
+        selected: int | None,
+    ) -> tuple[Any, str, Any]:
+        rows, page_no, pages, codes_seen = views.table(run_id, types, codes, page or 0, PAGE_SIZE)
+        return (
+            layout.injection_rows_table(rows, selected),
+            f"page {page_no + 1} / {pages}",
+            codes_seen,
+        )
 
     @app.callback(
         Output("selected", "data"),
-        Input("injections", "active_cell"),
+        Input({"type": "inj-row", "injection": ALL}, "n_clicks"),
         Input("is-plot", "clickData"),
         Input("asn-plot", "clickData"),
         prevent_initial_call=True,
     )
-    def on_select(cell: Any, is_click: Any, asn_click: Any) -> int:
+    def on_select(row_clicks: list[int | None], is_click: Any, asn_click: Any) -> int:
         trig = ctx.triggered_id
-        if trig == "injections" and cell and cell.get("row_id") is not None:
-            return int(cell["row_id"])
+        if isinstance(trig, dict):
+            # a re-rendered table fires with n_clicks 0: only a real click selects
+            if not any(t["value"] for t in ctx.triggered):
+                raise PreventUpdate
+            return int(trig["injection"])
         click = is_click if trig == "is-plot" else asn_click
         if click and click.get("points"):
             cd = click["points"][0].get("customdata")

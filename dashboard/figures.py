@@ -386,8 +386,15 @@ def levey_jennings_figure(results: pl.DataFrame, flags: pl.DataFrame | None = No
                         annotation_font={"size": 12},
                         row=row,
                         col=1,
+                        exclude_empty_subplots=False,
                     )
-            fig.add_hline(y=guide.mean, line={"color": style.GREEN, "width": 2}, row=row, col=1)
+            fig.add_hline(
+                y=guide.mean,
+                line={"color": style.GREEN, "width": 2},
+                row=row,
+                col=1,
+                exclude_empty_subplots=False,
+            )
         fig.add_trace(
             go.Scatter(
                 x=xs,

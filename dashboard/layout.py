@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dash import dash_table, dcc, html
+from dash import dcc, html
 
 from dashboard import style
 from dashboard.tables import TABLE_COLUMNS
@@ -124,41 +124,53 @@ def injection_table() -> list[Any]:
                 dcc.Dropdown(id="filter-flag", multi=True, placeholder="any flags"),
             ],
         ),
-        dash_table.DataTable(
-            id="injections",
-            columns=[
-                {"name": name, "id": cid, "presentation": "markdown"}
-                if cid == "badges"
-                else {"name": name, "id": cid}
-                for cid, name in TABLE_COLUMNS
-            ],
-            markdown_options={"html": True},
-            data=[],
-            page_action="custom",
-            page_current=0,
-            page_size=15,
-            page_count=1,
-            cell_selectable=True,
-            style_as_list_view=True,
-            style_table={"overflowX": "auto"},
-            style_cell={
-                "fontFamily": style.FONT,
-                "fontSize": "16px",
-                "padding": "6px 10px",
-                "textAlign": "left",
-                "whiteSpace": "nowrap",
-                "cursor": "pointer",
-            },
-            style_header={"fontWeight": "700", "backgroundColor": "#EEE"},
-            style_data_conditional=[
-                {
-                    "if": {"filter_query": f'{{worst}} = "{sev}"', "column_id": "sample_id"},
-                    "borderLeft": f"8px solid {look.colour}",
-                }
-                for sev, look in style.SEVERITY.items()
+        html.Div(id="injections", className="inj-table"),
+        html.Div(
+            className="pager",
+            children=[
+                html.Button("◀ newer", id="page-newer", n_clicks=0),
+                html.Span(id="page-label", children="page 1 / 1"),
+                html.Button("older ▶", id="page-older", n_clicks=0),
+                dcc.Store(id="page", data=0),
             ],
         ),
     ]
+
+
+def injection_rows_table(rows: Sequence[Mapping[str, Any]], selected: int | None = None) -> Any:
+    """The table: each row clickable (pattern-matching id), flags as severity badges."""
+    head = html.Tr([html.Th(name) for _, name in TABLE_COLUMNS])
+    body = []
+    for r in rows:
+        worst = style.SEVERITY.get(r.get("worst") or "")
+        cells = []
+        for cid, _ in TABLE_COLUMNS:
+            if cid == "badges":
+                cells.append(html.Td([flag_badge(c, s, a) for c, s, a in r.get("flags", ())]))
+            else:
+                cells.append(html.Td(r.get(cid, "")))
+        body.append(
+            html.Tr(
+                cells,
+                id={"type": "inj-row", "injection": r["injection_id"]},
+                n_clicks=0,
+                className="inj-row" + (" selected" if r["injection_id"] == selected else ""),
+                style={"borderLeft": f"8px solid {worst.colour}"} if worst else {},
+            )
+        )
+    if not body:
+        body = [html.Tr(html.Td("No injections match.", colSpan=len(TABLE_COLUMNS)))]
+    return html.Table(className="injections", children=[html.Thead(head), html.Tbody(body)])
+
+
+def flag_badge(code: str, severity: str, acks: int = 0) -> html.Span:
+    look = style.severity(severity)
+    return html.Span(
+        f"{look.icon} {code}" + (" ✓" if acks else ""),
+        className="badge",
+        title=f"{look.word}" + (" (acknowledged)" if acks else ""),
+        style={"background": look.colour, "color": look.text},
+    )
 
 
 def flags_pane(read_only: bool) -> list[Any]:

@@ -25,7 +25,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("sample_type", "Type"),
     ("concentration", "Concentration"),
     ("is_pct", "IS %"),
-    ("badges", "Flags"),
+    ("badges", "Flags"),  # rendered from "flags" as badges
 )
 
 
@@ -82,16 +82,6 @@ def concentration_text(
         return "—"
     text = f"{_number(conc)} {unit}".strip()
     return f"{text} (provisional)" if status == "provisional" else text
-
-
-def badge(code: str, severity: str, *, acked: bool = False) -> str:
-    """One flag as an HTML badge (markdown cell): icon + code, coloured by severity."""
-    look = style.severity(severity)
-    tick = " ✓" if acked else ""
-    return (
-        f'<span class="badge" style="background:{look.colour};color:{look.text}" '
-        f'title="{look.word}">{look.icon} {code}{tick}</span>'
-    )
 
 
 def injection_flags(flags: pl.DataFrame) -> dict[int, list[tuple[str, str, int]]]:
@@ -167,7 +157,7 @@ def injection_rows(
                     dilute_factor=factors.get(inj),
                 ),
                 "is_pct": f"{pct:.0f} %" if pct is not None else "—",
-                "badges": " ".join(badge(c, s, acked=a > 0) for c, s, a in inj_flags),
+                "flags": inj_flags,
                 "worst": worst,
             }
         )
