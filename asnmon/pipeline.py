@@ -148,6 +148,9 @@ class RunIngestor:
     guide_runs: tuple[str, ...] = ()  # Westgard guide set; empty: every other run in the database
     _pending_cal: bool = False
     _last_evaluation: RunEvaluation | None = None
+    # The single writer's memory of what is stored: no query per file to find duplicates.
+    _shas: set[str] = field(default_factory=set)
+    _files: dict[str, tuple[int, int, bool]] = field(default_factory=dict)
     _arrivals: int = 0
 
     def __post_init__(self) -> None:
@@ -173,6 +176,7 @@ class RunIngestor:
     def restore(self) -> None:
         """Rebuild the run from the database: a restart judges later files exactly alike."""
         stored = self.store.load_run(self.run.run_id)
+        self._shas, self._files = self.store.run_files(self.run.run_id)
         self.versions = self.store.calibration_versions(self.run.run_id)
         self.entries = {
             e.injection_id: _Entry(e.injection_id, e.sample, e.peaks, e.error) for e in stored
@@ -212,7 +216,7 @@ class RunIngestor:
         except OSError as exc:
             log.warning("cannot read %s: %s", path, exc)
             return IngestReport(path, stored=False, message=f"cannot read the file: {exc}")
-        if self.store.has_sha(sha, self.run.run_id):
+        if sha in self._shas:
             return IngestReport(path, stored=False, message="already ingested (same content)")
         sample = resolve_sample(path, self.worklist, self.assay)
         if self._pending_cal and sample.sample_type is not SampleType.CALIBRATOR:
@@ -240,7 +244,7 @@ class RunIngestor:
                     else "processed as an unknown sample"
                 )
             )
-        previous = self.store.latest_version(self.run.run_id, path.name)
+        previous = self._files.get(path.name)
         version = 1
         supersedes = None
         was_error = False
@@ -269,6 +273,8 @@ class RunIngestor:
             self.run.run_id, outcome, position=position, version=version, supersedes=supersedes
         )
         error = outcome.error is not None
+        self._shas.add(outcome.sha256)
+        self._files[path.name] = (injection_id, version, error)
         self.entries[injection_id] = _Entry(injection_id, sample, outcome.peaks, error)
         self.history.append(
             history_point(
@@ -340,7 +346,7 @@ class RunIngestor:
 
     def evaluate_westgard(self) -> None:
         """Westgard rules on this run's QCs against the guide set (other runs by default)."""
-        points = qc_points(self.store.results())
+        points = qc_points(self.store.results(sample_type="qc"))
         run_id = self.run.run_id
         others = sorted({p.run_id for p in points if p.run_id != run_id})
         runs = list(self.guide_runs) if self.guide_runs else (others or [run_id])

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from asnmon.errors import StoreError
@@ -96,8 +97,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     CREATE TABLE traces (
         injection_id BIGINT NOT NULL,
         transition VARCHAR NOT NULL,
-        rt DOUBLE[],
-        intensity DOUBLE[]
+        rt BLOB,        -- float32 little-endian: for review plots, ~10x cheaper than DOUBLE[]
+        intensity BLOB
     );
     CREATE TABLE calibrations (
         calibration_id BIGINT PRIMARY KEY DEFAULT nextval('seq_calibration'),
@@ -382,16 +383,15 @@ class Store:
                 for tid, p in outcome.peaks.items()
                 if p is not None
             ]
-            if peak_rows:
-                con.executemany(
-                    "INSERT INTO peaks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", peak_rows
-                )
-            trace_rows = [
-                [injection_id, tid, tr.rt.tolist(), tr.intensity.tolist()]
-                for tid, tr in outcome.traces.items()
-            ]
-            if trace_rows:
-                con.executemany("INSERT INTO traces VALUES (?,?,?,?)", trace_rows)
+            _insert_rows(con, "peaks", peak_rows)
+            _insert_rows(
+                con,
+                "traces",
+                [
+                    [injection_id, tid, _blob(tr.rt), _blob(tr.intensity)]
+                    for tid, tr in outcome.traces.items()
+                ],
+            )
             _insert_result(con, injection_id, outcome.result, None)
             _insert_flags(con, run_id, injection_id, outcome.flags)
             if supersedes is not None:
@@ -539,18 +539,20 @@ class Store:
         row = self.reader().execute(sql, params).fetchone()
         return bool(row and row[0])
 
-    def latest_version(self, run_id: str, file: str) -> tuple[int, int, bool] | None:
-        """(injection_id, version, was_error) of the current version of a file in a run."""
-        row = (
+    def run_files(self, run_id: str) -> tuple[set[str], dict[str, tuple[int, int, bool]]]:
+        """Every content hash of a run, and each file's current (id, version, was_error)."""
+        rows = (
             self.reader()
             .execute(
-                "SELECT injection_id, version, error IS NOT NULL FROM injections "
-                "WHERE run_id = ? AND file = ? AND NOT superseded ORDER BY version DESC LIMIT 1",
-                [run_id, file],
+                "SELECT file, sha256, injection_id, version, error IS NOT NULL, superseded "
+                "FROM injections WHERE run_id = ?",
+                [run_id],
             )
-            .fetchone()
+            .fetchall()
         )
-        return (int(row[0]), int(row[1]), bool(row[2])) if row else None
+        shas = {r[1] for r in rows}
+        current = {r[0]: (int(r[2]), int(r[3]), bool(r[4])) for r in rows if not r[5]}
+        return shas, current
 
     def load_run(self, run_id: str) -> list[StoredEntry]:
         """Every current injection of a run with its sample and peaks, in arrival order.
@@ -702,16 +704,44 @@ class Store:
         return self._frame("SELECT * FROM peaks WHERE injection_id = ?", [injection_id])
 
     def traces(self, injection_id: int) -> pl.DataFrame:
-        return self._frame("SELECT * FROM traces WHERE injection_id = ?", [injection_id])
+        """transition, rt and intensity (lists of floats) of an injection's stored windows."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT transition, rt, intensity FROM traces WHERE injection_id = ?",
+                [injection_id],
+            )
+            .fetchall()
+        )
+        return pl.DataFrame(
+            {
+                "injection_id": [injection_id] * len(rows),
+                "transition": [r[0] for r in rows],
+                "rt": [_unblob(r[1]) for r in rows],
+                "intensity": [_unblob(r[2]) for r in rows],
+            },
+            schema={
+                "injection_id": pl.Int64,
+                "transition": pl.String,
+                "rt": pl.List(pl.Float64),
+                "intensity": pl.List(pl.Float64),
+            },
+        )
 
     def status(self) -> dict[str, Any]:
         rows = self.reader().execute("SELECT key, value FROM monitor_status").fetchall()
         return {k: json.loads(v) for k, v in rows}
 
-    def results(self, run_id: str | None = None) -> pl.DataFrame:
+    def results(self, run_id: str | None = None, *, sample_type: str | None = None) -> pl.DataFrame:
         """One row per current injection, the contract's columns (README "Export")."""
-        where = "WHERE NOT i.superseded" + (" AND i.run_id = ?" if run_id else "")
-        params = [run_id] if run_id else []
+        where = "WHERE NOT i.superseded"
+        params: list[Any] = []
+        if run_id:
+            where += " AND i.run_id = ?"
+            params.append(run_id)
+        if sample_type:
+            where += " AND i.sample_type = ?"
+            params.append(sample_type)
         return self._frame(
             f"""
             SELECT i.run_id, i.position, i.file, i.sample_id, i.sample_type, i.level, i.matrix,
@@ -815,12 +845,31 @@ def _insert_flags(
         ]
         for f in flags
     ]
-    if rows:
-        con.executemany(
-            "INSERT INTO flags (run_id, injection_id, code, severity, message, action, value, "
-            "limit_value, source, details, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
+    _insert_rows(
+        con,
+        "flags (run_id, injection_id, code, severity, message, action, value, limit_value, "
+        "source, details, created_at)",
+        rows,
+    )
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One multi-row INSERT: DuckDB's executemany pays a statement per row."""
+    if not rows:
+        return
+    one = "(" + ",".join("?" * len(rows[0])) + ")"
+    con.execute(
+        f"INSERT INTO {table} VALUES " + ",".join([one] * len(rows)),
+        [v for row in rows for v in row],
+    )
+
+
+def _blob(values: np.ndarray) -> bytes:
+    return np.asarray(values, dtype="<f4").tobytes()
+
+
+def _unblob(data: bytes | None) -> list[float]:
+    return np.frombuffer(data, dtype="<f4").astype(np.float64).tolist() if data else []
 
 
 def _change(
