@@ -91,7 +91,14 @@ class Views:
             status = self.store.status()
         except StoreError:
             status = {}
-        children = layout.banner(snap.run, status, fails, last_injection=last)
+        alarms: list[str] = []
+        if fails:
+            open_fails = snap.flags.filter((pl.col("severity") == "fail") & (pl.col("acks") == 0))
+            alarms = [
+                f"{c}" + (f" ({f})" if f else "")
+                for c, f in open_fails.select("code", "file").iter_rows()
+            ]
+        children = layout.banner(snap.run, status, fails, last_injection=last, alarms=alarms)
         verdict = str((snap.run or {}).get("verdict") or "waiting").upper()
         return children, fails, f"{verdict} — asnmon"
 

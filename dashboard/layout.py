@@ -252,8 +252,14 @@ def banner(
     *,
     last_injection: str | None = None,
     now: float | None = None,
+    alarms: Sequence[str] = (),
 ) -> list[Any]:
-    """Verdict (icon + word + colour), why, progress, last injection, watcher health."""
+    """Verdict (icon + word + colour), why, progress, last injection, watcher health.
+
+    ``alarms`` are unacknowledged FAIL flags: they show FAIL whatever the run's
+    verdict says, until someone acknowledges them, because the banner's job is to
+    get a person to the instrument.
+    """
     if run is None:
         look = style.verdict("pending")
         return [
@@ -265,6 +271,13 @@ def banner(
             html.Div(className="facts", children=[html.Div("No run in the database yet.")]),
         ]
     look = style.verdict(run.get("verdict"))
+    reason = str(run.get("verdict_reason") or "")
+    if alarms and look.word != "FAIL":
+        look = style.verdict("fail")
+        reason = (
+            f"unacknowledged FAIL flag(s): {', '.join(alarms)} — run verdict "
+            f"{str(run.get('verdict') or 'pending').upper()}: {reason}"
+        )
     done = run.get("injections") or 0
     planned = run.get("planned")
     progress = f"{done} / {planned}" if planned else f"{done}"
@@ -272,7 +285,7 @@ def banner(
     facts = [
         html.Div(
             className="reason",
-            children=f"{run.get('name') or run.get('run_id')}: {run.get('verdict_reason') or ''}",
+            children=f"{run.get('name') or run.get('run_id')}: {reason}",
         ),
         html.Div(
             className="stats",

@@ -293,6 +293,9 @@ def test_banner_shows_word_icon_progress_and_watcher() -> None:
     text = str(layout.banner(run, status, 1, last_injection="08:00", now=110.0))
     for part in ("FAIL", "✖", "4 / 10", "IS low", "queue 2", "08:00"):
         assert part in text
+    alarm = str(layout.banner({**run, "verdict": "pass"}, status, 1, alarms=["IS_LOW (a.mzML)"]))
+    assert "FAIL" in alarm
+    assert "IS_LOW (a.mzML)" in alarm
     stale = str(layout.banner(run, {**status, "last_error": "folder lost"}, 0, now=1000.0))
     assert "folder lost" in stale
     assert "min old" in stale

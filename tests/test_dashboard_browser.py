@@ -1,0 +1,165 @@
+"""The dashboard in real headless Chromium, served by our own server (as in production).
+
+Selenium is driven directly rather than through dash[testing]'s ``dash_duo``:
+its Chromium options hook must live in conftest.py, and serving through
+``dashboard.server.serve`` tests the real waitress path as well.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from asnmon.assay import Assay
+from asnmon.pipeline import RunIngestor, ingest_paths
+from asnmon.simulate import Faults, SimConfig, plan_run, simulate_run
+from asnmon.store import RunInfo, Store
+from asnmon.worklist import load_worklist
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "screenshots"
+WAIT = 15.0
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="headless browser tests need chromium and chromedriver on PATH "
+        "(Debian: apt-get install chromium chromium-driver)",
+    ),
+    # dash -> requests -> urllib3, and selenium, warn about their own deprecations on import
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:selenium.*"),
+]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[dict]:
+    """A simulated run ingested except its last file: a short injection (IS at ~30 %)."""
+    from dashboard.app import create_app
+    from dashboard.server import serve
+
+    tmp = tmp_path_factory.mktemp("dash")
+    n = len(plan_run(SimConfig(n_samples=6)))
+    config = replace(SimConfig(n_samples=6), faults=Faults(short_injection=n))
+    sim = simulate_run(tmp / "run", config)
+    store = Store(tmp / "db.duckdb")
+    ingestor = RunIngestor(
+        store,
+        assay,
+        RunInfo("run", "run", folder=str(sim.out_dir), planned=len(sim.injections)),
+        worklist=load_worklist(sim.worklist_path),
+    )
+    ingest_paths(ingestor, sim.paths[:-1])
+    server = serve(create_app(store, assay, refresh_ms=500), port=0)
+    yield {"store": store, "ingestor": ingestor, "last": sim.paths[-1], "url": server.url}
+    server.stop()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or ""
+    for arg in (
+        "--no-sandbox",  # CI runs Chromium as root
+        "--headless",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--window-size=1920,1600",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER or ""), options=options)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver: object, condition: object, timeout: float = WAIT) -> object:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def _text(driver: object, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    els = driver.find_elements(By.CSS_SELECTOR, css)  # type: ignore[attr-defined]
+    return " ".join(e.text for e in els)
+
+
+def test_live_page_flags_new_is_drop_and_opens_chromatograms(live: dict, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(live["url"])  # type: ignore[attr-defined]
+    _wait(driver, lambda d: "INJECTIONS" in _text(d, "#banner").upper())
+    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.inj-row")) > 5)
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#is-plot .scatterlayer .point"))
+    SHOTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SHOTS / "dashboard-main.png"))  # type: ignore[attr-defined]
+    before = _text(driver, "#banner")
+
+    # the short injection arrives while the page is open
+    report = live["ingestor"].ingest(live["last"])
+    live["ingestor"].flush()
+    codes = live["store"].flags("run").filter(pl.col("injection_id") == report.injection_id)
+    assert "IS_LOW" in codes["code"].to_list()
+    _wait(driver, lambda d: "IS_LOW" in _text(d, "tr.inj-row:first-child"), timeout=5)
+    _wait(driver, lambda d: "✖ 1" in _text(d, "#banner"), timeout=5)
+    # an unacknowledged FAIL flag turns the banner to FAIL whatever the run verdict
+    _wait(driver, lambda d: "FAIL" in _text(d, ".verdict"), timeout=5)
+    assert "IS_LOW" in _text(driver, ".reason")
+    assert _text(driver, "#banner") != before
+
+    # clicking an injection shows its traces beside the reference calibrator
+    driver.find_element(By.CSS_SELECTOR, "tr.inj-row:first-child").click()  # type: ignore[attr-defined]
+    _wait(driver, lambda d: "Asn quantifier" in _text(d, "#chrom"))
+    _wait(driver, lambda d: "reference" in _text(d, "#chrom"))
+    driver.save_screenshot(str(SHOTS / "dashboard-selected.png"))  # type: ignore[attr-defined]
+
+
+def test_acknowledging_a_flag_records_it(live: dict, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(live["url"])  # type: ignore[attr-defined]
+    button = _wait(driver, lambda d: (d.find_elements(By.CSS_SELECTOR, ".ack-btn") or [None])[0])
+    flag_id = int(
+        button.get_attribute("id").split('"flag":')[1].split(",")[0].split("}")[0]  # type: ignore[attr-defined]
+    )
+    driver.find_element(By.ID, "ack-name").send_keys("A. Scientist")  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "ack-comment").send_keys("re-injection queued")  # type: ignore[attr-defined]
+    button.click()  # type: ignore[attr-defined]
+    _wait(driver, lambda d: "acknowledged by A. Scientist" in _text(d, "#ack-result"))
+    acks = live["store"].acknowledgements(flag_id)
+    assert acks["by_name"].to_list() == ["A. Scientist"]
+    assert acks["comment"].to_list() == ["re-injection queued"]
+    _wait(driver, lambda d: "acknowledged ×1" in _text(d, "#flag-list"))
+    if live["store"].runs()["verdict"][0] != "fail":  # the alarm ends once acknowledged
+        _wait(driver, lambda d: "FAIL" not in _text(d, ".verdict"))
+
+
+def test_kiosk_view_shows_banner_and_run_plots_only(live: dict, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(live["url"] + "?kiosk=1")  # type: ignore[attr-defined]
+    _wait(driver, lambda d: "kiosk" in d.find_element(By.ID, "root").get_attribute("class"))
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#asn-plot .scatterlayer .point"))
+    assert not driver.find_element(By.ID, "injections").is_displayed()  # type: ignore[attr-defined]
+    assert not driver.find_element(By.ID, "run").is_displayed()  # type: ignore[attr-defined]
+    SHOTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SHOTS / "dashboard-kiosk.png"))  # type: ignore[attr-defined]
