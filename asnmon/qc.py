@@ -619,10 +619,10 @@ def evaluate_carryover(
     # analyte: area in blanks without IS; area ratio in a zero sample (it has IS)
     use_ratio = stype is SampleType.ZERO
     lloq_vals = [h.area_ratio if use_ratio else h.analyte_area for h in lloq_cals]
-    lloq_vals = [v for v in lloq_vals if v]
+    lloq_vals_ok = [v for v in lloq_vals if v]
     value = point.area_ratio if use_ratio else point.analyte_area
-    if lloq_vals and value:
-        lloq_resp = sum(lloq_vals) / len(lloq_vals)
+    if lloq_vals_ok and value:
+        lloq_resp = sum(lloq_vals_ok) / len(lloq_vals_ok)
         pct = 100.0 * value / lloq_resp
         if pct > lim.carryover_analyte_pct_lloq:
             flags.append(

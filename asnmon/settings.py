@@ -85,9 +85,10 @@ def _check(key: str, value: Any, where: str) -> Any:
         return tuple(value)
     if not isinstance(value, typ) or (typ in (int, float) and isinstance(value, bool)):
         raise SettingsError(f"{where}: must be {typ.__name__}, got {value!r}")
-    if key in ("poll", "settle", "max_write", "retry_every") and value < 0:
+    number = float(value) if isinstance(value, int | float) else 0.0
+    if key in ("poll", "settle", "max_write", "retry_every") and number < 0:
         raise SettingsError(f"{where}: must be >= 0 seconds, got {value}")
-    if key == "port" and not 0 < value < 65536:
+    if key == "port" and not 0 < number < 65536:
         raise SettingsError(f"{where}: must be a TCP port 1-65535, got {value}")
     return value
 

@@ -344,7 +344,7 @@ def plan_run(config: SimConfig) -> list[PlannedInjection]:
     study = _study_samples(config, rng)
     f = config.faults
     taken: set[int] = set()
-    for wanted, where, sample in (
+    for wanted, where, replacement in (
         (
             f.over_curve,
             1 / 3,
@@ -361,7 +361,7 @@ def plan_run(config: SimConfig) -> list[PlannedInjection]:
             free = [i for i in range(len(study)) if i not in taken]
             plasma = [i for i in free if i >= start and study[i]["matrix"] == "plasma"]
             at = plasma[0] if plasma else free[min(start, len(free) - 1)]
-            study[at] = sample
+            study[at] = replacement
             taken.add(at)
 
     rows: list[dict[str, Any]] = []  # in acquisition order, before numbering
@@ -857,8 +857,12 @@ def simulate_run(
             if stop is not None and stop.is_set():
                 break
             wait = began + k * interval - time.monotonic()
-            if wait > 0 and (stop.wait(wait) if stop is not None else time.sleep(wait)):
-                break
+            if wait > 0:
+                if stop is not None:
+                    if stop.wait(wait):
+                        break
+                else:
+                    time.sleep(wait)
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if paced else None
             path = write_injection(
                 inj,

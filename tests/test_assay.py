@@ -46,7 +46,10 @@ def test_every_sourced_limit_names_its_source() -> None:
     [
         (lambda d: d["limits"].update(is_low_pct="fifty"), "limits.is_low_pct: must be float"),
         (lambda d: d["limits"].update(is_low_pt=50.0), "did you mean 'is_low_pct'"),
-        (lambda d: d["calibration"].update(weighting="1/y"), "calibration.weighting: must be one of"),
+        (
+            lambda d: d["calibration"].update(weighting="1/y"),
+            "calibration.weighting: must be one of",
+        ),
         (lambda d: d["calibration"].update(lloq=600.0), "calibration.lloq: must be below"),
         (lambda d: d["transitions"][0].update(role="quant"), "transitions[0].role"),
         (lambda d: d["transitions"][0].update(q1=-1), "transitions[0].q1"),

@@ -16,11 +16,33 @@ from asnmon.simulate import SimConfig, apply_faults, plan_run, simulate_run, wri
 from asnmon.store import RunInfo, Store
 from asnmon.worklist import load_worklist
 
-CONTRACT = (
-    "run_id, position, file, sample_id, sample_type, level, matrix, acquired_at, ingested_at, "
-    "analyte_area, is_area, area_ratio, analyte_rt, is_rt, ion_ratio, conc_vial, conc, unit, "
-    "dilution, normalized_value, normalized_unit, accuracy_pct, calibration_id, status, flags"
-).split(", ")
+CONTRACT = [
+    "run_id",
+    "position",
+    "file",
+    "sample_id",
+    "sample_type",
+    "level",
+    "matrix",
+    "acquired_at",
+    "ingested_at",
+    "analyte_area",
+    "is_area",
+    "area_ratio",
+    "analyte_rt",
+    "is_rt",
+    "ion_ratio",
+    "conc_vial",
+    "conc",
+    "unit",
+    "dilution",
+    "normalized_value",
+    "normalized_unit",
+    "accuracy_pct",
+    "calibration_id",
+    "status",
+    "flags",
+]
 ISSUE2_CODES = {"READ_ERROR", "ALQ", "BLQ", "NO_PEAK", "CAL_FAIL"}
 
 
@@ -37,13 +59,17 @@ def _ingest(folder: Path, assay: Assay, db: Path, run_id: str = "run") -> Store:
 def faulty_run(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> tuple[Path, Store]:
     """40 samples with an over-curve, a depleted, a truncated, a junk file and no-IS sample."""
     folder = tmp_path_factory.mktemp("faulty")
-    config = apply_faults(SimConfig(n_samples=40, seed=11),
-                          ["over-curve", "depleted", "truncated:20", "junk:35"])
+    config = apply_faults(
+        SimConfig(n_samples=40, seed=11), ["over-curve", "depleted", "truncated:20", "junk:35"]
+    )
     sim = simulate_run(folder, config)
     # A sample whose IS was never added: NO_PEAK. Rewritten in place, same name.
     plan = plan_run(config)
-    victim = next(p for p in plan if p.sample.sample_type.value == "sample" and not p.faults
-                  and p.position > 40)
+    victim = next(
+        p
+        for p in plan
+        if p.sample.sample_type.value == "sample" and not p.faults and p.position > 40
+    )
     write_injection(replace(victim, has_is=False), folder / f"{victim.stem}.mzML", config)
     store = _ingest(folder, assay, tmp_path_factory.mktemp("db") / "faulty.duckdb")
     assert len(sim.paths) > 60
@@ -52,8 +78,9 @@ def faulty_run(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> tuple[
 
 def _truth(folder: Path) -> dict[str, list[str]]:
     with (folder / "truth.csv").open(encoding="utf-8") as fh:
-        return {row["file"]: [f for f in row["faults"].split(";") if f]
-                for row in csv.DictReader(fh)}
+        return {
+            row["file"]: [f for f in row["faults"].split(";") if f] for row in csv.DictReader(fh)
+        }
 
 
 def test_calibration_accepted_and_qcs_within_15_pct(faulty_run: tuple[Path, Store]) -> None:
@@ -73,8 +100,10 @@ def test_faults_yield_their_flags_and_clean_injections_none(
     folder, store = faulty_run
     truth = _truth(folder)
     res = store.results("run")
-    by_file = {Path(f).stem: set(filter(None, codes.split(";")))
-               for f, codes in zip(res["file"], res["flags"], strict=True)}
+    by_file = {
+        Path(f).stem: set(filter(None, codes.split(";")))
+        for f, codes in zip(res["file"], res["flags"], strict=True)
+    }
     faults = {stem: truth.get(stem, []) for stem in by_file}
     over = next(s for s, f in faults.items() if "over_curve" in f or "over-curve" in f)
     depleted = next(s for s, f in faults.items() if "depleted" in f)
@@ -106,10 +135,12 @@ def test_values_match_ground_truth(faulty_run: tuple[Path, Store]) -> None:
     folder, store = faulty_run
     with (folder / "truth.csv").open(encoding="utf-8") as fh:
         truth = {r["file"]: float(r["true_conc"]) for r in csv.DictReader(fh)}
-    res = store.results("run").filter((pl.col("sample_type") == "sample")
-                                      & pl.col("conc").is_not_null())
-    errors = [abs(c / truth[Path(f).stem] - 1) for f, c in zip(res["file"], res["conc"],
-                                                               strict=True)]
+    res = store.results("run").filter(
+        (pl.col("sample_type") == "sample") & pl.col("conc").is_not_null()
+    )
+    errors = [
+        abs(c / truth[Path(f).stem] - 1) for f, c in zip(res["file"], res["conc"], strict=True)
+    ]
     assert len(errors) > 20
     assert max(errors) < 0.15, max(errors)
 
@@ -149,14 +180,23 @@ def test_ingest_twice_stores_nothing_new_and_changed_file_is_new_version(
     assert store.results("run").height == n
     # rewrite one sample with different content: a new version, the old kept
     planned = next(p for p in sim.injections if p.sample.sample_type.value == "sample")
-    write_injection(replace(planned, true_conc_vial=planned.true_conc_vial * 2,
-                            true_conc=planned.true_conc * 2), folder / f"{planned.stem}.mzML",
-                    config)
+    write_injection(
+        replace(
+            planned, true_conc_vial=planned.true_conc_vial * 2, true_conc=planned.true_conc * 2
+        ),
+        folder / f"{planned.stem}.mzML",
+        config,
+    )
     store.close()
     store = _ingest(folder, assay, db)
-    rows = store.reader().execute(
-        "SELECT version, superseded FROM injections WHERE file = ? ORDER BY version",
-        [f"{planned.stem}.mzML"]).fetchall()
+    rows = (
+        store.reader()
+        .execute(
+            "SELECT version, superseded FROM injections WHERE file = ? ORDER BY version",
+            [f"{planned.stem}.mzML"],
+        )
+        .fetchall()
+    )
     assert rows == [(1, True), (2, False)]
     assert store.results("run").height == n
     current = store.results("run").filter(pl.col("file") == f"{planned.stem}.mzML")
@@ -184,8 +224,17 @@ def test_export_has_contract_columns(tmp_path: Path, faulty_run: tuple[Path, Sto
 def test_cli_ingest_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "seq7"
     simulate_run(folder, apply_faults(SimConfig(n_samples=4, seed=2, qc_every=4), ["junk:10"]))
-    code = main(["ingest", str(folder), "--worklist", str(folder / "worklist.csv"),
-                 "--db", str(tmp_path / "c.duckdb"), "--quiet"])
+    code = main(
+        [
+            "ingest",
+            str(folder),
+            "--worklist",
+            str(folder / "worklist.csv"),
+            "--db",
+            str(tmp_path / "c.duckdb"),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "run seq7:" in out and "READ_ERROR 1" in out and "calibration v" in out

@@ -9,9 +9,18 @@ import pytest
 from asnmon.assay import Assay
 from asnmon.errors import WorklistError
 from asnmon.records import SampleType
-from asnmon.worklist import file_key, load_worklist, parse_worklist, resolve_sample, sample_from_name
+from asnmon.worklist import (
+    file_key,
+    load_worklist,
+    parse_worklist,
+    resolve_sample,
+    sample_from_name,
+)
 
-HEADER = "file,sample_id,sample_type,level,nominal,matrix,dilution,normalizer,normalizer_unit,volume_ul,group\n"
+HEADER = (
+    "file,sample_id,sample_type,level,nominal,matrix,dilution,normalizer,normalizer_unit,"
+    "volume_ul,group\n"
+)
 
 
 def test_parse_rows_and_positions() -> None:
@@ -79,8 +88,9 @@ def test_load_worklist_with_bom(tmp_path: Path) -> None:
         ("calibration_notes.mzML", SampleType.SAMPLE, None, None),
     ],
 )
-def test_file_name_convention(name: str, stype: SampleType, level: str | None,
-                              nominal: float | None, assay: Assay) -> None:
+def test_file_name_convention(
+    name: str, stype: SampleType, level: str | None, nominal: float | None, assay: Assay
+) -> None:
     s = sample_from_name(name, assay)
     assert (s.sample_type, s.level, s.nominal) == (stype, level, nominal)
     assert not s.in_worklist
