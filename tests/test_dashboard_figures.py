@@ -218,7 +218,8 @@ def test_levey_jennings_sd_lines_and_westgard_marks() -> None:
     values = [100.0, 101.0, 99.0, 100.5, 99.5, 100.0, 100.2, 99.8, 100.1, 130.0]
     res = results_frame([{"sample_type": "qc", "level": "QC-M", "conc": v} for v in values])
     fig = figures.levey_jennings_figure(res)
-    sd_labels = {a.text for a in fig.layout.annotations if "SD" in (a.text or "")}
+    labels = next(t for t in fig.data if t.name == "SD labels")
+    sd_labels = {x for x in labels.text if "SD" in x}
     assert sd_labels == {f"{s}{k} SD" for s in "+−" for k in (1, 2, 3)}
     marks = [t for t in fig.data if t.name == "Westgard"]
     assert marks
