@@ -284,21 +284,6 @@ def _collect(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def _line(report: IngestReport) -> str:
-    if not report.stored or report.outcome is None:
-        return f"  skip  {report.path.name}: {report.message}"
-    o = report.outcome
-    r = o.result
-    if r.conc is not None:
-        value = f"{r.conc:9.3g} {r.unit or ''}"
-    elif r.status in ("BLQ", "ALQ"):
-        value = "  < LLOQ" if r.status == "BLQ" else "  > ULOQ"
-    else:
-        value = f"  {r.status}"
-    codes = ",".join(sorted({f.code for f in o.flags}))
-    return f"  {o.path.name:<28} {o.sample.sample_type.value:<12} {value:<16} {codes}"
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 

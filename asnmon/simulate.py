@@ -49,6 +49,7 @@ from psims.mzml.writer import IndexedMzMLWriter, PlainMzMLWriter
 from scipy.special import erfc, erfcx
 
 from asnmon.records import FloatArray, Sample, SampleType
+from asnmon.worklist import COLUMNS as WORKLIST_COLUMNS
 
 CAL_LEVELS: tuple[tuple[str, float], ...] = (
     ("CAL01", 1.0),
@@ -63,19 +64,7 @@ CAL_LEVELS: tuple[tuple[str, float], ...] = (
 QC_LEVELS: tuple[tuple[str, float], ...] = (("QC-L", 3.0), ("QC-M", 200.0), ("QC-H", 400.0))
 LLOQ = CAL_LEVELS[0][1]
 
-WORKLIST_HEADER = (
-    "file",
-    "sample_id",
-    "sample_type",
-    "level",
-    "nominal",
-    "matrix",
-    "dilution",
-    "normalizer",
-    "normalizer_unit",
-    "volume_ul",
-    "group",
-)
+WORKLIST_HEADER = tuple(c for c in WORKLIST_COLUMNS if c != "position")  # the reader's own
 TRUTH_HEADER = (
     "file",
     "sample_id",
