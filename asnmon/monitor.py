@@ -37,6 +37,12 @@ from asnmon.worklist import Worklist, load_worklist, resolve_sample
 log = logging.getLogger("asnmon.monitor")
 
 IDLE = 0.25  # s without work before pending calibrators are fitted and health is written
+QUIET = 0.15  # s idle() re-checks: longer than the settle thread's tick (<= 0.1 s) plus a drain
+
+
+def print_line(line: str) -> None:
+    """``print`` that flushes: a piped stdout (systemd, a log file, a test) is block-buffered."""
+    print(line, flush=True)
 
 
 def format_line(report: IngestReport) -> str:
@@ -71,7 +77,7 @@ class Monitor:
     """Everything ``asnmon run`` does, startable and stoppable from tests."""
 
     def __init__(
-        self, settings: Settings, assay: Assay, *, out: Callable[[str], None] = print
+        self, settings: Settings, assay: Assay, *, out: Callable[[str], None] = print_line
     ) -> None:
         if not settings.folder:
             raise AsnmonError("no folder to watch: give --watch DIR or [watch] folder")
@@ -88,6 +94,7 @@ class Monitor:
         self._last_status: dict[str, object] = {}
         self._last_injection: str | None = None
         self._last_error: str | None = None
+        self._incomplete: set[Path] = set()  # reported INCOMPLETE, still waiting to complete
         converters = {
             ext: ConverterSpec(c.command, c.timeout) for ext, c in settings.converters.items()
         }
@@ -96,6 +103,7 @@ class Monitor:
             if settings.converted_dir
             else (self.folder.parent / f"{self.folder.name}-converted" if converters else None)
         )
+        self._converted = converted.absolute() if converted else None
         self.watcher = FolderWatcher(
             self.folder,
             self._queue.put,
@@ -121,13 +129,21 @@ class Monitor:
         )
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop watching, finish the file in hand, commit, close."""
+        """Stop watching, finish the files in hand, commit, close.
+
+        The database is closed only once the worker has exited: closing it under
+        a running ingestion would lose the very file the stop promised to finish.
+        """
         if self._stopped.is_set():
             return
         self._stopped.set()
         self.watcher.stop()
-        self._queue.put(_Stop())
-        self._worker.join(timeout)
+        if self._worker.is_alive():
+            self._queue.put(_Stop())
+            self._worker.join(timeout)
+            if self._worker.is_alive():
+                log.error("the ingestion worker is still busy %g s after stop", timeout)
+                return
         self.store.close()
 
     def run_forever(self) -> None:
@@ -150,8 +166,23 @@ class Monitor:
         self.out("stopped cleanly")
 
     def idle(self) -> bool:
-        """True when nothing waits to be ingested (tests wait on this)."""
-        return self._queue.unfinished_tasks == 0 and self.watcher.status().pending == 0
+        """True when nothing waits to be ingested (tests and ``--exit-when-done`` wait on this).
+
+        A file already reported INCOMPLETE stays on the watcher's pending table
+        (it is ingested if it ever completes) but is not work in hand, else a
+        truncated file would keep the monitor busy forever. The watcher updates
+        its pending count once per tick, after new events are tracked, so quiet
+        must hold across two looks ``QUIET`` apart.
+        """
+        if not self._quiet():
+            return False
+        self._stopped.wait(QUIET)
+        return self._quiet()
+
+    def _quiet(self) -> bool:
+        waiting = {p for p in self._incomplete.copy() if p.exists()}  # copy: atomic
+        pending = self.watcher.status().pending
+        return self._queue.unfinished_tasks == 0 and pending <= len(waiting)
 
     # ------------------------------------------------------------ the worker
 
@@ -179,6 +210,7 @@ class Monitor:
     def _handle(self, event: WatchEvent) -> None:
         kind = event.kind
         if kind == "ready":
+            self._incomplete.discard(event.path)
             ingestor = self._ingestor_for(event.path)
             report = ingestor.ingest(event.path)
             if report.stored:
@@ -186,6 +218,8 @@ class Monitor:
             self.out(format_line(report))
         elif kind in ("incomplete", "convert_error"):
             code = "INCOMPLETE" if kind == "incomplete" else "CONVERT_ERROR"
+            if kind == "incomplete":
+                self._incomplete.add(event.path)
             self._record_failure(event.path, code, event.message)
         elif kind in ("folder_lost", "folder_back", "error"):
             self._last_error = event.message if kind != "folder_back" else None
@@ -222,7 +256,10 @@ class Monitor:
     # ------------------------------------------------------------ runs
 
     def _run_dir(self, path: Path) -> Path:
+        """The run folder of a file; a converted file belongs to its raw file's folder."""
         parent = path.parent
+        if self._converted is not None and parent.is_relative_to(self._converted):
+            parent = self.folder / parent.relative_to(self._converted)
         try:
             parent.relative_to(self.folder)
         except ValueError:  # converted files live outside the watched folder

@@ -51,8 +51,18 @@ class Settings:
     )
 
     def with_overrides(self, **values: Any) -> Settings:
-        """Command-line values win; ``None`` means "not given"."""
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
+        """Command-line values win; ``None`` means "not given".
+
+        They are checked like the file's, so ``--settle -1`` is named as the
+        culprit instead of failing later deep inside the watcher.
+        """
+        given = {k: v for k, v in values.items() if v is not None}
+        for key, value in given.items():
+            if key not in _TYPES:
+                raise SettingsError(f"command line: unknown setting {key!r}")
+            where = f"command line --{key.replace('_', '-')}"
+            given[key] = _check(key, list(value) if isinstance(value, tuple) else value, where)
+        return replace(self, **given)
 
 
 _TYPES = {
@@ -86,8 +96,10 @@ def _check(key: str, value: Any, where: str) -> Any:
     if not isinstance(value, typ) or (typ in (int, float) and isinstance(value, bool)):
         raise SettingsError(f"{where}: must be {typ.__name__}, got {value!r}")
     number = float(value) if isinstance(value, int | float) else 0.0
-    if key in ("poll", "settle", "max_write", "retry_every") and number < 0:
+    if key in ("poll", "settle") and not number >= 0:  # "not >=" also catches nan
         raise SettingsError(f"{where}: must be >= 0 seconds, got {value}")
+    if key in ("max_write", "retry_every") and not 0 < number < float("inf"):
+        raise SettingsError(f"{where}: must be > 0 seconds, got {value}")
     if key == "port" and not 0 < number < 65536:
         raise SettingsError(f"{where}: must be a TCP port 1-65535, got {value}")
     return value
@@ -115,7 +127,11 @@ def parse_settings(data: Mapping[str, Any], source: str = "settings") -> Setting
                 if "{input}" not in str(value["command"]):
                     raise SettingsError(f"{where}.command: has no {{input}} placeholder")
                 timeout = value.get("timeout", 600.0)
-                if not isinstance(timeout, int | float) or timeout <= 0:
+                if (
+                    not isinstance(timeout, int | float)
+                    or isinstance(timeout, bool)
+                    or not timeout > 0
+                ):
                     raise SettingsError(f"{where}.timeout: must be > 0 seconds")
                 values.setdefault("converters", {})[key.lower()] = Converter(
                     str(value["command"]), float(timeout)
@@ -152,7 +168,8 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 value = typ(raw)
         except ValueError:
             raise SettingsError(f"environment {name}={raw!r}: not a valid {typ.__name__}") from None
-        out[f.name] = value
+        # The same range checks as the file's: an environment value is no less a setting.
+        out[f.name] = _check(f.name, list(value) if typ is tuple else value, f"environment {name}")
     return out
 
 
