@@ -50,6 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         recursive=args.recursive,
         host=args.host,
         port=args.port,
+        insecure=args.insecure,
         dashboard=False if args.no_dashboard else None,
     )
     assay = load_assay(settings.assay)
@@ -206,8 +207,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="watch sub-folders too (each sub-folder is its own run)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="headless: no dashboard")
-    p.add_argument("--host", help="dashboard address (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        help="dashboard address (default 127.0.0.1; any other needs a "
+        "password: [dashboard] password or ASNMON_DASHBOARD_PASSWORD)",
+    )
     p.add_argument("--port", type=int, help="dashboard port (default 8050)")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="serve another address without a password: anyone on the network can "
+        "read results and acknowledge flags",
+    )
 
     p = sub.add_parser(
         "report",
@@ -231,6 +243,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R1,R2",
         help="runs forming the Westgard guide set (default: every other run in the database)",
     )
+
+    p = sub.add_parser(
+        "dashboard",
+        help="review a database in the browser (read-only)",
+        description="Serves the dashboard on a finished database, read-only (DuckDB lets no "
+        "other process read a database the monitor has open: the live dashboard is served by "
+        "`asnmon run` itself). Open ?kiosk=1 for the lab-monitor view.",
+    )
+    p.add_argument("--db", metavar="FILE", required=True)
+    p.add_argument("--assay", metavar="FILE", help="assay TOML (default: built-in)")
+    p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8050)
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-local address without "
+        "a password: anyone on the network can read the results",
+    )
+    p.add_argument("--kiosk", action="store_true", help="banner and run plots only, full screen")
+    p.add_argument("--sound", action="store_true", help="beep when a new FAIL flag arrives")
 
     p = sub.add_parser("check-assay", help="validate an assay file and explain every problem")
     p.add_argument("file", nargs="?", type=Path, help="assay TOML (default: built-in)")
@@ -327,16 +359,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _summary(store: Store, run_id: str, reports: Sequence[IngestReport]) -> None:
+    import polars as pl
+
     rs = list(reports)
     stored = sum(r.stored for r in rs)
     results = store.results(run_id)
     flags = store.flags(run_id)
     by_code = Counter(flags["code"].to_list()) if flags.height else Counter()
     quantified = results.filter(results["conc"].is_not_null()).height if results.height else 0
-    print(
-        f"\nrun {run_id}: {len(rs)} files, {stored} stored, {len(rs) - stored} skipped; "
-        f"{quantified} quantified results"
-    )
+    files = f"{len(rs)} files, {stored} stored, {len(rs) - stored} skipped; " if rs else ""
+    print(f"\nrun {run_id}: {files}{results.height} injections, {quantified} quantified results")
+    verdict = store.runs().filter(pl.col("run_id") == run_id)
+    if verdict.height:
+        row = verdict.row(0, named=True)
+        print(f"verdict: {str(row['verdict']).upper()} ({row['verdict_reason']})")
     cals = store.calibrations(run_id)
     if cals.height:
         last = cals.row(-1, named=True)
@@ -384,6 +420,37 @@ def cmd_report(args: argparse.Namespace) -> int:
             store, args.run, args.out, assay=load_assay(args.assay), guide_runs=guide
         )
     print(f"report -> {out}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import os
+
+    from asnmon.assay import load_assay
+    from asnmon.store import Store
+    from dashboard.app import create_app
+    from dashboard.server import serve
+
+    store = Store(args.db, read_only=True)
+    try:
+        app = create_app(store, load_assay(args.assay), kiosk=args.kiosk, sound=args.sound)
+        handle = serve(
+            app,
+            host=args.host,
+            port=args.port,
+            password=os.environ.get("ASNMON_DASHBOARD_PASSWORD"),
+            insecure=args.insecure,
+        )
+        print(f"dashboard (read-only review of {args.db}): {handle.url}   Ctrl-C stops")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            handle.stop()
+    finally:
+        store.close()
     return 0
 
 
@@ -443,7 +510,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_FAULTS = ("is-drift:45:2.5", "over-curve", "depleted", "truncated", "junk")
+def demo_faults(n_samples: int) -> tuple[str, ...]:
+    """The demo's faults, placed by the run's length so any --samples works."""
+    from asnmon.simulate import SimConfig, plan_run
+
+    plan = plan_run(SimConfig(n_samples=n_samples))
+    samples = [p.position for p in plan if p.sample.sample_type.value == "sample"]
+    return (
+        f"is-drift:{max(14, int(len(plan) * 0.45))}:2.5",
+        "over-curve",
+        "depleted",
+        f"truncated:{samples[len(samples) // 3]}",
+        f"junk:{samples[(2 * len(samples)) // 3]}",
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -453,12 +532,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from asnmon.monitor import Monitor
     from asnmon.settings import Settings
     from asnmon.simulate import SimConfig, apply_faults, simulate_run
+    from asnmon.store import Store
 
     with tempfile.TemporaryDirectory(prefix="asnmon-demo-") as tmp:
         folder = Path(tmp) / "demo-run"
         folder.mkdir()
         db = Path(args.db) if args.db else Path(tmp) / "demo.duckdb"
-        config = apply_faults(SimConfig(n_samples=args.samples), DEMO_FAULTS)
+        faults = demo_faults(args.samples)
+        config = apply_faults(SimConfig(n_samples=args.samples), faults)
         # max_write 20 s: a file that stops growing without its closing tag (the
         # simulated truncated injection) shows up as INCOMPLETE while you watch.
         settings = Settings(
@@ -485,7 +566,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         stopping = threading.Event()
         print(
             f"demo: a simulated instrument writes {args.samples} samples into {folder}\n"
-            f"faults: {', '.join(DEMO_FAULTS)}; Ctrl-C stops"
+            f"faults: {', '.join(faults)}; Ctrl-C stops"
         )
         monitor.start()
         writer = threading.Thread(target=instrument, name="asnmon-demo-instrument", daemon=True)
@@ -511,6 +592,7 @@ COMMANDS = {
     "check-assay": cmd_check_assay,
     "demo": cmd_demo,
     "report": cmd_report,
+    "dashboard": cmd_dashboard,
 }
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from asnmon.assay import Assay
 from asnmon.errors import AsnmonError, WorklistError
@@ -33,6 +34,9 @@ from asnmon.settings import Settings
 from asnmon.store import RunInfo, Store
 from asnmon.watch import ConverterSpec, FolderWatcher, WatchEvent
 from asnmon.worklist import Worklist, load_worklist, resolve_sample
+
+if TYPE_CHECKING:
+    from dashboard.server import ServerHandle
 
 log = logging.getLogger("asnmon.monitor")
 
@@ -91,10 +95,12 @@ class Monitor:
         self._worklists: dict[Path, tuple[float, Worklist | None]] = {}
         self._worker = threading.Thread(target=self._work, name="asnmon-ingest", daemon=True)
         self._stopped = threading.Event()
+        self._dashboard: ServerHandle | None = None
         self._last_status: dict[str, object] = {}
         self._last_injection: str | None = None
         self._last_error: str | None = None
         self._incomplete: set[Path] = set()  # reported INCOMPLETE, still waiting to complete
+        self._unflushed = False  # stored since the last idle flush: calibrators may wait a fit
         converters = {
             ext: ConverterSpec(c.command, c.timeout) for ext, c in settings.converters.items()
         }
@@ -127,6 +133,19 @@ class Monitor:
             f"watching {self.folder} ({how}, settle {self.settings.settle:g} s); "
             f"database {self.store.path}"
         )
+        if self.settings.dashboard:
+            # Same process, own cursors: DuckDB lets no other process read this file.
+            from dashboard.app import create_app
+            from dashboard.server import serve
+
+            self._dashboard = serve(
+                create_app(self.store, self.assay),
+                host=self.settings.host,
+                port=self.settings.port,
+                password=self.settings.password,
+                insecure=self.settings.insecure,
+            )
+            self.out(f"dashboard: {self._dashboard.url}")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop watching, finish the files in hand, commit, close.
@@ -138,6 +157,8 @@ class Monitor:
             return
         self._stopped.set()
         self.watcher.stop()
+        if self._dashboard is not None:
+            self._dashboard.stop()
         if self._worker.is_alive():
             self._queue.put(_Stop())
             self._worker.join(timeout)
@@ -170,7 +191,8 @@ class Monitor:
 
         A file already reported INCOMPLETE stays on the watcher's pending table
         (it is ingested if it ever completes) but is not work in hand, else a
-        truncated file would keep the monitor busy forever. The watcher updates
+        truncated file would keep the monitor busy forever. Calibrators stored
+        since the last idle flush are work: their curve is not fitted yet. The watcher updates
         its pending count once per tick, after new events are tracked, so quiet
         must hold across two looks ``QUIET`` apart.
         """
@@ -182,7 +204,7 @@ class Monitor:
     def _quiet(self) -> bool:
         waiting = {p for p in self._incomplete.copy() if p.exists()}  # copy: atomic
         pending = self.watcher.status().pending
-        return self._queue.unfinished_tasks == 0 and pending <= len(waiting)
+        return self._queue.unfinished_tasks == 0 and not self._unflushed and pending <= len(waiting)
 
     # ------------------------------------------------------------ the worker
 
@@ -215,6 +237,7 @@ class Monitor:
             report = ingestor.ingest(event.path)
             if report.stored:
                 self._last_injection = event.path.name
+                self._unflushed = True
             self.out(format_line(report))
         elif kind in ("incomplete", "convert_error"):
             code = "INCOMPLETE" if kind == "incomplete" else "CONVERT_ERROR"
@@ -230,6 +253,7 @@ class Monitor:
 
     def _on_idle(self) -> None:
         self._flush()
+        self._unflushed = False  # only now: the curve and re-quantified results are committed
         self._write_status()
 
     def _flush(self) -> None:

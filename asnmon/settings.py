@@ -44,6 +44,12 @@ class Settings:
     host: str = _k("dashboard", "127.0.0.1", "address to bind; others need a password")
     port: int = _k("dashboard", 8050, "port")
     password: str | None = _k("dashboard", None, "HTTP basic-auth password (user 'asnmon')")
+    insecure: bool = _k(
+        "dashboard",
+        False,
+        "allow another address without a password "
+        "(anyone on the network can see results and acknowledge flags)",
+    )
     converted_dir: str | None = _k("convert", None, "where converted mzML files go")
     converters: Mapping[str, Converter] = field(
         default_factory=dict,
@@ -81,6 +87,7 @@ _TYPES = {
     "host": str,
     "port": int,
     "password": str,
+    "insecure": bool,
     "converted_dir": str,
 }
 
