@@ -138,8 +138,8 @@ class AlertConfig:
         """Read the ``[alerts]`` keys off a Settings object; absent keys keep defaults."""
         names = {
             "instrument": "instrument",
-            "webhook_url": "alert_webhook",
-            "webhook_kind": "alert_webhook_kind",
+            "webhook_url": "webhook",
+            "webhook_kind": "webhook_kind",
             "smtp_host": "smtp_host",
             "smtp_port": "smtp_port",
             "smtp_security": "smtp_security",
@@ -148,9 +148,9 @@ class AlertConfig:
             "smtp_cafile": "smtp_cafile",
             "mail_from": "mail_from",
             "mail_to": "mail_to",
-            "batch_seconds": "alert_batch_seconds",
-            "max_per_hour": "alert_max_per_hour",
-            "retries": "alert_retries",
+            "batch_seconds": "batch_seconds",
+            "max_per_hour": "max_per_hour",
+            "retries": "retries",
         }
         values: dict[str, Any] = {}
         for ours, theirs in names.items():
