@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("asnmon.monitor")
 
 IDLE = 0.25  # s without work before pending calibrators are fitted and health is written
+OPEN_RUNS = 4  # runs kept in memory; an older one is rebuilt from the database if it comes back
 QUIET = 0.15  # s idle() re-checks: longer than the settle thread's tick (<= 0.1 s) plus a drain
 
 
@@ -319,8 +320,9 @@ class Monitor:
             run_dir.name if run_dir == self.folder else str(run_dir.relative_to(self.folder.parent))
         )
         worklist = self._worklist_for(run_dir)
-        ingestor = self._ingestors.get(run_id)
+        ingestor = self._ingestors.pop(run_id, None)
         if ingestor is None:
+            self._close_old_runs()
             run = RunInfo(
                 run_id=run_id,
                 name=run_id,
@@ -350,7 +352,19 @@ class Monitor:
             )
         else:
             ingestor.worklist = worklist
+            self._ingestors[run_id] = ingestor  # re-inserted: the dict is least recent first
         return ingestor
+
+    def _close_old_runs(self) -> None:
+        """Forget all but the newest runs: a monitor left running for weeks of sequence
+        folders must not keep every run's history in memory. A forgotten run that gets
+        another file is restored from the database, which judges it exactly alike."""
+        while len(self._ingestors) >= OPEN_RUNS:
+            run_id = next(iter(self._ingestors))
+            cal = self._ingestors.pop(run_id).flush()
+            if cal is not None:
+                self.out(f"{datetime.now():%H:%M:%S}  calibration v{cal.version}: {cal.reason}")
+            self._worklists.pop(self.folder.parent / run_id, None)
 
     def _record_failure(self, path: Path, code: str, message: str) -> None:
         """INCOMPLETE / CONVERT_ERROR become data like any result, then the run goes on."""
