@@ -586,6 +586,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "run": cmd_run,
     "ingest": cmd_ingest,
     "export": cmd_export,
     "simulate": cmd_simulate,

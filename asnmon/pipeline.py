@@ -181,10 +181,14 @@ class RunIngestor:
         self.entries = {
             e.injection_id: _Entry(e.injection_id, e.sample, e.peaks, e.error) for e in stored
         }
-        points, _ = self.calibration_points()
-        if self.versions and len({p.nominal for p in points}) >= 2:
+        points, ids = self.calibration_points()
+        fitted = self.store.fitted_calibrators(self.run.run_id)
+        # Calibrators committed but not yet fitted (a kill between the two): fit them next.
+        self._pending_cal = bool(set(ids) - fitted)
+        used = [p for p, i in zip(points, ids, strict=True) if i in fitted]
+        if self.versions and len({p.nominal for p in used}) >= 2:
             # The fit is deterministic: the same points give the stored curve back.
-            self.calibration = fit_calibration(points, self.assay.calibration, self.versions)
+            self.calibration = fit_calibration(used, self.assay.calibration, self.versions)
         elif self.versions == 0:  # only a carried-over curve (version 0), if any
             self.calibration = self.store.latest_calibration(run_id=self.run.run_id, accepted=False)
         self.history = []

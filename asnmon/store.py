@@ -433,8 +433,9 @@ class Store:
             if row is None:
                 raise StoreError("the database returned no id for the new calibration")
             cal_id = int(row[0])
-            con.executemany(
-                "INSERT INTO calibration_points VALUES (?,?,?,?,?,?,?,?,?,?)",
+            _insert_rows(
+                con,
+                "calibration_points",
                 [
                     [
                         cal_id,
@@ -449,8 +450,7 @@ class Store:
                         p.reason,
                     ]
                     for p, inj in zip(c.points, point_injections, strict=True)
-                ]
-                or [],
+                ],
             )
             for injection_id, (result, flags) in requantified.items():
                 con.execute(
@@ -634,6 +634,20 @@ class Store:
             zero_intercept=bool(row[4]),
             carried_over_from=row[13] or f"{row[0]} v{row[1]}",
         )
+
+    def fitted_calibrators(self, run_id: str) -> set[int]:
+        """Injection ids of the calibrators behind the run's newest curve version."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT p.injection_id FROM calibration_points p JOIN calibrations c "
+                "USING (calibration_id) WHERE c.run_id = ? AND c.version = "
+                "(SELECT max(version) FROM calibrations WHERE run_id = ?)",
+                [run_id, run_id],
+            )
+            .fetchall()
+        )
+        return {int(r[0]) for r in rows if r[0] is not None}
 
     def calibration_versions(self, run_id: str) -> int:
         row = (
