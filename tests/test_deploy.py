@@ -70,7 +70,7 @@ def extract_commands() -> list[tuple[str, list[str]]]:
     """(where, argv) for every asnmon command line in deploy/."""
     found: list[tuple[str, list[str]]] = []
     for path in sorted(DEPLOY.rglob("*")):
-        if not path.is_file():
+        if not path.is_file() or path.suffix == ".md":  # prose, not executed
             continue
         rel = path.relative_to(ROOT).as_posix()
         text = path.read_text("utf-8")
