@@ -535,11 +535,11 @@ class Alerter:
         if not self._slot_free():
             with self._lock:
                 self._held.extend(batch)
-                held = len(self._held)
+                n_held = len(self._held)
             if final:
-                log.warning("stopping: %d alert(s) not sent (hourly limit reached)", held)
+                log.warning("stopping: %d alert(s) not sent (hourly limit reached)", n_held)
             else:
-                log.info("alert rate limit reached: %d event(s) held back", held)
+                log.info("alert rate limit reached: %d event(s) held back", n_held)
             return
         with self._lock:
             held, self._held = self._held, []
