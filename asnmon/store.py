@@ -847,7 +847,7 @@ class Store:
             source = cur.execute("SELECT current_database()").fetchone()
             if source is None:
                 raise StoreError("the database did not name itself")
-            cur.execute(f"ATTACH {self._sql_string(str(tmp))} AS {alias}")
+            cur.execute(f"ATTACH {self._sql_string(str(tmp))} AS {alias} (READ_WRITE)")
             try:
                 cur.execute("BEGIN TRANSACTION")
                 cur.execute(f'COPY FROM DATABASE "{source[0]}" TO {alias}')

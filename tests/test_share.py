@@ -165,6 +165,10 @@ def test_backup_while_another_thread_writes_is_a_consistent_copy(db: Path, tmp_p
         assert copy.schema_version() >= 1
     with Store(dest) as reopened:  # a restored backup is a working database
         reopened.ensure_run(RunInfo(run_id="after-restore", name="x"))
+    with Store(db, read_only=True) as stopped:  # `asnmon backup` on a stopped monitor's file
+        again = stopped.backup(tmp_path / "again.duckdb")
+    with Store(again, read_only=True) as copy:
+        assert copy.results().drop("ingested_at").equals(before.drop("ingested_at"))
 
 
 def _wait(predicate: object, timeout: float = 20.0) -> bool:
