@@ -159,7 +159,7 @@ def soak(total: int, settle: float, per_run: int = 100, backlog: int = 20) -> No
     for label, (count, mb) in zip(labels, samples, strict=True):
         print(f"  RSS at {label:<6} ({count:>6} ingested): {mb:8.1f} MiB")
     growth = samples[-1][1] - samples[1][1]
-    print(f"  middle -> end: {growth:+.1f} MiB")
+    print(f"  start -> end: {growth:+.1f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -620,6 +620,29 @@ def test_run_life_cycle_provisional_then_curve_then_bracketing_then_new_run(
     assert set(monitor.store.runs()["run_id"]) == {run1, run2}
 
 
+def test_a_forgotten_run_is_restored_when_it_gets_another_file(
+    make_monitor: Make, sim: SimulatedRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the newest runs stay in memory; an older one comes back from the database."""
+    monkeypatch.setattr("asnmon.monitor.OPEN_RUNS", 1)
+    root = tmp_path / "instrument"
+    seq1, seq2 = root / "seq1", root / "seq2"
+    seq1.mkdir(parents=True)
+    seq2.mkdir()
+    monitor, lines = make_monitor(root, recursive=True)
+    for src in sim.paths[:12]:  # blanks and a whole calibrator set: seq1 has a curve
+        shutil.copyfile(src, seq1 / src.name)
+    assert wait_for(lambda: len(results(monitor, "instrument/seq1")) == 12, 15)
+    shutil.copyfile(by_id(sim, "S0001"), seq2 / by_id(sim, "S0001").name)
+    assert wait_for(lambda: len(results(monitor, "instrument/seq2")) == 1, 10)
+    shutil.copyfile(by_id(sim, "S0002"), seq1 / by_id(sim, "S0002").name)
+    assert wait_for(lambda: len(results(monitor, "instrument/seq1")) == 13, 10)
+    assert results(monitor, "instrument/seq1")["S0002"]["conc"] is not None  # curve restored
+    assert len(lines.having("run instrument/seq1:")) == 2  # opened, forgotten, reopened
+    rows = query(monitor, "SELECT count(*), count(DISTINCT file || run_id) FROM injections")
+    assert rows == [(14, 14)]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="store.write_calibration calls executemany with an empty list for a carried-over "
