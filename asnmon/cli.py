@@ -53,8 +53,72 @@ def cmd_run(args: argparse.Namespace) -> int:
         insecure=args.insecure,
         dashboard=False if args.no_dashboard else None,
     )
+    from asnmon.logs import setup_logging
+    from asnmon.preflight import format_checklist, has_fatal, run_checks
+
+    setup_logging(
+        settings.log_file,
+        settings.log_level,
+        max_mb=settings.log_max_mb,
+        backups=settings.log_backups,
+    )
+    checks = run_checks(settings, check_port=settings.dashboard)
+    if has_fatal(checks):
+        print(format_checklist(checks), file=sys.stderr)
+        print(
+            "asnmon run: not started; fix the problems above (`asnmon check` repeats them)",
+            file=sys.stderr,
+        )
+        return 1
     assay = load_assay(settings.assay)
     Monitor(settings, assay).run_forever()
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from asnmon.preflight import write_settings_template
+
+    try:
+        path = write_settings_template(args.path, folder=args.watch, db=args.db)
+    except FileExistsError as err:
+        print(f"asnmon init: {err}", file=sys.stderr)
+        return 1
+    print(f"settings -> {path}\nedit it, then: asnmon check --settings {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from asnmon.preflight import format_checklist, has_fatal, run_checks
+    from asnmon.settings import load_settings
+
+    settings = load_settings(args.settings).with_overrides(folder=args.watch, db=args.db)
+    checks = run_checks(settings, check_port=not args.no_port)
+    print(format_checklist(checks))
+    return 1 if has_fatal(checks) else 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from asnmon.store import Store
+
+    with Store(args.db, read_only=True) as store:
+        print(f"backup -> {store.backup(args.to)}")
+    return 0
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from asnmon.share import archive
+    from asnmon.store import Store
+
+    if not (args.before or args.run):
+        print("asnmon archive: give --before DATE or --run RUN", file=sys.stderr)
+        return 2
+    before = date.fromisoformat(args.before) if args.before else None
+    with Store(args.db, read_only=not args.prune) as store:
+        rep = archive(store, args.to, before=before, run_ids=args.run or (), prune=args.prune)
+    deleted = f"; deleted {rep.deleted}" if rep.deleted else ""
+    print(f"{len(rep.run_ids)} run(s) -> {args.to}{deleted}")
     return 0
 
 
@@ -263,6 +327,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--kiosk", action="store_true", help="banner and run plots only, full screen")
     p.add_argument("--sound", action="store_true", help="beep when a new FAIL flag arrives")
+
+    p = sub.add_parser(
+        "init",
+        help="write a commented settings file for a new instrument",
+        description="Writes a settings TOML with every key, its default and what "
+        "it does; never overwrites an existing file.",
+    )
+    p.add_argument("path", type=Path, metavar="SETTINGS.toml")
+    p.add_argument("--watch", metavar="DIR", help="the instrument's output folder")
+    p.add_argument("--db", metavar="FILE", help="database file")
+
+    p = sub.add_parser(
+        "check",
+        help="preflight: settings, assay, worklist, folder, database, "
+        "port, converter - a checklist with a fix for each problem",
+        description="The same checks `asnmon run` makes before it starts. Exit "
+        "code 1 when a problem would stop the monitor.",
+    )
+    p.add_argument("--settings", metavar="TOML")
+    p.add_argument("--watch", metavar="DIR")
+    p.add_argument("--db", metavar="FILE")
+    p.add_argument("--no-port", action="store_true", help="skip the dashboard-port check")
+
+    p = sub.add_parser(
+        "backup",
+        help="a consistent copy of the database",
+        description="Copies the whole database into a new DuckDB file. While the "
+        "monitor runs, set [database] backup_dir instead: only the monitor's "
+        "process can open its database.",
+    )
+    p.add_argument("--db", metavar="FILE", required=True, type=Path)
+    p.add_argument("--to", metavar="FILE", required=True, type=Path)
+
+    p = sub.add_parser(
+        "archive",
+        help="archive old runs to Parquet (and prune them)",
+        description="Writes every table's rows of the chosen runs to Parquet "
+        "(one folder per run, with a manifest); with --prune deletes them from "
+        "the database, only once the archive on disk is complete.",
+    )
+    p.add_argument("--db", metavar="FILE", required=True, type=Path)
+    p.add_argument("--before", metavar="YYYY-MM-DD", help="runs created before this date")
+    p.add_argument("--run", action="append", metavar="RUN", help="a run id (repeatable)")
+    p.add_argument("--to", metavar="DIR", required=True, type=Path)
+    p.add_argument("--prune", action="store_true", help="delete the archived runs")
 
     p = sub.add_parser("check-assay", help="validate an assay file and explain every problem")
     p.add_argument("file", nargs="?", type=Path, help="assay TOML (default: built-in)")
@@ -587,6 +696,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "init": cmd_init,
+    "check": cmd_check,
+    "backup": cmd_backup,
+    "archive": cmd_archive,
     "ingest": cmd_ingest,
     "export": cmd_export,
     "simulate": cmd_simulate,

@@ -50,6 +50,32 @@ class Settings:
         "allow another address without a password "
         "(anyone on the network can see results and acknowledge flags)",
     )
+    instrument: str | None = _k(
+        "run", None, "name in alerts and shared files (default: computer name)"
+    )
+    webhook: str | None = _k(
+        "alerts", None, "webhook URL (Slack, Teams Workflows, any JSON endpoint)"
+    )
+    webhook_kind: str = _k("alerts", "generic", "slack | teams | generic")
+    smtp_host: str | None = _k("alerts", None, "SMTP server for e-mail alerts")
+    smtp_port: int = _k("alerts", 587, "SMTP port")
+    smtp_security: str = _k("alerts", "starttls", "starttls | ssl | none")
+    smtp_user: str | None = _k("alerts", None, "SMTP login")
+    smtp_password: str | None = _k(
+        "alerts", None, "SMTP password (prefer ASNMON_ALERTS_SMTP_PASSWORD)"
+    )
+    smtp_cafile: str | None = _k("alerts", None, "PEM of an internal CA for the mail server")
+    mail_from: str | None = _k("alerts", None, "sender address")
+    mail_to: tuple[str, ...] = _k("alerts", (), "recipients")
+    batch_seconds: float = _k("alerts", 60.0, "s to collect events into one message")
+    max_per_hour: int = _k("alerts", 6, "messages per hour at most; the rest are summarised")
+    retries: int = _k("alerts", 4, "retries of a failed send, with back-off")
+    share_dir: str | None = _k("share", None, "shared folder for Parquet exports")
+    share_every: float = _k("share", 10.0, "minutes between exports")
+    log_file: str | None = _k("logs", None, "rotating log file (default: console only)")
+    log_level: str = _k("logs", "INFO", "DEBUG | INFO | WARNING | ERROR")
+    log_max_mb: float = _k("logs", 10.0, "MB per log file")
+    log_backups: int = _k("logs", 5, "old log files kept")
     converted_dir: str | None = _k("convert", None, "where converted mzML files go")
     converters: Mapping[str, Converter] = field(
         default_factory=dict,
@@ -89,6 +115,31 @@ _TYPES = {
     "password": str,
     "insecure": bool,
     "converted_dir": str,
+    "instrument": str,
+    "webhook": str,
+    "webhook_kind": str,
+    "smtp_host": str,
+    "smtp_port": int,
+    "smtp_security": str,
+    "smtp_user": str,
+    "smtp_password": str,
+    "smtp_cafile": str,
+    "mail_from": str,
+    "mail_to": tuple,
+    "batch_seconds": float,
+    "max_per_hour": int,
+    "retries": int,
+    "share_dir": str,
+    "share_every": float,
+    "log_file": str,
+    "log_level": str,
+    "log_max_mb": float,
+    "log_backups": int,
+}
+_CHOICES = {
+    "webhook_kind": ("slack", "teams", "generic"),
+    "smtp_security": ("starttls", "ssl", "none"),
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 
 
@@ -107,7 +158,15 @@ def _check(key: str, value: Any, where: str) -> Any:
         raise SettingsError(f"{where}: must be >= 0 seconds, got {value}")
     if key in ("max_write", "retry_every") and not 0 < number < float("inf"):
         raise SettingsError(f"{where}: must be > 0 seconds, got {value}")
-    if key == "port" and not 0 < number < 65536:
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise SettingsError(f"{where}: must be one of {', '.join(_CHOICES[key])}; got {value!r}")
+    if (
+        key
+        in ("batch_seconds", "share_every", "log_max_mb", "max_per_hour", "retries", "log_backups")
+        and not number >= 0
+    ):
+        raise SettingsError(f"{where}: must be >= 0, got {value}")
+    if key in ("port", "smtp_port") and not 0 < number < 65536:
         raise SettingsError(f"{where}: must be a TCP port 1-65535, got {value}")
     return value
 

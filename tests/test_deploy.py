@@ -22,7 +22,7 @@ from asnmon.settings import parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
-NOT_WIRED = {"init", "check", "backup", "archive"}
+NOT_WIRED: set[str] = set()  # every command the deploy files use is wired
 
 # an executable that is asnmon: a path or variable ending in asnmon / asnmon.exe
 _EXE = re.compile(
