@@ -392,7 +392,14 @@ class Store:
                     for tid, tr in outcome.traces.items()
                 ],
             )
-            _insert_result(con, injection_id, outcome.result, None)
+            cal_id = None
+            if outcome.result.calibration_version is not None:  # the curve it was quantified on
+                found = con.execute(
+                    "SELECT max(calibration_id) FROM calibrations WHERE run_id = ? AND version = ?",
+                    [run_id, outcome.result.calibration_version],
+                ).fetchone()
+                cal_id = found[0] if found else None
+            _insert_result(con, injection_id, outcome.result, cal_id)
             _insert_flags(con, run_id, injection_id, outcome.flags)
             if supersedes is not None:
                 _change(con, run_id, "superseded", supersedes)
