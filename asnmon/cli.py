@@ -663,14 +663,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         done = threading.Event()
 
         def instrument() -> None:
-            simulate_run(
-                folder,
-                config,
-                interval=args.interval,
-                write_seconds=min(0.5, args.interval / 2),
-                stop=stopping,
-            )
-            done.set()
+            try:
+                simulate_run(
+                    folder,
+                    config,
+                    interval=args.interval,
+                    write_seconds=min(0.5, args.interval / 2),
+                    stop=stopping,
+                )
+            finally:  # a failed instrument must not leave --exit-when-done waiting forever
+                done.set()
 
         stopping = threading.Event()
         print(

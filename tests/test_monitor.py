@@ -639,12 +639,6 @@ def test_a_forgotten_run_is_restored_when_it_gets_another_file(
     assert rows == [(14, 14)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.write_injection stores an on-arrival result with calibration_id NULL "
-    "(_insert_result(..., None)): a result quantified by the active or carried curve "
-    "does not name it",
-)
 def test_carry_over_gives_a_new_runs_early_samples_the_last_curve(
     make_monitor: Make, sim: SimulatedRun, tmp_path: Path
 ) -> None:
@@ -677,11 +671,6 @@ def test_carry_over_gives_a_new_runs_early_samples_the_last_curve(
 # ---------------------------------------------------------------- demo
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.DEMO_FAULTS puts is-drift at injection 45, beyond a 10-sample run: the "
-    "simulator thread dies with ValueError and the demo never finishes",
-)
 def test_demo_runs_as_a_subprocess(procs: Callable[[list[str]], Proc]) -> None:
     proc = procs(
         [
@@ -703,7 +692,8 @@ def test_demo_runs_as_a_subprocess(procs: Callable[[list[str]], Proc]) -> None:
 
     # A crashed simulator thread prints its traceback on stderr and the demo hangs:
     # watch for "run demo-run" (the summary) with a bound, then look at stderr.
-    finished = wait_for(lambda: proc.having("run demo-run") or ended(), 60)
+    # The truncated file is reported INCOMPLETE after the demo's 20 s max_write.
+    finished = wait_for(ended, 90)
     if proc.popen.poll() is None:
         proc.popen.kill()
     code = proc.finish()
