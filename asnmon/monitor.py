@@ -17,20 +17,23 @@ import hashlib
 import logging
 import queue
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from asnmon.alerts import AlertConfig, Alerter, AlertFeed, event_from_watch
 from asnmon.assay import Assay
 from asnmon.errors import AsnmonError, WorklistError
 from asnmon.pipeline import IngestReport, RunIngestor
 from asnmon.records import Flag, Outcome, Result, Severity
 from asnmon.settings import Settings
+from asnmon.share import ShareExporter
 from asnmon.store import RunInfo, Store
 from asnmon.watch import ConverterSpec, FolderWatcher, WatchEvent
 from asnmon.worklist import Worklist, load_worklist, resolve_sample
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("asnmon.monitor")
 
+FEED_EVERY = 5.0  # s between looks for new fail flags to alert on
 IDLE = 0.25  # s without work before pending calibrators are fitted and health is written
 OPEN_RUNS = 4  # runs kept in memory; an older one is rebuilt from the database if it comes back
 QUIET = 0.15  # s idle() re-checks: longer than the settle thread's tick (<= 0.1 s) plus a drain
@@ -102,6 +106,20 @@ class Monitor:
         self._last_error: str | None = None
         self._incomplete: set[Path] = set()  # reported INCOMPLETE, still waiting to complete
         self._unflushed = False  # stored since the last idle flush: calibrators may wait a fit
+        instrument = settings.instrument or socket.gethostname()
+        # Off-screen alerts and the shared Parquet folder run beside the worker; neither
+        # may ever stop ingestion (both catch and report their own failures).
+        self.alerter = Alerter(replace(AlertConfig.from_settings(settings), instrument=instrument))
+        self._feed = AlertFeed(self.store)
+        self._next_feed = 0.0
+        self.share = (
+            ShareExporter(
+                self.store, Path(settings.share_dir), instrument, every_minutes=settings.share_every
+            )
+            if settings.share_dir
+            else None
+        )
+        self._next_backup = 0.0  # monotonic; the first idle moment takes one
         converters = {
             ext: ConverterSpec(c.command, c.timeout) for ext, c in settings.converters.items()
         }
@@ -127,6 +145,7 @@ class Monitor:
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
+        self.alerter.start()
         self._worker.start()
         self.watcher.start()  # includes the reconciliation scan of what is already there
         how = f"polling every {self.settings.poll:g} s" if self.settings.poll else "native events"
@@ -166,6 +185,7 @@ class Monitor:
             if self._worker.is_alive():
                 log.error("the ingestion worker is still busy %g s after stop", timeout)
                 return
+        self.alerter.stop()
         self.store.close()
 
     def run_forever(self) -> None:
@@ -218,6 +238,8 @@ class Monitor:
                 continue
             try:
                 if isinstance(item, _Stop):
+                    if self.share is not None:
+                        self.share.maybe_export(force=True)
                     self._flush()
                     return
                 self._handle(item)
@@ -251,11 +273,38 @@ class Monitor:
                 f"{datetime.now():%H:%M:%S}  {kind.replace('_', ' ').upper()}: {event.message}"
             )
             self._write_status(force=True)
+            self.alerter.notify(event_from_watch(kind, event.message, event.at))
 
     def _on_idle(self) -> None:
         self._flush()
         self._unflushed = False  # only now: the curve and re-quantified results are committed
         self._write_status()
+        now = time.monotonic()
+        if now >= self._next_feed:  # new fail flags and verdict changes -> alerts
+            self._next_feed = now + FEED_EVERY
+            self.alerter.notify_all(self._feed.poll())
+        if self.share is not None:
+            self.share.maybe_export()
+        self._maybe_backup(now)
+
+    def _maybe_backup(self, now: float) -> None:
+        """The monitor's own backups: no other process may open its database meanwhile."""
+        folder = self.settings.backup_dir
+        if not folder or now < self._next_backup or self.settings.backup_every <= 0:
+            return
+        self._next_backup = now + self.settings.backup_every * 3600
+        target = Path(folder) / f"asnmon-{datetime.now():%Y%m%d-%H%M%S}.duckdb"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.store.backup(target)
+        except (OSError, AsnmonError) as exc:
+            self._last_error = f"backup to {target} failed: {exc}"
+            self.out(f"{datetime.now():%H:%M:%S}  BACKUP FAILED: {exc}")
+            return
+        keep = max(1, self.settings.backup_keep)
+        for old in sorted(Path(folder).glob("asnmon-*.duckdb"))[:-keep]:
+            old.unlink(missing_ok=True)
+        self.out(f"{datetime.now():%H:%M:%S}  backup -> {target}")
 
     def _flush(self) -> None:
         for ingestor in self._ingestors.values():

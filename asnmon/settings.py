@@ -40,6 +40,9 @@ class Settings:
     worklist: str | None = _k("run", None, "worklist CSV (default: worklist*.csv in the folder)")
     carry_calibration: bool = _k("run", False, "start a new run with the last accepted curve")
     db: str = _k("database", "asnmon.duckdb", "DuckDB file")
+    backup_dir: str | None = _k("database", None, "folder for the monitor's own backups")
+    backup_every: float = _k("database", 24.0, "hours between backups")
+    backup_keep: int = _k("database", 14, "backups kept")
     dashboard: bool = _k("dashboard", True, "serve the dashboard from the monitor")
     host: str = _k("dashboard", "127.0.0.1", "address to bind; others need a password")
     port: int = _k("dashboard", 8050, "port")
@@ -135,7 +138,20 @@ _TYPES = {
     "log_level": str,
     "log_max_mb": float,
     "log_backups": int,
+    "backup_dir": str,
+    "backup_every": float,
+    "backup_keep": int,
 }
+_NON_NEGATIVE = (
+    "batch_seconds",
+    "share_every",
+    "log_max_mb",
+    "max_per_hour",
+    "retries",
+    "log_backups",
+    "backup_every",
+    "backup_keep",
+)
 _CHOICES = {
     "webhook_kind": ("slack", "teams", "generic"),
     "smtp_security": ("starttls", "ssl", "none"),
@@ -160,11 +176,7 @@ def _check(key: str, value: Any, where: str) -> Any:
         raise SettingsError(f"{where}: must be > 0 seconds, got {value}")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise SettingsError(f"{where}: must be one of {', '.join(_CHOICES[key])}; got {value!r}")
-    if (
-        key
-        in ("batch_seconds", "share_every", "log_max_mb", "max_per_hour", "retries", "log_backups")
-        and not number >= 0
-    ):
+    if key in _NON_NEGATIVE and not number >= 0:
         raise SettingsError(f"{where}: must be >= 0, got {value}")
     if key in ("port", "smtp_port") and not 0 < number < 65536:
         raise SettingsError(f"{where}: must be a TCP port 1-65535, got {value}")

@@ -9,6 +9,8 @@ pacing. The database is queried in-process through the monitor's own store
 from __future__ import annotations
 
 import hashlib
+import http.server
+import json
 import os
 import re
 import shlex
@@ -21,7 +23,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -30,6 +32,7 @@ from asnmon.assay import Assay
 from asnmon.monitor import Monitor
 from asnmon.pipeline import RunIngestor
 from asnmon.settings import Settings, parse_settings
+from asnmon.share import read_share
 from asnmon.simulate import SimConfig, SimulatedRun, simulate_run
 from asnmon.store import RunInfo, Store
 from asnmon.worklist import load_worklist
@@ -703,3 +706,71 @@ def test_demo_runs_as_a_subprocess(procs: Callable[[list[str]], Proc]) -> None:
     assert proc.having("CAL01")
     assert proc.having("run demo-run")
     assert proc.having("flags:")
+
+
+# ---------------------------------------------------------------- operations hooks
+
+
+class _Posts(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+        pass
+
+
+def test_monitor_alerts_shares_and_backs_up(
+    make_monitor: Make, sim: SimulatedRun, tmp_path: Path
+) -> None:
+    """A fail flag reaches a webhook, the run reaches the share, a backup is taken."""
+    _Posts.received = []
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Posts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        folder = tmp_path / "seq"
+        folder.mkdir()
+        (tmp_path / "share").mkdir()  # a share is mounted, never created by asnmon
+        monitor, _ = make_monitor(
+            folder,
+            webhook=f"http://127.0.0.1:{server.server_address[1]}/hook",
+            webhook_kind="slack",
+            batch_seconds=0.2,
+            instrument="QQQ-test",
+            share_dir=str(tmp_path / "share"),
+            share_every=0.0,
+            backup_dir=str(tmp_path / "backups"),
+            backup_every=0.0003,  # hours: about one a second
+            backup_keep=2,
+        )
+        shutil.copyfile(sim.worklist_path, folder / "worklist.csv")
+        (folder / "099_JUNK.mzML").write_bytes(bytes(range(7, 250)) * 50)
+        for p in sim.paths[:4]:
+            shutil.copyfile(p, folder / p.name)
+        assert wait_for(lambda: current_count(monitor) == 5, 15)
+        assert wait_for(lambda: any("READ_ERROR" in json.dumps(m) for m in _Posts.received), 15)
+        assert all("text" in m for m in _Posts.received)  # Slack's shape
+        assert "QQQ-test" in json.dumps(_Posts.received)
+
+        def backed_up() -> bool:
+            newest = sorted((tmp_path / "backups").glob("asnmon-*.duckdb"))[-1:]
+            if not newest:
+                return False
+            with Store(newest[0], read_only=True) as copy:
+                return copy.results().height == 5
+
+        assert wait_for(backed_up, 15)
+        assert len(list((tmp_path / "backups").glob("asnmon-*.duckdb"))) <= 2  # rotated
+        assert wait_for(lambda: list((tmp_path / "share").glob("*.parquet")), 10)
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+    monitor.stop()
+    shared = read_share(tmp_path / "share")
+    assert shared.height == 5
