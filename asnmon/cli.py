@@ -629,8 +629,8 @@ def demo_faults(n_samples: int) -> tuple[str, ...]:
         f"is-drift:{max(14, int(len(plan) * 0.45))}:2.5",
         "over-curve",
         "depleted",
-        f"truncated:{samples[len(samples) // 3]}",
-        f"junk:{samples[(2 * len(samples)) // 3]}",
+        f"truncated:{samples[len(samples) // 5]}",  # clear of over-curve (1/3), depleted (1/2)
+        f"junk:{samples[(4 * len(samples)) // 5]}",
     )
 
 

@@ -29,6 +29,7 @@ from asnmon.qc import (
     evaluate_range,
     evaluate_run,
     history_point,
+    is_context,
 )
 from asnmon.quantify import area_ratio, quantify
 from asnmon.records import (
@@ -268,15 +269,24 @@ class RunIngestor:
         if supersedes is not None:
             self.entries.pop(supersedes, None)
             self.history = [h for h in self.history if h.injection_id != supersedes]
+        error = outcome.error is not None
+        here = history_point(
+            0, len(self.history) + 1, sample, outcome.peaks, outcome.result, self.assay, error
+        )
+        ctx = is_context([*self.history, here], self.assay)
+        is_pct = ctx.pct[-1] if ctx.points and ctx.points[-1] is here else None
         outcome = replace(
-            outcome, flags=tuple(flags), notes=tuple(notes), acquired_order=acquired_order
+            outcome,
+            flags=tuple(flags),
+            notes=tuple(notes),
+            acquired_order=acquired_order,
+            is_pct=is_pct,
         )
         self._arrivals += 1
         position = sample.position if sample.in_worklist else None
         injection_id = self.store.write_injection(
             self.run.run_id, outcome, position=position, version=version, supersedes=supersedes
         )
-        error = outcome.error is not None
         self._shas.add(outcome.sha256)
         self._files[path.name] = (injection_id, version, error)
         self.entries[injection_id] = _Entry(injection_id, sample, outcome.peaks, error)

@@ -230,6 +230,7 @@ class Outcome:
     notes: tuple[str, ...] = ()
     error: str | None = None
     acquired_order: float = 0.0  # file mtime, orders injections without a worklist
+    is_pct: float | None = None  # IS as % of the run's reference when it arrived (QC rule)
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,6 +156,9 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     );
     """,
     ),
+    # 2: the IS response as the QC rules judged it on arrival (% of the causal reference),
+    # so every view shows the number the IS_LOW/IS_HIGH flag was raised on.
+    (2, "ALTER TABLE injections ADD COLUMN is_pct DOUBLE;"),
 )
 
 # DuckDB caches table blocks up to its memory limit (80 % of RAM by default), so a
@@ -337,8 +340,9 @@ class Store:
                 "INSERT INTO injections (run_id, position, file, path, sha256, version, "
                 "sample_id, sample_type, level, nominal, matrix, dilution, normalizer, "
                 "normalizer_unit, volume_ul, group_name, in_worklist, acquired_at, "
-                "acquired_order, ingested_at, mzml_run_id, instrument, polarity, error, notes) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "acquired_order, ingested_at, mzml_run_id, instrument, polarity, error, notes, "
+                "is_pct) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "RETURNING injection_id",
                 [
                     run_id,
@@ -366,6 +370,7 @@ class Store:
                     outcome.meta.polarity,
                     outcome.error,
                     "\n".join(outcome.notes) or None,
+                    outcome.is_pct,
                 ],
             ).fetchone()
             if row is None:
@@ -785,7 +790,7 @@ class Store:
                    coalesce((SELECT string_agg(DISTINCT f.code, ';' ORDER BY f.code)
                              FROM flags f WHERE f.injection_id = i.injection_id AND f.active),
                             '') AS flags,
-                   i.injection_id, i.version, i.group_name, i.nominal, i.error
+                   i.injection_id, i.version, i.group_name, i.nominal, i.error, i.is_pct
             FROM injections i
             LEFT JOIN results r ON r.injection_id = i.injection_id AND r.current
             LEFT JOIN peaks a ON a.injection_id = i.injection_id AND a.role = 'analyte_quant'

@@ -68,13 +68,19 @@ def run_series(results: pl.DataFrame, reference: float | None = None) -> pl.Data
         )
     ref = reference if reference is not None else is_reference(results)
     frame = results.sort("injection_id").with_row_index("order", offset=1)
+    fallback = (
+        (100.0 * pl.col("is_area").cast(pl.Float64) / ref) if ref else pl.lit(None, pl.Float64)
+    )
     return frame.select(
         pl.col("order").cast(pl.Int64),
         pl.col("injection_id").cast(pl.Int64),
         pl.col("sample_type").fill_null("sample"),
         pl.col("sample_id").fill_null(""),
         (
-            (100.0 * pl.col("is_area").cast(pl.Float64) / ref) if ref else pl.lit(None, pl.Float64)
+            # As judged on arrival (asnmon.qc.is_context) where stored, else of the run mean.
+            pl.coalesce(pl.col("is_pct").cast(pl.Float64), fallback)
+            if "is_pct" in frame.columns
+            else fallback
         ).alias("is_pct"),
         pl.col("conc").cast(pl.Float64),
     )

@@ -245,6 +245,20 @@ def flag_cards(rows: Sequence[Mapping[str, Any]], *, read_only: bool = False) ->
     return cards
 
 
+def summarize_alarms(alarms: Sequence[str]) -> str:
+    """ "IS_LOW ×18, READ_ERROR; latest IS_LOW (085.mzML)": readable from across the room."""
+    counts: dict[str, int] = {}
+    for a in alarms:
+        code = a.split(" ", 1)[0]
+        counts[code] = counts.get(code, 0) + 1
+    codes = ", ".join(f"{c} ×{n}" if n > 1 else c for c, n in counts.items())
+    return (
+        f"{codes}; latest {alarms[-1]}"
+        if len(alarms) > 1
+        else codes + (alarms[0][len(alarms[0].split(" ", 1)[0]) :] if alarms else "")
+    )
+
+
 def banner(
     run: Mapping[str, Any] | None,
     status: Mapping[str, Any],
@@ -275,8 +289,8 @@ def banner(
     if alarms and look.word != "FAIL":
         look = style.verdict("fail")
         reason = (
-            f"unacknowledged FAIL flag(s): {', '.join(alarms)} — run verdict "
-            f"{str(run.get('verdict') or 'pending').upper()}: {reason}"
+            f"{len(alarms)} unacknowledged FAIL flag(s): {summarize_alarms(alarms)} — run "
+            f"verdict {str(run.get('verdict') or 'pending').upper()}: {reason}"
         )
     done = run.get("injections") or 0
     planned = run.get("planned")

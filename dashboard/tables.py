@@ -137,7 +137,10 @@ def injection_rows(
         if codes and not codes & {c for c, _, _ in inj_flags}:
             continue
         is_area = r["is_area"]
-        pct = 100.0 * is_area / ref if ref and is_area is not None else None
+        # The QC rules' own number (causal reference) where stored; else the run mean.
+        pct = r.get("is_pct")
+        if pct is None:
+            pct = 100.0 * is_area / ref if ref and is_area is not None else None
         worst = inj_flags[0][1] if inj_flags else ""
         rows.append(
             {

@@ -88,9 +88,14 @@ def browser() -> Iterator[object]:
 
 
 def _wait(driver: object, condition: object, timeout: float = WAIT) -> object:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    # A live page re-renders under the test: an element found a moment ago may be
+    # replaced before its text is read. That is "not yet", not a failure.
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+    ).until(condition)
 
 
 def _text(driver: object, css: str) -> str:

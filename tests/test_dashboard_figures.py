@@ -300,3 +300,20 @@ def test_banner_shows_word_icon_progress_and_watcher() -> None:
     stale = str(layout.banner(run, {**status, "last_error": "folder lost"}, 0, now=1000.0))
     assert "folder lost" in stale
     assert "min old" in stale
+
+
+@pytest.mark.parametrize(
+    ("alarms", "expected"),
+    [
+        (["READ_ERROR (c.mzML)"], "READ_ERROR (c.mzML)"),
+        (
+            ["IS_LOW (a.mzML)", "IS_LOW (b.mzML)", "READ_ERROR (c.mzML)"],
+            "IS_LOW ×2, READ_ERROR; latest READ_ERROR (c.mzML)",
+        ),
+        (["RUN_FAIL", "RUN_FAIL"], "RUN_FAIL ×2; latest RUN_FAIL"),
+    ],
+)
+def test_banner_summarizes_many_alarms(alarms: list[str], expected: str) -> None:
+    from dashboard.layout import summarize_alarms
+
+    assert summarize_alarms(alarms) == expected
