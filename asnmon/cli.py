@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         "real time, while the monitor watches it exactly as it would watch an instrument. "
         "Ctrl-C stops.",
     )
-    p.add_argument("--samples", type=int, default=40)
+    p.add_argument("--samples", type=int, default=40, help="study samples (default 40)")
     p.add_argument(
         "--interval",
         type=float,
@@ -395,7 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db", metavar="FILE", help="keep the database here (default: temporary)")
     p.add_argument("--no-dashboard", action="store_true", help="terminal only")
-    p.add_argument("--port", type=int, default=8050)
+    p.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="do not open the dashboard in the desktop's browser",
+    )
+    p.add_argument(
+        "--port", type=int, default=8050, help="dashboard port (default 8050; a free one if taken)"
+    )
     p.add_argument(
         "--exit-when-done",
         action="store_true",
@@ -619,6 +626,29 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_display() -> bool:
+    """A desktop to open a browser on (else webbrowser may start a text browser here)."""
+    import os
+
+    return sys.platform in ("win32", "darwin") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+def _free_port(wanted: int) -> int:
+    """``wanted`` if nothing listens there, else any free port: the demo must just start."""
+    import socket
+
+    for port in (wanted, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    return wanted
+
+
 def demo_faults(n_samples: int) -> tuple[str, ...]:
     """The demo's faults, placed by the run's length so any --samples works."""
     from asnmon.simulate import SimConfig, plan_run
@@ -657,7 +687,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             settle=0.3,
             max_write=20.0,
             dashboard=not args.no_dashboard,
-            port=args.port,
+            port=_free_port(args.port),
         )
         monitor = Monitor(settings, load_assay())
         done = threading.Event()
@@ -680,6 +710,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"faults: {', '.join(faults)}; Ctrl-C stops"
         )
         monitor.start()
+        if monitor.dashboard_url and not args.no_browser and _has_display():
+            import webbrowser
+
+            webbrowser.open(monitor.dashboard_url)
         writer = threading.Thread(target=instrument, name="asnmon-demo-instrument", daemon=True)
         writer.start()
         try:

@@ -167,6 +167,10 @@ class Monitor:
             )
             self.out(f"dashboard: {self._dashboard.url}")
 
+    @property
+    def dashboard_url(self) -> str | None:
+        return self._dashboard.url if self._dashboard is not None else None
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop watching, finish the files in hand, commit, close.
 
