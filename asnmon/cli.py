@@ -315,7 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
         "other process read a database the monitor has open: the live dashboard is served by "
         "`asnmon run` itself). Open ?kiosk=1 for the lab-monitor view.",
     )
-    p.add_argument("--db", metavar="FILE", required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--db", metavar="FILE", help="a finished database, reviewed read-only")
+    source.add_argument(
+        "--parquet",
+        metavar="DIR",
+        help="the shared folder the monitors export to ([share] share_dir): every "
+        "instrument's runs side by side, read-only",
+    )
     p.add_argument("--assay", metavar="FILE", help="assay TOML (default: built-in)")
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8050)
@@ -544,12 +551,22 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     from asnmon.assay import load_assay
     from asnmon.store import Store
-    from dashboard.app import create_app
     from dashboard.server import serve
 
-    store = Store(args.db, read_only=True)
+    assay = load_assay(args.assay)
+    store: Store | None = None
+    if args.parquet:
+        from dashboard.share_app import create_share_app
+
+        app = create_share_app(Path(args.parquet), assay)
+        what = f"all instruments in {args.parquet}, read-only"
+    else:
+        from dashboard.app import create_app
+
+        store = Store(args.db, read_only=True)
+        app = create_app(store, assay, kiosk=args.kiosk, sound=args.sound)
+        what = f"read-only review of {args.db}"
     try:
-        app = create_app(store, load_assay(args.assay), kiosk=args.kiosk, sound=args.sound)
         handle = serve(
             app,
             host=args.host,
@@ -557,7 +574,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             password=os.environ.get("ASNMON_DASHBOARD_PASSWORD"),
             insecure=args.insecure,
         )
-        print(f"dashboard (read-only review of {args.db}): {handle.url}   Ctrl-C stops")
+        print(f"dashboard ({what}): {handle.url}   Ctrl-C stops", flush=True)
         try:
             while True:
                 time.sleep(1)
@@ -566,7 +583,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         finally:
             handle.stop()
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     return 0
 
 

@@ -55,5 +55,6 @@ def setup_logging(
         handler.setFormatter(formatter)
         setattr(handler, _MARK, True)
         logger.addHandler(handler)
-    logger.propagate = False
+    # Propagation stays on: a CLI process's root logger has no handlers (so nothing is
+    # printed twice), and an embedding program or pytest's log capture still sees ours.
     return logger
