@@ -98,6 +98,14 @@ def _wait(driver: object, condition: object, timeout: float = WAIT) -> object:
     ).until(condition)
 
 
+def _click(driver: object, css: str) -> bool:
+    """Click the element now on the page (the live table may have been redrawn)."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, css).click()  # type: ignore[attr-defined]
+    return True
+
+
 def _text(driver: object, css: str) -> str:
     from selenium.webdriver.common.by import By
 
@@ -115,7 +123,7 @@ def test_live_page_flags_new_is_drop_and_opens_chromatograms(live: dict, browser
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#is-plot .scatterlayer .point"))
     SHOTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(SHOTS / "dashboard-main.png"))  # type: ignore[attr-defined]
-    before = _text(driver, "#banner")
+    before = str(_wait(driver, lambda d: _text(d, "#banner")))
 
     # the short injection arrives while the page is open
     report = live["ingestor"].ingest(live["last"])
@@ -126,11 +134,11 @@ def test_live_page_flags_new_is_drop_and_opens_chromatograms(live: dict, browser
     _wait(driver, lambda d: "✖ 1" in _text(d, "#banner"), timeout=5)
     # an unacknowledged FAIL flag turns the banner to FAIL whatever the run verdict
     _wait(driver, lambda d: "FAIL" in _text(d, ".verdict"), timeout=5)
-    assert "IS_LOW" in _text(driver, ".reason")
-    assert _text(driver, "#banner") != before
+    _wait(driver, lambda d: "IS_LOW" in _text(d, ".reason"))
+    _wait(driver, lambda d: _text(d, "#banner") != before)
 
     # clicking an injection shows its traces beside the reference calibrator
-    driver.find_element(By.CSS_SELECTOR, "tr.inj-row:first-child").click()  # type: ignore[attr-defined]
+    _wait(driver, lambda d: _click(d, "tr.inj-row:first-child"))
     _wait(driver, lambda d: "Asn quantifier" in _text(d, "#chrom"))
     _wait(driver, lambda d: "reference" in _text(d, "#chrom"))
     driver.save_screenshot(str(SHOTS / "dashboard-selected.png"))  # type: ignore[attr-defined]
