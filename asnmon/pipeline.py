@@ -47,7 +47,7 @@ from asnmon.records import (
 )
 from asnmon.store import RunInfo, Store
 from asnmon.westgard import RULES as WESTGARD_RULES
-from asnmon.westgard import guide_set, qc_points, westgard_flags
+from asnmon.westgard import QcPoint, guide_set, westgard_flags
 from asnmon.worklist import Worklist, resolve_sample
 
 log = logging.getLogger("asnmon.pipeline")
@@ -360,7 +360,7 @@ class RunIngestor:
 
     def evaluate_westgard(self) -> None:
         """Westgard rules on this run's QCs against the guide set (other runs by default)."""
-        points = qc_points(self.store.results(sample_type="qc"))
+        points = [QcPoint(*row) for row in self.store.qc_values()]
         run_id = self.run.run_id
         others = sorted({p.run_id for p in points if p.run_id != run_id})
         runs = list(self.guide_runs) if self.guide_runs else (others or [run_id])

@@ -656,6 +656,25 @@ class Store:
             carried_over_from=row[13] or f"{row[0]} v{row[1]}",
         )
 
+    def qc_values(self) -> list[tuple[str, str, str, float]]:
+        """(run_id, acquired, level, accuracy %) of every current QC result, all runs.
+
+        The Westgard rules read this after every QC; a narrow query (no peaks, no
+        flags) keeps it to a fraction of a millisecond.
+        """
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT i.run_id, coalesce(i.acquired_at, CAST(i.ingested_at AS VARCHAR), ''), "
+                "i.level, r.accuracy_pct FROM injections i JOIN results r "
+                "ON r.injection_id = i.injection_id AND r.current "
+                "WHERE NOT i.superseded AND i.sample_type = 'qc' AND i.level IS NOT NULL "
+                "AND r.accuracy_pct IS NOT NULL ORDER BY i.injection_id"
+            )
+            .fetchall()
+        )
+        return [(str(a), str(b), str(c), float(d)) for a, b, c, d in rows]
+
     def fitted_calibrators(self, run_id: str) -> set[int]:
         """Injection ids of the calibrators behind the run's newest curve version."""
         rows = (
