@@ -148,6 +148,7 @@ class RunIngestor:
     carry_calibration: bool = False  # start with the newest accepted curve of another run
     guide_runs: tuple[str, ...] = ()  # Westgard guide set; empty: every other run in the database
     _pending_cal: bool = False
+    _calibration_id: int | None = None  # database id of self.calibration, once written
     _last_evaluation: RunEvaluation | None = None
     # The single writer's memory of what is stored: no query per file to find duplicates.
     _shas: set[str] = field(default_factory=set)
@@ -171,7 +172,7 @@ class RunIngestor:
             version=0,
             reason=f"carried over from {earlier.carried_over_from} ({earlier.reason})",
         )
-        self.store.write_calibration(self.run.run_id, cal, [], {})
+        self._calibration_id = self.store.write_calibration(self.run.run_id, cal, [], {})
         self.calibration = cal
 
     def restore(self) -> None:
@@ -284,8 +285,17 @@ class RunIngestor:
         )
         self._arrivals += 1
         position = sample.position if sample.in_worklist else None
+        used = outcome.result.calibration_version
+        known = (
+            self._calibration_id if self.calibration and used == self.calibration.version else None
+        )
         injection_id = self.store.write_injection(
-            self.run.run_id, outcome, position=position, version=version, supersedes=supersedes
+            self.run.run_id,
+            outcome,
+            position=position,
+            version=version,
+            supersedes=supersedes,
+            calibration_id=known,
         )
         self._shas.add(outcome.sha256)
         self._files[path.name] = (injection_id, version, error)
@@ -348,7 +358,7 @@ class RunIngestor:
                 result,
                 evaluate_range(result, entry.sample, cal, self.assay),
             )
-        self.store.write_calibration(self.run.run_id, cal, ids, requantified)
+        self._calibration_id = self.store.write_calibration(self.run.run_id, cal, ids, requantified)
         self.store.replace_run_flags(
             self.run.run_id, CALIBRATION_CODES, evaluate_calibration(cal, report_exclusions=True)
         )
@@ -375,8 +385,15 @@ class RunIngestor:
         ev = evaluate_run(self.history, self.calibration, self.assay)
         if ev == self._last_evaluation:  # nothing moved: spare the database a write
             return
-        self.store.replace_run_flags(self.run.run_id, RUN_LEVEL_CODES, ev.flags)
-        self.store.set_verdict(self.run.run_id, ev.verdict, "; ".join(ev.reasons))
+        last = self._last_evaluation
+        flags_moved = last is None or ev.flags != last.flags
+        self.store.set_verdict(
+            self.run.run_id,
+            ev.verdict,
+            "; ".join(ev.reasons),
+            replace_codes=RUN_LEVEL_CODES if flags_moved else None,
+            flags=ev.flags,
+        )
         self._last_evaluation = ev
 
     def flush(self) -> Calibration | None:

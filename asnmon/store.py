@@ -159,6 +159,9 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     # 2: the IS response as the QC rules judged it on arrival (% of the causal reference),
     # so every view shows the number the IS_LOW/IS_HIGH flag was raised on.
     (2, "ALTER TABLE injections ADD COLUMN is_pct DOUBLE;"),
+    # 3: duplicates are found in the ingestor's memory of its run; an index on every
+    # hash only slowed each insert down.
+    (3, "DROP INDEX idx_injections_sha;"),
 )
 
 # DuckDB caches table blocks up to its memory limit (80 % of RAM by default), so a
@@ -320,8 +323,13 @@ class Store:
         position: int | None,
         version: int = 1,
         supersedes: int | None = None,
+        calibration_id: int | None = None,
     ) -> int:
-        """Store one file's outcome: injection, peaks, traces, result, flags. One transaction."""
+        """Store one file's outcome: injection, peaks, traces, result, flags. One transaction.
+
+        ``calibration_id``: the curve the result was quantified on, when the caller
+        knows it (else it is looked up from the result's calibration version).
+        """
         s = outcome.sample
         with self._tx() as con:
             if supersedes is not None:
@@ -406,8 +414,8 @@ class Store:
                     for tid, tr in outcome.traces.items()
                 ],
             )
-            cal_id = None
-            if outcome.result.calibration_version is not None:  # the curve it was quantified on
+            cal_id = calibration_id
+            if cal_id is None and outcome.result.calibration_version is not None:
                 found = con.execute(
                     "SELECT max(calibration_id) FROM calibrations WHERE run_id = ? AND version = ?",
                     [run_id, outcome.result.calibration_version],
@@ -502,26 +510,29 @@ class Store:
         injection_id: int | None = None,
     ) -> None:
         """Deactivate the given codes (run-level or on one injection), insert the new set."""
-        codes = sorted(set(codes))
         with self._tx() as con:
-            target = "injection_id = ?" if injection_id is not None else "injection_id IS NULL"
-            params: list[Any] = [_now(), run_id]
-            if injection_id is not None:
-                params.append(injection_id)
-            con.execute(
-                f"UPDATE flags SET active = FALSE, deactivated_at = ? WHERE run_id = ? AND "
-                f"{target} AND active AND code IN ({','.join('?' * len(codes))})",
-                [*params, *codes],
-            )
+            _deactivate(con, run_id, injection_id, sorted(set(codes)))
             _insert_flags(con, run_id, injection_id, flags)
             _change(con, run_id, "flags", injection_id)
 
-    def set_verdict(self, run_id: str, verdict: str, reason: str) -> None:
+    def set_verdict(
+        self,
+        run_id: str,
+        verdict: str,
+        reason: str,
+        *,
+        replace_codes: Iterable[str] | None = None,
+        flags: Sequence[Flag] = (),
+    ) -> None:
+        """The run's verdict, and (with ``replace_codes``) its run-level flags, in one write."""
         with self._tx() as con:
             con.execute(
                 "UPDATE runs SET verdict = ?, verdict_reason = ? WHERE run_id = ?",
                 [verdict, reason, run_id],
             )
+            if replace_codes is not None:
+                _deactivate(con, run_id, None, sorted(set(replace_codes)))
+                _insert_flags(con, run_id, None, flags)
             _change(con, run_id, "verdict", None)
 
     def acknowledge(self, flag_id: int, by: str, comment: str = "") -> None:
@@ -1112,6 +1123,23 @@ def _insert_flags(
         "flags (run_id, injection_id, code, severity, message, action, value, limit_value, "
         "source, details, created_at)",
         rows,
+    )
+
+
+def _deactivate(
+    con: duckdb.DuckDBPyConnection, run_id: str, injection_id: int | None, codes: Sequence[str]
+) -> None:
+    """Flags are never deleted: the ones being replaced stop being active."""
+    if not codes:
+        return
+    target = "injection_id = ?" if injection_id is not None else "injection_id IS NULL"
+    params: list[Any] = [_now(), run_id]
+    if injection_id is not None:
+        params.append(injection_id)
+    con.execute(
+        f"UPDATE flags SET active = FALSE, deactivated_at = ? WHERE run_id = ? AND {target} "
+        f"AND active AND code IN ({','.join('?' * len(codes))})",
+        [*params, *codes],
     )
 
 
