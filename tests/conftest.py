@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,18 @@ def realdata() -> Path:
 @pytest.fixture(scope="session")
 def assay() -> Assay:
     return load_assay()
+
+
+@pytest.fixture
+def no_thread_leak() -> Iterator[None]:
+    """Fail the test if a thread it started is still running after teardown."""
+    from helpers import wait_for
+
+    before = set(threading.enumerate())
+    yield
+
+    def leaked() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t not in before and t.is_alive()]
+
+    if not wait_for(lambda: not leaked(), 3.0):
+        pytest.fail(f"threads leaked past stop(): {leaked()}")

@@ -7,13 +7,13 @@ its Chromium options hook must live in conftest.py, and serving through
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium, wait_on
 
 from asnmon.assay import Assay
 from asnmon.pipeline import RunIngestor, ingest_paths
@@ -21,8 +21,6 @@ from asnmon.simulate import Faults, SimConfig, plan_run, simulate_run
 from asnmon.store import RunInfo, Store
 from asnmon.worklist import load_worklist
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "screenshots"
 WAIT = 15.0
@@ -31,8 +29,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
         not (CHROMIUM and CHROMEDRIVER),
-        reason="headless browser tests need chromium and chromedriver on PATH "
-        "(Debian: apt-get install chromium chromium-driver)",
+        reason=NO_BROWSER,
     ),
     # dash -> requests -> urllib3, and selenium, warn about their own deprecations on import
     pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*"),
@@ -66,36 +63,13 @@ def live(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[dic
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    for arg in (
-        "--no-sandbox",  # CI runs Chromium as root
-        "--headless",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--window-size=1920,1600",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER or ""), options=options)
-    yield driver
-    driver.quit()
+    with chromium(1920, 1600) as driver:
+        yield driver
 
 
 def _wait(driver: object, condition: object, timeout: float = WAIT) -> object:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    # A live page re-renders under the test: an element found a moment ago may be
-    # replaced before its text is read. That is "not yet", not a failure.
-    return WebDriverWait(
-        driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
-    ).until(condition)
+    # A live page re-renders under the test: a stale element is "not yet", not a failure.
+    return wait_on(driver, condition, timeout)
 
 
 def _click(driver: object, css: str) -> bool:

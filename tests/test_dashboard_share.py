@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from helpers import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium, wait_on
 
 from asnmon.assay import Assay
 from asnmon.pipeline import RunIngestor, ingest_paths
@@ -35,15 +36,9 @@ from dashboard.share_app import (
     runs_table,
 )
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "screenshots"
 WAIT = 20.0
-NO_BROWSER = (
-    "headless browser tests need chromium and chromedriver on PATH "
-    "(Debian: apt-get install chromium chromium-driver)"
-)
 
 
 @dataclass(frozen=True)
@@ -281,34 +276,12 @@ def test_app_healthz_reports_the_folder(share: Share, assay: Assay, tmp_path: Pa
 def browser() -> Iterator[Any]:
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip(NO_BROWSER)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--no-sandbox",  # CI runs Chromium as root
-        "--headless",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--window-size=1600,1500",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    with chromium(1600, 1500) as driver:
+        yield driver
 
 
 def _wait(driver: Any, condition: Any, timeout: float = WAIT) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(
-        driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
-    ).until(condition)
+    return wait_on(driver, condition, timeout)
 
 
 def _page_text(driver: Any, css: str) -> str:

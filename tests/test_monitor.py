@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from helpers import wait_for
 
 from asnmon import cli
 from asnmon.assay import Assay
@@ -37,36 +38,12 @@ from asnmon.simulate import SimConfig, SimulatedRun, simulate_run
 from asnmon.store import RunInfo, Store
 from asnmon.worklist import load_worklist
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("no_thread_leak")]
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).resolve().parent / "helpers_converters"
 SETTLE = 0.2
 LINE_TIME = re.compile(r"^\d\d:\d\d:\d\d  ")
-
-
-def wait_for(predicate: Callable[[], object], timeout: float) -> bool:
-    """Poll every 20 ms; True as soon as ``predicate()`` is truthy, False at the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-
-
-@pytest.fixture(autouse=True)
-def no_thread_leak() -> Iterator[None]:
-    """Fail the test if a thread it started is still running after teardown."""
-    before = set(threading.enumerate())
-    yield
-
-    def leaked() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t not in before and t.is_alive()]
-
-    if not wait_for(lambda: not leaked(), 3.0):
-        pytest.fail(f"threads leaked past stop(): {leaked()}")
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from asnmon import cli
 from asnmon.errors import SettingsError
@@ -24,15 +23,6 @@ from asnmon.settings import Converter, Settings, env_overrides, load_settings
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(predicate: Callable[[], object], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def cli_overrides(argv: list[str]) -> dict[str, object]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 from helpers_converters.minimal_mzml import indexed_mzml_doc, mzml_doc
 
 from asnmon.errors import ConvertError, SettingsError
@@ -30,7 +31,7 @@ from asnmon.watch import (
     scan_folder,
 )
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_thread_leak")]
 
 HELPERS = Path(__file__).resolve().parent / "helpers_converters"
 FAKE = HELPERS / "fake_msconvert.py"
@@ -44,17 +45,6 @@ OBSERVERS = [pytest.param(None, id="native"), pytest.param(0.1, id="polling")]
 
 DOC = mzml_doc("run1")
 CLOSING = b"</mzML>\n"
-
-
-def wait_for(predicate: Callable[[], object], timeout: float) -> bool:
-    """Poll every 20 ms; True as soon as ``predicate()`` is truthy, False at the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
 
 
 class Events:
@@ -95,19 +85,6 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state != "Z"
-
-
-@pytest.fixture(autouse=True)
-def no_thread_leak() -> Iterator[None]:
-    """Fail the test if a thread it started is still running after teardown."""
-    before = set(threading.enumerate())
-    yield
-
-    def leaked() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t not in before and t.is_alive()]
-
-    if not wait_for(lambda: not leaked(), 3.0):
-        pytest.fail(f"threads leaked past stop(): {leaked()}")
 
 
 Make = Callable[..., tuple[FolderWatcher, Events]]
