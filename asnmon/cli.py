@@ -7,6 +7,7 @@ answers at once on an acquisition PC.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -98,10 +99,47 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    import json
+    import uuid
+
+    from asnmon.errors import StoreError
+    from asnmon.monitor import backup_request_path
     from asnmon.store import Store
 
-    with Store(args.db, read_only=True) as store:
-        print(f"backup -> {store.backup(args.to)}")
+    try:
+        with Store(args.db, read_only=True) as store:
+            print(f"backup -> {store.backup(args.to)}")
+        return 0
+    except StoreError:
+        if not Path(args.db).exists():
+            raise
+    # Held by a running monitor: DuckDB lets no other process open it, so ask the monitor.
+    request = backup_request_path(Path(args.db))
+    ident = uuid.uuid4().hex
+    done = request.with_name(f"{request.name}.{ident}.done")
+    temp = request.with_name(f".{request.name}.{ident}")
+    temp.write_text(json.dumps({"to": str(Path(args.to).absolute()), "id": ident}), "utf-8")
+    os.replace(temp, request)
+    print(f"{args.db} is in use by a running monitor: asked it for the backup ...")
+    deadline = time.monotonic() + args.timeout
+    while not done.exists():
+        if time.monotonic() > deadline:
+            request.unlink(missing_ok=True)
+            print(
+                f"asnmon backup: no monitor answered within {args.timeout:g} s; is the "
+                "database open in another program?",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(0.2)
+    answer = json.loads(done.read_text("utf-8"))
+    done.unlink()
+    if not answer.get("ok"):
+        print(
+            f"asnmon backup: the monitor could not write it: {answer.get('error')}", file=sys.stderr
+        )
+        return 1
+    print(f"backup -> {answer['path']}")
     return 0
 
 
@@ -360,12 +398,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "backup",
         help="a consistent copy of the database",
-        description="Copies the whole database into a new DuckDB file. While the "
-        "monitor runs, set [database] backup_dir instead: only the monitor's "
-        "process can open its database.",
+        description="Copies the whole database into a new DuckDB file, consistent even "
+        "while the monitor writes: DuckDB lets no other process open a database the monitor "
+        "holds, so then the running monitor is asked to write the copy (it also takes its "
+        "own every [database] backup_every hours into backup_dir).",
     )
     p.add_argument("--db", metavar="FILE", required=True, type=Path)
     p.add_argument("--to", metavar="FILE", required=True, type=Path)
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds to wait for a running monitor to write it (default 120)",
+    )
 
     p = sub.add_parser(
         "archive",

@@ -14,6 +14,7 @@ folder, re-read when it changes.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import queue
 import signal
@@ -52,6 +53,11 @@ QUIET = 0.15  # s idle() re-checks: longer than the settle thread's tick (<= 0.1
 def print_line(line: str) -> None:
     """``print`` that flushes: a piped stdout (systemd, a log file, a test) is block-buffered."""
     print(line, flush=True)
+
+
+def backup_request_path(db: Path) -> Path:
+    """Where ``asnmon backup`` leaves a request for the monitor that holds ``db``."""
+    return db.with_name(db.name + ".backup-request")
 
 
 def format_line(report: IngestReport) -> str:
@@ -290,6 +296,7 @@ class Monitor:
         if self.share is not None:
             self.share.maybe_export()
         self._maybe_backup(now)
+        self._answer_backup_request()
 
     def _maybe_backup(self, now: float) -> None:
         """The monitor's own backups: no other process may open its database meanwhile."""
@@ -309,6 +316,28 @@ class Monitor:
         for old in sorted(Path(folder).glob("asnmon-*.duckdb"))[:-keep]:
             old.unlink(missing_ok=True)
         self.out(f"{datetime.now():%H:%M:%S}  backup -> {target}")
+
+    def _answer_backup_request(self) -> None:
+        """``asnmon backup`` from another process: DuckDB lets only us read the file."""
+        request = backup_request_path(self.store.path)
+        if not request.exists():
+            return
+        try:
+            ask = json.loads(request.read_text("utf-8"))
+            request.unlink()
+            target = Path(ask["to"])
+            done = request.with_name(f"{request.name}.{ask['id']}.done")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring a malformed backup request %s: %s", request, exc)
+            request.unlink(missing_ok=True)
+            return
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            answer = {"ok": True, "path": str(self.store.backup(target))}
+        except (OSError, AsnmonError) as exc:
+            answer = {"ok": False, "error": str(exc)}
+        done.write_text(json.dumps(answer), "utf-8")
+        self.out(f"{datetime.now():%H:%M:%S}  backup on request -> {answer}")
 
     def _flush(self) -> None:
         for ingestor in self._ingestors.values():

@@ -28,7 +28,6 @@ from typing import Any, ClassVar
 import pytest
 from helpers import wait_for
 
-from asnmon import cli
 from asnmon.assay import Assay
 from asnmon.monitor import Monitor
 from asnmon.pipeline import RunIngestor
@@ -397,15 +396,8 @@ def procs(no_thread_leak: None) -> Iterator[Callable[[list[str]], Proc]]:
 
 
 def run_argv(*args: str) -> list[str]:
-    """``python -m asnmon.cli run ...``; until ``cli.COMMANDS`` dispatches "run", the same
-    ``main`` with that one entry added (test_cli_dispatches_run is the strict xfail)."""
-    if "run" in cli.COMMANDS:
-        return [sys.executable, "-m", "asnmon.cli", "run", *args]
-    shim = (
-        "import sys; from asnmon import cli; cli.COMMANDS.setdefault('run', cli.cmd_run); "
-        "sys.exit(cli.main(sys.argv[1:]))"
-    )
-    return [sys.executable, "-c", shim, "run", *args]
+    """``python -m asnmon.cli run ...``, as a user types it."""
+    return [sys.executable, "-m", "asnmon.cli", "run", *args]
 
 
 def test_cli_dispatches_run(tmp_path: Path) -> None:
@@ -751,3 +743,43 @@ def test_monitor_alerts_shares_and_backs_up(
     monitor.stop()
     shared = read_share(tmp_path / "share")
     assert shared.height == 5
+
+
+def test_backup_while_the_monitor_runs(
+    procs: Callable[[list[str]], Proc], sim: SimulatedRun, tmp_path: Path
+) -> None:
+    """DuckDB lets no second process open the file: `asnmon backup` asks the monitor."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for p in sim.paths[:5]:
+        shutil.copyfile(p, folder / p.name)
+    db = tmp_path / "live.duckdb"
+    monitor = procs(
+        run_argv("--watch", str(folder), "--db", str(db), "--no-dashboard", "--settle", "0.2")
+    )
+    assert wait_for(lambda: len(monitor.having(".mzML")) >= 5, 30), monitor.stderr
+    copy = tmp_path / "copy.duckdb"
+    backup = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "asnmon.cli",
+            "backup",
+            "--db",
+            str(db),
+            "--to",
+            str(copy),
+            "--timeout",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert backup.returncode == 0, backup.stderr
+    assert "asked it for the backup" in backup.stdout
+    assert monitor.having("backup on request")
+    with Store(copy, read_only=True) as store:
+        assert store.results().height == 5
+    monitor.popen.send_signal(signal.SIGTERM)
+    assert monitor.finish() == 0
