@@ -213,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--run", metavar="NAME", help="run name (default: the worklist's or the folder's name)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--guide-runs",
+        metavar="R1,R2",
+        help="runs forming the Westgard guide set (default: every other run in the database)",
+    )
 
     p = sub.add_parser(
         "export",
@@ -515,7 +520,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             uloq=assay.calibration.uloq,
             planned=len(worklist) if worklist else None,
         )
-        ingestor = RunIngestor(store, assay, run, worklist)
+        guide = tuple(r.strip() for r in args.guide_runs.split(",")) if args.guide_runs else ()
+        ingestor = RunIngestor(store, assay, run, worklist, guide_runs=guide)
         bar = tqdm(total=len(files), unit="inj", disable=args.quiet, file=sys.stderr)
 
         def tick(report: IngestReport) -> None:

@@ -422,6 +422,9 @@ class Monitor:
                 run,
                 worklist,
                 carry_calibration=self.settings.carry_calibration,
+                guide_runs=self.settings.guide_runs,
+                guide_start=self.settings.guide_start,
+                guide_end=self.settings.guide_end,
             )
             self._ingestors[run_id] = ingestor
             self.out(

@@ -147,6 +147,8 @@ class RunIngestor:
     versions: int = 0
     carry_calibration: bool = False  # start with the newest accepted curve of another run
     guide_runs: tuple[str, ...] = ()  # Westgard guide set; empty: every other run in the database
+    guide_start: str | None = None  # ... or the QCs acquired between these dates (ISO)
+    guide_end: str | None = None
     _pending_cal: bool = False
     _calibration_id: int | None = None  # database id of self.calibration, once written
     _last_evaluation: RunEvaluation | None = None
@@ -373,9 +375,18 @@ class RunIngestor:
         points = [QcPoint(*row) for row in self.store.qc_values()]
         run_id = self.run.run_id
         others = sorted({p.run_id for p in points if p.run_id != run_id})
-        runs = list(self.guide_runs) if self.guide_runs else (others or [run_id])
+        dated = self.guide_start is not None or self.guide_end is not None
+        runs: list[str] | None = (
+            list(self.guide_runs) if self.guide_runs else (None if dated else (others or [run_id]))
+        )
+        end = f"{self.guide_end}T23:59:59.999" if self.guide_end else None  # inclusive day
         levels = sorted({p.level for p in points if p.run_id == run_id})
-        guides = [g for level in levels if (g := guide_set(points, level, runs=runs)) is not None]
+        guides = [
+            g
+            for level in levels
+            if (g := guide_set(points, level, runs=runs, start=self.guide_start, end=end))
+            is not None
+        ]
         self.store.replace_run_flags(
             run_id, {*WESTGARD_RULES, "GUIDE_SET_SMALL"}, westgard_flags(points, guides, run_id)
         )

@@ -11,6 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ class Settings:
         "allow another address without a password "
         "(anyone on the network can see results and acknowledge flags)",
     )
+    guide_runs: tuple[str, ...] = _k(
+        "qc", (), "runs forming the Westgard guide set (default: every other run in the database)"
+    )
+    guide_start: str | None = _k("qc", None, "or: guide set from this date (YYYY-MM-DD)")
+    guide_end: str | None = _k("qc", None, "... to this date (YYYY-MM-DD, inclusive)")
     instrument: str | None = _k(
         "run", None, "name in alerts and shared files (default: computer name)"
     )
@@ -119,6 +125,9 @@ _TYPES = {
     "insecure": bool,
     "converted_dir": str,
     "instrument": str,
+    "guide_runs": tuple,
+    "guide_start": str,
+    "guide_end": str,
     "webhook": str,
     "webhook_kind": str,
     "smtp_host": str,
@@ -174,6 +183,11 @@ def _check(key: str, value: Any, where: str) -> Any:
         raise SettingsError(f"{where}: must be >= 0 seconds, got {value}")
     if key in ("max_write", "retry_every") and not 0 < number < float("inf"):
         raise SettingsError(f"{where}: must be > 0 seconds, got {value}")
+    if key in ("guide_start", "guide_end"):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise SettingsError(f"{where}: must be a date YYYY-MM-DD, got {value!r}") from None
     if key in _CHOICES and value not in _CHOICES[key]:
         raise SettingsError(f"{where}: must be one of {', '.join(_CHOICES[key])}; got {value!r}")
     if key in _NON_NEGATIVE and not number >= 0:

@@ -238,3 +238,37 @@ def test_cli_ingest_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert code == 0
     assert "run seq7:" in out and "READ_ERROR 1" in out and "calibration v" in out
+
+
+def test_westgard_against_the_chosen_guide_set(tmp_path: Path, assay: Assay) -> None:
+    """Three clean runs form the guide set; a run whose QC-M reads +25 % breaks 1-3s."""
+    clean = []
+    for i in range(3):
+        clean.append(tmp_path / f"clean{i}")
+        simulate_run(clean[-1], SimConfig(n_samples=6, seed=20 + i, qc_every=3))
+    biased = tmp_path / "biased"
+    simulate_run(
+        biased, apply_faults(SimConfig(n_samples=6, seed=30, qc_every=3), ["biased-qc:QC-M:25:all"])
+    )
+
+    def westgard(db: Path, **guide: object) -> set[str]:
+        for i, folder in enumerate(clean):
+            _ingest(folder, assay, db, run_id=f"clean{i}").close()
+        with Store(db) as store:
+            ingestor = RunIngestor(
+                store,
+                assay,
+                RunInfo("biased", "biased"),
+                load_worklist(biased / "worklist.csv"),
+                **guide,
+            )
+            ingest_paths(ingestor, sorted(biased.glob("*.mzML")))
+            codes = set(store.flags("biased")["code"].to_list())
+        return {c for c in codes if c.startswith("WESTGARD") or c == "GUIDE_SET_SMALL"}
+
+    chosen = westgard(tmp_path / "a.duckdb", guide_runs=("clean0", "clean1", "clean2"))
+    assert "WESTGARD_1_3S" in chosen
+    assert "GUIDE_SET_SMALL" not in chosen  # 3 runs x >= 2 QC-M each
+    # a guide set by dates that holds no QC: nothing to judge against, nothing raised
+    dated = westgard(tmp_path / "b.duckdb", guide_start="1990-01-01", guide_end="1990-12-31")
+    assert not any(c.startswith("WESTGARD") for c in dated)
