@@ -185,7 +185,7 @@ def _check(key: str, value: Any, where: str) -> Any:
         raise SettingsError(f"{where}: must be > 0 seconds, got {value}")
     if key in ("guide_start", "guide_end"):
         try:
-            date.fromisoformat(value)
+            date.fromisoformat(str(value))
         except ValueError:
             raise SettingsError(f"{where}: must be a date YYYY-MM-DD, got {value!r}") from None
     if key in _CHOICES and value not in _CHOICES[key]:
