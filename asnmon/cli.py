@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 typical use:
-  asnmon demo                                   simulated run, nothing to configure
-  asnmon simulate run1/ --samples 80            write a realistic run of mzML files
-  asnmon ingest run1/*.mzML --worklist run1/worklist.csv --db lab.duckdb
+  asnmon demo                                   simulated instrument + live monitor + dashboard
+  asnmon init qqq1.toml --watch D:/Data         a commented settings file for an instrument
+  asnmon check --settings qqq1.toml             preflight checklist, a fix for each problem
+  asnmon run --settings qqq1.toml               the monitor; dashboard on http://127.0.0.1:8050
+  asnmon ingest run1/ --worklist run1/worklist.csv --db lab.duckdb    batch, files already there
+  asnmon report RUN --db lab.duckdb             post-run HTML report
   asnmon export --db lab.duckdb --out results.csv
   asnmon check-assay my_assay.toml              explain every problem in an assay file
 
