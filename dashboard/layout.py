@@ -199,12 +199,19 @@ def flags_pane(read_only: bool) -> list[Any]:
     ]
 
 
+MAX_FLAG_CARDS = 50  # thousands of cards make a page that takes seconds to draw
+
+
 def flag_cards(rows: Sequence[Mapping[str, Any]], *, read_only: bool = False) -> list[Any]:
-    """One card per open flag: badge, where, message, what to do, acknowledge button."""
+    """One card per open flag (the first MAX_FLAG_CARDS): badge, where, message, what to do.
+
+    ``rows`` come most urgent first (``tables.open_flags``); past the cap a line says
+    how many more there are and where to find them, rather than drawing them all.
+    """
     if not rows:
         return [html.P("✔ No open flags.", className="all-clear")]
     cards = []
-    for f in rows:
+    for f in rows[:MAX_FLAG_CARDS]:
         look = style.severity(f["severity"])
         acked = f["acks"] > 0
         cards.append(
@@ -240,6 +247,15 @@ def flag_cards(rows: Sequence[Mapping[str, Any]], *, read_only: bool = False) ->
                         n_clicks=0,
                     ),
                 ],
+            )
+        )
+    if len(rows) > MAX_FLAG_CARDS:
+        more = len(rows) - MAX_FLAG_CARDS
+        cards.append(
+            html.P(
+                f"… and {more} more open flag(s), less urgent or older: filter the injection "
+                "table by flag code to see them.",
+                className="flag-more",
             )
         )
     return cards

@@ -317,3 +317,17 @@ def test_banner_summarizes_many_alarms(alarms: list[str], expected: str) -> None
     from dashboard.layout import summarize_alarms
 
     assert summarize_alarms(alarms) == expected
+
+
+def test_flag_cards_are_capped_most_urgent_first() -> None:
+    from dashboard.layout import MAX_FLAG_CARDS, flag_cards
+
+    rows = [
+        {"flag_id": i, "code": "IS_LOW", "severity": "fail", "message": f"m{i}", "action": "a",
+         "where": f"file{i}", "acks": 0}
+        for i in range(MAX_FLAG_CARDS + 7)
+    ]
+    cards = flag_cards(rows)
+    assert len(cards) == MAX_FLAG_CARDS + 1
+    assert "7 more open flag(s)" in str(cards[-1].children)
+    assert "m0" in str(cards[0].children)  # the order given (most urgent first) is kept
