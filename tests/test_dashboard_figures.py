@@ -323,8 +323,15 @@ def test_flag_cards_are_capped_most_urgent_first() -> None:
     from dashboard.layout import MAX_FLAG_CARDS, flag_cards
 
     rows = [
-        {"flag_id": i, "code": "IS_LOW", "severity": "fail", "message": f"m{i}", "action": "a",
-         "where": f"file{i}", "acks": 0}
+        {
+            "flag_id": i,
+            "code": "IS_LOW",
+            "severity": "fail",
+            "message": f"m{i}",
+            "action": "a",
+            "where": f"file{i}",
+            "acks": 0,
+        }
         for i in range(MAX_FLAG_CARDS + 7)
     ]
     cards = flag_cards(rows)
