@@ -20,6 +20,7 @@ from dash.exceptions import PreventUpdate
 from asnmon.assay import Assay
 from asnmon.errors import StoreError
 from asnmon.store import Store
+from asnmon.westgard import GuideSet, QcPoint, guide_set
 from dashboard import figures, layout, tables
 from dashboard.data import RunCache, Snapshot
 
@@ -257,7 +258,16 @@ class Views:
 
     def levey_jennings(self, run_id: str | None) -> Any:
         snap = self.snapshot(run_id)
-        return figures.levey_jennings_figure(snap.results, snap.flags)
+        guides: dict[str, GuideSet] = {}
+        if snap.run_id is not None:
+            # The guide set the pipeline's Westgard rules use by default: every other run.
+            points = [QcPoint(*row) for row in self.store.qc_values()]
+            others = sorted({p.run_id for p in points if p.run_id != snap.run_id})
+            if others:
+                for level in {p.level for p in points if p.run_id == snap.run_id}:
+                    if (g := guide_set(points, level, runs=others)) is not None:
+                        guides[level] = g
+        return figures.levey_jennings_figure(snap.results, snap.flags, guides)
 
     def pools(self, run_id: str | None) -> Any:
         return figures.pools_figure(self.snapshot(run_id).results, self.assay)

@@ -17,7 +17,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from asnmon.assay import Assay
-from asnmon.westgard import QcPoint, evaluate_westgard, guide_set
+from asnmon.westgard import GuideSet, QcPoint, evaluate_westgard, guide_set
 from dashboard import style
 from dashboard.tables import details, is_reference
 
@@ -345,14 +345,19 @@ def calibration_figure(
 # ---------------------------------------------------------------- QC
 
 
-def levey_jennings_figure(results: pl.DataFrame, flags: pl.DataFrame | None = None) -> go.Figure:
-    """Per QC level: values in run order with mean ± 1/2/3 SD and Westgard violations.
+def levey_jennings_figure(
+    results: pl.DataFrame,
+    flags: pl.DataFrame | None = None,
+    guides: Mapping[str, GuideSet] | None = None,
+) -> go.Figure:
+    """Per QC level: accuracy % in run order with mean ± 1/2/3 SD and Westgard violations.
 
-    The guide set is the run's own QCs of that level (within-run chart); stored
-    WESTGARD_* flags are marked as well when the QC rules raised them.
+    ``guides``: the guide set per level the QC rules judge against (other runs); a
+    level without one falls back to the run's own QCs (a within-run chart, said in
+    its title). Stored WESTGARD_* flags are marked as well.
     """
     qc = (
-        results.filter((pl.col("sample_type") == "qc") & pl.col("conc").is_not_null())
+        results.filter((pl.col("sample_type") == "qc") & pl.col("accuracy_pct").is_not_null())
         .sort("injection_id")
         .with_row_index("n", offset=1)
         if not results.is_empty()
@@ -361,8 +366,15 @@ def levey_jennings_figure(results: pl.DataFrame, flags: pl.DataFrame | None = No
     if qc.is_empty():
         return empty_figure("No QC results yet", uirevision="lj")
     levels = sorted(set(qc["level"].fill_null("?").to_list()))
+    chosen = {level: (guides or {}).get(level) for level in levels}
+    titles = [
+        f"{level}: guide {g.basis}, n = {g.n}" + (" (< 5 points)" if g.small else "")
+        if (g := chosen[level]) is not None
+        else f"{level}: within this run"
+        for level in levels
+    ]
     fig = make_subplots(
-        rows=len(levels), cols=1, shared_xaxes=False, subplot_titles=levels, vertical_spacing=0.12
+        rows=len(levels), cols=1, shared_xaxes=False, subplot_titles=titles, vertical_spacing=0.12
     )
     _base(fig, uirevision="lj", height=260 * len(levels) + 60)
     stored = (
@@ -372,11 +384,11 @@ def levey_jennings_figure(results: pl.DataFrame, flags: pl.DataFrame | None = No
     )
     for row, level in enumerate(levels, start=1):
         part = qc.filter(pl.col("level").fill_null("?") == level)
-        values = part["conc"].to_list()
+        values = part["accuracy_pct"].to_list()
         ids = part["injection_id"].to_list()
         xs = list(range(1, len(values) + 1))
         points = [QcPoint("run", f"{i:09d}", level, v) for i, v in zip(ids, values, strict=True)]
-        guide = guide_set(points, level)
+        guide = chosen[level] or guide_set(points, level)
         if guide is not None and guide.sd > 0:
             # One trace for all the SD lines: add_hline per line costs ~10 ms each.
             right = len(values) + 0.5
@@ -425,7 +437,7 @@ def levey_jennings_figure(results: pl.DataFrame, flags: pl.DataFrame | None = No
                 marker={"color": style.BLUE, "size": 10, "symbol": "diamond"},
                 line={"color": style.GREY, "width": 1},
                 showlegend=False,
-                hovertemplate="%{text}: %{y:.3g}<extra></extra>",
+                hovertemplate="%{text}: %{y:.1f} %<extra></extra>",
             ),
             row=row,
             col=1,
@@ -465,6 +477,7 @@ def levey_jennings_figure(results: pl.DataFrame, flags: pl.DataFrame | None = No
                 col=1,
             )
         fig.update_xaxes(title="QC number in run", row=row, col=1, dtick=1)
+        fig.update_yaxes(title="accuracy %", row=row, col=1)
     return fig
 
 

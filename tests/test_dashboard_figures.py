@@ -30,6 +30,7 @@ def results_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
         "unit": "µM",
         "dilution": 1.0,
         "status": "ok",
+        "accuracy_pct": None,
         "group_name": None,
         "normalized_value": None,
         "normalized_unit": None,
@@ -216,15 +217,34 @@ def test_calibration_figure_marks_excluded_and_residuals() -> None:
 
 def test_levey_jennings_sd_lines_and_westgard_marks() -> None:
     values = [100.0, 101.0, 99.0, 100.5, 99.5, 100.0, 100.2, 99.8, 100.1, 130.0]
-    res = results_frame([{"sample_type": "qc", "level": "QC-M", "conc": v} for v in values])
-    fig = figures.levey_jennings_figure(res)
+    res = results_frame([{"sample_type": "qc", "level": "QC-M", "accuracy_pct": v} for v in values])
+    fig = figures.levey_jennings_figure(res)  # no other runs: a within-run chart
     labels = next(t for t in fig.data if t.name == "SD labels")
     sd_labels = {x for x in labels.text if "SD" in x}
     assert sd_labels == {f"{s}{k} SD" for s in "+−" for k in (1, 2, 3)}
     marks = [t for t in fig.data if t.name == "Westgard"]
     assert marks
     assert list(marks[0].x) == [10]
+    assert "within this run" in fig.layout.annotations[0].text
     assert "No QC" in figures.levey_jennings_figure(results_frame([{}])).to_json()
+
+
+def test_levey_jennings_uses_the_guide_set_the_rules_use() -> None:
+    """Against other runs' mean 100 % ± 2 %, a run whose QC-M all read 107 % breaks 1-3s."""
+    from asnmon.westgard import GuideSet
+
+    res = results_frame(
+        [{"sample_type": "qc", "level": "QC-M", "accuracy_pct": 107.0} for _ in range(3)]
+    )
+    guide = GuideSet("QC-M", mean=100.0, sd=2.0, n=12, basis="runs A, B")
+    fig = figures.levey_jennings_figure(res, guides={"QC-M": guide})
+    assert "guide runs A, B, n = 12" in fig.layout.annotations[0].text
+    lines = next(t for t in fig.data if t.name == "SD lines")
+    assert max(y for y in lines.y if y is not None) == pytest.approx(106.0)  # mean + 3 SD
+    marks = next(t for t in fig.data if t.name == "Westgard")
+    assert "1_3S" in " ".join(marks.text)
+    # judged within the run alone, three equal values break nothing
+    assert not [t for t in figures.levey_jennings_figure(res).data if t.name == "Westgard"]
 
 
 def test_chromatogram_figure_boundaries_and_reference_row() -> None:
