@@ -165,7 +165,15 @@ class Monitor:
             from dashboard.server import serve
 
             self._dashboard = serve(
-                create_app(self.store, self.assay),
+                create_app(
+                    self.store,
+                    self.assay,
+                    guide={
+                        "runs": self.settings.guide_runs,
+                        "start": self.settings.guide_start,
+                        "end": self.settings.guide_end,
+                    },
+                ),
                 host=self.settings.host,
                 port=self.settings.port,
                 password=self.settings.password,

@@ -47,7 +47,7 @@ from asnmon.records import (
 )
 from asnmon.store import RunInfo, Store
 from asnmon.westgard import RULES as WESTGARD_RULES
-from asnmon.westgard import QcPoint, guide_set, westgard_flags
+from asnmon.westgard import QcPoint, guides_for, westgard_flags
 from asnmon.worklist import Worklist, resolve_sample
 
 log = logging.getLogger("asnmon.pipeline")
@@ -374,19 +374,9 @@ class RunIngestor:
         """Westgard rules on this run's QCs against the guide set (other runs by default)."""
         points = [QcPoint(*row) for row in self.store.qc_values()]
         run_id = self.run.run_id
-        others = sorted({p.run_id for p in points if p.run_id != run_id})
-        dated = self.guide_start is not None or self.guide_end is not None
-        runs: list[str] | None = (
-            list(self.guide_runs) if self.guide_runs else (None if dated else (others or [run_id]))
-        )
-        end = f"{self.guide_end}T23:59:59.999" if self.guide_end else None  # inclusive day
-        levels = sorted({p.level for p in points if p.run_id == run_id})
-        guides = [
-            g
-            for level in levels
-            if (g := guide_set(points, level, runs=runs, start=self.guide_start, end=end))
-            is not None
-        ]
+        guides = guides_for(
+            points, run_id, runs=self.guide_runs, start=self.guide_start, end=self.guide_end
+        ).values()
         self.store.replace_run_flags(
             run_id, {*WESTGARD_RULES, "GUIDE_SET_SMALL"}, westgard_flags(points, guides, run_id)
         )

@@ -121,6 +121,32 @@ def guide_set(
     )
 
 
+def guides_for(
+    points: Sequence[QcPoint],
+    run_id: str,
+    *,
+    runs: Sequence[str] = (),
+    start: str | None = None,
+    end: str | None = None,
+) -> dict[str, GuideSet]:
+    """The guide set per QC level of ``run_id``: one rule for the pipeline and every view.
+
+    ``runs`` if given; else the QCs acquired from ``start`` to ``end`` (dates,
+    inclusive) if either is given; else every other run — or the run itself when it
+    is the first, so a first run still gets a (within-run) chart.
+    """
+    dated = start is not None or end is not None
+    others = sorted({p.run_id for p in points if p.run_id != run_id})
+    chosen: list[str] | None = list(runs) if runs else (None if dated else (others or [run_id]))
+    until = f"{end}T23:59:59.999" if end and len(end) == 10 else end  # a whole last day
+    out = {}
+    for level in sorted({p.level for p in points if p.run_id == run_id}):
+        guide = guide_set(points, level, runs=chosen, start=start, end=until)
+        if guide is not None:
+            out[level] = guide
+    return out
+
+
 def evaluate_westgard(points: Iterable[QcPoint], guide: GuideSet) -> list[Violation]:
     """Every violation on ``guide.level``'s points, in order (several rules may fire at once)."""
     pts = ordered(points, guide.level)

@@ -9,7 +9,7 @@ points are appended with ``extendData`` and ``uirevision`` keeps any zoom.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dash
@@ -20,7 +20,7 @@ from dash.exceptions import PreventUpdate
 from asnmon.assay import Assay
 from asnmon.errors import StoreError
 from asnmon.store import Store
-from asnmon.westgard import GuideSet, QcPoint, guide_set
+from asnmon.westgard import GuideSet, QcPoint, guides_for
 from dashboard import figures, layout, tables
 from dashboard.data import RunCache, Snapshot
 
@@ -54,10 +54,12 @@ function(search, kioskDefault) {
 class Views:
     """What each callback computes, as plain methods over the store (no Dash state)."""
 
-    def __init__(self, store: Store, assay: Assay) -> None:
+    def __init__(self, store: Store, assay: Assay, guide: Mapping[str, Any] | None = None) -> None:
         self.store = store
         self.assay = assay
         self.cache = RunCache(store)
+        # the Westgard guide set as the monitor's settings choose it (runs or dates)
+        self.guide = {k: v for k, v in (guide or {}).items() if v}
 
     # ---------------------------------------------------------------- tick
 
@@ -260,13 +262,11 @@ class Views:
         snap = self.snapshot(run_id)
         guides: dict[str, GuideSet] = {}
         if snap.run_id is not None:
-            # The guide set the pipeline's Westgard rules use by default: every other run.
             points = [QcPoint(*row) for row in self.store.qc_values()]
-            others = sorted({p.run_id for p in points if p.run_id != snap.run_id})
-            if others:
-                for level in {p.level for p in points if p.run_id == snap.run_id}:
-                    if (g := guide_set(points, level, runs=others)) is not None:
-                        guides[level] = g
+            guides = guides_for(points, snap.run_id, **self.guide)
+            # the run judged against itself only: a within-run chart, titled as such
+            if not self.guide and not any(p.run_id != snap.run_id for p in points):
+                guides = {}
         return figures.levey_jennings_figure(snap.results, snap.flags, guides)
 
     def pools(self, run_id: str | None) -> Any:
@@ -306,9 +306,13 @@ def create_app(
     kiosk: bool = False,
     sound: bool = False,
     refresh_ms: int = 1000,
+    guide: Mapping[str, Any] | None = None,
 ) -> dash.Dash:
-    """The dashboard over ``store``; serve it with ``dashboard.server.serve``."""
-    views = Views(store, assay)
+    """The dashboard over ``store``; serve it with ``dashboard.server.serve``.
+
+    ``guide``: ``runs``, ``start``, ``end`` of the Westgard guide set, as in the settings.
+    """
+    views = Views(store, assay, guide)
     app = dash.Dash(
         __name__,
         title="asnmon",

@@ -72,3 +72,35 @@ def test_flags_for_the_run_only_and_small_guide_warning() -> None:
     assert f.limit == pytest.approx(115.0)
     assert "+3.5 SD" in f.message
     assert westgard_flags(p, [G], "A") == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected_n"),
+    [
+        ({}, 4),  # every other run: A and B, two QC-M each
+        ({"runs": ["A"]}, 2),
+        ({"start": "2026-01-02", "end": "2026-01-02"}, 2),  # B's day, C's own points excluded
+        ({"start": "1990-01-01", "end": "1990-12-31"}, None),  # nothing in range: no guide
+    ],
+)
+def test_guides_for_picks_the_guide_set_as_the_settings_say(
+    kwargs: dict[str, object], expected_n: int | None
+) -> None:
+    from asnmon.westgard import guides_for
+
+    points = [
+        QcPoint("A", "2026-01-01T09:00:00Z", "QC-M", 100.0),
+        QcPoint("A", "2026-01-01T10:00:00Z", "QC-M", 102.0),
+        QcPoint("B", "2026-01-02T09:00:00Z", "QC-M", 98.0),
+        QcPoint("B", "2026-01-02T10:00:00Z", "QC-M", 101.0),
+        QcPoint("C", "2026-01-03T09:00:00Z", "QC-M", 120.0),
+    ]
+    guides = guides_for(points, "C", **kwargs)  # type: ignore[arg-type]
+    assert (guides["QC-M"].n if "QC-M" in guides else None) == expected_n
+
+
+def test_a_first_run_is_its_own_guide() -> None:
+    from asnmon.westgard import guides_for
+
+    points = [QcPoint("A", f"2026-01-01T0{i}:00:00Z", "QC-L", 100.0 + i) for i in range(3)]
+    assert guides_for(points, "A")["QC-L"].n == 3
