@@ -81,6 +81,7 @@ _TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".swp", "
 _IGNORED_EVENT_TYPES = frozenset({"opened", "closed_no_write"})
 _FALLBACK_POLL = 1.0  # when inotify cannot start (watch or instance limit)
 _JOIN_TIMEOUT = 5.0
+_PRUNE_EVERY = 600.0  # s; the memory of handed-on files drops those no longer on disk
 _START_WAIT = 10.0
 _MAX_DRAIN = 10_000
 
@@ -357,6 +358,7 @@ class FolderWatcher:
         self._handed: dict[Path, Signature] = {}
         self._check_now = False
         self._next_health = 0.0
+        self._next_prune = time.monotonic() + _PRUNE_EVERY
         self._next_settle = 0.0
 
         # Read by status() from any thread.
@@ -437,6 +439,9 @@ class FolderWatcher:
             self._next_health = now + self._retry_every
             self._check_health()
             self._first_check.set()
+        if now >= self._next_prune:  # files archived or deleted since: forget them
+            self._next_prune = now + _PRUNE_EVERY
+            self._handed = {p: sig for p, sig in self._handed.items() if p.exists()}
         if now >= self._next_settle:
             self._next_settle = now + self._tick
             if self._observer is not None:
