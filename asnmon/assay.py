@@ -127,6 +127,12 @@ class Limits:
     is_drift_clip_sd: float = _f(
         3.0, source="robust CUSUM: one outlier adds at most clip - k SD", lo=0
     )
+    is_drift_min_rate_pct: float = _f(
+        0.75,
+        source="confirmation: the IS must still "
+        "be moving this many % per injection (benchmarks/drift.py)",
+        lo=0,
+    )
     is_drift_slope_window: int = _f(10, source="points for the Theil-Sen drift rate", lo=2)
     is_bias_n: int = _f(10, source="FDA 2019 IS Q&A (sample IS consistently higher/lower)", lo=2)
     is_bias_pct: float = _f(

@@ -57,6 +57,7 @@ class DriftSettings:
     min_cv: float = 0.03  # floor of the SD of log IS (~ CV)
     clip: float = 3.0
     slope_window: int = 10
+    min_rate_pct: float = 0.0  # |% per injection| the trend must show to raise the alarm
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +133,15 @@ def cusum_episodes(
         if in_alarm is None:
             side = "down" if lo > s.h else "up" if hi > s.h else None
             if side is not None:
-                in_alarm = side
                 start = lo_start if side == "down" else hi_start
                 total = lo if side == "down" else hi
-                episodes.append(_episode(order, log_is, excluded, side, start, j, mu, sd, total, s))
+                episode = _episode(order, log_is, excluded, side, start, j, mu, sd, total, s)
+                # Confirmation: the sum says "shifted", the slope must say "still moving
+                # that way" at the minimum rate; else wait (the sum keeps its evidence).
+                moving = (episode.rate_pct < 0) == (side == "down")
+                if s.min_rate_pct <= 0 or (moving and abs(episode.rate_pct) >= s.min_rate_pct):
+                    in_alarm = side
+                    episodes.append(episode)
         else:
             if in_alarm == "down":
                 lo = min(lo, 2 * s.h)

@@ -73,6 +73,7 @@ def drift_settings(assay: Assay) -> DriftSettings:
         min_cv=float(_lim(assay, "is_drift_min_cv_pct", 3.0)) / 100.0,
         clip=float(_lim(assay, "is_drift_clip_sd", 3.0)),
         slope_window=int(_lim(assay, "is_drift_slope_window", 10)),
+        min_rate_pct=assay.limits.is_drift_min_rate_pct,
     )
 
 

@@ -57,3 +57,27 @@ def test_theil_sen_ignores_one_outlier() -> None:
     y = [0.5 * v for v in x]
     y[4] = 100.0
     assert theil_sen(x, y) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_confirmation_needs_the_is_still_moving(seed: int) -> None:
+    """A small offset that stays put (the sum crosses h, the slope is flat) is not a drift
+    when a minimum rate is asked; a real decline still is, and prefixes still agree."""
+    rng = np.random.default_rng(seed)
+    n = 80
+    order = np.arange(1, n + 1, dtype=float)
+    offset = np.where(order > 30, math.log(0.96), 0.0)  # 4 % lower from injection 31, flat
+    log_is = math.log(1.5e5) + offset + rng.normal(0, 0.005, n)
+    plain = cusum_episodes(order, log_is, DriftSettings())
+    strict = DriftSettings(min_rate_pct=0.75)
+    assert [e.direction for e in plain] == ["down"]
+    assert abs(plain[0].rate_pct) < 0.75
+    assert cusum_episodes(order, log_is, strict) == []
+    order2, drifting = series(2.5, seed=seed)
+    full = cusum_episodes(order2, drifting, strict)
+    down = [e for e in full if e.direction == "down"]
+    assert down
+    assert down[0].rate_pct <= -0.75
+    for cut in (50, 60, 90):
+        part = cusum_episodes(order2[:cut], drifting[:cut], strict)
+        assert [e.alarm for e in part] == [e.alarm for e in full if e.alarm < cut]
