@@ -1,0 +1,131 @@
+"""Retention time and ion ratio against the calibrators."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from asnmon.assay import Assay
+from asnmon.qc._base import (
+    _QUANTIFIED,
+    IS_BEARING,
+    _flag,
+)
+from asnmon.records import Flag, HistoryPoint, Peak, Role, SampleType
+from asnmon.records import Severity as S
+
+
+def evaluate_retention(
+    point: HistoryPoint,
+    peaks: Mapping[str, Peak | None],
+    history: Sequence[HistoryPoint],
+    assay: Assay,
+) -> list[Flag]:
+    """RT_SHIFT: IS apex vs the calibrators' mean, and analyte vs IS apex (co-elution)."""
+    if point.sample_type not in IS_BEARING or point.is_rt is None:
+        return []
+    lim = assay.limits
+    cal_rts = [
+        h.is_rt
+        for h in history
+        if h.sample_type is SampleType.CALIBRATOR and h.is_rt is not None and not h.error
+    ]
+    if cal_rts:
+        ref, basis = sum(cal_rts) / len(cal_rts), f"the mean of {len(cal_rts)} calibrators"
+    else:
+        ref, basis = assay.retention.expected_rt, "the method's expected RT (no calibrator yet)"
+    tol = ref * lim.rt_tolerance_pct / 100.0
+    flags: list[Flag] = []
+    shift = point.is_rt - ref
+    if abs(shift) > tol:
+        flags.append(
+            _flag(
+                "RT_SHIFT",
+                S.WARNING,
+                f"IS apex at {point.is_rt:.3f} min is {shift:+.3f} min from {basis} "
+                f"({ref:.3f} min); tolerance ±{lim.rt_tolerance_pct:g} % = ±{tol:.3f} min.",
+                "Check the column, mobile phase and pump pressure; confirm the peak identity "
+                "(ornithine shares the precursor) before reporting.",
+                point.is_rt,
+                ref,
+                "CLSI C62-A; limits.rt_tolerance_pct",
+                kind="is_rt",
+                shift=shift,
+            )
+        )
+    an = peaks.get(assay.analyte_quant.id)
+    if (
+        point.sample_type in _QUANTIFIED
+        and an is not None
+        and (an.sn is None or an.sn >= assay.integration.min_sn)
+    ):
+        gap = an.apex_rt - point.is_rt
+        if abs(gap) > lim.coelution_tolerance:
+            flags.append(
+                _flag(
+                    "RT_SHIFT",
+                    S.WARNING,
+                    f"Analyte apex {an.apex_rt:.3f} min and IS apex {point.is_rt:.3f} min are "
+                    f"{abs(gap):.3f} min apart (limit {lim.coelution_tolerance:g} min): they "
+                    "should co-elute.",
+                    "Check for an interference on the analyte transition (ornithine, "
+                    "aspartate isotope) and the integration.",
+                    abs(gap),
+                    lim.coelution_tolerance,
+                    "stable-isotope IS co-elution; limits.coelution_tolerance",
+                    kind="coelution",
+                )
+            )
+    return flags
+
+
+def evaluate_ion_ratio(
+    point: HistoryPoint,
+    peaks: Mapping[str, Peak | None],
+    history: Sequence[HistoryPoint],
+    assay: Assay,
+) -> list[Flag]:
+    """ION_RATIO: qualifier/quantifier vs the calibrators' mean (relative tolerance)."""
+    if point.sample_type not in _QUANTIFIED or point.analyte_area is None:
+        return []
+    an = peaks.get(assay.analyte_quant.id)
+    if an is None or (an.sn is not None and an.sn < assay.integration.min_sn):
+        return []  # too weak for its qualifier to mean anything
+    if assay.by_role(Role.ANALYTE_QUAL) is None:
+        return []
+    refs = [
+        h.ion_ratio
+        for h in history
+        if h.sample_type is SampleType.CALIBRATOR and h.ion_ratio is not None and not h.error
+    ]
+    if not refs:
+        return []
+    lim = assay.limits
+    ref = sum(refs) / len(refs)
+    weak = ref < lim.weak_qualifier_ratio
+    tol = lim.ion_ratio_weak_tolerance_pct if weak else lim.ion_ratio_tolerance_pct
+    ratio = point.ion_ratio if point.ion_ratio is not None else 0.0
+    dev = 100.0 * (ratio / ref - 1.0) if ref > 0 else math.inf
+    if abs(dev) <= tol:
+        return []
+    return [
+        _flag(
+            "ION_RATIO",
+            S.WARNING,
+            f"Ion ratio {ratio:.3f} is {dev:+.0f} % from the calibrators' mean {ref:.3f} "
+            f"(tolerance ±{tol:g} %"
+            + (
+                f", wider because the qualifier is < {lim.weak_qualifier_ratio:g} of the quantifier"
+                if weak
+                else ""
+            )
+            + ")"
+            + (": no qualifier peak." if point.ion_ratio is None else "."),
+            "Suspect an interference on one transition; review both traces before reporting.",
+            ratio,
+            tol,
+            "CLSI C62-A; limits.ion_ratio_tolerance_pct / ion_ratio_weak_tolerance_pct",
+            reference=ref,
+            deviation_pct=dev,
+        )
+    ]

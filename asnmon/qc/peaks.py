@@ -1,0 +1,130 @@
+"""NO_PEAK and peak quality (LOW_SN, SATURATION, FEW_POINTS, TRUNCATED_PEAK)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from asnmon.assay import Assay
+from asnmon.qc._base import (
+    IS_BEARING,
+    _flag,
+    _fmt,
+)
+from asnmon.records import Flag, Peak, Result, Role, Sample, SampleType
+from asnmon.records import Severity as S
+
+
+def evaluate_peaks(peaks: Mapping[str, Peak | None], sample: Sample, assay: Assay) -> list[Flag]:
+    """NO_PEAK: the IS must be there (except in blanks); the analyte in standards."""
+    flags: list[Flag] = []
+    is_t = assay.is_quant
+    an_t = assay.analyte_quant
+    rt = assay.retention
+    window = f"{rt.expected_rt - rt.window:.2f}-{rt.expected_rt + rt.window:.2f} min"
+    if sample.sample_type in IS_BEARING and peaks.get(is_t.id) is None:
+        flags.append(
+            _flag(
+                "NO_PEAK",
+                S.FAIL,
+                f"No internal-standard peak ({is_t.name}) in {window}: no result possible.",
+                "Check the injection (vial, needle, IS spiking) and re-inject.",
+                transition=is_t.id,
+            )
+        )
+    if sample.sample_type in (SampleType.CALIBRATOR, SampleType.QC) and peaks.get(an_t.id) is None:
+        flags.append(
+            _flag(
+                "NO_PEAK",
+                S.FAIL,
+                f"No {assay.analyte} peak ({an_t.name}) in this "
+                f"{sample.sample_type.value} {sample.level or sample.sample_id}.",
+                "Check the standard's preparation and the injection; re-inject.",
+                transition=an_t.id,
+            )
+        )
+    return flags
+
+
+def evaluate_peak_quality(
+    peaks: Mapping[str, Peak | None], sample: Sample, result: Result, assay: Assay
+) -> list[Flag]:
+    """LOW_SN, SATURATION, FEW_POINTS, TRUNCATED_PEAK on the peaks a result rests on.
+
+    The analyte of a study sample is judged only when it is reported as a number
+    (status ok): a weak peak below the LLOQ is already a BLQ.
+    """
+    stype = sample.sample_type
+    if stype not in IS_BEARING:
+        return []
+    integ = assay.integration
+    checked: list[tuple[str, str]] = [(assay.is_quant.id, assay.is_quant.name)]
+    analyte_judged = stype in (SampleType.CALIBRATOR, SampleType.QC) or (
+        stype is SampleType.SAMPLE and result.status == "ok"
+    )
+    if analyte_judged:
+        checked.append((assay.analyte_quant.id, assay.analyte_quant.name))
+    flags: list[Flag] = []
+    for tid, name in checked:
+        p = peaks.get(tid)
+        if p is None:
+            continue
+        if p.sn is not None and p.sn < integ.min_sn:
+            flags.append(
+                _flag(
+                    "LOW_SN",
+                    S.WARNING,
+                    f"{name}: S/N {p.sn:.1f} is below {integ.min_sn:g}; the peak is too weak to "
+                    "quantify reliably.",
+                    "Review the peak; re-inject or concentrate the sample if the value matters.",
+                    p.sn,
+                    integ.min_sn,
+                    "ICH M10 / CLSI C62-A (LLOQ S/N >= 10); integration.min_sn",
+                    transition=tid,
+                )
+            )
+        if p.points < integ.min_points_across:
+            flags.append(
+                _flag(
+                    "FEW_POINTS",
+                    S.WARNING,
+                    f"{name}: only {p.points} data points across the peak (minimum "
+                    f"{integ.min_points_across}); the area is imprecise.",
+                    "Shorten the dwell/cycle time or widen the peak in the method.",
+                    float(p.points),
+                    float(integ.min_points_across),
+                    "common LC-MS practice (>= 8-10 points); integration.min_points_across",
+                    transition=tid,
+                )
+            )
+        if p.truncated:
+            flags.append(
+                _flag(
+                    "TRUNCATED_PEAK",
+                    S.WARNING,
+                    f"{name}: the peak (apex {p.apex_rt:.2f} min) is cut off by the end of the "
+                    "acquisition window; its area is too small.",
+                    "Check the retention time and the acquisition window; re-inject.",
+                    p.apex_rt,
+                    source="peak integrity",
+                    transition=tid,
+                )
+            )
+    for tid in {assay.is_quant.id, assay.analyte_quant.id} | {
+        t.id for t in assay.transitions if t.role in (Role.ANALYTE_QUAL, Role.IS_QUAL)
+    }:
+        p = peaks.get(tid)
+        if p is not None and p.saturated:
+            flags.append(
+                _flag(
+                    "SATURATION",
+                    S.FAIL if tid in (assay.is_quant.id, assay.analyte_quant.id) else S.WARNING,
+                    f"{tid}: detector saturated (apex {_fmt(p.height)} counts, ceiling "
+                    f"{_fmt(integ.saturation_intensity)}); the area is underestimated.",
+                    "Dilute and re-inject (or use a less sensitive transition).",
+                    p.height,
+                    integ.saturation_intensity,
+                    "detector ceiling; integration.saturation_intensity",
+                    transition=tid,
+                )
+            )
+    return flags
