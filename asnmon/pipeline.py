@@ -155,7 +155,6 @@ class RunIngestor:
     # The single writer's memory of what is stored: no query per file to find duplicates.
     _shas: set[str] = field(default_factory=set)
     _files: dict[str, tuple[int, int, bool]] = field(default_factory=dict)
-    _arrivals: int = 0
 
     def __post_init__(self) -> None:
         self.store.ensure_run(self.run)
@@ -285,7 +284,6 @@ class RunIngestor:
             acquired_order=acquired_order,
             is_pct=is_pct,
         )
-        self._arrivals += 1
         position = sample.position if sample.in_worklist else None
         used = outcome.result.calibration_version
         known = (

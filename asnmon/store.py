@@ -200,21 +200,6 @@ class StoredEntry:
     error: bool
 
 
-@dataclass(frozen=True, slots=True)
-class StoredInjection:
-    """An injection as the pipeline needs it back (restart, re-quantification)."""
-
-    injection_id: int
-    file: str
-    sha256: str
-    position: int | None
-    sample_type: str
-    level: str | None
-    nominal: float | None
-    area_ratio: float | None
-    superseded: bool
-
-
 class Store:
     """One DuckDB file. Writers call the ``write_*`` methods from one thread."""
 
@@ -709,20 +694,6 @@ class Store:
             .fetchone()
         )
         return int(row[0]) if row else 0
-
-    def run_injections(self, run_id: str) -> list[StoredInjection]:
-        rows = (
-            self.reader()
-            .execute(
-                "SELECT i.injection_id, i.file, i.sha256, i.position, i.sample_type, i.level, "
-                "i.nominal, r.area_ratio, i.superseded FROM injections i LEFT JOIN results r "
-                "ON r.injection_id = i.injection_id AND r.current WHERE i.run_id = ? "
-                "ORDER BY i.injection_id",
-                [run_id],
-            )
-            .fetchall()
-        )
-        return [StoredInjection(*row) for row in rows]
 
     def _frame(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         """A query as a polars frame (built from rows: no pyarrow needed)."""

@@ -37,10 +37,6 @@ class RunCache:
     def runs(self) -> pl.DataFrame:
         return self.store.runs()
 
-    def default_run(self) -> str | None:
-        runs = self.store.runs()
-        return str(runs["run_id"][0]) if not runs.is_empty() else None
-
     def get(self, run_id: str | None) -> Snapshot:
         seq = self.store.last_change()
         with self._lock:
