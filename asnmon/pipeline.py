@@ -129,7 +129,6 @@ class IngestReport:
     injection_id: int | None = None
     outcome: Outcome | None = None
     version: int = 1
-    calibration: Calibration | None = None  # a new curve version fitted after this file
     message: str = ""
 
 
