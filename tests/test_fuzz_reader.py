@@ -37,7 +37,7 @@ def _seeds() -> list[bytes]:
         document(standard_chroms(), indexed=True).encode(),
         document([chrom_xml("c", RT, PEAK, dtype="<f4", compress=False)], namespace=False).encode(),
         document(spectra=[spectrum_xml("s", 1.0, [100.0, 133.06], [1.0, 2.0])]).encode(),
-        gzip.compress(document(standard_chroms()).encode()),
+        gzip.compress(document(standard_chroms()).encode(), mtime=0),
     ]
     root = realdata_dir()
     if root is not None:

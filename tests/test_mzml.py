@@ -190,7 +190,7 @@ def standard_chroms(polarity: str = "positive") -> list[str]:
 def write(tmp_path: Path, text: str | bytes, name: str = "inj.mzML", gz: bool = False) -> Path:
     data = text.encode() if isinstance(text, str) else text
     path = tmp_path / name
-    path.write_bytes(gzip.compress(data) if gz else data)
+    path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
     return path
 
 

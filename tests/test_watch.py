@@ -118,7 +118,7 @@ def folder(tmp_path: Path) -> Path:
 # ---------------------------------------------------------------- is_complete
 
 BIG = mzml_doc("big", comment="x" * 3_000_000)
-GZ = gzip.compress(DOC)
+GZ = gzip.compress(DOC, mtime=0)
 INDEXED = indexed_mzml_doc()
 
 COMPLETENESS = [
@@ -135,16 +135,18 @@ COMPLETENESS = [
     # not XML at all: it will never close, so it is handed on for a READ_ERROR once settled
     ("junk.mzML", bytes(range(7, 250)) * 40, True),
     ("doc.mzML.gz", GZ, True),
-    ("big.mzML.gz", gzip.compress(BIG), True),
+    ("big.mzML.gz", gzip.compress(BIG, mtime=0), True),
     ("cut_stream.mzML.gz", GZ[:-12], False),
-    ("cut_content.mzML.gz", gzip.compress(DOC[:-20]), False),
+    ("cut_content.mzML.gz", gzip.compress(DOC[:-20], mtime=0), False),
     ("bad_crc.mzML.gz", GZ[:-8] + b"\x00\x00\x00\x00" + GZ[-4:], False),
     ("gzip_without_gz_name.mzML", GZ, True),
     ("vendor.raw", b"\x01\x00\xa1Finnigan" + bytes(200), True),
 ]
 
 
-@pytest.mark.parametrize(("name", "data", "expected"), COMPLETENESS)
+@pytest.mark.parametrize(
+    ("name", "data", "expected"), COMPLETENESS, ids=[c[0] for c in COMPLETENESS]
+)
 def test_is_complete(tmp_path: Path, name: str, data: bytes, expected: bool) -> None:
     path = tmp_path / name
     path.write_bytes(data)
@@ -317,7 +319,7 @@ def test_start_up_scan_hands_on_files_already_there_in_acquisition_order(
     folder: Path, make_watcher: Make
 ) -> None:
     for i, name in enumerate(["z_first.mzML", "a_second.mzML", "m_third.mzML.gz"]):
-        write_file(folder / name, gzip.compress(DOC) if name.endswith(".gz") else DOC)
+        write_file(folder / name, gzip.compress(DOC, mtime=0) if name.endswith(".gz") else DOC)
         os.utime(folder / name, (1000 + i, 1000 + i))
     write_file(folder / "unfinished.mzML", DOC[:-50])
 
