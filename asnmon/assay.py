@@ -185,6 +185,11 @@ class Assay:
     def qc_level(self, name: str | None) -> QcLevel | None:
         return next((q for q in self.qc_levels if q.name == name), None)
 
+    def nominal(self, level: str | None) -> float | None:
+        """The nominal concentration of a QC or calibrator level (``QC-L``, ``CAL03``)."""
+        found = self.qc_level(level) or next((c for c in self.calibrators if c.name == level), None)
+        return found.nominal if found else None
+
 
 # ---------------------------------------------------------------- parsing
 

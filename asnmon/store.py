@@ -768,16 +768,13 @@ class Store:
         rows = self.reader().execute("SELECT key, value FROM monitor_status").fetchall()
         return {k: json.loads(v) for k, v in rows}
 
-    def results(self, run_id: str | None = None, *, sample_type: str | None = None) -> pl.DataFrame:
+    def results(self, run_id: str | None = None) -> pl.DataFrame:
         """One row per current injection, the contract's columns (README "Export")."""
         where = "WHERE NOT i.superseded"
         params: list[Any] = []
         if run_id:
             where += " AND i.run_id = ?"
             params.append(run_id)
-        if sample_type:
-            where += " AND i.sample_type = ?"
-            params.append(sample_type)
         return self._frame(
             f"""
             SELECT i.run_id, i.position, i.file, i.sample_id, i.sample_type, i.level, i.matrix,

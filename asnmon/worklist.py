@@ -207,12 +207,10 @@ def sample_from_name(name: str | Path, assay: Assay) -> Sample:
             nominal: float | None = None
             if stype is SampleType.CALIBRATOR:
                 level = f"CAL{int(m.group(2)):02d}"
-                cal = next((c for c in assay.calibrators if c.name == level), None)
-                nominal = cal.nominal if cal else None
+                nominal = assay.nominal(level)
             elif stype is SampleType.QC:
                 level = _QC_NAMES[m.group(1).lower()]
-                qc = assay.qc_level(level)
-                nominal = qc.nominal if qc else None
+                nominal = assay.nominal(level)
             return Sample(
                 file=key,
                 sample_id=key,
@@ -230,10 +228,8 @@ def resolve_sample(name: str | Path, worklist: Worklist | None, assay: Assay) ->
         found = worklist.lookup(name)
         if found is not None:
             if found.nominal is None and found.level:
-                ref = assay.qc_level(found.level) or next(
-                    (c for c in assay.calibrators if c.name == found.level), None
-                )
-                if ref is not None:
-                    return replace(found, nominal=ref.nominal)
+                nominal = assay.nominal(found.level)
+                if nominal is not None:
+                    return replace(found, nominal=nominal)
             return found
     return sample_from_name(name, assay)
