@@ -468,7 +468,7 @@ class Monitor:
         except OSError:
             stamp = "gone"
         sha = hashlib.sha256(f"{code}:{path}:{stamp}".encode()).hexdigest()
-        if self.store.has_sha(sha, ingestor.run.run_id):
+        if ingestor.has_stored(sha):
             return
         flag = Flag(
             code=code,

@@ -175,6 +175,10 @@ class RunIngestor:
         self._calibration_id = self.store.write_calibration(self.run.run_id, cal, [], {})
         self.calibration = cal
 
+    def has_stored(self, sha256: str) -> bool:
+        """Whether this content is already in the run (the single writer's own memory)."""
+        return sha256 in self._shas
+
     def restore(self) -> None:
         """Rebuild the run from the database: a restart judges later files exactly alike."""
         stored = self.store.load_run(self.run.run_id)
@@ -222,7 +226,7 @@ class RunIngestor:
         except OSError as exc:
             log.warning("cannot read %s: %s", path, exc)
             return IngestReport(path, stored=False, message=f"cannot read the file: {exc}")
-        if sha in self._shas:
+        if self.has_stored(sha):
             return IngestReport(path, stored=False, message="already ingested (same content)")
         sample = resolve_sample(path, self.worklist, self.assay)
         if self._pending_cal and sample.sample_type is not SampleType.CALIBRATOR:

@@ -547,15 +547,6 @@ class Store:
 
     # ------------------------------------------------------------ reads
 
-    def has_sha(self, sha256: str, run_id: str | None = None) -> bool:
-        sql = "SELECT count(*) FROM injections WHERE sha256 = ?"
-        params: list[Any] = [sha256]
-        if run_id is not None:
-            sql += " AND run_id = ?"
-            params.append(run_id)
-        row = self.reader().execute(sql, params).fetchone()
-        return bool(row and row[0])
-
     def run_files(self, run_id: str) -> tuple[set[str], dict[str, tuple[int, int, bool]]]:
         """Every content hash of a run, and each file's current (id, version, was_error)."""
         rows = (
