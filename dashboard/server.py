@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dash
-from waitress import create_server
+from waitress import create_server, wasyncore
 
 from asnmon.errors import SettingsError
 
@@ -82,7 +82,14 @@ class ServerHandle:
         dispatcher = getattr(self._server, "task_dispatcher", None)
         if dispatcher is not None:
             dispatcher.shutdown(cancel_pending=True, timeout=timeout)
-        self._server.close()
+        if not self._thread.is_alive():
+            self._server.close()
+            return
+        # waitress's socket loop is single-threaded: close its sockets from inside it,
+        # else a select() in flight meets a descriptor closed under it (EBADF). Once
+        # its map is empty the loop, and so the thread, ends.
+        server = self._server
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         self._thread.join(timeout)
 
     def __enter__(self) -> ServerHandle:
