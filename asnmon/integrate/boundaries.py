@@ -44,7 +44,7 @@ from asnmon.records import FloatArray
 DETECTION_SN = 3.0  # apex prominence / noise needed to call a peak at all (LOD convention)
 VALLEY_SN = 3.0  # a valley must also dip this many noise SDs (at its level) to split
 QUIET_OFFSET_FWHM = 2.5  # quiet stretches start this many FWHM beyond the outermost apex
-QUIET_SPAN_FWHM = 3.0  # ... and are searched over this many FWHM further out
+QUIET_SPAN_FWHM = 5.0  # ... and are searched over this many FWHM further out
 MIN_QUIET_POINTS = 8  # a baseline stretch has at least this many points
 BASELINE_FRACTION = 1e-4  # "back on the baseline": the averaged profile within this of it
 
@@ -106,10 +106,12 @@ def _quiet(
 ) -> tuple[int, int] | None:
     """The quiet stretch up to ``span`` points beyond ``edge``: None if shorter than ``width``.
 
-    Runs of ``width`` points whose mean is within 2 standard errors of the
+    Runs of ``width`` points whose mean, about a straight line through all
+    the runs' means (a drifting baseline), is within 5 standard errors of the
     lowest run's are quiet; the stretch is the contiguous set of them nearest
     the peak. Taking every such run (not only the lowest) keeps the level
-    unbiased: the lowest of many noisy means sits below the true baseline.
+    unbiased -- the lowest of many noisy means sits below the true baseline --
+    while a neighbouring peak's runs stand far above and are left out.
     """
     n = c.size
     if step > 0:
@@ -121,7 +123,10 @@ def _quiet(
     seg = c[a : b + 1]
     csum = np.concatenate(([0.0], np.cumsum(seg)))
     means = (csum[width:] - csum[:-width]) / width
-    ok = means <= float(means.min()) + 2.0 * sd / np.sqrt(width)
+    if means.size >= 3:
+        x = np.arange(means.size, dtype=float)
+        means = means - np.polyval(np.polyfit(x, means, 1), x)
+    ok = means <= float(means.min()) + 5.0 * sd / np.sqrt(width)
     idx = np.flatnonzero(ok)
     if step > 0:  # nearest the peak: the first accepted run, extended outwards
         k0 = int(idx[0])
