@@ -15,7 +15,8 @@ and prints, per source:
   distinct low values is the counts-per-second of one ion;
 * **noise vs intensity**: residual of each point from the cubic through its
   four neighbours (exact for a cubic, so a sparse peak's curvature is not
-  counted as noise; var = 1.944 sigma^2 for white noise), its robust SD in log-spaced bins of the local level, and a fit
+  counted as noise; var = 1.944 sigma^2 for white noise), its robust SD in
+  log-spaced bins of the local level, and a fit
   ``sigma^2 = a^2 + q * I + (c * I)^2``: read noise, Poisson (q = quantum, one
   ion's cps) and multiplicative flicker (c = CV of the spray);
 * **sampling**: time between points and points across the asparagine peaks;
@@ -28,6 +29,7 @@ The simulator's constants (``asnmon/simulate/realistic.py``) quote this output.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -83,7 +85,7 @@ def fit_noise(level: np.ndarray, r: np.ndarray) -> tuple[list[tuple[float, float
     level, r = level[keep], r[keep]
     edges = np.logspace(np.log10(max(level.min(), 50.0)), np.log10(level.max()), 16)
     rows = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (level >= lo) & (level < hi)
         if m.sum() < 12:
             continue
@@ -138,15 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     sp = read_file(root / "smartpeak_misc" / "RawDataProcessor_mzML_1.mzML")
     srm = [c for c in sp.chromatograms if c.kind == "srm" and c.intensity.size >= 20]
     print_fit("smartpeak RawDataProcessor_mzML_1 (negative, scheduled), all SRM traces", srm)
-    pick = {(131.0, 114.0): "asn 131>114", (131.0, 95.0): "asn 131>95", (135.0, 118.0): "IS 135>118"}
+    pick = {
+        (131.0, 114.0): "asn 131>114",
+        (131.0, 95.0): "asn 131>95",
+        (135.0, 118.0): "IS 135>118",
+    }
     for c in sp.chromatograms:
         if (c.q1, c.q3) in pick:
             print(f"{pick[(c.q1, c.q3)]}: {peak_sampling(c, 0.85, 1.2)}")
             top = c.intensity[c.intensity > 0.5 * c.intensity.max()]
             lev, r = residuals(c)
             m = lev > 0.5 * c.intensity.max()
-            print(f"  top half: {top.size} points, neighbour residual SD / level "
-                  f"{np.std(r[m]) / np.mean(lev[m]):.3f}")
+            print(
+                f"  top half: {top.size} points, neighbour residual SD / level "
+                f"{np.std(r[m]) / np.mean(lev[m]):.3f}"
+            )
 
     sgi: list[Chromatogram] = []
     asn: list[Chromatogram] = []

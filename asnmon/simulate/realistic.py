@@ -28,7 +28,7 @@ positive mode, 3,288 points). What they show, and what is rendered here:
 Randomness: an injection's peak parameters and scenario draws come from
 ``(seed, position)`` -- drawn in a fixed order whichever scenarios are on, so
 switching one on changes only what it touches -- its noise from
-``(seed, position, 7)``, the cycle times from ``seed``.
+``(seed, position, 7[, trace])``, the cycle times from ``seed``.
 """
 
 from __future__ import annotations
@@ -256,15 +256,16 @@ def render_realistic(
     """Every trace on its scheduled window of the cycle axis, with the measured noise."""
     axis = realistic_axis(config, realism)
     plan = _plan(inj, config, realism)
-    rng = np.random.default_rng((config.seed, inj.position, 7))
     c = realism.spiky_flicker if "spiky" in config.scenarios else realism.flicker
-    common = rng.standard_normal(axis.size)  # the spray, seen by every trace in a cycle
+    # the spray, seen by every trace in a cycle
+    common = np.random.default_rng((config.seed, inj.position, 7)).standard_normal(axis.size)
     rho = realism.flicker_common
     q = realism.quantum * realism.poisson_gain
     out = []
-    for trace, (lo, hi), (signal, background) in zip(
-        TRACES, plan.windows, _signals(axis, plan, config, realism), strict=True
+    for i, (trace, (lo, hi), (signal, background)) in enumerate(
+        zip(TRACES, plan.windows, _signals(axis, plan, config, realism), strict=True)
     ):
+        rng = np.random.default_rng((config.seed, inj.position, 7, i))  # one stream per trace
         idx = np.flatnonzero((axis >= lo) & (axis <= hi))
         mean = (signal + background)[idx]
         e = np.sqrt(rho) * common[idx] + np.sqrt(1 - rho) * rng.standard_normal(idx.size)
