@@ -28,6 +28,9 @@ NEW_CODES = frozenset(
         "COELUTION",
         "DEPLETED",
         "CAL_EXCLUDED",
+        "EXTERNAL_CALIBRATION",
+        "TRACE_INVALID",
+        "WINDOW_NOT_COVERED",
     }
 )
 # Run-level codes the pipeline replaces wholesale after every evaluation.

@@ -21,14 +21,22 @@ def evaluate_retention(
     history: Sequence[HistoryPoint],
     assay: Assay,
 ) -> list[Flag]:
-    """RT_SHIFT: IS apex vs the calibrators' mean; COELUTION: analyte vs IS apex and shape."""
-    if point.sample_type not in IS_BEARING or point.is_rt is None:
+    """RT_SHIFT: IS apex vs the calibrators' mean; COELUTION: analyte vs IS apex and shape.
+
+    Without an IS (external calibration) the analyte's own apex is judged against
+    the calibrators' analyte apexes, and there is no co-elution to check.
+    """
+    has_is = assay.is_quant is not None
+    rt_now = point.is_rt if has_is else point.analyte_rt
+    if point.sample_type not in IS_BEARING or rt_now is None:
         return []
     lim = assay.limits
     cal_rts = [
-        h.is_rt
+        rt
         for h in history
-        if h.sample_type is SampleType.CALIBRATOR and h.is_rt is not None and not h.error
+        if h.sample_type is SampleType.CALIBRATOR
+        and not h.error
+        and (rt := h.is_rt if has_is else h.analyte_rt) is not None
     ]
     if cal_rts:
         ref, basis = sum(cal_rts) / len(cal_rts), f"the mean of {len(cal_rts)} calibrators"
@@ -37,7 +45,7 @@ def evaluate_retention(
     pct_tol = ref * lim.rt_tolerance_pct / 100.0
     tol = max(pct_tol, lim.rt_tolerance_min_floor)
     flags: list[Flag] = []
-    shift = point.is_rt - ref
+    shift = rt_now - ref
     if abs(shift) > tol:
         how = (
             f"±{lim.rt_tolerance_pct:g} % = ±{pct_tol:.3f} min"
@@ -49,22 +57,23 @@ def evaluate_retention(
             _flag(
                 "RT_SHIFT",
                 S.WARNING,
-                f"IS apex at {point.is_rt:.3f} min is {shift:+.3f} min from {basis} "
-                f"({ref:.3f} min); tolerance {how}.",
+                f"{'IS' if has_is else 'Analyte'} apex at {rt_now:.3f} min is {shift:+.3f} min "
+                f"from {basis} ({ref:.3f} min); tolerance {how}.",
                 "Check the column, mobile phase and pump pressure; confirm the peak identity "
                 "(ornithine shares the precursor) before reporting.",
-                point.is_rt,
+                rt_now,
                 ref,
                 "CLSI C62-A (%), SANTE/11312/2021 (absolute floor); "
                 "limits.rt_tolerance_pct, limits.rt_tolerance_min_floor",
-                kind="is_rt",
+                kind="is_rt" if has_is else "analyte_rt",
                 shift=shift,
                 tolerance=tol,
             )
         )
     an = peaks.get(assay.analyte_quant.id)
     if (
-        point.sample_type in _QUANTIFIED
+        point.is_rt is not None
+        and point.sample_type in _QUANTIFIED
         and an is not None
         and (an.sn is None or an.sn >= assay.integration.min_sn)
     ):
