@@ -97,6 +97,7 @@ def serve(
     if password:
         wsgi = BasicAuth(wsgi, password, policy=throttle)
     wsgi = HostCheck(wsgi, host, allowed_hosts)
+    app.server.config["MAX_CONTENT_LENGTH"] = max_request_kb * 1024  # Flask's own check
     server = create_server(
         wsgi,
         host=host,
