@@ -8,6 +8,7 @@ web page, another local process, a script guessing passwords) would send.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import logging
@@ -472,10 +473,8 @@ def _send_big(port: int, size: int, host: str | None = None) -> bytes:
             f"POST {CALLBACK} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n".encode()
         )
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             s.sendall(body + b" " * (1024 * 1024))
-        except (BrokenPipeError, ConnectionResetError):
-            pass
         return s.recv(4096)
 
 
@@ -525,25 +524,30 @@ def test_password_guesses_are_throttled_per_address(
     from dashboard.guard import ThrottlePolicy
     from dashboard.server import serve
 
-    policy = ThrottlePolicy(free_failures=5, first_lockout=1.0, max_lockout=30.0)
+    policy = ThrottlePolicy(free_failures=5, first_lockout=3.0, max_lockout=30.0)
     app = create_app(flagged, assay)
-    with caplog.at_level(logging.WARNING, "asnmon.dashboard"):
-        with serve(app, port=0, password="correct horse", throttle=policy) as srv:
-            assert request(srv.port, "GET", "/").status == 401  # no password yet: not a guess
-            statuses = [
-                request(srv.port, "GET", "/", headers=_basic(f"guess{i}")).status for i in range(40)
-            ]
-            assert statuses[:5] == [401] * 5
-            assert statuses[5:] == [429] * 35  # at most 6 of 40 guesses were ever checked
-            locked = request(srv.port, "GET", "/", headers=_basic("correct horse"))
-            assert locked.status == 429  # not even the right one is checked while locked
-            assert int(locked.headers["Retry-After"]) >= 1
-            time.sleep(1.1)
-            # the lockout doubles with each failure past the free ones
-            assert request(srv.port, "GET", "/", headers=_basic("guess-again")).status == 429
-            time.sleep(2.1)
-            assert request(srv.port, "GET", "/", headers=_basic("correct horse")).status == 200
-            assert request(srv.port, "GET", "/", headers=_basic("one-typo")).status == 401
+    with (
+        caplog.at_level(logging.WARNING, "asnmon.dashboard"),
+        serve(app, port=0, password="correct horse", throttle=policy) as srv,
+    ):
+        assert request(srv.port, "GET", "/").status == 401  # no password yet: not a guess
+        statuses = [
+            request(srv.port, "GET", "/", headers=_basic(f"guess{i}")).status for i in range(40)
+        ]
+        assert statuses[:5] == [401] * 5
+        assert statuses[5:] == [429] * 35
+        locked = request(srv.port, "GET", "/", headers=_basic("correct horse"))
+        assert locked.status == 429  # not even the right one is checked while locked
+        wait = int(locked.headers["Retry-After"])
+        assert 1 <= wait <= 30
+        time.sleep(wait)
+        deadline = time.monotonic() + 40
+        while (ok := request(srv.port, "GET", "/", headers=_basic("correct horse"))).status == 429:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert ok.status == 200
+        # success forgets the failures: one typo is a 401 again, not a lockout
+        assert request(srv.port, "GET", "/", headers=_basic("one-typo")).status == 401
     lines = [r.getMessage() for r in caplog.records if "wrong passwords" in r.getMessage()]
     assert lines and "127.0.0.1" in lines[0] and "429" in lines[0]
 
@@ -602,3 +606,15 @@ def test_share_view_checks_host_size_and_inputs(share_live: Any) -> None:
     plots["inputs"][1]["value"] = {"instrument": "qqq1", "run_id": "r1"}
     assert post(port, plots).status == 200
     assert post(port, {**plots, "state": [{"id": "x"}]}).status == 400
+
+
+def test_dashboard_settings_are_checked() -> None:
+    from asnmon.errors import SettingsError
+    from asnmon.settings import parse_settings
+
+    s = parse_settings({"dashboard": {"allowed_hosts": ["asnmon.lab.example"]}})
+    assert s.allowed_hosts == ("asnmon.lab.example",) and s.max_request_kb == 1024
+    with pytest.raises(SettingsError, match="max_request_kb"):
+        parse_settings({"dashboard": {"max_request_kb": 0}})
+    with pytest.raises(SettingsError, match="allowed_hosts"):
+        parse_settings({"dashboard": {"allowed_hosts": "asnmon.lab.example"}})
