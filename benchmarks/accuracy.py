@@ -15,7 +15,8 @@ What it does, in one run and on the same files:
     - **pyopenms**: ``MzMLFile.load`` + ``MRMTransitionGroupPicker`` with one
       transition group per compound (analyte quantifier + qualifier; IS
       quantifier + qualifier), as SmartPeak runs it, trapezoid integration with
-      base-to-base background subtraction; the feature nearest the expected RT;
+      base-to-base background subtraction, smoothing tuned (``OpenMS``); the
+      largest feature within the assay's RT window;
     - **oracle**: a trapezoid over the true peak's extent within the common
       acquired interval, of the raw signal minus the true background: the
       error that noise alone leaves (no integrator can do much better).
@@ -225,12 +226,20 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 class OpenMS:
-    """MRMTransitionGroupPicker, one group per compound, as SmartPeak configures it."""
+    """MRMTransitionGroupPicker, one group per compound, as SmartPeak runs it, tuned.
+
+    SmartPeak's metabolomics settings (Savitzky-Golay 9 points, S/N 0.1) gave a
+    median of 2.7 % and a p95 of 24 % on the base scenario; of eight settings
+    tried there (frame 7/9/11/15, Gaussian 6/10 s, S/N 0.1/1, legacy picker,
+    recalculated peaks) the best -- a Gaussian smoother as wide as the peak
+    (10 s) -- is used, so asnmon is compared with pyopenms at its best.
+    """
 
     PARAMS: dict[str, Any] = {  # noqa: RUF012 -- read-only settings table
-        "PeakPickerChromatogram:sgolay_frame_length": 9,
+        "PeakPickerChromatogram:sgolay_frame_length": 15,
         "PeakPickerChromatogram:sgolay_polynomial_order": 3,
-        "PeakPickerChromatogram:use_gauss": "false",
+        "PeakPickerChromatogram:use_gauss": "true",
+        "PeakPickerChromatogram:gauss_width": 10.0,  # s, the peak's width at its base
         "PeakPickerChromatogram:peak_width": -1.0,
         "PeakPickerChromatogram:signal_to_noise": 0.1,
         "PeakPickerChromatogram:remove_overlapping_peaks": "true",
