@@ -75,9 +75,7 @@ def test_a_file_rewritten_a_b_a_has_a_as_its_current_result(
         (ratio_a,) = store.results("run").filter(file=target.name)["area_ratio"].to_list()
 
         planned = next(i for i in sim.injections if i.stem == target.stem)
-        write_injection(
-            replace(planned, true_conc_vial=planned.true_conc_vial * 3), target, CONFIG
-        )
+        write_injection(replace(planned, true_conc_vial=planned.true_conc_vial * 3), target, CONFIG)
         b = ingestor.ingest(target)
         assert b.stored and b.version == 2
         (ratio_b,) = store.results("run").filter(file=target.name)["area_ratio"].to_list()
