@@ -10,9 +10,12 @@ units) or a single trace. On it, in order:
    height (``integration.smoothing_points = 0``), so a 12-point peak is not
    flattened and a 60-point one is not left spiky.
 3. **quiet stretches**: on each side, beyond 2.5 FWHM of the outermost apex,
-   the run of ``max(8, FWHM points)`` points with the lowest mean. A side with
-   no such run inside the acquired interval has no baseline of its own -- a
-   tail cut off by a scheduled window is never taken for baseline.
+   runs of ``max(8, FWHM points)`` points whose mean is near the lowest, that
+   scatter about a line no more than 2.5 x the noise and change by less than
+   8 % of the peak height per FWHM (a drift, not a tail or a neighbour's
+   flank). A side with no such stretch inside the acquired interval has no
+   baseline of its own -- a tail cut off by a scheduled window, or an
+   interferent's flank, is never taken for baseline.
 4. **valleys**: a neighbouring apex is a separate peak only if the valley to it
    dips by ``integration.valley_depth`` (half) of the smaller apex above the
    baseline *and* by more than 3 x the noise at the valley's level (the noise
@@ -48,6 +51,8 @@ VALLEY_SN = 3.0  # a valley must also dip this many noise SDs (at its level) to 
 QUIET_OFFSET_FWHM = 2.5  # quiet stretches start this many FWHM beyond the outermost apex
 QUIET_SPAN_FWHM = 5.0  # ... and are searched over this many FWHM further out
 MIN_QUIET_POINTS = 8  # a baseline stretch has at least this many points
+QUIET_SD = 2.5  # a quiet stretch scatters about its line by at most this x the noise there
+FLAT_FRACTION = 0.08  # ... and changes by at most this fraction of the peak height per FWHM
 BASELINE_FRACTION = 1e-4  # "back on the baseline": the averaged profile within this of it
 
 
@@ -61,6 +66,8 @@ class Bounds:
     left_cut: bool  # the first acquired point was reached above baseline
     right_cut: bool
     quiet: tuple[tuple[int, int] | None, tuple[int, int] | None]  # index ranges, inclusive
+    regions: tuple[tuple[int, int], tuple[int, int]]  # where they were searched for
+    quiet_width: int  # points in one run of a quiet stretch
     fwhm: float  # min, of the profile
     window: int  # smoothing points used
     noise: NoiseModel
@@ -103,17 +110,25 @@ def _fwhm_points(s: FloatArray, apex: int, level: float) -> float:
     return float(max(b - a - 1, 1))
 
 
-def _quiet(
-    c: FloatArray, edge: int, step: int, span: int, width: int, sd: float
+def quiet_stretch(
+    c: FloatArray,
+    edge: int,
+    step: int,
+    span: int,
+    width: int,
+    sd: float,
+    rel: float = 0.0,
+    max_slope: float = float("inf"),
 ) -> tuple[int, int] | None:
     """The quiet stretch up to ``span`` points beyond ``edge``: None if shorter than ``width``.
 
-    Runs of ``width`` points whose mean, about a straight line through all
-    the runs' means (a drifting baseline), is within 5 standard errors of the
+    Runs of ``width`` points whose mean is within 5 standard errors of the
     lowest run's are quiet; the stretch is the contiguous set of them nearest
     the peak. Taking every such run (not only the lowest) keeps the level
     unbiased -- the lowest of many noisy means sits below the true baseline --
-    while a neighbouring peak's runs stand far above and are left out.
+    while a neighbouring peak's runs, or a tail, stand far above and are left
+    out. On a drifting baseline the stretch is the low part of the region,
+    still on the drift's line.
     """
     n = c.size
     if step > 0:
@@ -125,9 +140,6 @@ def _quiet(
     seg = c[a : b + 1]
     csum = np.concatenate(([0.0], np.cumsum(seg)))
     means = (csum[width:] - csum[:-width]) / width
-    if means.size >= 3:
-        x = np.arange(means.size, dtype=float)
-        means = means - np.polyval(np.polyfit(x, means, 1), x)
     ok = means <= float(means.min()) + 5.0 * sd / np.sqrt(width)
     idx = np.flatnonzero(ok)
     if step > 0:  # nearest the peak: the first accepted run, extended outwards
@@ -138,7 +150,23 @@ def _quiet(
         k1 = int(idx[-1])
         gaps = np.flatnonzero(~ok[: k1 + 1][::-1])
         k0 = k1 - (int(gaps[0]) - 1 if gaps.size else k1)
-    return a + k0, a + k1 + width - 1
+    lo, hi = a + k0, a + k1 + width - 1
+    # quiet means noise about a line (a drift is allowed), not a tail or a neighbour's
+    # flank; the part nearest the peak is given up, run by run, until the rest is quiet
+    while hi - lo + 1 >= width:
+        x = np.arange(hi - lo + 1, dtype=float)
+        seg = c[lo : hi + 1]
+        fit = np.polyfit(x, seg, 1)
+        resid = seg - np.polyval(fit, x)
+        level = max(float(np.mean(seg)), 0.0)
+        quiet = float(np.std(resid)) <= QUIET_SD * float(np.hypot(sd, rel * level))
+        if quiet and abs(float(fit[0])) <= max_slope:
+            return lo, hi
+        if step > 0:
+            lo += max(1, width // 2)
+        else:
+            hi -= max(1, width // 2)
+    return None
 
 
 def baseline_line(
@@ -191,6 +219,7 @@ def find_bounds(
     window = auto_window(fw_pts) if smoothing_points == 0 else smoothing_points
     s = smooth(c, window)
     noise = estimate_noise(c, s, window)
+    noise_rel = noise.rel
     cand, prom = _candidates(s, thr, *edges)
     level = low_quantile(s)
     apex = _pick(rt, s, cand, lo, hi, rt[first] if anchor_rt is None else anchor_rt, level, thr)
@@ -203,6 +232,9 @@ def find_bounds(
     offset = int(np.ceil(QUIET_OFFSET_FWHM * fw_pts))
     span = max(int(np.ceil(QUIET_SPAN_FWHM * fw_pts)), 2 * width)
     strong = cand[prom >= thr]
+    max_slope = FLAT_FRACTION * float(s[apex] - level) / max(fw_pts, 1.0)
+
+    regions: list[tuple[int, int]] = [(0, 0), (0, 0)]
 
     def quiet_for(
         left: int, right: int
@@ -210,7 +242,12 @@ def find_bounds(
         # beyond the main peak's tail, and at least one FWHM beyond a merged shoulder
         lo_edge = min(apex - offset, left - int(np.ceil(fw_pts)))
         hi_edge = max(apex + offset, right + int(np.ceil(fw_pts)))
-        q = (_quiet(c, lo_edge, -1, span, width, sd), _quiet(c, hi_edge, 1, span, width, sd))
+        regions[:] = [(lo_edge - span, lo_edge), (hi_edge, hi_edge + span)]
+        q = (
+            quiet_stretch(c, lo_edge, -1, span, width, sd, noise_rel, max_slope),
+            quiet_stretch(c, hi_edge, 1, span, width, sd, noise_rel, max_slope),
+        )
+
         line = baseline_line(rt, c, q)
         base = (
             np.full(n, float(s.min())) if line is None else line[0] + line[1] * rt
@@ -271,6 +308,8 @@ def find_bounds(
         left_cut=bool(left_cut),
         right_cut=bool(right_cut),
         quiet=quiet,
+        regions=(regions[0], regions[1]),
+        quiet_width=width,
         fwhm=fwhm,
         window=window,
         noise=noise,

@@ -9,14 +9,16 @@ times, each above its own baseline:
   both were acquired. A scheduled window that ends on the IS's tail cuts the
   analyte at the same time, so the ratio of the two areas stays unbiased
   (both lose the same fraction), and the cut is reported (``Truncation``).
-- **the profile**: the sum of the quantifier traces, each divided by its own
-  baseline noise, on the IS's time points; its apex is taken nearest the IS's
-  own maximum, so an interferent on the analyte trace cannot move the group.
+- **the profile**: the IS quantifier itself when its peak stands >= 10 noise
+  SDs (it is spiked clean, at one level; the analyte trace may carry an
+  interferent); else the sum of the quantifier traces, each divided by its own
+  baseline noise, on the IS's time points, its apex nearest the IS's maximum.
 - **boundaries**: ``asnmon.integrate.boundaries.find_bounds`` on that profile.
 - **each member**: raw points between the boundaries (the ends interpolated,
   so every member covers exactly the same interval; a member acquired over
-  less uses what it has), minus a straight baseline through *its own* medians
-  over the quiet stretches the profile found. Area: trapezoid, never below 0
+  less uses what it has), minus a straight baseline through *its own* quiet
+  stretches, searched where the profile found quiet ones (none where the
+  profile had none: a cut tail gives no member a baseline there). Area: trapezoid, never below 0
   (a baseline above the signal is no peak, not a negative one). Height: the
   raw value at the smoothed apex; S/N against the noise outside the peak.
 - **cuts**: a member whose integration ends where its signal is still above
@@ -36,10 +38,12 @@ import numpy as np
 from asnmon.assay import Integration
 from asnmon.integrate.boundaries import (
     DETECTION_SN,
+    FLAT_FRACTION,
     MIN_QUIET_POINTS,
     Bounds,
     baseline_line,
     find_bounds,
+    quiet_stretch,
 )
 from asnmon.integrate.noise import low_quantile, median, noise_sd, smooth
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
@@ -48,6 +52,9 @@ FLAT_TOP_POINTS = 3  # consecutive identical maxima that mean a clipped detector
 MIN_MARGIN_MIN = 0.5  # min, the slice extends at least this far beyond the search window
 MIN_SHAPE_POINTS = 5  # points inside the boundaries needed to compare two profiles
 PAIR_ROLES = (Role.ANALYTE_QUANT, Role.IS_QUANT)
+# an IS peak this many noise SDs tall bounds the group alone: the IS is spiked clean and
+# at one level, the analyte trace may carry an interferent (ornithine, an isotope)
+IS_ALONE_SN = 10.0
 
 
 def _flat_top(raw: FloatArray, top: float) -> bool:
@@ -91,11 +98,30 @@ def _apex_rt(rt: FloatArray, s: FloatArray, i: int) -> float:
 
 
 def _own_quiet(
-    rt: FloatArray, y: FloatArray, span: tuple[float, float] | None, side: int, edge: float
+    rt: FloatArray,
+    y: FloatArray,
+    span: tuple[float, float] | None,
+    region: tuple[float, float],
+    side: int,
+    edge: float,
+    width: int,
+    sd: float,
+    rel: float,
+    max_slope: float,
 ) -> tuple[int, int] | None:
-    """This trace's points in the group's quiet stretch; else its own quietest run beside."""
+    """This trace's own quiet stretch where the group found one; None where the group did not.
+
+    Searched on the trace itself over the group's search region: a member can
+    carry something the group profile does not (an interferent on the analyte
+    transition a little after the peak), and its baseline must not sit on it.
+    """
     if span is None:  # the group has no quiet stretch on this side: none of its members has
         return None
+    idx = np.flatnonzero((rt >= region[0]) & (rt <= region[1]))
+    if idx.size >= width:
+        k = 0 if side > 0 else idx.size - 1
+        q = quiet_stretch(y[idx], k, side, idx.size - 1, width, sd, rel, max_slope)
+        return None if q is None else (int(idx[q[0]]), int(idx[q[1]]))
     idx = np.flatnonzero((rt >= span[0]) & (rt <= span[1]))
     if idx.size >= MIN_QUIET_POINTS // 2:
         return int(idx[0]), int(idx[-1])
@@ -110,17 +136,29 @@ def _own_quiet(
     return int(idx[k]), int(idx[k + w - 1])
 
 
+def _lowest_run(y: FloatArray, width: int) -> float:
+    """The lowest mean of ``width`` consecutive points (the whole trace if shorter)."""
+    if y.size <= width:
+        return float(np.mean(y))
+    csum = np.concatenate(([0.0], np.cumsum(y)))
+    return float(((csum[width:] - csum[:-width]) / width).min())
+
+
 def measure(
     tid: str,
     trace: Chromatogram,
     bounds: tuple[float, float],
     quiet: tuple[tuple[float, float] | None, tuple[float, float] | None],
+    regions: tuple[tuple[float, float], tuple[float, float]],
+    quiet_width: int,
+    group_fwhm: float,
     cut: tuple[bool, bool],
     window: int,
     params: Integration,
     *,
     require_signal: bool,
     sd0: float | None = None,
+    rel: float = 0.0,
 ) -> tuple[Peak | None, FloatArray, tuple[float, float]]:
     """One member between the shared boundaries; also its smoothed trace and baseline."""
     rt, y = trace.rt, trace.intensity
@@ -135,23 +173,34 @@ def measure(
     if inside.size < 2:
         return none
     i0, i1 = int(inside[0]), int(inside[-1])
+    sd0 = noise_sd(y) if sd0 is None else sd0
+    dt = median(np.diff(rt))
+    rise = float(s_all[i0 : i1 + 1].max()) - _lowest_run(y, quiet_width)
+    max_slope = (
+        FLAT_FRACTION * rise * dt / group_fwhm if group_fwhm > 0 and dt > 0 else float("inf")
+    )
     line = baseline_line(
         rt,
         y,
-        (_own_quiet(rt, y, quiet[0], -1, t_s), _own_quiet(rt, y, quiet[1], 1, t_e)),
+        (
+            _own_quiet(rt, y, quiet[0], regions[0], -1, t_s, quiet_width, sd0, rel, max_slope),
+            _own_quiet(rt, y, quiet[1], regions[1], 1, t_e, quiet_width, sd0, rel, max_slope),
+        ),
     )
-    b0, b1 = line if line is not None else (float(s_all[i0 : i1 + 1].min()), 0.0)
+    if line is None:  # nowhere quiet: the lowest level beside or inside, never above the signal
+        b0, b1 = min(float(s_all[i0 : i1 + 1].min()), _lowest_run(y, quiet_width)), 0.0
+    else:
+        b0, b1 = line
     x = np.concatenate(([t_s] * int(rt[i0] > t_s), rt[i0 : i1 + 1], [t_e] * int(rt[i1] < t_e)))
     v = np.interp(x, rt, y) - (b0 + b1 * x)
     area = max(0.0, float(np.trapezoid(v, x)))
     k = i0 + int(np.argmax(s_all[i0 : i1 + 1]))
-    sd0 = noise_sd(y) if sd0 is None else sd0
     top = float(s_all[k] - (b0 + b1 * rt[k]))
     if require_signal and top < DETECTION_SN * sd0:
         return none
     height = max(0.0, float(y[k] - (b0 + b1 * rt[k])))
     kk = int(np.searchsorted(x, rt[k]))
-    fwhm = _fwhm(x, v, kk, height)
+    peak_fwhm = _fwhm(x, v, kk, height)
     outside = np.concatenate((y[:i0], y[i1 + 1 :]))
     out_noise = noise_sd(outside) if outside.size >= 10 else sd0
     sn = height / out_noise if out_noise > 0.0 else None
@@ -160,7 +209,6 @@ def measure(
     saturated = bool(top_raw >= params.saturation_intensity) or _flat_top(raw, top_raw)
 
     # a cut: the integration ends (group edge, or this trace's own acquisition) above baseline
-    dt = median(np.diff(rt))
     own = (float(rt[0]) >= bounds[0] - 0.5 * dt, float(rt[-1]) <= bounds[1] + 0.5 * dt)
     sides: list[tuple[str, float, float, bool]] = []
     for j, (name, at, i) in enumerate((("left", t_s, i0), ("right", t_e, i1))):
@@ -179,7 +227,7 @@ def measure(
         height=height,
         baseline_start=float(b0 + b1 * t_s),
         baseline_end=float(b0 + b1 * t_e),
-        fwhm=fwhm,
+        fwhm=peak_fwhm,
         sn=sn,
         points=i1 - i0 + 1,
         saturated=saturated,
@@ -216,18 +264,21 @@ def _shape(
     )
 
 
-def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> float | None:
-    """The reference's own smoothed maximum in [lo, hi], if it stands above its noise."""
+def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float, float] | None:
+    """The reference's own smoothed maximum in [lo, hi] and its height in noise SDs.
+
+    None unless it stands DETECTION_SN above the trace's noise.
+    """
     m = (trace.rt >= lo) & (trace.rt <= hi)
-    if int(m.sum()) < 3:
+    if int(m.sum()) < 3 or sd <= 0:
         return None
     s = smooth(trace.intensity, 5)
     idx = np.flatnonzero(m)
     k = int(idx[np.argmax(s[idx])])
-    level = low_quantile(s)
-    if s[k] - level < DETECTION_SN * sd:
+    strength = (float(s[k]) - low_quantile(s)) / sd
+    if strength < DETECTION_SN:
         return None
-    return float(trace.rt[k])
+    return float(trace.rt[k]), strength
 
 
 def integrate_group(
@@ -267,7 +318,11 @@ def integrate_group(
             y = np.interp(grid, tr.rt, tr.intensity)
             c += y / (sd[t] if sd[t] > 0 else max(float(np.ptp(y)) * 1e-6, 1e-300))
         if anchor_rt is None and roles.get(ref) is Role.IS_QUANT:
-            anchor_rt = _anchor(members[ref], rt_lo, rt_hi, sd[ref])
+            found = _anchor(members[ref], rt_lo, rt_hi, sd[ref])
+            if found is not None:
+                anchor_rt = found[0]
+                if found[1] >= IS_ALONE_SN:  # a clean IS peak: it alone bounds the group
+                    c = np.interp(grid, ref_rt, members[ref].intensity)
     b: Bounds | None = find_bounds(
         grid,
         c,
@@ -282,6 +337,10 @@ def integrate_group(
         return empty
     span = (float(grid[b.start]), float(grid[b.end]))
     quiet = tuple(None if q is None else (float(grid[q[0]]), float(grid[q[1]])) for q in b.quiet)
+    n = grid.size - 1
+    regions = tuple(
+        (float(grid[max(0, min(n, a))]), float(grid[max(0, min(n, z))])) for a, z in b.regions
+    )
     peaks: dict[str, Peak | None] = dict.fromkeys(traces)
     extra: dict[str, tuple[FloatArray, tuple[float, float]]] = {}
     for t, tr in members.items():
@@ -290,11 +349,15 @@ def integrate_group(
             tr,
             span,
             (quiet[0], quiet[1]),
+            (regions[0], regions[1]),
+            b.quiet_width,
+            b.fwhm,
             (b.left_cut, b.right_cut),
             b.window,
             params,
             require_signal=len(pair) > 1 or t != ref,
             sd0=sd[t],
+            rel=b.noise.rel,
         )
         peaks[t] = p
         extra[t] = (s, base)
