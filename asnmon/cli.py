@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from asnmon.pipeline import IngestReport
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "injection), rt-step:30:0.2, short:25, over-curve, depleted, "
         "biased-qc:QC-M:25, carryover, truncated, junk, broken-curve",
     )
+    _add_sim_mode_args(p)
 
     p = sub.add_parser(
         "run",
@@ -469,7 +470,53 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop once the simulated run is complete (for scripts and tests)",
     )
+    _add_sim_mode_args(p)
     return parser
+
+
+def _add_sim_mode_args(p: argparse.ArgumentParser) -> None:
+    """--mode and --scenario, shared by `simulate` and `demo`."""
+    from asnmon.simulate import DEFAULT_SCENARIOS, SCENARIOS
+
+    p.add_argument(
+        "--mode",
+        choices=("realistic", "clean"),
+        default="realistic",
+        help="realistic (default): noise, sampling and scheduled windows measured on real "
+        "MRM files; clean: smooth peaks on a 0.2 s grid, every trace acquired throughout",
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        default=None,
+        metavar="NAME",
+        type=_scenario_name,
+        help="a trap of real files (realistic mode; repeatable): "
+        + ", ".join(SCENARIOS)
+        + f"; 'all' or 'none'. Default: {', '.join(DEFAULT_SCENARIOS)}",
+    )
+
+
+def _scenario_name(value: str) -> str:
+    from asnmon.simulate import check_scenarios
+
+    try:
+        check_scenarios([value])
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value
+
+
+def _sim_config(args: argparse.Namespace, **kw: Any) -> Any:
+    """SimConfig from --mode/--scenario; ValueError names the valid choices."""
+    from asnmon.simulate import DEFAULT_SCENARIOS, SimConfig, check_scenarios
+
+    if args.mode == "clean":
+        if args.scenario:
+            raise ValueError("--scenario needs --mode realistic")
+        return SimConfig(mode="clean", **kw)
+    names = DEFAULT_SCENARIOS if args.scenario is None else check_scenarios(args.scenario)
+    return SimConfig(mode="realistic", scenarios=tuple(names), **kw)
 
 
 def _version() -> str:
@@ -678,10 +725,10 @@ def cmd_check_assay(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from asnmon.simulate import SimConfig, apply_faults, simulate_run
+    from asnmon.simulate import apply_faults, simulate_run
 
     try:
-        config = apply_faults(SimConfig(n_samples=args.samples, seed=args.seed), args.fault)
+        config = apply_faults(_sim_config(args, n_samples=args.samples, seed=args.seed), args.fault)
     except ValueError as err:
         print(f"asnmon simulate: {err}", file=sys.stderr)
         return 2
@@ -692,9 +739,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         write_seconds=args.write_seconds,
         progress=True,
     )
+    scenarios = ", ".join(config.scenarios) or "none"
     print(
-        f"{len(run.paths)} files -> {args.out_dir}\nworklist: {run.worklist_path}\n"
-        f"truth: {run.truth_path}"
+        f"{len(run.paths)} files -> {args.out_dir} ({config.mode} mode; scenarios: "
+        f"{scenarios if config.mode == 'realistic' else '-'})\n"
+        f"worklist: {run.worklist_path}\ntruth: {run.truth_path}"
     )
     return 0
 
@@ -738,20 +787,31 @@ def demo_faults(n_samples: int) -> tuple[str, ...]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import signal
     import threading
 
     from asnmon.assay import load_assay
     from asnmon.monitor import Monitor
     from asnmon.settings import Settings
-    from asnmon.simulate import SimConfig, apply_faults, simulate_run
+    from asnmon.simulate import apply_faults, simulate_run
     from asnmon.store import Store
 
+    # The database outlives the demo (a newcomer's next step is `asnmon report` or
+    # `asnmon dashboard` on it); only the simulated mzML files are temporary.
+    db = (
+        Path(args.db)
+        if args.db
+        else Path(tempfile.mkdtemp(prefix="asnmon-demo-db-")) / "demo.duckdb"
+    )
     with tempfile.TemporaryDirectory(prefix="asnmon-demo-") as tmp:
         folder = Path(tmp) / "demo-run"
         folder.mkdir()
-        db = Path(args.db) if args.db else Path(tmp) / "demo.duckdb"
         faults = demo_faults(args.samples)
-        config = apply_faults(SimConfig(n_samples=args.samples), faults)
+        try:
+            config = apply_faults(_sim_config(args, n_samples=args.samples), faults)
+        except ValueError as err:
+            print(f"asnmon demo: {err}", file=sys.stderr)
+            return 2
         # max_write 20 s: a file that stops growing without its closing tag (the
         # simulated truncated injection) shows up as INCOMPLETE while you watch.
         settings = Settings(
@@ -764,6 +824,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         monitor = Monitor(settings, load_assay())
         done = threading.Event()
+        stopping = threading.Event()
+        asked_to_stop = threading.Event()
 
         def instrument() -> None:
             try:
@@ -777,29 +839,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
             finally:  # a failed instrument must not leave --exit-when-done waiting forever
                 done.set()
 
-        stopping = threading.Event()
+        def on_signal(signum: int, frame: object) -> None:
+            asked_to_stop.set()
+
+        # SIGTERM (systemd, docker stop, CI) stops the demo as cleanly as Ctrl-C does.
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         print(
             f"demo: a simulated instrument writes {args.samples} samples into {folder}\n"
             f"faults: {', '.join(faults)}; Ctrl-C stops"
         )
-        monitor.start()
-        if monitor.dashboard_url and not args.no_browser and _has_display():
-            import webbrowser
-
-            webbrowser.open(monitor.dashboard_url)
-        writer = threading.Thread(target=instrument, name="asnmon-demo-instrument", daemon=True)
-        writer.start()
         try:
-            while not (args.exit_when_done and done.is_set() and monitor.idle()):
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            print("\nstopping ...")
+            monitor.start()
+            if monitor.dashboard_url and not args.no_browser and _has_display():
+                import webbrowser
+
+                webbrowser.open(monitor.dashboard_url)
+            writer = threading.Thread(target=instrument, name="asnmon-demo-instrument", daemon=True)
+            writer.start()
+            while not asked_to_stop.wait(0.2):
+                if args.exit_when_done and done.is_set() and monitor.idle():
+                    break
+            if asked_to_stop.is_set():
+                print("\nstopping: finishing the current file ...", flush=True)
         finally:
             stopping.set()
-            writer.join(5)
+            if "writer" in locals():
+                writer.join(5)
             monitor.stop()
+            for s, h in previous.items():
+                signal.signal(s, h)
         with Store(db, read_only=True) as store:
             _summary(store, "demo-run", [])
+    print(
+        "the simulated mzML files were removed; the database is kept. Next:\n"
+        f"  asnmon report demo-run --db {db}\n"
+        f"  asnmon dashboard --db {db}\n"
+        "stopped cleanly",
+        flush=True,
+    )
     return 0
 
 
