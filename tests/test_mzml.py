@@ -555,8 +555,9 @@ def psims_uncompressed(position: int = 6) -> bytes:
 
     from psims.mzml.writer import IndexedMzMLWriter
 
-    from asnmon.simulate import TRACES, SimConfig, _vocabularies, plan_run, render_traces
+    from asnmon.simulate import TRACES, SimConfig, plan_run, render_traces
     from asnmon.simulate import time_axis as sim_time
+    from asnmon.simulate.writer import _vocabularies
 
     config = SimConfig()
     inj = plan_run(config)[position - 1]
