@@ -58,6 +58,14 @@ class Settings:
         "allow another address without a password "
         "(anyone on the network can see results and acknowledge flags)",
     )
+    allowed_hosts: tuple[str, ...] = _k(
+        "dashboard",
+        (),
+        "more host names the dashboard is reached by (a lab DNS name); others get HTTP 400",
+    )
+    max_request_kb: int = _k(
+        "dashboard", 1024, "largest request body accepted, KiB (bigger: HTTP 413)"
+    )
     guide_runs: tuple[str, ...] = _k(
         "qc", (), "runs forming the Westgard guide set (default: every other run in the database)"
     )
@@ -145,6 +153,8 @@ _TYPES = {
     "port": int,
     "password": str,
     "insecure": bool,
+    "allowed_hosts": tuple,
+    "max_request_kb": int,
     "converted_dir": str,
     "instrument": str,
     "guide_runs": tuple,
@@ -203,6 +213,8 @@ _RANGES: dict[str, tuple[float, float, str, str]] = {
     "max_inflated_mb": (1.0, 1048576.0, " MB", "the same: inflated bytes are held in memory"),
     "max_ratio": (10.0, 1032.0, ":1", "genuine .mzML.gz files reach 22:1; deflate cannot "
                   "exceed 1,032:1, so a larger value would be no limit"),
+    "max_request_kb": (16.0, 1048576.0, " KiB", "smaller refuses the dashboard's own requests; "
+                       "larger lets one request fill memory"),
 }  # fmt: skip
 _ZERO_MEANS = {"poll": "native file events", "backup_every": "no backups"}
 # a file is written there, so a folder cannot work (with an example of a name for one)
