@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 from asnmon.assay import DEFAULT_ASSAY, Assay, load_assay
+from asnmon.cli import main
 from asnmon.mzml import read_file
 from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.records import SampleType
@@ -89,7 +90,9 @@ def sgi(realdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, o
     assay = load_assay(here / "sgi.toml")
     store = Store(here / "sgi.duckdb")
     worklist = load_worklist(here / "worklist.csv")
-    ingestor = RunIngestor(store, assay, RunInfo("sgi", "sgi", len(worklist)), worklist)
+    ingestor = RunIngestor(
+        store, assay, RunInfo(run_id="sgi", name="sgi", planned=len(worklist)), worklist
+    )
     paths = [folder / f"{s}.mzML" for s in (*STANDARDS, *UNKNOWNS, MISFILED)]
     ingest_paths(ingestor, paths)
     results = {r["file"].removesuffix(".mzML"): r for r in store.results("sgi").to_dicts()}
@@ -124,6 +127,14 @@ def test_every_result_says_there_is_no_internal_standard(sgi: dict[str, object])
         assert not IS_CODES & {f["code"] for f in mine}, stem
         assert not any(f["code"] == "NO_PEAK" for f in mine), stem
         assert results[stem]["is_area"] is None and results[stem]["area_ratio"] is None
+
+
+def test_check_assay_says_there_is_no_internal_standard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "sgi.toml").write_text(SGI_ASSAY, "utf-8")
+    assert main(["check-assay", str(tmp_path / "sgi.toml")]) == 0
+    assert "internal standard: none -- external calibration" in capsys.readouterr().out
 
 
 def test_the_misfiled_negative_mode_file_is_refused(sgi: dict[str, object]) -> None:
@@ -210,7 +221,9 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     assert external.is_quant is None
     store = Store(tmp_path_factory.mktemp("db") / "ext.duckdb")
     worklist = load_worklist(folder / "worklist.csv")
-    ingestor = RunIngestor(store, external, RunInfo("ext", "ext", len(worklist)), worklist)
+    ingestor = RunIngestor(
+        store, external, RunInfo(run_id="ext", name="ext", planned=len(worklist)), worklist
+    )
     ingest_paths(ingestor, sorted(folder.glob("*.mzML")))
     with (folder / "truth.csv").open(encoding="utf-8") as fh:
         truth = {r["file"]: float(r["true_conc"]) for r in csv.DictReader(fh)}

@@ -202,7 +202,9 @@ def run(
             out.writerow([_stem(case), _stem(case), "sample", "", "", "plasma", "1"])
     store = Store(tmp_path_factory.mktemp("db") / "traces.duckdb")
     worklist = load_worklist(folder / "worklist.csv")
-    ingestor = RunIngestor(store, assay, RunInfo("traces", "traces", len(worklist)), worklist)
+    ingestor = RunIngestor(
+        store, assay, RunInfo(run_id="traces", name="traces", planned=len(worklist)), worklist
+    )
     ingest_paths(ingestor, sorted(folder.glob("*.mzML")))
     rows = {r["file"].removesuffix(".mzML"): r for r in store.results("traces").to_dicts()}
     flags: dict[str, list[tuple[str, str, str, dict[str, object]]]] = {k: [] for k in rows}
