@@ -1055,8 +1055,8 @@ def backup_refusal(db: Path, dest: Path) -> str | None:
             same = False
     if same:
         return (
-            f"{dest} is the database's own file ({target.name} of {own.name}): writing a "
-            "backup there would destroy the database; choose another file"
+            f"{dest} is the database's own file ({target.name} of {own.name}): a backup "
+            "written there would overwrite the database and lose its data; choose another file"
         )
     return None
 
