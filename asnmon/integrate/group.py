@@ -187,8 +187,8 @@ def measure(
             _own_quiet(rt, y, quiet[1], regions[1], 1, t_e, quiet_width, sd0, rel, max_slope),
         ),
     )
-    if line is None:  # nowhere quiet: the lowest level beside or inside, never above the signal
-        b0, b1 = min(float(s_all[i0 : i1 + 1].min()), _lowest_run(y, quiet_width)), 0.0
+    if line is None:  # nowhere quiet: the trace's lowest run (a level, not one noisy minimum)
+        b0, b1 = _lowest_run(y, quiet_width), 0.0
     else:
         b0, b1 = line
     x = np.concatenate(([t_s] * int(rt[i0] > t_s), rt[i0 : i1 + 1], [t_e] * int(rt[i1] < t_e)))
@@ -196,7 +196,10 @@ def measure(
     area = max(0.0, float(np.trapezoid(v, x)))
     k = i0 + int(np.argmax(s_all[i0 : i1 + 1]))
     top = float(s_all[k] - (b0 + b1 * rt[k]))
-    if require_signal and top < DETECTION_SN * sd0:
+    # nothing above noise: judged against the trace's median too, so that a baseline
+    # fallen back to the lowest level cannot turn noise into a peak
+    level = max(float(b0 + b1 * rt[k]), median(y))
+    if require_signal and float(s_all[k]) - level < DETECTION_SN * sd0:
         return none
     height = max(0.0, float(y[k] - (b0 + b1 * rt[k])))
     kk = int(np.searchsorted(x, rt[k]))
