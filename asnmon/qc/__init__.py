@@ -41,7 +41,14 @@ from asnmon.qc._base import (
 )
 from asnmon.qc.carryover import evaluate_carryover
 from asnmon.qc.chromatography import evaluate_ion_ratio, evaluate_retention
-from asnmon.qc.internal_standard import IsContext, drift_episodes, evaluate_is, is_context
+from asnmon.qc.internal_standard import (
+    IsContext,
+    drift_episodes,
+    drift_forecast,
+    evaluate_is,
+    is_context,
+    is_drift_flag,
+)
 from asnmon.qc.peaks import evaluate_peak_quality, evaluate_peaks
 from asnmon.qc.quantities import evaluate_calibration, evaluate_range, qc_tolerance
 from asnmon.qc.run import (
@@ -50,6 +57,7 @@ from asnmon.qc.run import (
     evaluate_injection,
     evaluate_run,
     history_point,
+    qc_level,
     qc_tally,
 )
 
@@ -65,6 +73,7 @@ __all__ = [
     "QcTally",
     "RunEvaluation",
     "drift_episodes",
+    "drift_forecast",
     "drift_settings",
     "error_flag",
     "evaluate_calibration",
@@ -79,6 +88,8 @@ __all__ = [
     "evaluate_run",
     "history_point",
     "is_context",
+    "is_drift_flag",
+    "qc_level",
     "qc_tally",
     "qc_tolerance",
 ]
