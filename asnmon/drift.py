@@ -265,9 +265,12 @@ ONSET_BACK = 10  # the onset is searched from this many points before the CUSUM'
 
 def _hinge(
     xs: np.ndarray, ys: np.ndarray, level: float, candidates: np.ndarray
-) -> tuple[float, float, float]:
-    """Least-squares broken line: ``level`` until t0, then slope b; (t0, b, residual SS)."""
-    best = (float(candidates[0]), 0.0, math.inf)
+) -> list[tuple[float, float, float, float]]:
+    """Least-squares broken lines, flat at ``level`` until t0, then slope b.
+
+    One (t0, b, residual SS, sum of squared leverage) per candidate onset.
+    """
+    out = []
     dy = ys - level
     for t0 in candidates:
         u = np.maximum(xs - t0, 0.0)
@@ -275,10 +278,8 @@ def _hinge(
         if uu == 0:
             continue
         b = float(u @ dy) / uu
-        ss = float(np.sum((dy - b * u) ** 2))
-        if ss < best[2]:
-            best = (float(t0), b, ss)
-    return best
+        out.append((float(t0), b, float(np.sum((dy - b * u) ** 2)), uu))
+    return out
 
 
 def forecast_crossing(
@@ -317,24 +318,39 @@ def forecast_crossing(
             cand = np.array([float(xs.min())])
         cand = np.concatenate([cand - 0.5, cand])  # onset between injections too
         keep = np.ones(xs.size, dtype=bool)
-        for _ in range(2):
-            t0, slope, _ss = _hinge(xs[keep], ys[keep], level, cand)
+        fits = _hinge(xs, ys, level, cand)
+        for _ in range(2):  # drop outliers of the best line, refit
+            if not fits:
+                return None
+            t0, slope, _ss, _uu = min(fits, key=lambda f: f[2])
             resid = ys - level - slope * np.maximum(xs - t0, 0.0)
             mad = float(np.median(np.abs(resid[keep]))) * 1.4826
             keep = np.abs(resid) <= OUTLIER_SD * max(mad, min_sd, 1e-6)
             if keep.sum() < 3:
                 keep[:] = True
-        t0, slope, ss = _hinge(xs[keep], ys[keep], level, cand)
-        u = np.maximum(xs[keep] - t0, 0.0)
+            fits = _hinge(xs[keep], ys[keep], level, cand)
+        if not fits:
+            return None
+        t0, slope, ss, _uu = min(fits, key=lambda f: f[2])
         dof = max(int(keep.sum()) - 2, 1)
-        s = max(math.sqrt(ss / dof), min_sd)
-        uu = float(u @ u)
-        se = s / math.sqrt(uu) if uu > 0 else math.inf
-        half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * se
-        low, high = slope - half, slope + half
+        s2 = max(ss / dof, min_sd**2)
+        # The onset is uncertain too: every onset whose fit is not worse than the best
+        # by more than the chi-square quantile (profile likelihood) widens the interval.
+        chi = float(stats.chi2.ppf(confidence, 1))
+        tq = float(stats.t.ppf(0.5 + confidence / 2, dof))
+        plausible = [f for f in fits if (f[2] - ss) / s2 <= chi]
+        lows = [f[1] - tq * math.sqrt(s2 / f[3]) for f in plausible]
+        highs = [f[1] + tq * math.sqrt(s2 / f[3]) for f in plausible]
+        low, high = min(lows), max(highs)
         x_pivot, y_pivot = t0, level
         n_used = int(keep.sum())
         first = t0
+        bounds = [
+            (f[0] + (target - level) / bf)
+            for f, lo_b, hi_b in zip(plausible, lows, highs, strict=True)
+            for bf in (lo_b, hi_b)
+            if bf != 0 and (bf < 0) == (target < level)
+        ]
     else:
         fit = stats.theilslopes(ys, xs, alpha=confidence)
         slope = float(fit.slope)
@@ -342,6 +358,7 @@ def forecast_crossing(
         x_pivot, y_pivot = float(np.median(xs)), float(np.median(ys))
         n_used = int(xs.size)
         first = float(xs.min())
+        bounds = []
     y_now = y_pivot + slope * (now - x_pivot)
     falling = target < y_pivot
 
@@ -351,6 +368,10 @@ def forecast_crossing(
         return x_pivot + (target - y_pivot) / b
 
     steep, shallow = (low, high) if falling else (high, low)
+    early, late = crossing(steep), crossing(shallow)
+    if bounds:  # the broken line: the earliest and latest crossing over plausible onsets
+        early = min(bounds)
+        late = max(bounds) if crossing(shallow) is not None else None
     return DriftForecast(
         rate_pct=100.0 * math.expm1(slope),
         rate_low_pct=100.0 * math.expm1(low),
@@ -362,8 +383,8 @@ def forecast_crossing(
         level_pct=100.0 * math.exp(y_now - log_reference),
         target_pct=target_pct,
         crossing=crossing(slope),
-        crossing_early=crossing(steep),
-        crossing_late=crossing(shallow),
+        crossing_early=early,
+        crossing_late=late,
     )
 
 

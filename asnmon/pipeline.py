@@ -399,7 +399,14 @@ class RunIngestor:
         remaining = None
         if self.worklist is not None:  # QCs the worklist has still to inject, per level
             remaining = Counter(qc_level(s.level, s.nominal) for s in qcs)
-        ev = evaluate_run(self.history, self.calibration, self.assay, remaining_qcs=remaining)
+        cals = sum(s.sample_type is SampleType.CALIBRATOR for s in upcoming)
+        ev = evaluate_run(
+            self.history,
+            self.calibration,
+            self.assay,
+            remaining_qcs=remaining,
+            remaining_calibrators=cals if self.worklist is not None else None,
+        )
         if ev == self._last_evaluation:  # nothing moved: spare the database a write
             return
         last = self._last_evaluation
@@ -457,7 +464,20 @@ class RunIngestor:
             pace=self.pace(),
             upcoming=self.upcoming(),
         )
-        if flag is None or self._drift_flag == (holder, flag):
+        if flag is None:
+            return
+        prev = self._drift_flag
+        if (
+            prev is not None
+            and prev[0] == holder
+            and prev[1].severity is Severity.FAIL
+            and flag.severity is not Severity.FAIL
+            and ctx.episodes[-1].end is None
+        ):  # once escalated, an ongoing drift stays a fail: no alarm that comes and goes
+            flag = replace(
+                flag, severity=Severity.FAIL, details={**flag.details, "escalated": True}
+            )
+        if prev == (holder, flag):
             return
         self.store.update_flag(self.run.run_id, holder, flag)
         self._drift_flag = (holder, flag)

@@ -225,8 +225,9 @@ def is_drift_flag(
 
     ``last_order``: the run's latest injection (any type; default the latest IS-bearing
     one); ``pace``: the run's injection interval; ``upcoming``: worklist rows not yet
-    acquired, in order. Severity escalates to fail once the IS is forecast to leave the
-    window within ``limits.is_drift_escalate_n`` injections, or has left it.
+    acquired, in order. Severity escalates to fail once even the latest crossing the
+    rate's interval allows is within ``limits.is_drift_escalate_n`` injections, or the
+    IS has left the window.
     """
     found = drift_forecast(ctx, assay)
     if found is None:
@@ -308,9 +309,15 @@ def is_drift_flag(
                 f" It reaches {target:g} % at about injection {n_at}{span}{when}, "
                 f"{remaining:.0f} injection(s) from now." + after
             )
-            if remaining <= lim.is_drift_escalate_n:
+            # Escalate on the latest plausible crossing, not the point forecast: the first
+            # forecasts rest on few points, and a fail that falls back is an alarm cried.
+            latest = fc.crossing_late - now if fc.crossing_late is not None else math.inf
+            if latest <= lim.is_drift_escalate_n:
                 severity = S.FAIL
-                head = f"Within about {remaining:.0f} injection(s) the IS leaves its window. {head}"
+                head = (
+                    f"Within about {remaining:.0f} injection(s) (at most {latest:.0f}) the IS "
+                    f"leaves its window. {head}"
+                )
                 action = (
                     "Pause the queue before the crossing: clean the ion source (fouling) or check "
                     "the IS solution, then re-run a QC set; samples injected after the crossing "
