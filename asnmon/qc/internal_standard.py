@@ -244,7 +244,7 @@ def is_drift_flag(
     interval = f"{100 * fc.confidence:.0f} % CI {fc.rate_low_pct:+.1f} to {fc.rate_high_pct:+.1f}"
     head = (
         f"IS response {word} since {_who(start)}: {fc.rate_pct:+.1f} % per injection "
-        f"({interval}; {fc.n_points} points, onset ≈ injection {fc.first:.0f}), now about "
+        f"({interval}; {fc.n_points} points, fitted onset ≈ injection {fc.first:.0f}), now about "
         f"{fc.level_pct:.0f} % of the reference (CUSUM {e.cusum:.1f} > h = {lim.cusum_h:g} SD "
         f"at injection {ctx.points[e.alarm].order})."
     )
