@@ -433,14 +433,7 @@ class RunIngestor:
         remaining = None
         if self.worklist is not None:  # QCs the worklist has still to inject, per level
             remaining = Counter(qc_level(s.level, s.nominal) for s in qcs)
-        cals = sum(s.sample_type is SampleType.CALIBRATOR for s in upcoming)
-        ev = evaluate_run(
-            self.history,
-            self.calibration,
-            self.assay,
-            remaining_qcs=remaining,
-            remaining_calibrators=cals if self.worklist is not None else None,
-        )
+        ev = evaluate_run(self.history, self.calibration, self.assay, remaining_qcs=remaining)
         if ev == self._last_evaluation:  # nothing moved: spare the database a write
             return
         last = self._last_evaluation

@@ -511,19 +511,6 @@ def test_run_lost_early_with_the_arithmetic(
         assert run_fail == []
 
 
-def test_a_curve_rejected_while_calibrators_are_still_coming_is_not_a_run_fail(
-    assay: Assay,
-) -> None:
-    """A live run refits as calibrators arrive: two levels make a rejected curve, which is
-    not yet a failed run while the worklist has calibrators to come."""
-    ev = evaluate_run([], cal(False), assay, remaining_qcs={}, remaining_calibrators=6)
-    assert ev.verdict == "at risk"
-    assert ev.flags == ()
-    assert "6 calibrator(s) still to come" in ev.reasons[0]
-    done = evaluate_run([], cal(False), assay, remaining_qcs={}, remaining_calibrators=0)
-    assert done.verdict == "fail" and codes(list(done.flags)) == ["RUN_FAIL"]
-
-
 def test_a_lost_run_stays_lost_whatever_passes_later(assay: Assay) -> None:
     """The early call is final: feeding every remaining QC as a pass never lifts it."""
     accs = {"L": [100, 120, 100], "M": [100, 120, 100], "H": [120, 120, 120]}

@@ -147,7 +147,6 @@ def evaluate_run(
     calibration: Calibration | None,
     assay: Assay,
     remaining_qcs: Mapping[str, int] | None = None,
-    remaining_calibrators: int | None = None,
 ) -> RunEvaluation:
     """Pass / at risk / fail with reasons, kept current as injections arrive.
 
@@ -155,9 +154,7 @@ def evaluate_run(
     tolerance. With ``remaining_qcs`` (QCs per level the worklist has still to
     inject) the run fails as soon as it cannot meet them even if every QC left
     passes -- the call is final, later QCs cannot undo it -- and is "at risk"
-    while it needs them; likewise a rejected curve is "at risk", not failed, while
-    ``remaining_calibrators`` are still to come (a live run refits as they arrive, and
-    two calibrators are not a failed curve). Without them (no worklist) the rules apply to what has
+    while it needs them. Without it (no worklist) the rules apply to what has
     arrived, and a run that fails early can recover as more QCs pass. "at risk"
     also: one more failure would fail the run, a file could not be read, or the
     IS is drifting.
@@ -168,10 +165,6 @@ def evaluate_run(
         return RunEvaluation("pending", ("no calibration curve yet",))
     if not calibration.accepted:
         reason = f"calibration v{calibration.version} rejected: {calibration.reason}"
-        if remaining_calibrators:  # the worklist has more standards to come: not lost yet
-            return RunEvaluation(
-                "at risk", (f"{reason}; {remaining_calibrators} calibrator(s) still to come",)
-            )
         return RunEvaluation(
             "fail",
             (reason,),
