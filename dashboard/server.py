@@ -32,6 +32,9 @@ __all__ = ["USER", "BasicAuth", "ServerHandle", "is_loopback", "serve"]
 # Short requests (the 1 s "anything new?" tick) must not queue behind the view
 # callbacks of 20 clients; waitress threads are cheap (benchmarks/dashboard_load.py).
 THREADS = 6
+# 20 open pages, each with up to 6 kept-alive connections (a browser's limit per
+# host), are 120 connections: waitress's default limit of 100 stops accepting.
+CONNECTIONS = 250
 
 
 @dataclass(slots=True)
@@ -105,6 +108,7 @@ def serve(
         threads=threads,
         ident="asnmon",
         max_request_body_size=max_request_kb * 1024,
+        connection_limit=CONNECTIONS,
     )
     # Everything imported and built so far lives as long as the process: keep it out of
     # the cyclic collector, whose full passes over Dash/plotly's objects otherwise add
