@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from asnmon.alerts import AlertConfig, Alerter, AlertFeed, event_from_watch
 from asnmon.assay import Assay
 from asnmon.errors import AsnmonError, WorklistError
+from asnmon.names import printable
 from asnmon.pipeline import IngestReport, RunIngestor
 from asnmon.records import Flag, Outcome, Result, Severity
 from asnmon.settings import Settings
@@ -64,7 +65,7 @@ def format_line(report: IngestReport) -> str:
     """One terminal line per injection: time, file, sample, result, flags."""
     now = datetime.now().strftime("%H:%M:%S")
     if not report.stored or report.outcome is None:
-        return f"{now}  skip  {report.path.name}: {report.message}"
+        return f"{now}  skip  {printable(report.path.name)}: {printable(report.message)}"
     o = report.outcome
     r = o.result
     if r.conc is not None:
@@ -78,7 +79,7 @@ def format_line(report: IngestReport) -> str:
     codes = " ".join(sorted({f.code for f in o.flags}))
     version = f" (v{report.version})" if report.version > 1 else ""
     return (
-        f"{now}  {o.path.name[:32]:<32} {o.sample.sample_id[:14]:<14} "
+        f"{now}  {printable(o.path.name)[:32]:<32} {printable(o.sample.sample_id)[:14]:<14} "
         f"{o.sample.sample_type.value:<12} {value:<16} {codes}{version}"
     )
 
