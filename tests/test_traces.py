@@ -27,6 +27,7 @@ from asnmon.mzml import read_injection
 from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.records import Chromatogram, Injection, RunMeta, Severity
 from asnmon.simulate import (
+    SCENARIOS,
     TRACES,
     PlannedInjection,
     SimConfig,
@@ -281,6 +282,30 @@ def test_a_restart_and_a_new_curve_version_never_turn_them_into_blq(
         row = rows[_stem(case)]
         assert row["status"] == "no_result", case
         assert not {"BLQ", "DEPLETED", "ALQ"} & set(str(row["flags"]).split(";")), case
+
+
+def test_scheduled_windows_as_real_files_have_them_are_not_refused(
+    tmp_path: Path, assay: Assay
+) -> None:
+    """The realistic simulator: windows narrower than the search window, a late qualifier.
+
+    Blanks show no peak in a window acquired only in part; that "no peak" stands,
+    because the expected RT ± ``analyte_window`` was acquired.
+    """
+    config = SimConfig(n_samples=4, seed=4, mode="realistic", scenarios=tuple(SCENARIOS))
+    simulate_run(tmp_path, config)
+    store = Store(tmp_path / "real.duckdb")
+    try:
+        worklist = load_worklist(tmp_path / "worklist.csv")
+        info = RunInfo(run_id="r", name="r", planned=len(worklist))
+        ingest_paths(RunIngestor(store, assay, info, worklist), sorted(tmp_path.glob("*.mzML")))
+        codes = set(store.flags("r")["code"])
+        res = store.results("r")
+    finally:
+        store.close()
+    assert not {"TRACE_INVALID", "WINDOW_NOT_COVERED"} & codes, codes
+    blanks = res.filter(res["sample_type"].is_in(["blank", "double_blank"]))
+    assert blanks.height >= 2 and set(blanks["status"]) == {"ok"}
 
 
 # ---------------------------------------------------------------- the pure check
