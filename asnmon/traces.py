@@ -202,9 +202,7 @@ def check_traces(injection: Injection, assay: Assay) -> TraceCheck:
             continue
         # a qualifier's scheduled window may open late (on the peak's rise): integration
         # judges its truncation; only a window that misses the search window is useless
-        missed = (
-            not first <= expected <= last if t.role in QUANTIFIERS else last < lo or first > hi
-        )
+        missed = not first <= expected <= last if t.role in QUANTIFIERS else last < lo or first > hi
         if missed:
             flags.append(
                 _flag(
