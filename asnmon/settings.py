@@ -36,10 +36,16 @@ class Settings:
     settle: float = _k("watch", 0.5, "s a file must stay unchanged (and closed) before reading")
     max_write: float = _k("watch", 7200.0, "s after which a still-growing file is INCOMPLETE")
     retry_every: float = _k("watch", 3.0, "s between checks for a lost folder")
+    rescan_every: float = _k(
+        "watch", 300.0, "s between full rescans that catch file events the system lost"
+    )
     patterns: tuple[str, ...] = _k("watch", ("*.mzML", "*.mzml", "*.mzML.gz"), "file patterns")
     assay: str | None = _k("run", None, "assay TOML (default: the built-in asparagine assay)")
     worklist: str | None = _k("run", None, "worklist CSV (default: worklist*.csv in the folder)")
     carry_calibration: bool = _k("run", False, "start a new run with the last accepted curve")
+    stuck_after: float = _k(
+        "run", 300.0, "s without progress before the ingestion worker is reported stuck"
+    )
     db: str = _k("database", "asnmon.duckdb", "DuckDB file")
     backup_dir: str | None = _k("database", None, "folder for the monitor's own backups")
     backup_every: float = _k("database", 24.0, "hours between backups")
@@ -113,6 +119,8 @@ _TYPES = {
     "settle": float,
     "max_write": float,
     "retry_every": float,
+    "rescan_every": float,
+    "stuck_after": float,
     "patterns": tuple,
     "assay": str,
     "worklist": str,
@@ -181,7 +189,9 @@ def _check(key: str, value: Any, where: str) -> Any:
     number = float(value) if isinstance(value, int | float) else 0.0
     if key in ("poll", "settle") and not number >= 0:  # "not >=" also catches nan
         raise SettingsError(f"{where}: must be >= 0 seconds, got {value}")
-    if key in ("max_write", "retry_every") and not 0 < number < float("inf"):
+    if key in ("max_write", "retry_every", "rescan_every", "stuck_after") and not (
+        0 < number < float("inf")
+    ):
         raise SettingsError(f"{where}: must be > 0 seconds, got {value}")
     if key in ("guide_start", "guide_end"):
         try:
