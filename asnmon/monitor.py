@@ -46,7 +46,7 @@ from asnmon.records import Flag, Outcome, Result, Severity
 from asnmon.runbook import RunBook
 from asnmon.settings import Settings
 from asnmon.share import ShareExporter
-from asnmon.store import STORE_FAILURES, Store
+from asnmon.store import STORE_FAILURES, Store, is_data_error, one_line
 from asnmon.watch import ConverterSpec, FolderWatcher, WatchEvent
 from asnmon.worklist import resolve_sample
 
@@ -137,8 +137,9 @@ class Monitor:
         self.alerter = Alerter(replace(AlertConfig.from_settings(settings), instrument=instrument))
         self.db = DatabaseGuard(self.store, self._announce)
         self._next_identity = 0.0
-        self._feed = AlertFeed(self.store)
+        self._feed: AlertFeed | None = None  # made on first use: reading may fail
         self._next_feed = 0.0
+        self._current: WatchEvent | None = None  # in hand; re-queued if the worker dies
         self.share = (
             ShareExporter(
                 self.store, Path(settings.share_dir), instrument, every_minutes=settings.share_every
@@ -348,9 +349,9 @@ class Monitor:
     def _work_to_the_end(self) -> None:
         try:
             self._work()
-        except BaseException as exc:  # the thread's last word, for the watchdog to report
+        except BaseException as exc:  # the thread's last word: the watchdog restarts it
+            log.exception("the ingestion worker died")
             self._worker_problem = f"the ingestion worker died: {type(exc).__name__}: {exc}"
-            raise
 
     def _watch_worker(self) -> None:
         """Restart a dead worker, report a stuck one: a monitor that stops must say so."""
@@ -365,8 +366,13 @@ class Monitor:
                     f"handling ({self._doing}) is retried; please report this.",
                 )
                 self._beat()
+                if self._current is not None:  # never stored: hand it to the new worker
+                    self._queue.put(self._current)
+                    self._current = None
                 self._worker = self._new_worker()
                 self._worker.start()
+                self._last_error = f"{why} (restarted)"  # shown on the watcher tile
+                self._worker_problem = None
                 continue
             age = time.monotonic() - self._beat_at
             if age > self.settings.stuck_after and not stuck:
@@ -397,7 +403,9 @@ class Monitor:
                     self._finish()
                     return
                 self._doing = f"handling {item.kind} {item.path.name}"
+                self._current = item
                 self._handle_safely(item)
+                self._current = None
             finally:
                 self._queue.task_done()
 
@@ -412,28 +420,27 @@ class Monitor:
             log.error("could not commit the last curve on stop: %s", exc)
 
     def _handle_safely(self, event: WatchEvent) -> None:
-        """Handle one event; on a store failure retry it (queue waiting) until it is stored."""
-        database_works_for_others = False
+        """Handle one event; on a store failure retry it (queue waiting) until it is stored.
+
+        Only ``recovered()`` after real work succeeded ends a DATABASE PROBLEM: a
+        small probe write can fit on a disk too full for an injection.
+        """
         while not self._stopped.is_set():
             if self.db.in_trouble:
                 if not self.db.wait(self._stopped, self._beat):
                     return  # stopping: the file stays on disk for the next start
-                if not self._database_back():
+                if not self._database_answers():
                     continue
             try:
                 self._check_identity()
                 self._handle(event)
             except STORE_FAILURES as exc:
                 self.runs.forget()  # memory may be ahead of what was committed
-                problem = self.db.store.probe(deep=True)
-                if problem is None and database_works_for_others:
-                    log.error("%s cannot be stored, the database works: %s", event.path, exc)
-                    self._file_failed(event, exc)  # the database works: it is this file
+                if is_data_error(exc):  # a value this file gives; the database works
+                    log.error("%s cannot be stored: %s", event.path, exc)
+                    self._file_failed(event, exc)
                     return
-                if problem is None:
-                    database_works_for_others = True  # retry once, from a rebuilt run
-                    continue
-                self.db.failed(f"storing {event.path.name}", problem)
+                self.db.failed(f"storing {event.path.name}", one_line(exc))
                 continue
             # The worker must outlive any one bad file: a monitor that dies silently is
             # the failure labs complain of most.
@@ -448,16 +455,14 @@ class Monitor:
         self._last_error = f"{event.path.name}: {type(exc).__name__}: {exc}"
         self.out(f"ERROR {self._last_error}")
 
-    def _database_back(self) -> bool:
-        """After a failure: is the database usable again? (True also ends the problem.)"""
+    def _database_answers(self) -> bool:
+        """After a failure: worth retrying? (The retry itself decides if it is over.)"""
         if self._check_identity() == "failed":
             return False
         problem = self.db.usable()
         if problem is not None:
             self.db.failed("retrying the database", problem)
             return False
-        self.runs.forget()
-        self.db.recovered()
         return True
 
     def _check_identity(self, *, every: float = 0.0) -> str:
@@ -468,7 +473,7 @@ class Monitor:
         result = self.db.check_identity()
         if result in ("rescued", "switched"):
             self.runs.forget()
-            self._feed = AlertFeed(self.store)
+            self._feed = None
             if result == "switched":
                 self.watcher.rescan(forget=True)  # the new file may lack what we had stored
         return result
@@ -514,7 +519,8 @@ class Monitor:
 
     def _idle_safely(self) -> None:
         """Idle chores, each contained: none of them may stop the worker."""
-        if self.db.in_trouble and (not self.db.due() or not self._database_back()):
+        trouble = self.db.in_trouble
+        if trouble and (not self.db.due() or not self._database_answers()):
             return
         steps: tuple[tuple[str, Callable[[], object]], ...] = (
             ("checking the database file", lambda: self._check_identity(every=IDENTITY_EVERY)),
@@ -532,12 +538,14 @@ class Monitor:
                 step()
             except STORE_FAILURES as exc:
                 self.runs.forget()
-                self.db.failed(doing, self.db.store.probe(deep=True) or str(exc))
+                self.db.failed(doing, one_line(exc))
                 return
             except Exception as exc:  # documented thread boundary (see _handle_safely)
                 log.exception("while %s", doing)
                 self._last_error = f"while {doing}: {type(exc).__name__}: {exc}"
                 self.out(f"ERROR {self._last_error}")
+        if trouble:
+            self.db.recovered()
 
     def _flush_idle(self) -> None:
         self._flush()
@@ -551,6 +559,8 @@ class Monitor:
         now = time.monotonic()
         if now >= self._next_feed:  # new fail flags and verdict changes -> alerts
             self._next_feed = now + FEED_EVERY
+            if self._feed is None:
+                self._feed = AlertFeed(self.store)
             self.alerter.notify_all(self._feed.poll())
 
     def _share(self) -> None:

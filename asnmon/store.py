@@ -1050,7 +1050,7 @@ class Store:
                     [json.dumps(time.time()), _now()],
                 )
         except STORE_FAILURES as exc:
-            return _one_line(exc)
+            return one_line(exc)
         return None
 
     def reconnect(self) -> None:
@@ -1103,7 +1103,23 @@ class Store:
 STORE_FAILURES: tuple[type[Exception], ...] = (StoreError, duckdb.Error)
 
 
-def _one_line(exc: BaseException) -> str:
+_DATA_ERRORS = (duckdb.DataError, duckdb.IntegrityError, duckdb.InvalidInputException)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether a store failure is about the values written (the schema refuses one),
+    not the database: retrying that file cannot help, and other files still store."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(
+            seen, duckdb.DataError | duckdb.IntegrityError | duckdb.InvalidInputException
+        ):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:300]}"
 
