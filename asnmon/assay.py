@@ -173,11 +173,14 @@ class Assay:
         return t
 
     @property
-    def is_quant(self) -> Transition:
-        t = self.by_role(Role.IS_QUANT)
-        if t is None:
-            raise AssayError("the assay has no is_quant transition")
-        return t
+    def is_quant(self) -> Transition | None:
+        """The internal standard's quantifier; None for an external calibration."""
+        return self.by_role(Role.IS_QUANT)
+
+    @property
+    def external_calibration(self) -> bool:
+        """No internal standard: quantified on the analyte area, IS rules not applied."""
+        return self.is_quant is None
 
     def matrix(self, name: str | None) -> Matrix | None:
         return next((m for m in self.matrices if m.name == name), None)
@@ -322,10 +325,21 @@ def _transitions(items: Any, probs: _Problems) -> tuple[Transition, ...]:
     ids = [t.id for t in out]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         probs.add("transitions", f"id '{dup}' is used more than once")
-    for role in (Role.ANALYTE_QUANT, Role.IS_QUANT):
-        n = sum(t.role == role for t in out)
-        if n != 1 and len(out) == len(items):
-            probs.add("transitions", f"exactly one transition must have role '{role}'; found {n}")
+    if len(out) == len(items):
+        n = sum(t.role == Role.ANALYTE_QUANT for t in out)
+        if n != 1:
+            probs.add(
+                "transitions", f"exactly one transition must have role 'analyte_quant'; found {n}"
+            )
+        n_is = sum(t.role == Role.IS_QUANT for t in out)
+        if n_is > 1:
+            probs.add(
+                "transitions",
+                f"at most one transition may have role 'is_quant' (none: external "
+                f"calibration); found {n_is}",
+            )
+        if n_is == 0 and any(t.role == Role.IS_QUAL for t in out):
+            probs.add("transitions", "an 'is_qual' transition needs an 'is_quant' transition")
     return tuple(out)
 
 

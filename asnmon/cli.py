@@ -738,6 +738,7 @@ def demo_faults(n_samples: int) -> tuple[str, ...]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import signal
     import threading
 
     from asnmon.assay import load_assay
@@ -746,10 +747,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from asnmon.simulate import SimConfig, apply_faults, simulate_run
     from asnmon.store import Store
 
+    # The database outlives the demo (a newcomer's next step is `asnmon report` or
+    # `asnmon dashboard` on it); only the simulated mzML files are temporary.
+    db = (
+        Path(args.db)
+        if args.db
+        else Path(tempfile.mkdtemp(prefix="asnmon-demo-db-")) / "demo.duckdb"
+    )
     with tempfile.TemporaryDirectory(prefix="asnmon-demo-") as tmp:
         folder = Path(tmp) / "demo-run"
         folder.mkdir()
-        db = Path(args.db) if args.db else Path(tmp) / "demo.duckdb"
         faults = demo_faults(args.samples)
         config = apply_faults(SimConfig(n_samples=args.samples), faults)
         # max_write 20 s: a file that stops growing without its closing tag (the
@@ -764,6 +771,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         monitor = Monitor(settings, load_assay())
         done = threading.Event()
+        stopping = threading.Event()
+        asked_to_stop = threading.Event()
 
         def instrument() -> None:
             try:
@@ -777,29 +786,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
             finally:  # a failed instrument must not leave --exit-when-done waiting forever
                 done.set()
 
-        stopping = threading.Event()
+        def on_signal(signum: int, frame: object) -> None:
+            asked_to_stop.set()
+
+        # SIGTERM (systemd, docker stop, CI) stops the demo as cleanly as Ctrl-C does.
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         print(
             f"demo: a simulated instrument writes {args.samples} samples into {folder}\n"
             f"faults: {', '.join(faults)}; Ctrl-C stops"
         )
-        monitor.start()
-        if monitor.dashboard_url and not args.no_browser and _has_display():
-            import webbrowser
-
-            webbrowser.open(monitor.dashboard_url)
-        writer = threading.Thread(target=instrument, name="asnmon-demo-instrument", daemon=True)
-        writer.start()
         try:
-            while not (args.exit_when_done and done.is_set() and monitor.idle()):
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            print("\nstopping ...")
+            monitor.start()
+            if monitor.dashboard_url and not args.no_browser and _has_display():
+                import webbrowser
+
+                webbrowser.open(monitor.dashboard_url)
+            writer = threading.Thread(target=instrument, name="asnmon-demo-instrument", daemon=True)
+            writer.start()
+            while not asked_to_stop.wait(0.2):
+                if args.exit_when_done and done.is_set() and monitor.idle():
+                    break
+            if asked_to_stop.is_set():
+                print("\nstopping: finishing the current file ...", flush=True)
         finally:
             stopping.set()
-            writer.join(5)
+            if "writer" in locals():
+                writer.join(5)
             monitor.stop()
+            for s, h in previous.items():
+                signal.signal(s, h)
         with Store(db, read_only=True) as store:
             _summary(store, "demo-run", [])
+    print(
+        "the simulated mzML files were removed; the database is kept. Next:\n"
+        f"  asnmon report demo-run --db {db}\n"
+        f"  asnmon dashboard --db {db}\n"
+        "stopped cleanly",
+        flush=True,
+    )
     return 0
 
 

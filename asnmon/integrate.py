@@ -293,18 +293,18 @@ def integrate_injection(injection: Injection, assay: Assay) -> dict[str, Peak | 
     expected_rt +/- window without an anchor. Missing traces give None.
     """
     ret, params = assay.retention, assay.integration
-    is_t = assay.is_quant
-    is_trace = injection.traces.get(is_t.id)
+    is_t = assay.is_quant  # None: external calibration, nothing anchors the analyte
+    is_trace = injection.traces.get(is_t.id) if is_t is not None else None
     is_peak = (
         integrate_peak(
             is_trace, ret.expected_rt - ret.window, ret.expected_rt + ret.window, params, is_t.id
         )
-        if is_trace is not None
+        if is_trace is not None and is_t is not None
         else None
     )
-    peaks: dict[str, Peak | None] = {is_t.id: is_peak}
+    peaks: dict[str, Peak | None] = {is_t.id: is_peak} if is_t is not None else {}
     for t in assay.transitions:
-        if t.id == is_t.id:
+        if is_t is not None and t.id == is_t.id:
             continue
         trace = injection.traces.get(t.id)
         if trace is None:

@@ -31,7 +31,7 @@ from asnmon.qc import (
     history_point,
     is_context,
 )
-from asnmon.quantify import area_ratio, quantify
+from asnmon.quantify import quantify, response
 from asnmon.records import (
     Calibration,
     CalibrationPoint,
@@ -332,12 +332,12 @@ class RunIngestor:
             s = entry.sample
             if s.sample_type is not SampleType.CALIBRATOR or entry.error or s.nominal is None:
                 continue
-            ratio = area_ratio(entry.peaks, self.assay)
-            if ratio is None:
+            value = response(entry.peaks, self.assay)  # area ratio, or area without an IS
+            if value is None:
                 continue
             points.append(
                 CalibrationPoint(
-                    sample_id=s.sample_id, level=s.level, nominal=s.nominal, area_ratio=ratio
+                    sample_id=s.sample_id, level=s.level, nominal=s.nominal, area_ratio=value
                 )
             )
             ids.append(entry.injection_id)

@@ -6,6 +6,9 @@
    area ratio is kept when both peaks exist: carryover is judged from it).
    A zero sample without its IS peak is ``no_peak``: it was meant to have one.
 2. no IS peak (or IS area <= 0) -> ``no_peak``: nothing can be quantified.
+   An external calibration (no IS in the assay) skips this rule and works on
+   the analyte area instead of the area ratio (``response``); ``area_ratio``
+   stays None there, so no export reads an area as a ratio.
 3. no analyte peak with a good IS peak: a calibrator or QC -> ``no_peak`` (its
    analyte must be there); a study sample -> ``BLQ`` (the analyte is below
    detection, e.g. asparaginase-depleted plasma: report "< LLOQ").
@@ -49,12 +52,26 @@ _REL_TOL = 1e-9  # a ratio exactly at the LLOQ/ULOQ must not fall out by roundin
 
 
 def area_ratio(peaks: Mapping[str, Peak | None], assay: Assay) -> float | None:
-    """Analyte quantifier area / IS quantifier area; None when either is missing."""
+    """Analyte quantifier area / IS quantifier area; None when either is missing.
+
+    Always None for an external calibration (no IS): see ``response``.
+    """
+    is_t = assay.is_quant
     an = peaks.get(assay.analyte_quant.id)
-    is_ = peaks.get(assay.is_quant.id)
+    is_ = peaks.get(is_t.id) if is_t is not None else None
     if an is None or is_ is None or not is_.area > 0 or not math.isfinite(an.area):
         return None
     return an.area / is_.area
+
+
+def response(peaks: Mapping[str, Peak | None], assay: Assay) -> float | None:
+    """What the curve is fitted on: the area ratio, or the analyte area without an IS."""
+    if assay.is_quant is not None:
+        return area_ratio(peaks, assay)
+    an = peaks.get(assay.analyte_quant.id)
+    if an is None or not math.isfinite(an.area):
+        return None
+    return an.area
 
 
 def suggested_dilution(conc_vial: float, uloq: float) -> int:
@@ -100,33 +117,41 @@ def quantify(
 ) -> Result:
     """One injection's result against the active calibration (rules in the module doc)."""
     ratio = area_ratio(peaks, assay)
+    resp = response(peaks, assay)
     stype = sample.sample_type
-    is_peak = peaks.get(assay.is_quant.id)
+    is_t = assay.is_quant
+    is_peak = peaks.get(is_t.id) if is_t is not None else None
     usable = calibration if calibration is not None and calibration.accepted else None
     version = usable.version if usable is not None else None
 
     if stype in BLANKS:
-        if stype is SampleType.ZERO and is_peak is None:
+        if stype is SampleType.ZERO and is_t is not None and is_peak is None:
             return Result(status="no_peak")
-        return Result(status="ok", area_ratio=ratio)
-    if is_peak is None or not is_peak.area > 0:
+        return Result(status="ok", area_ratio=ratio, response=resp)
+    if is_t is not None and (is_peak is None or not is_peak.area > 0):
         return Result(status="no_peak")
-    if ratio is None:
+    if resp is None:
         if stype is SampleType.SAMPLE:
             return Result(status="BLQ", unit=assay.unit, calibration_version=version)
         return Result(status="no_peak")
     if usable is None:
-        return Result(status="provisional", area_ratio=ratio)
+        return Result(status="provisional", area_ratio=ratio, response=resp)
 
-    conc_vial = back_calculate(ratio, usable.coefficients, usable.model)
+    conc_vial = back_calculate(resp, usable.coefficients, usable.model)
     accuracy = None
     if conc_vial is not None and sample.nominal and stype in (SampleType.CALIBRATOR, SampleType.QC):
         accuracy = 100.0 * conc_vial / sample.nominal
     if conc_vial is None:
-        # the quadratic never reaches this ratio: above its top or below its bottom
+        # the quadratic never reaches this response: above its top or below its bottom
         c2 = usable.coefficients[2]
         status = "ALQ" if c2 < 0 else "BLQ"
-        return Result(status=status, area_ratio=ratio, unit=assay.unit, calibration_version=version)
+        return Result(
+            status=status,
+            area_ratio=ratio,
+            unit=assay.unit,
+            calibration_version=version,
+            response=resp,
+        )
     if conc_vial < usable.lloq * (1.0 - _REL_TOL):
         status = "BLQ"
     elif conc_vial > usable.uloq * (1.0 + _REL_TOL):
@@ -144,6 +169,7 @@ def quantify(
             normalized_unit=norm_unit,
             accuracy_pct=accuracy,
             calibration_version=version,
+            response=resp,
         )
     return Result(
         status=status,
@@ -151,4 +177,5 @@ def quantify(
         unit=assay.unit,
         accuracy_pct=accuracy,
         calibration_version=version,
+        response=resp,
     )

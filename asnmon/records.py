@@ -154,7 +154,7 @@ class CalibrationPoint:
     sample_id: str
     level: str | None
     nominal: float
-    area_ratio: float
+    area_ratio: float  # the response: area ratio, or analyte area without an IS
     back_calculated: float | None = None
     accuracy_pct: float | None = None
     excluded: bool = False
@@ -193,6 +193,13 @@ class Result:
     normalized_unit: str | None = None
     accuracy_pct: float | None = None  # calibrators and QCs
     calibration_version: int | None = None
+    # what the curve is on: the area ratio, or the analyte area (external calibration);
+    # derived from the peaks, so not stored; defaults to the area ratio
+    response: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.response is None and self.area_ratio is not None:
+            object.__setattr__(self, "response", self.area_ratio)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,8 @@ def test_shipped_assay_is_asparagine_with_labelled_is() -> None:
     assay = load_assay()
     assert assay.analyte_quant.q1 == pytest.approx(133.1)
     assert assay.analyte_quant.q3 == pytest.approx(87.1)
-    assert assay.is_quant.q1 == pytest.approx(139.1)
+    assert assay.is_quant is not None and assay.is_quant.q1 == pytest.approx(139.1)
+    assert not assay.external_calibration
     assert assay.by_role(Role.ANALYTE_QUAL) is not None
     assert assay.calibration.weighting == "1/x^2"
     assert assay.limits.is_low_pct == 50 and assay.limits.is_high_pct == 150
@@ -53,7 +54,15 @@ def test_every_sourced_limit_names_its_source() -> None:
         (lambda d: d["calibration"].update(lloq=600.0), "calibration.lloq: must be below"),
         (lambda d: d["transitions"][0].update(role="quant"), "transitions[0].role"),
         (lambda d: d["transitions"][0].update(q1=-1), "transitions[0].q1"),
-        (lambda d: d["transitions"].pop(2), "exactly one transition must have role 'is_quant'"),
+        (
+            lambda d: d["transitions"][3].update(role="is_quant"),
+            "at most one transition may have role 'is_quant'",
+        ),
+        (lambda d: d["transitions"].pop(2), "an 'is_qual' transition needs an 'is_quant'"),
+        (
+            lambda d: d["transitions"][1].update(role="analyte_quant"),
+            "exactly one transition must have role 'analyte_quant'; found 2",
+        ),
         (lambda d: d["assay"].pop("name"), "assay.name: required"),
         (lambda d: d["assay"].update(polarity="pos"), "assay.polarity"),
         (lambda d: d["qc_levels"][0].update(nominal=0.1), "qc_levels.QC-L.nominal"),
@@ -67,6 +76,15 @@ def test_problems_name_the_key(edit: Any, expected: str) -> None:
     with pytest.raises(AssayError) as info:
         parse_assay(data, "test.toml")
     assert any(expected in p for p in info.value.problems), info.value.problems
+
+
+def test_an_assay_without_internal_standard_is_an_external_calibration() -> None:
+    data = _default()
+    data["transitions"] = [t for t in data["transitions"] if not t["role"].startswith("is_")]
+    assay = parse_assay(data, "external.toml")
+    assert assay.is_quant is None
+    assert assay.external_calibration
+    assert assay.analyte_quant.q3 == pytest.approx(87.1)
 
 
 def test_all_problems_reported_at_once() -> None:

@@ -238,3 +238,45 @@ def test_suggested_dilution_is_the_smallest_sufficient(conc: float, uloq: float)
 def test_suggested_dilution_rejects_nonsense(conc: float, uloq: float) -> None:
     with pytest.raises(ValueError, match="cannot suggest"):
         suggested_dilution(conc, uloq)
+
+
+# ---------------------------------------------------------------- external calibration
+
+
+@pytest.fixture(scope="module")
+def external(assay: Assay) -> Assay:
+    """The shipped assay without its internal standard: quantified on the analyte area."""
+    return replace(
+        assay, transitions=tuple(t for t in assay.transitions if not t.role.startswith("is_"))
+    )
+
+
+AREA_SLOPE = 1000.0  # analyte area per µM
+AREA_CAL = replace(CAL, coefficients=(0.0, AREA_SLOPE, 0.0))
+
+
+@pytest.mark.parametrize(
+    ("conc", "status"), [(0.5, "BLQ"), (1.0, "ok"), (37.5, "ok"), (500.0, "ok"), (800.0, "ALQ")]
+)
+def test_external_calibration_quantifies_the_analyte_area(
+    external: Assay, assay: Assay, conc: float, status: str
+) -> None:
+    assay_with_is = assay
+    peaks = {"asn_quant": peak("asn_quant", conc * AREA_SLOPE), "asn_qual": None}
+    r = quantify(peaks, sample(), AREA_CAL, external)
+    assert r.status == status
+    assert r.area_ratio is None  # no IS: an area is never exported as a ratio
+    assert r.response == pytest.approx(conc * AREA_SLOPE)
+    if status == "ok":
+        assert r.conc_vial == pytest.approx(conc)
+    # the IS assay needs its IS peak for the same analyte peak: no result
+    assert quantify(peaks, sample(), AREA_CAL, assay_with_is).status == "no_peak"
+
+
+def test_external_calibration_without_an_accepted_curve_is_provisional(external: Assay) -> None:
+    peaks = {"asn_quant": peak("asn_quant", 5e4)}
+    r = quantify(peaks, sample(), replace(AREA_CAL, accepted=False), external)
+    assert (r.status, r.response, r.conc) == ("provisional", 5e4, None)
+    qc = sample(SampleType.QC, nominal=50.0)
+    assert quantify(peaks, qc, AREA_CAL, external).accuracy_pct == pytest.approx(100.0)
+    assert quantify({"asn_quant": None}, qc, AREA_CAL, external).status == "no_peak"

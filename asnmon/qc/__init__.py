@@ -49,6 +49,7 @@ from asnmon.qc.run import (
     RunEvaluation,
     evaluate_injection,
     evaluate_run,
+    external_calibration_flags,
     history_point,
     qc_tally,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "evaluate_range",
     "evaluate_retention",
     "evaluate_run",
+    "external_calibration_flags",
     "history_point",
     "is_context",
     "qc_tally",

@@ -20,7 +20,17 @@ SRC_BIAS = "FDA 2019 IS Q&A (sample IS consistently higher/lower than cal/QC)"
 
 # New flag codes this module adds to the contract (ARCHITECTURE.md table).
 NEW_CODES = frozenset(
-    {"IS_NO_REFERENCE", "IS_BIAS", "FEW_POINTS", "TRUNCATED_PEAK", "DEPLETED", "CAL_EXCLUDED"}
+    {
+        "IS_NO_REFERENCE",
+        "IS_BIAS",
+        "FEW_POINTS",
+        "TRUNCATED_PEAK",
+        "DEPLETED",
+        "CAL_EXCLUDED",
+        "EXTERNAL_CALIBRATION",
+        "TRACE_INVALID",
+        "WINDOW_NOT_COVERED",
+    }
 )
 # Run-level codes the pipeline replaces wholesale after every evaluation.
 RUN_LEVEL_CODES = frozenset({"RUN_FAIL"})

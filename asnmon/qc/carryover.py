@@ -58,8 +58,9 @@ def evaluate_carryover(
     context = f"after {_who(prev)}" if after_high and prev is not None else "in a double blank"
     src = "ICH M10; CLSI C62-A; limits.carryover_analyte_pct_lloq / carryover_is_pct"
     flags: list[Flag] = []
-    # analyte: area in blanks without IS; area ratio in a zero sample (it has IS)
-    use_ratio = stype is SampleType.ZERO
+    # analyte: area in blanks without IS; area ratio in a zero sample (it has IS), unless
+    # the assay has no IS at all (external calibration: areas everywhere)
+    use_ratio = stype is SampleType.ZERO and assay.is_quant is not None
     lloq_vals = [h.area_ratio if use_ratio else h.analyte_area for h in lloq_cals]
     lloq_vals_ok = [v for v in lloq_vals if v]
     value = point.area_ratio if use_ratio else point.analyte_area

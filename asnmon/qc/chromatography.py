@@ -21,14 +21,22 @@ def evaluate_retention(
     history: Sequence[HistoryPoint],
     assay: Assay,
 ) -> list[Flag]:
-    """RT_SHIFT: IS apex vs the calibrators' mean, and analyte vs IS apex (co-elution)."""
-    if point.sample_type not in IS_BEARING or point.is_rt is None:
+    """RT_SHIFT: IS apex vs the calibrators' mean, and analyte vs IS apex (co-elution).
+
+    Without an IS (external calibration) the analyte's own apex is judged against
+    the calibrators' analyte apexes, and there is no co-elution to check.
+    """
+    has_is = assay.is_quant is not None
+    rt_now = point.is_rt if has_is else point.analyte_rt
+    if point.sample_type not in IS_BEARING or rt_now is None:
         return []
     lim = assay.limits
     cal_rts = [
-        h.is_rt
+        rt
         for h in history
-        if h.sample_type is SampleType.CALIBRATOR and h.is_rt is not None and not h.error
+        if h.sample_type is SampleType.CALIBRATOR
+        and not h.error
+        and (rt := h.is_rt if has_is else h.analyte_rt) is not None
     ]
     if cal_rts:
         ref, basis = sum(cal_rts) / len(cal_rts), f"the mean of {len(cal_rts)} calibrators"
@@ -36,26 +44,28 @@ def evaluate_retention(
         ref, basis = assay.retention.expected_rt, "the method's expected RT (no calibrator yet)"
     tol = ref * lim.rt_tolerance_pct / 100.0
     flags: list[Flag] = []
-    shift = point.is_rt - ref
+    shift = rt_now - ref
     if abs(shift) > tol:
         flags.append(
             _flag(
                 "RT_SHIFT",
                 S.WARNING,
-                f"IS apex at {point.is_rt:.3f} min is {shift:+.3f} min from {basis} "
+                f"{'IS' if has_is else 'Analyte'} apex at {rt_now:.3f} min is {shift:+.3f} min "
+                f"from {basis} "
                 f"({ref:.3f} min); tolerance ±{lim.rt_tolerance_pct:g} % = ±{tol:.3f} min.",
                 "Check the column, mobile phase and pump pressure; confirm the peak identity "
                 "(ornithine shares the precursor) before reporting.",
-                point.is_rt,
+                rt_now,
                 ref,
                 "CLSI C62-A; limits.rt_tolerance_pct",
-                kind="is_rt",
+                kind="is_rt" if has_is else "analyte_rt",
                 shift=shift,
             )
         )
     an = peaks.get(assay.analyte_quant.id)
     if (
-        point.sample_type in _QUANTIFIED
+        point.is_rt is not None
+        and point.sample_type in _QUANTIFIED
         and an is not None
         and (an.sn is None or an.sn >= assay.integration.min_sn)
     ):

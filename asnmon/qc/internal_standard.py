@@ -225,8 +225,12 @@ def _is_bias_flag(ctx: IsContext, assay: Assay) -> list[Flag]:
 
 
 def evaluate_is(points: Sequence[HistoryPoint], assay: Assay) -> list[Flag]:
-    """IS window, drift and bias for the last of ``points`` (history + current)."""
-    if not points:
+    """IS window, drift and bias for the last of ``points`` (history + current).
+
+    An external calibration has no IS: nothing to judge here (the pipeline says so
+    on every result with an EXTERNAL_CALIBRATION flag).
+    """
+    if not points or assay.is_quant is None:
         return []
     p = points[-1]
     if p.sample_type not in IS_BEARING or p.error or not p.is_area or p.is_area <= 0:

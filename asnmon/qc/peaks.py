@@ -21,7 +21,7 @@ def evaluate_peaks(peaks: Mapping[str, Peak | None], sample: Sample, assay: Assa
     an_t = assay.analyte_quant
     rt = assay.retention
     window = f"{rt.expected_rt - rt.window:.2f}-{rt.expected_rt + rt.window:.2f} min"
-    if sample.sample_type in IS_BEARING and peaks.get(is_t.id) is None:
+    if is_t is not None and sample.sample_type in IS_BEARING and peaks.get(is_t.id) is None:
         flags.append(
             _flag(
                 "NO_PEAK",
@@ -57,7 +57,8 @@ def evaluate_peak_quality(
     if stype not in IS_BEARING:
         return []
     integ = assay.integration
-    checked: list[tuple[str, str]] = [(assay.is_quant.id, assay.is_quant.name)]
+    is_t = assay.is_quant
+    checked: list[tuple[str, str]] = [(is_t.id, is_t.name)] if is_t is not None else []
     analyte_judged = stype in (SampleType.CALIBRATOR, SampleType.QC) or (
         stype is SampleType.SAMPLE and result.status == "ok"
     )
@@ -109,7 +110,8 @@ def evaluate_peak_quality(
                     transition=tid,
                 )
             )
-    for tid in {assay.is_quant.id, assay.analyte_quant.id} | {
+    quants = {t.id for t in (is_t, assay.analyte_quant) if t is not None}
+    for tid in quants | {
         t.id for t in assay.transitions if t.role in (Role.ANALYTE_QUAL, Role.IS_QUAL)
     }:
         p = peaks.get(tid)
@@ -117,7 +119,7 @@ def evaluate_peak_quality(
             flags.append(
                 _flag(
                     "SATURATION",
-                    S.FAIL if tid in (assay.is_quant.id, assay.analyte_quant.id) else S.WARNING,
+                    S.FAIL if tid in quants else S.WARNING,
                     f"{tid}: detector saturated (apex {_fmt(p.height)} counts, ceiling "
                     f"{_fmt(integ.saturation_intensity)}); the area is underestimated.",
                     "Dilute and re-inject (or use a less sensitive transition).",

@@ -82,10 +82,10 @@ def evaluate_range(
             _flag(
                 "NO_CALIBRATION",
                 S.WARNING,
-                f"Provisional: {why}; area ratio {_fmt(result.area_ratio)}. It is "
+                f"Provisional: {why}; {_response_name(assay)} {_fmt(result.response)}. It is "
                 "re-quantified automatically when a curve is accepted.",
                 "Nothing yet; check the calibrators if this persists.",
-                result.area_ratio,
+                result.response,
                 source="ICH M10 (no result without an accepted curve)",
             )
         ]
@@ -97,12 +97,21 @@ def evaluate_range(
     if result.status == "BLQ":
         lloq_sample = calibration.lloq * sample.dilution
         depleted = depleted_below is not None and lloq_sample <= depleted_below * (1 + _REL)
+        # without an IS nothing shows that this injection happened at all: an empty
+        # vial or a missed injection also reads "below the LLOQ"
+        unconfirmed = assay.is_quant is None and result.response is None
         flags.append(
             _flag(
                 "BLQ",
-                S.INFO if depleted else S.WARNING,
+                S.INFO if depleted and not unconfirmed else S.WARNING,
                 f"Below the LLOQ ({_fmt(calibration.lloq)} {unit} in the vial): report "
-                f"'< {_fmt(lloq_sample)} {unit}', never an extrapolated number.",
+                f"'< {_fmt(lloq_sample)} {unit}', never an extrapolated number."
+                + (
+                    " No analyte peak, and no internal standard confirms that the injection "
+                    "took place (external calibration)."
+                    if unconfirmed
+                    else ""
+                ),
                 "Report as < LLOQ."
                 + (
                     " Expected on asparaginase therapy."
@@ -118,8 +127,8 @@ def evaluate_range(
             flags.append(_depleted(None, matrix.name, depleted_below, unit))
     elif result.status == "ALQ":
         est = (
-            back_calculate(result.area_ratio, calibration.coefficients, calibration.model)
-            if result.area_ratio is not None
+            back_calculate(result.response, calibration.coefficients, calibration.model)
+            if result.response is not None
             else None
         )
         factor = suggested_dilution(est, calibration.uloq) if est and est > 0 else 10
@@ -173,6 +182,10 @@ def evaluate_range(
                 )
             )
     return flags
+
+
+def _response_name(assay: Assay) -> str:
+    return "area ratio" if assay.is_quant is not None else "analyte area"
 
 
 def _depleted(conc: float | None, matrix: str, below: float, unit: str) -> Flag:

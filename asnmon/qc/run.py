@@ -30,7 +30,8 @@ def evaluate_injection(
 ) -> list[Flag]:
     """All per-injection rules. ``history``: earlier injections of the run, in order."""
     point = history_point(-1, len(history) + 1, sample, peaks, result, assay)
-    flags = evaluate_peaks(peaks, sample, assay)
+    flags = external_calibration_flags(assay)
+    flags += evaluate_peaks(peaks, sample, assay)
     flags += evaluate_peak_quality(peaks, sample, result, assay)
     flags += evaluate_is([*history, point], assay)
     flags += evaluate_retention(point, peaks, history, assay)
@@ -38,6 +39,26 @@ def evaluate_injection(
     flags += evaluate_carryover(point, history, assay)
     flags += evaluate_range(result, sample, calibration, assay)
     return flags
+
+
+def external_calibration_flags(assay: Assay) -> list[Flag]:
+    """EXTERNAL_CALIBRATION on every injection of an assay without an IS: a statement of
+    method (info), naming every IS rule that is not applied and what stays uncorrected."""
+    if assay.is_quant is not None:
+        return []
+    return [
+        _flag(
+            "EXTERNAL_CALIBRATION",
+            S.INFO,
+            "External calibration: the assay has no internal standard, so this injection "
+            "is quantified on the analyte area alone. IS rules not applied: IS window, IS "
+            "drift, IS bias, IS carryover, analyte/IS co-elution. Nothing corrects for "
+            "injection volume, matrix suppression or a drifting source; an injection that "
+            "did not happen reads as 'no analyte'.",
+            "Watch the QCs: with no IS they are the only check on recovery and sensitivity.",
+            source="assay without an is_quant transition (external calibration)",
+        )
+    ]
 
 
 # ---------------------------------------------------------------- the run
