@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from asnmon.pipeline import IngestReport
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "injection), rt-step:30:0.2, short:25, over-curve, depleted, "
         "biased-qc:QC-M:25, carryover, truncated, junk, broken-curve",
     )
+    _add_sim_mode_args(p)
 
     p = sub.add_parser(
         "run",
@@ -469,7 +470,53 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop once the simulated run is complete (for scripts and tests)",
     )
+    _add_sim_mode_args(p)
     return parser
+
+
+def _add_sim_mode_args(p: argparse.ArgumentParser) -> None:
+    """--mode and --scenario, shared by `simulate` and `demo`."""
+    from asnmon.simulate import DEFAULT_SCENARIOS, SCENARIOS
+
+    p.add_argument(
+        "--mode",
+        choices=("realistic", "clean"),
+        default="realistic",
+        help="realistic (default): noise, sampling and scheduled windows measured on real "
+        "MRM files; clean: smooth peaks on a 0.2 s grid, every trace acquired throughout",
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        default=None,
+        metavar="NAME",
+        type=_scenario_name,
+        help="a trap of real files (realistic mode; repeatable): "
+        + ", ".join(SCENARIOS)
+        + f"; 'all' or 'none'. Default: {', '.join(DEFAULT_SCENARIOS)}",
+    )
+
+
+def _scenario_name(value: str) -> str:
+    from asnmon.simulate import check_scenarios
+
+    try:
+        check_scenarios([value])
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value
+
+
+def _sim_config(args: argparse.Namespace, **kw: Any) -> Any:
+    """SimConfig from --mode/--scenario; ValueError names the valid choices."""
+    from asnmon.simulate import DEFAULT_SCENARIOS, SimConfig, check_scenarios
+
+    if args.mode == "clean":
+        if args.scenario:
+            raise ValueError("--scenario needs --mode realistic")
+        return SimConfig(mode="clean", **kw)
+    names = DEFAULT_SCENARIOS if args.scenario is None else check_scenarios(args.scenario)
+    return SimConfig(mode="realistic", scenarios=tuple(names), **kw)
 
 
 def _version() -> str:
@@ -678,10 +725,10 @@ def cmd_check_assay(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from asnmon.simulate import SimConfig, apply_faults, simulate_run
+    from asnmon.simulate import apply_faults, simulate_run
 
     try:
-        config = apply_faults(SimConfig(n_samples=args.samples, seed=args.seed), args.fault)
+        config = apply_faults(_sim_config(args, n_samples=args.samples, seed=args.seed), args.fault)
     except ValueError as err:
         print(f"asnmon simulate: {err}", file=sys.stderr)
         return 2
@@ -692,9 +739,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         write_seconds=args.write_seconds,
         progress=True,
     )
+    scenarios = ", ".join(config.scenarios) or "none"
     print(
-        f"{len(run.paths)} files -> {args.out_dir}\nworklist: {run.worklist_path}\n"
-        f"truth: {run.truth_path}"
+        f"{len(run.paths)} files -> {args.out_dir} ({config.mode} mode; scenarios: "
+        f"{scenarios if config.mode == 'realistic' else '-'})\n"
+        f"worklist: {run.worklist_path}\ntruth: {run.truth_path}"
     )
     return 0
 
@@ -744,7 +793,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from asnmon.assay import load_assay
     from asnmon.monitor import Monitor
     from asnmon.settings import Settings
-    from asnmon.simulate import SimConfig, apply_faults, simulate_run
+    from asnmon.simulate import apply_faults, simulate_run
     from asnmon.store import Store
 
     # The database outlives the demo (a newcomer's next step is `asnmon report` or
@@ -758,7 +807,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         folder = Path(tmp) / "demo-run"
         folder.mkdir()
         faults = demo_faults(args.samples)
-        config = apply_faults(SimConfig(n_samples=args.samples), faults)
+        try:
+            config = apply_faults(_sim_config(args, n_samples=args.samples), faults)
+        except ValueError as err:
+            print(f"asnmon demo: {err}", file=sys.stderr)
+            return 2
         # max_write 20 s: a file that stops growing without its closing tag (the
         # simulated truncated injection) shows up as INCOMPLETE while you watch.
         settings = Settings(

@@ -343,10 +343,44 @@ class RunIngestor:
             ids.append(entry.injection_id)
         return points, ids
 
+    def calibration_block_open(self) -> bool:
+        """True while the worklist's next injection is still a calibrator of this block.
+
+        A live monitor flushes whenever its queue runs dry, i.e. between every two
+        calibrators; fitting CAL01-CAL04 of an 8-level block would publish a rejected
+        curve (CAL_FAIL, RUN_FAIL) for the minutes the block takes, and a bracketing
+        block at the end would make one curve version per calibrator. Once the instrument
+        has moved past the block (a later row arrived, even with a calibrator missing),
+        the curve is fitted from what came.
+        """
+        if self.worklist is None:
+            return False
+        done = {e.sample.file for e in self.entries.values()}
+        positions = [
+            e.sample.position
+            for e in self.entries.values()
+            if e.sample.in_worklist and e.sample.position is not None
+        ]
+        if not positions:
+            return False
+        last = max(positions)
+        upcoming = [
+            s
+            for s in self.worklist.samples
+            if s.position is not None and s.position > last and s.file not in done
+        ]
+        if not upcoming:
+            return False
+        following = min(upcoming, key=lambda s: s.position or 0)
+        return following.sample_type is SampleType.CALIBRATOR
+
     def refit(self) -> Calibration | None:
         """Fit a new curve version from every calibrator so far; re-quantify the run."""
-        self._pending_cal = False
         points, ids = self.calibration_points()
+        if self.calibration_block_open():
+            self._pending_cal = True  # the rest of the block is on its way: fit it whole
+            return None
+        self._pending_cal = False
         if len({p.nominal for p in points}) < 2:
             return None
         self.versions += 1

@@ -500,3 +500,199 @@ def test_project_reader_reads_a_simulated_file(clean_run: SimulatedRun, assay: A
     injection = read_injection(path, assay)
     assert set(injection.traces) == {t.id for t in assay.transitions}
     assert injection.traces["is_quant"].rt[-1] == pytest.approx(6.0)
+
+
+# ---------------------------------------------------------------- the realistic mode
+
+
+def _realistic(*scenarios: str, seed: int = 7) -> SimConfig:
+    return SimConfig(mode="realistic", scenarios=scenarios, n_samples=1, seed=seed)
+
+
+def _cal(config: SimConfig, sample_id: str = "CAL08") -> PlannedInjection:
+    return next(p for p in plan_run(config) if p.sample.sample_id == sample_id)
+
+
+def _read(path: Path, assay: Assay) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Traces by assay transition id, through the project's reader."""
+    from asnmon.mzml import read_injection
+
+    inj = read_injection(path, assay)
+    return {k: (np.asarray(c.rt), np.asarray(c.intensity)) for k, c in inj.traces.items()}
+
+
+def _cubic_residual(y: np.ndarray) -> np.ndarray:
+    """Residual from the cubic through four neighbours (as benchmarks/real_noise.py)."""
+    interp = (-y[:-4] + 4 * y[1:-3] + 4 * y[3:-1] - y[4:]) / 6.0
+    return (y[2:-2] - interp) / np.sqrt(1.0 + 34.0 / 36.0)
+
+
+def test_realistic_noise_grows_with_the_signal_and_comes_in_ion_steps() -> None:
+    from asnmon.simulate import REALISM, render_acquisition
+
+    tops, bases, levels = [], [], []
+    for seed in range(6):
+        config = _realistic(seed=seed)
+        y = render_acquisition(_cal(config), config)[2].intensity  # IS quantifier
+        r = _cubic_residual(y)
+        level = y[2:-2]
+        top = level > 0.5 * y.max()
+        window = np.lib.stride_tricks.sliding_window_view(y, 5).max(axis=1)
+        quiet = window < 5 * REALISM.baseline  # the point and its four neighbours
+        tops.append(np.std(r[top]))
+        bases.append(np.std(r[quiet]))
+        levels.append(np.mean(level[top]))
+        steps = y / REALISM.quantum
+        assert np.allclose(steps, np.round(steps)), "intensities are whole ions x 1/dwell"
+    top_sd, base_sd, top_level = np.median(tops), np.median(bases), np.median(levels)
+    assert top_sd > 20 * base_sd, (top_sd, base_sd)
+    # relative noise at the top: flicker 3.7 % plus shot noise, as measured on real tops
+    assert 0.025 < top_sd / top_level < 0.08, top_sd / top_level
+    # and at the baseline it is shot noise: sigma^2 ~ q x level
+    q = REALISM.quantum * REALISM.poisson_gain
+    assert 0.5 < base_sd / np.sqrt(q * REALISM.baseline) < 2.0
+
+
+@pytest.mark.parametrize(("scenarios", "lo", "hi"), [((), 15, 25), (("low-points",), 11, 15)])
+def test_realistic_points_across_the_peak(scenarios: tuple[str, ...], lo: int, hi: int) -> None:
+    from asnmon.simulate import render_acquisition, true_signal
+
+    for seed in range(8):
+        config = _realistic(*scenarios, seed=seed)
+        inj = _cal(config)
+        y = render_acquisition(inj, config)[0].intensity  # analyte quantifier, as acquired
+        base = np.median(y[:8])
+        measured = int(np.count_nonzero(y - base > 0.05 * (y.max() - base)))
+        assert lo <= true_signal(inj, config).points_across <= hi
+        assert lo - 2 <= measured <= hi + 2, (seed, measured)
+
+
+def test_realistic_files_are_valid_mzml_that_asnmon_reads(tmp_path: Path, assay: Assay) -> None:
+    config = _realistic("truncated-is", "late-qualifier", "drift", "interferent")
+    run = simulate_run(tmp_path, config)
+    for path in run.paths[:6]:
+        root = etree.parse(str(path)).getroot()
+        assert root.tag == f"{NS}indexedmzML"
+        traces = _traces(path)
+        assert list(traces) == ["TIC", *(_srm_id(i) for i in range(len(TRACES)))]
+        for t, y, _ in traces.values():
+            assert t.size == y.size > 20
+            assert np.all(np.diff(t) > 0)
+            assert np.isfinite(y).all() and (y >= 0).all()
+        read = _read(path, assay)
+        assert set(read) == {t.id for t in assay.transitions}
+        t, _ = read["is_quant"]
+        spacing = np.diff(t) * 60
+        assert 0.55 < np.median(spacing) < 0.9, "the real file's 0.72 s cycle"
+        assert spacing.max() - spacing.min() > 0.05, "the cycle varies, as on a real run"
+    truth = _rows(run.truth_path)
+    assert {r["mode"] for r in truth} == {"realistic"}
+    for r, inj in zip(truth, run.injections, strict=True):
+        assert r["file"] == inj.stem
+        if r["true_area_ratio"]:
+            ratio = float(r["true_analyte_area"]) / float(r["true_is_area"])
+            assert float(r["true_area_ratio"]) == pytest.approx(ratio, rel=1e-6)
+
+
+def test_truncated_is_acquisition_ends_while_its_peak_tails(tmp_path: Path, assay: Assay) -> None:
+    from asnmon.simulate import true_signal
+
+    for seed in range(4):
+        config = _realistic("truncated-is", seed=seed)
+        inj = _cal(config)
+        read = _read(_write(inj, config, tmp_path), assay)
+        t_is, y_is = read["is_quant"]
+        t_an, y_an = read["asn_quant"]
+        apex = t_is[np.argmax(y_is)]
+        assert t_is[-1] < t_an[-1] - 0.1, "the analyte's window goes on after the IS stops"
+        assert t_is[-1] > apex
+        # the IS ends on its tail: well above its quiet level, at 2-8 % of the apex
+        tail = np.mean(y_is[-3:]) / y_is.max()
+        assert 0.01 < tail < 0.15, (seed, tail)
+        assert np.mean(y_is[:5]) < 0.01 * y_is.max(), "it started at baseline"
+        # the analyte (same shape) at the IS cut is still far above its own late baseline
+        at_cut = y_an[np.searchsorted(t_an, t_is[-1])]
+        assert at_cut > 5 * np.median(y_an[-8:])
+        truth = true_signal(inj, config)
+        assert truth.is_window_end == pytest.approx(t_is[-1], abs=1e-4)
+        assert 2.0 <= truth.is_end_pct <= 8.0
+    clean_config = _realistic(seed=0)
+    t_is, y_is = _read(_write(_cal(clean_config), clean_config, tmp_path), assay)["is_quant"]
+    assert np.mean(y_is[-5:]) < 0.01 * y_is.max(), "without the scenario the tail is whole"
+
+
+def test_late_qualifier_starts_on_the_rising_peak(tmp_path: Path, assay: Assay) -> None:
+    for seed in range(4):
+        config = _realistic("late-qualifier", seed=seed)
+        read = _read(_write(_cal(config), config, tmp_path), assay)
+        t_q, y_q = read["asn_qual"]
+        t_a, y_a = read["asn_quant"]
+        apex = t_a[np.argmax(y_a)]
+        assert t_q[0] > t_a[0] + 0.2
+        assert t_q[0] <= apex + 0.02
+        assert y_q[0] > 0.08 * y_q.max(), "the first acquired point is already on the peak"
+        assert t_q[-1] == pytest.approx(t_a[-1]), "it ends with the quantifier"
+
+
+def test_interferent_adds_a_nearby_peak_to_the_analyte_only(tmp_path: Path, assay: Assay) -> None:
+    from asnmon.simulate import render_acquisition
+
+    for seed in range(4):
+        with_it = _realistic("interferent", seed=seed)
+        inj = _cal(with_it, "CAL05")
+        acq = render_acquisition(inj, with_it)
+        base = render_acquisition(inj, _realistic(seed=seed))
+        extra = acq[0].intensity - base[0].intensity
+        assert np.array_equal(acq[2].intensity, base[2].intensity), "the IS is untouched"
+        apex = acq[0].rt[np.argmax(base[0].intensity)]
+        offset = abs(acq[0].rt[np.argmax(extra)] - apex)  # it may sit at a window's edge
+        assert 0.15 < offset < 0.35, (seed, offset)
+        assert extra.max() > 0.2 * base[0].intensity.max()
+
+
+def test_drift_raises_the_baseline_unevenly(tmp_path: Path) -> None:
+    from asnmon.simulate import render_acquisition
+
+    config = _realistic("drift")
+    inj = _cal(config, "CAL05")
+    y = render_acquisition(inj, config)[0].intensity
+    flat = render_acquisition(inj, _realistic())[0].intensity
+    assert np.mean(y[:3]) > 3 * np.mean(flat[:3]), "an elevated start that decays"
+    assert abs(np.mean(y[-5:]) - np.mean(flat[-5:])) > 0.5 * np.mean(flat[-5:])
+
+
+def test_trapezoid_over_common_bounds_recovers_the_true_ratio(tmp_path: Path, assay: Assay) -> None:
+    """With every trap on, a trapezoid over the span both traces share is unbiased."""
+    from asnmon.simulate import true_signal
+
+    errors = []
+    for seed in range(6):
+        config = _realistic("truncated-is", "late-qualifier", seed=seed)
+        inj = _cal(config, "CAL06")
+        read = _read(_write(inj, config, tmp_path), assay)
+        (t_a, y_a), (t_i, y_i) = read["asn_quant"], read["is_quant"]
+        hi = min(t_a[-1], t_i[-1])
+        apex = t_i[np.argmax(y_i)]
+        areas = []
+        for t, y in ((t_a, y_a), (t_i, y_i)):
+            m = (t >= apex - 0.1) & (t <= hi)
+            base = np.median(y[t < apex - 0.1])
+            areas.append(np.trapezoid(y[m] - base, t[m]))
+        truth = true_signal(inj, config).area_ratio
+        assert truth is not None
+        errors.append(areas[0] / areas[1] / truth - 1)
+    assert np.median(np.abs(errors)) < 0.03, errors
+
+
+def test_realistic_mode_is_deterministic_and_needs_its_mode(tmp_path: Path) -> None:
+    config = _realistic("spiky", "drift")
+    inj = _cal(config)
+    a = write_injection(inj, tmp_path / "a.mzML", config).read_bytes()
+    b = write_injection(inj, tmp_path / "b.mzML", config).read_bytes()
+    assert a == b
+    c = write_injection(inj, tmp_path / "c.mzML", _realistic("spiky", "drift", seed=8))
+    assert c.read_bytes() != a
+    with pytest.raises(ValueError, match="need mode 'realistic'"):
+        plan_run(SimConfig(scenarios=("spiky",)))
+    with pytest.raises(ValueError, match="valid scenarios: truncated-is"):
+        plan_run(SimConfig(mode="realistic", scenarios=("spikey",)))
