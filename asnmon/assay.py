@@ -52,7 +52,28 @@ class Retention:
 
 @dataclass(frozen=True, slots=True)
 class Integration:
-    smoothing_points: int = _f(5, help="Savitzky-Golay window for detection", lo=0, hi=51)
+    boundaries: str = _f(
+        "group",
+        source="OpenMS MRMTransitionGroupPicker / Skyline: one peak per transition group",
+        help="group: analyte and IS share boundaries; per_transition: each trace its own",
+        choices=("group", "per_transition"),
+    )
+    smoothing_points: int = _f(
+        0, help="Savitzky-Golay window for detection; 0 = sized to the peak", lo=0, hi=51
+    )
+    valley_depth: float = _f(
+        0.5,
+        source="asnmon default: a valley splits two apexes only if it dips this fraction "
+        "of the smaller apex (noise dips on spiky tops stay one peak)",
+        lo=0.0,
+        hi=1.0,
+    )
+    truncation_pct: float = _f(
+        1.0,
+        source="asnmon default: a cut where the signal is still >= 1 % of the apex "
+        "loses about 1 % of the area or more",
+        lo=0.0,
+    )
     min_points_across: int = _f(8, source="common LC-MS practice (>= 8-10 points per peak)", lo=1)
     min_sn: float = _f(10.0, source="LLOQ convention S/N >= 10 (ICH M10 / CLSI C62-A)", lo=0)
     saturation_intensity: float = _f(1.0e9, help="detector ceiling", lo=0)
@@ -101,7 +122,22 @@ class Limits:
         choices=("cal_qc", "calibrators", "all"),
     )
     rt_tolerance_pct: float = _f(2.5, source="CLSI C62-A", lo=0)
-    coelution_tolerance: float = _f(0.05, help="min, analyte apex vs IS apex", lo=0)
+    rt_tolerance_min_floor: float = _f(
+        0.1,
+        source="SANTE/11312/2021 (±0.1 min absolute RT window); "
+        "CLSI C62-A's 2.5 % is below one MRM cycle at an early RT",
+        lo=0,
+    )
+    coelution_tolerance: float = _f(
+        0.05, source="stable-isotope IS co-elution", help="min, analyte apex vs IS apex", lo=0
+    )
+    coelution_min_r: float = _f(
+        0.9,
+        source="asnmon default; cf. the cross-correlation shape score of OpenMS/mProphet",
+        help="analyte vs IS profile correlation inside the shared boundaries",
+        lo=-1.0,
+        hi=1.0,
+    )
     ion_ratio_tolerance_pct: float = _f(20.0, source="CLSI C62-A", lo=0)
     ion_ratio_weak_tolerance_pct: float = _f(
         25.0, source="vendor practice for weak qualifiers", lo=0

@@ -652,10 +652,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     import os
 
     from asnmon.assay import load_assay
+    from asnmon.settings import load_settings
     from asnmon.store import Store
     from dashboard.server import serve
 
     assay = load_assay(args.assay)
+    env = load_settings(None)  # ASNMON_DASHBOARD_ALLOWED_HOSTS and the like
     store: Store | None = None
     if args.parquet:
         from dashboard.share_app import create_share_app
@@ -675,6 +677,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             port=args.port,
             password=os.environ.get("ASNMON_DASHBOARD_PASSWORD"),
             insecure=args.insecure,
+            allowed_hosts=env.allowed_hosts,
+            max_request_kb=env.max_request_kb,
         )
         print(f"dashboard ({what}): {handle.url}   Ctrl-C stops", flush=True)
         try:

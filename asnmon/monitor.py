@@ -211,6 +211,8 @@ class Monitor:
                 port=self.settings.port,
                 password=self.settings.password,
                 insecure=self.settings.insecure,
+                allowed_hosts=self.settings.allowed_hosts,
+                max_request_kb=self.settings.max_request_kb,
             )
             self.out(f"dashboard: {self._dashboard.url}")
 

@@ -121,7 +121,51 @@ class Peak:
     sn: float | None  # height / noise (noise: MAD of the signal outside the peak)
     points: int  # data points between the boundaries
     saturated: bool = False
-    truncated: bool = False  # the peak runs into the end of the acquisition
+    truncated: bool = False  # the integration ends before the signal is back at baseline
+    # --- group integration (not stored: judged once, at ingestion, into flags)
+    cut_side: str | None = None  # "left" | "right" | "both": where the integration was cut
+    cut_pct: float | None = None  # signal at the cut, % of the apex above the baseline
+    cut_rt: float | None = None  # where (min); the larger cut when both sides are cut
+    acquisition_cut: bool = False  # this trace's own acquisition window ends there
+    apex_offset: float | None = None  # min, this trace's apex minus the group reference's
+    shape_r: float | None = None  # profile correlation with the group reference
+    reference: str | None = None  # transition id the shape was compared with
+
+
+@dataclass(frozen=True, slots=True)
+class Truncation:
+    """A trace whose acquisition window ends while its peak is still above baseline."""
+
+    transition: str
+    side: str  # "left" | "right"
+    rt: float  # min, where the acquisition stops
+    pct_of_apex: float  # signal there as % of the apex height above the baseline
+
+
+@dataclass(frozen=True, slots=True)
+class PeakGroup:
+    """One analyte's transitions and its internal standard's, found and bounded together.
+
+    Keyed by ``analyte`` so that a panel (Asn with Asp, Gln, Glu, each with its
+    own IS) is a tuple of groups. ``start_rt``/``end_rt`` are the shared
+    boundaries: every member is integrated between them (clipped to its own
+    acquisition), each above its own baseline. ``common`` is the interval that
+    analyte and IS quantifiers were both acquired over: boundaries never leave
+    it, so a scheduled window that cuts one trace cuts the other alike.
+    """
+
+    analyte: str
+    reference: str | None  # transition whose apex anchors the group (IS quantifier)
+    mode: str  # "group" | "per_transition"
+    apex_rt: float | None
+    start_rt: float | None
+    end_rt: float | None
+    common: tuple[float, float] | None
+    peaks: Mapping[str, Peak | None]
+    truncations: tuple[Truncation, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peaks", MappingProxyType(dict(self.peaks)))
 
 
 # ---------------------------------------------------------------- worklist

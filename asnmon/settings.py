@@ -60,6 +60,14 @@ class Settings:
         "allow another address without a password "
         "(anyone on the network can see results and acknowledge flags)",
     )
+    allowed_hosts: tuple[str, ...] = _k(
+        "dashboard",
+        (),
+        "more host names the dashboard is reached by (a lab DNS name); others get HTTP 400",
+    )
+    max_request_kb: int = _k(
+        "dashboard", 1024, "largest request body accepted, KiB (bigger: HTTP 413)"
+    )
     guide_runs: tuple[str, ...] = _k(
         "qc", (), "runs forming the Westgard guide set (default: every other run in the database)"
     )
@@ -131,6 +139,8 @@ _TYPES = {
     "port": int,
     "password": str,
     "insecure": bool,
+    "allowed_hosts": tuple,
+    "max_request_kb": int,
     "converted_dir": str,
     "instrument": str,
     "guide_runs": tuple,
@@ -202,6 +212,8 @@ def _check(key: str, value: Any, where: str) -> Any:
         raise SettingsError(f"{where}: must be one of {', '.join(_CHOICES[key])}; got {value!r}")
     if key in _NON_NEGATIVE and not number >= 0:
         raise SettingsError(f"{where}: must be >= 0, got {value}")
+    if key == "max_request_kb" and not 16 <= number <= 1024 * 1024:
+        raise SettingsError(f"{where}: must be 16-1048576 KiB, got {value}")
     if key in ("port", "smtp_port") and not 0 < number < 65536:
         raise SettingsError(f"{where}: must be a TCP port 1-65535, got {value}")
     return value

@@ -22,8 +22,10 @@ from asnmon.assay import Assay
 from asnmon.errors import StoreError
 from asnmon.store import STORE_FAILURES, Store
 from asnmon.westgard import GuideSet, QcPoint, guides_for
-from dashboard import figures, layout, tables
+from dashboard import figures, inputs, layout, tables
 from dashboard.data import RunCache, Snapshot
+from dashboard.guard import MAX_REQUEST_KB
+from dashboard.inputs import BadInput
 
 log = logging.getLogger("asnmon.dashboard")
 
@@ -32,6 +34,9 @@ Health = Callable[[], Mapping[str, Any]]  # the live monitor's health (Monitor.h
 # Kinds of change after which stored concentrations differ: redraw, do not append.
 PAGE_SIZE = 15
 REDRAW_KINDS = frozenset({"calibration", "superseded", "run"})
+# Callbacks that change data: they need the page's session token (dashboard.inputs).
+WRITES = frozenset({"ack-result.children"})
+TAB_VALUES = frozenset(v for v, _ in layout.TABS)
 BEEP_JS = """
 function(count, sound, prev) {
     const last = window.__asnmonFails;
@@ -79,13 +84,13 @@ class Views:
         """None when nothing changed since ``seen`` (the cheap path, every second).
 
         A change of the monitor's problems counts too, and a database that does not
-        answer is a change (seq -2): the banner must say so, not freeze.
+        answer is a change (seq -1): the banner must say so, not freeze.
         """
         problems = self.problems()
         try:
             seq = self.store.last_change()
         except STORE_FAILURES:
-            seq = -2
+            seq = -1
         prev = int(seen["seq"]) if seen else -1
         if seq == prev and (seen or {}).get("problems", []) == problems:
             return None
@@ -360,6 +365,30 @@ def health_body(store: Store, health: Health | None) -> dict[str, Any]:
     return body
 
 
+def _changed(value: object) -> dict[str, Any] | None:
+    """The ``changed`` store as the tick writes it: seq, prev, kinds."""
+    data = inputs.opt_dict(value, "changed")
+    if data is None:
+        return None
+    inputs.opt_int(data.get("seq"), "changed.seq", minimum=-1)
+    inputs.opt_int(data.get("prev"), "changed.prev", minimum=-1)
+    if data.get("seq") is None:
+        raise BadInput("changed.seq is missing")
+    return {**data, "kinds": inputs.str_list(data.get("kinds"), "changed.kinds")}
+
+
+def _plot_meta(value: object) -> dict[str, Any] | None:
+    """The ``plot-meta`` store as ``Views.run_plots`` writes it."""
+    meta = inputs.opt_dict(value, "plot-meta")
+    if meta is None:
+        return None
+    inputs.opt_str(meta.get("run"), "plot-meta.run")
+    inputs.opt_int(meta.get("last_id"), "plot-meta.last_id")
+    ref = inputs.opt_number(meta.get("ref"), "plot-meta.ref")
+    inputs.opt_int(meta.get("drift"), "plot-meta.drift")
+    return {**meta, "ref": ref}
+
+
 def _label(results: pl.DataFrame, injection_id: int) -> str:
     if results.is_empty():
         return f"#{injection_id}"
@@ -386,11 +415,19 @@ def create_app(
     ``health``: the live monitor's ``Monitor.health`` (for ``/healthz`` and the banner).
     """
     views = Views(store, assay, guide, health)
+    cookie = inputs.token_cookie_name(store.path.resolve())
     app = dash.Dash(
         __name__,
         title="asnmon",
         update_title=None,
         suppress_callback_exceptions=True,
+        csrf_token_name=cookie,  # the renderer sends it back as X-CSRFToken
+    )
+    inputs.protect(
+        app,
+        max_bytes=MAX_REQUEST_KB * 1024,
+        writes=WRITES,
+        tokens=inputs.SessionTokens(cookie),
     )
     app.layout = layout.build_layout(
         kiosk=kiosk, sound=sound, refresh_ms=refresh_ms, read_only=store.read_only
@@ -411,7 +448,7 @@ def create_app(
 
     @app.callback(Output("changed", "data"), Input("tick", "n_intervals"), State("changed", "data"))
     def on_tick(_n: int, seen: dict[str, Any] | None) -> dict[str, Any]:
-        changed = views.tick(seen)
+        changed = views.tick(_changed(seen))
         if changed is None:
             raise PreventUpdate
         return changed
@@ -436,7 +473,7 @@ def create_app(
         Input("run", "value"),
     )
     def on_banner(_changed: Any, run_id: str | None) -> tuple[Any, int]:
-        children, fails, _title = views.banner(run_id)
+        children, fails, _title = views.banner(inputs.opt_str(run_id, "run"))
         return children, fails
 
     @app.callback(
@@ -453,9 +490,10 @@ def create_app(
     def on_run_plots(
         changed: Any, run_id: str | None, root_class: str | None, meta: Any
     ) -> tuple[Any, ...]:
-        if ctx.triggered_id in ("run", "root"):
-            meta = None
-        out = views.run_plots(run_id, meta, changed, kiosk="kiosk" in (root_class or ""))
+        run_id = inputs.opt_str(run_id, "run")
+        kiosk = "kiosk" in (inputs.opt_str(root_class, "class") or "")
+        meta = None if ctx.triggered_id in ("run", "root") else _plot_meta(meta)
+        out = views.run_plots(run_id, meta, _changed(changed), kiosk=kiosk)
         nu = dash.no_update
         if not any(k in out for k in ("is_figure", "asn_figure", "is_extend", "asn_extend")):
             raise PreventUpdate
@@ -478,7 +516,7 @@ def create_app(
         prevent_initial_call=True,
     )
     def on_page(_newer: int, _older: int, _t: Any, _f: Any, _r: Any, page: int | None) -> int:
-        page = page or 0
+        page = inputs.opt_int(page, "page") or 0
         if ctx.triggered_id == "page-newer":
             return max(0, page - 1)
         if ctx.triggered_id == "page-older":
@@ -504,7 +542,14 @@ def create_app(
         page: int | None,
         selected: int | None,
     ) -> tuple[Any, str, Any]:
-        rows, page_no, pages, codes_seen = views.table(run_id, types, codes, page or 0, PAGE_SIZE)
+        rows, page_no, pages, codes_seen = views.table(
+            inputs.opt_str(run_id, "run"),
+            inputs.str_list(types, "sample types"),
+            inputs.str_list(codes, "flag codes"),
+            inputs.opt_int(page, "page") or 0,
+            PAGE_SIZE,
+        )
+        selected = inputs.opt_int(selected, "selected injection")
         return (
             layout.injection_rows_table(rows, selected),
             f"page {page_no + 1} / {pages}",
@@ -522,19 +567,24 @@ def create_app(
         trig = ctx.triggered_id
         if isinstance(trig, dict):
             # a re-rendered table fires with n_clicks 0: only a real click selects
+            inputs.clicks(row_clicks, "row clicks")
             if not any(t["value"] for t in ctx.triggered):
                 raise PreventUpdate
-            return int(trig["injection"])
-        click = is_click if trig == "is-plot" else asn_click
-        if click and click.get("points"):
-            cd = click["points"][0].get("customdata")
+            return inputs.positive_int(trig["injection"], "injection id")
+        click = inputs.opt_dict(is_click if trig == "is-plot" else asn_click, "click")
+        points = (click or {}).get("points")
+        if isinstance(points, list) and points and isinstance(points[0], dict):
+            cd = points[0].get("customdata")
             if cd is not None:
-                return int(cd[0] if isinstance(cd, list) else cd)
+                value = cd[0] if isinstance(cd, list) and cd else cd
+                return inputs.positive_int(value, "clicked injection id")
         raise PreventUpdate
 
     @app.callback(Output("chrom", "figure"), Input("selected", "data"), State("run", "value"))
     def on_chrom(injection_id: int | None, run_id: str | None) -> Any:
-        return views.chromatograms(injection_id, run_id)
+        return views.chromatograms(
+            inputs.opt_int(injection_id, "injection id", minimum=1), inputs.opt_str(run_id, "run")
+        )
 
     @app.callback(
         [Output(f"pane-{v}", "style") for v, _ in layout.TABS],
@@ -542,6 +592,7 @@ def create_app(
     )
     def on_tab(tab: str) -> list[dict[str, str]]:
         # hidden, not display:none: Plotly cannot size a graph inside an undisplayed div
+        tab = inputs.choice(tab, "tab", TAB_VALUES)
         hidden = {"height": "0", "overflow": "hidden", "visibility": "hidden", "padding": "0"}
         return [{} if v == tab else hidden for v, _ in layout.TABS]
 
@@ -558,7 +609,9 @@ def create_app(
     )
     def on_tabs(_changed: Any, run_id: str | None, tab: str, root_class: str | None) -> Any:
         nu = dash.no_update
-        if "kiosk" in (root_class or ""):
+        run_id = inputs.opt_str(run_id, "run")
+        tab = inputs.choice(tab, "tab", TAB_VALUES)
+        if "kiosk" in (inputs.opt_str(root_class, "class") or ""):
             raise PreventUpdate  # kiosk shows none of these: spare the queries
         if tab == "flags":
             return views.flag_cards(run_id), nu, nu, nu, nu
@@ -578,13 +631,16 @@ def create_app(
     )
     def on_ack(clicks: list[int | None], name: str | None, comment: str | None) -> Any:
         trig = ctx.triggered_id
-        if not isinstance(trig, dict) or not any(clicks):
+        if not isinstance(trig, dict) or not any(inputs.clicks(clicks, "clicks")):
             raise PreventUpdate
         # a re-rendered list fires with n_clicks 0: only a real click acknowledges
         value = next((t["value"] for t in ctx.triggered if t["prop_id"].startswith("{")), None)
         if not value:
             raise PreventUpdate
-        return html.Span(views.acknowledge(int(trig["flag"]), name, comment))
+        flag_id = inputs.positive_int(trig["flag"], "flag id")
+        name = inputs.opt_str(name, "name", inputs.MAX_NAME)
+        comment = inputs.opt_str(comment, "comment", inputs.MAX_COMMENT)
+        return html.Span(views.acknowledge(flag_id, name, comment))
 
     app.clientside_callback(
         KIOSK_JS,

@@ -13,6 +13,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard import style
+from dashboard.inputs import MAX_COMMENT, MAX_NAME
 from dashboard.tables import TABLE_COLUMNS
 
 TYPE_OPTIONS = [{"label": label, "value": kind} for kind, label, *_ in style.SAMPLE_TYPES]
@@ -184,12 +185,19 @@ def flags_pane(read_only: bool) -> list[Any]:
         html.Div(
             className="ack-form",
             children=[
-                dcc.Input(id="ack-name", placeholder="your name", type="text", debounce=False),
+                dcc.Input(
+                    id="ack-name",
+                    placeholder="your name",
+                    type="text",
+                    debounce=False,
+                    maxLength=MAX_NAME,
+                ),
                 dcc.Input(
                     id="ack-comment",
                     placeholder="comment (what you checked / decided)",
                     type="text",
                     className="ack-comment",
+                    maxLength=MAX_COMMENT,
                 ),
                 html.Span(note, className="hint"),
             ],

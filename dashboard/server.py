@@ -7,13 +7,9 @@ audit trail: binding to anything but loopback needs a password (or an explicit
 
 from __future__ import annotations
 
-import base64
-import binascii
 import gc
-import hmac
-import ipaddress
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,49 +17,21 @@ import dash
 from waitress import create_server, wasyncore
 
 from asnmon.errors import SettingsError
+from dashboard.guard import (
+    MAX_REQUEST_KB,
+    USER,
+    BasicAuth,
+    HostCheck,
+    ThrottlePolicy,
+    WsgiApp,
+    is_loopback,
+)
 
-USER = "asnmon"
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+__all__ = ["USER", "BasicAuth", "ServerHandle", "is_loopback", "serve"]
 
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class BasicAuth:
-    """WSGI middleware: HTTP basic auth, user ``asnmon``, constant-time comparison."""
-
-    def __init__(self, app: WsgiApp, password: str, realm: str = "asnmon") -> None:
-        self.app = app
-        self._expected = f"{USER}:{password}".encode()
-        self.realm = realm
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if self._ok(environ.get("HTTP_AUTHORIZATION", "")):
-            return self.app(environ, start_response)
-        start_response(
-            "401 Unauthorized",
-            [
-                ("WWW-Authenticate", f'Basic realm="{self.realm}", charset="UTF-8"'),
-                ("Content-Type", "text/plain; charset=utf-8"),
-            ],
-        )
-        return [b"asnmon: this dashboard needs the user 'asnmon' and its password.\n"]
-
-    def _ok(self, header: str) -> bool:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic" or not value:
-            return False
-        try:
-            given = base64.b64decode(value.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        return hmac.compare_digest(given, self._expected)
+# Short requests (the 1 s "anything new?" tick) must not queue behind the view
+# callbacks of 20 clients; waitress threads are cheap (benchmarks/dashboard_load.py).
+THREADS = 6
 
 
 @dataclass(slots=True)
@@ -106,9 +74,17 @@ def serve(
     port: int = 8050,
     password: str | None = None,
     insecure: bool = False,
-    threads: int = 6,
+    threads: int = THREADS,
+    allowed_hosts: Sequence[str] = (),
+    max_request_kb: int = MAX_REQUEST_KB,
+    throttle: ThrottlePolicy | None = None,
 ) -> ServerHandle:
-    """Start waitress in a daemon thread; ``port=0`` picks a free port."""
+    """Start waitress in a daemon thread; ``port=0`` picks a free port.
+
+    In front of the app, outermost first: waitress refuses a body over
+    ``max_request_kb`` (413), ``HostCheck`` a Host the dashboard is not reached
+    by (400), ``BasicAuth`` a wrong password (401; 429 when throttled).
+    """
     if not is_loopback(host) and not password and not insecure:
         raise SettingsError(
             f"the dashboard would listen on {host}, reachable from other computers, without "
@@ -119,8 +95,17 @@ def serve(
         )
     wsgi: WsgiApp = app.server.wsgi_app  # type: ignore[assignment]
     if password:
-        wsgi = BasicAuth(wsgi, password)
-    server = create_server(wsgi, host=host, port=port, threads=threads, ident="asnmon")
+        wsgi = BasicAuth(wsgi, password, policy=throttle)
+    wsgi = HostCheck(wsgi, host, allowed_hosts)
+    app.server.config["MAX_CONTENT_LENGTH"] = max_request_kb * 1024  # Flask's own check
+    server = create_server(
+        wsgi,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="asnmon",
+        max_request_body_size=max_request_kb * 1024,
+    )
     # Everything imported and built so far lives as long as the process: keep it out of
     # the cyclic collector, whose full passes over Dash/plotly's objects otherwise add
     # ~170 ms to one refresh in five (measured: benchmarks/dashboard.py, 2,000 injections).

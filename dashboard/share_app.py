@@ -25,7 +25,8 @@ from dash.exceptions import PreventUpdate
 
 from asnmon.assay import Assay
 from asnmon.share import RUNS_SUFFIX
-from dashboard import figures, style
+from dashboard import figures, inputs, style
+from dashboard.guard import MAX_REQUEST_KB
 from dashboard.tables import _clock
 
 log = logging.getLogger("asnmon.dashboard.share")
@@ -428,6 +429,18 @@ def run_plots(
 # ---------------------------------------------------------------- the app
 
 
+def _selected(value: object) -> dict[str, str] | None:
+    """The ``share-selected`` store as ``on_select`` writes it (a crafted one is a 400)."""
+    sel = inputs.opt_dict(value, "selected run")
+    if not sel:
+        return None
+    inst = inputs.opt_str(sel.get("instrument"), "selected instrument")
+    run = inputs.opt_str(sel.get("run_id"), "selected run")
+    if inst is None or run is None:
+        raise inputs.BadInput("a selected run needs an instrument and a run_id")
+    return {"instrument": inst, "run_id": run}
+
+
 def build_share_layout(share_dir: Path, refresh_ms: int) -> html.Div:
     return html.Div(
         id="root",
@@ -488,6 +501,7 @@ def create_share_app(share_dir: Path, assay: Assay, *, refresh_ms: int = 5000) -
     )
     app.layout = build_share_layout(share_dir, refresh_ms)
     app.share_cache = cache  # type: ignore[attr-defined]  # for tests
+    inputs.protect(app, max_bytes=MAX_REQUEST_KB * 1024)  # read-only: no writes, no token
 
     @app.server.route("/healthz")
     def healthz() -> Any:
@@ -507,6 +521,7 @@ def create_share_app(share_dir: Path, assay: Assay, *, refresh_ms: int = 5000) -
         State("share-version", "data"),
     )
     def on_tick(_n: int, seen: str | None) -> str:
+        seen = inputs.opt_str(seen, "version")
         version = cache.get().version
         if version == seen:
             raise PreventUpdate
@@ -520,6 +535,7 @@ def create_share_app(share_dir: Path, assay: Assay, *, refresh_ms: int = 5000) -
         Input("share-selected", "data"),
     )
     def on_render(_version: Any, selected: Any) -> tuple[Any, ...]:
+        selected = _selected(selected)
         state = cache.get()
         summaries = run_summaries(state.results, state.runs)
         return (
@@ -540,7 +556,10 @@ def create_share_app(share_dir: Path, assay: Assay, *, refresh_ms: int = 5000) -
         tid = ctx.triggered_id
         if not isinstance(tid, Mapping):
             raise PreventUpdate
-        return {"instrument": str(tid["instrument"]), "run_id": str(tid["run"])}
+        return {
+            "instrument": str(inputs.opt_str(tid["instrument"], "instrument")),
+            "run_id": str(inputs.opt_str(tid["run"], "run")),
+        }
 
     @app.callback(
         Output("share-is-plot", "figure"),
@@ -549,6 +568,6 @@ def create_share_app(share_dir: Path, assay: Assay, *, refresh_ms: int = 5000) -
         Input("share-selected", "data"),
     )
     def on_plots(_version: Any, selected: Any) -> tuple[Any, Any]:
-        return run_plots(cache.get().results, selected, assay)
+        return run_plots(cache.get().results, _selected(selected), assay)
 
     return app

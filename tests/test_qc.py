@@ -212,13 +212,38 @@ def test_is_bias_samples_vs_standards(assay: Assay, factor: float, raised: bool)
 # ---------------------------------------------------------------- RT and ion ratio
 
 
-@pytest.mark.parametrize(("shift", "flagged"), [(0.079, False), (0.081, True), (-0.081, True)])
-def test_rt_shift_edges(assay: Assay, shift: float, flagged: bool) -> None:
-    h = cals()
-    rt = 3.2 + shift
+@pytest.mark.parametrize(
+    ("ref_rt", "shift", "flagged"),
+    [
+        (5.0, 0.124, False),  # 2.5 % of 5.0 min = 0.125 min, above the 0.1-min floor
+        (5.0, 0.126, True),
+        (5.0, -0.126, True),
+        (3.2, 0.099, False),  # 2.5 % = 0.08 min: the 0.1-min floor applies
+        (3.2, 0.101, True),
+        (0.98, 0.025, False),  # the real negative-mode file's early RT: 2.5 % is 1.5 s
+        (0.98, -0.099, False),
+        (0.98, 0.101, True),
+    ],
+)
+def test_rt_shift_edges_with_absolute_floor(
+    assay: Assay, ref_rt: float, shift: float, flagged: bool
+) -> None:
+    h = cals(rt=ref_rt)
+    rt = ref_rt + shift
     point = hp(9, is_rt=rt, is_area=1.5e5)
     peaks = {"is_quant": peak("is_quant", rt=rt), "asn_quant": peak("asn_quant", rt=rt)}
-    assert ("RT_SHIFT" in codes(evaluate_retention(point, peaks, h, assay))) is flagged
+    flags = [f for f in evaluate_retention(point, peaks, h, assay) if f.code == "RT_SHIFT"]
+    assert bool(flags) is flagged
+    if flags:
+        assert flags[0].details["tolerance"] == pytest.approx(max(0.025 * ref_rt, 0.1))
+
+
+def test_rt_floor_is_configurable(assay: Assay) -> None:
+    lim = replace(assay.limits, rt_tolerance_min_floor=0.0)
+    strict = replace(assay, limits=lim)
+    point = hp(9, is_rt=0.98 + 0.03, is_area=1.5e5)
+    peaks = {"is_quant": peak("is_quant", rt=1.01), "asn_quant": peak("asn_quant", rt=1.01)}
+    assert "RT_SHIFT" in codes(evaluate_retention(point, peaks, cals(rt=0.98), strict))
 
 
 @pytest.mark.parametrize(("gap", "flagged"), [(0.049, False), (0.051, True)])
@@ -226,7 +251,20 @@ def test_coelution_edges(assay: Assay, gap: float, flagged: bool) -> None:
     point = hp(9, is_rt=3.2, is_area=1.5e5)
     peaks = {"is_quant": peak("is_quant"), "asn_quant": peak("asn_quant", rt=3.2 + gap)}
     flags = evaluate_retention(point, peaks, cals(), assay)
-    assert (any(f.details.get("kind") == "coelution" for f in flags)) is flagged
+    hits = [f for f in flags if f.code == "COELUTION" and f.details["kind"] == "apex_offset"]
+    assert bool(hits) is flagged
+    assert "RT_SHIFT" not in codes(flags)  # the IS itself is on time
+
+
+@pytest.mark.parametrize(("r", "flagged"), [(0.95, False), (0.90, False), (0.89, True)])
+def test_coelution_shape(assay: Assay, r: float, flagged: bool) -> None:
+    point = hp(9, is_rt=3.2, is_area=1.5e5)
+    peaks = {"is_quant": peak("is_quant"), "asn_quant": peak("asn_quant", shape_r=r)}
+    flags = [f for f in evaluate_retention(point, peaks, cals(), assay) if f.code == "COELUTION"]
+    assert bool(flags) is flagged
+    if flags:
+        assert flags[0].severity is Severity.WARNING
+        assert f"{r:.2f}" in flags[0].message
 
 
 @pytest.mark.parametrize(
@@ -262,7 +300,11 @@ def test_ion_ratio_skipped_for_weak_peaks(assay: Assay) -> None:
         ({"points": 8}, None),
         ({"points": 7}, "FEW_POINTS"),
         ({"saturated": True}, "SATURATION"),
-        ({"truncated": True}, "TRUNCATED_PEAK"),
+        ({"truncated": True}, None),  # cut by a partner's window only: named in its flag
+        (
+            {"truncated": True, "acquisition_cut": True, "cut_side": "right", "cut_pct": 4.0},
+            "PEAK_TRUNCATED",
+        ),
     ],
 )
 def test_peak_quality(assay: Assay, kw: dict, code: str | None) -> None:

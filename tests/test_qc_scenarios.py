@@ -33,7 +33,8 @@ FAULT_CODES = {
     "LOW_SN",
     "SATURATION",
     "FEW_POINTS",
-    "TRUNCATED_PEAK",
+    "PEAK_TRUNCATED",
+    "COELUTION",
 }
 RUNS = {
     "A": [
@@ -46,7 +47,7 @@ RUNS = {
         "junk:35",
     ],
     "B": ["is-drift:20:2.5"],
-    "C": ["rt-step:30:0.2", "broken-curve"],
+    "C": ["rt-step:30:0.3", "broken-curve"],
 }
 
 

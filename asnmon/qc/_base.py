@@ -24,7 +24,8 @@ NEW_CODES = frozenset(
         "IS_NO_REFERENCE",
         "IS_BIAS",
         "FEW_POINTS",
-        "TRUNCATED_PEAK",
+        "PEAK_TRUNCATED",  # was TRUNCATED_PEAK: renamed when group integration added details
+        "COELUTION",
         "DEPLETED",
         "CAL_EXCLUDED",
         "EXTERNAL_CALIBRATION",

@@ -21,7 +21,7 @@ def evaluate_retention(
     history: Sequence[HistoryPoint],
     assay: Assay,
 ) -> list[Flag]:
-    """RT_SHIFT: IS apex vs the calibrators' mean, and analyte vs IS apex (co-elution).
+    """RT_SHIFT: IS apex vs the calibrators' mean; COELUTION: analyte vs IS apex and shape.
 
     Without an IS (external calibration) the analyte's own apex is judged against
     the calibrators' analyte apexes, and there is no co-elution to check.
@@ -42,24 +42,32 @@ def evaluate_retention(
         ref, basis = sum(cal_rts) / len(cal_rts), f"the mean of {len(cal_rts)} calibrators"
     else:
         ref, basis = assay.retention.expected_rt, "the method's expected RT (no calibrator yet)"
-    tol = ref * lim.rt_tolerance_pct / 100.0
+    pct_tol = ref * lim.rt_tolerance_pct / 100.0
+    tol = max(pct_tol, lim.rt_tolerance_min_floor)
     flags: list[Flag] = []
     shift = rt_now - ref
     if abs(shift) > tol:
+        how = (
+            f"±{lim.rt_tolerance_pct:g} % = ±{pct_tol:.3f} min"
+            if pct_tol >= lim.rt_tolerance_min_floor
+            else f"±{lim.rt_tolerance_min_floor:g} min (the floor; {lim.rt_tolerance_pct:g} % "
+            f"would be ±{pct_tol:.3f} min)"
+        )
         flags.append(
             _flag(
                 "RT_SHIFT",
                 S.WARNING,
                 f"{'IS' if has_is else 'Analyte'} apex at {rt_now:.3f} min is {shift:+.3f} min "
-                f"from {basis} "
-                f"({ref:.3f} min); tolerance ±{lim.rt_tolerance_pct:g} % = ±{tol:.3f} min.",
+                f"from {basis} ({ref:.3f} min); tolerance {how}.",
                 "Check the column, mobile phase and pump pressure; confirm the peak identity "
                 "(ornithine shares the precursor) before reporting.",
                 rt_now,
                 ref,
-                "CLSI C62-A; limits.rt_tolerance_pct",
+                "CLSI C62-A (%), SANTE/11312/2021 (absolute floor); "
+                "limits.rt_tolerance_pct, limits.rt_tolerance_min_floor",
                 kind="is_rt" if has_is else "analyte_rt",
                 shift=shift,
+                tolerance=tol,
             )
         )
     an = peaks.get(assay.analyte_quant.id)
@@ -69,24 +77,53 @@ def evaluate_retention(
         and an is not None
         and (an.sn is None or an.sn >= assay.integration.min_sn)
     ):
-        gap = an.apex_rt - point.is_rt
-        if abs(gap) > lim.coelution_tolerance:
-            flags.append(
-                _flag(
-                    "RT_SHIFT",
-                    S.WARNING,
-                    f"Analyte apex {an.apex_rt:.3f} min and IS apex {point.is_rt:.3f} min are "
-                    f"{abs(gap):.3f} min apart (limit {lim.coelution_tolerance:g} min): they "
-                    "should co-elute.",
-                    "Check for an interference on the analyte transition (ornithine, "
-                    "aspartate isotope) and the integration.",
-                    abs(gap),
-                    lim.coelution_tolerance,
-                    "stable-isotope IS co-elution; limits.coelution_tolerance",
-                    kind="coelution",
-                )
-            )
+        flags.extend(_coelution(an, point.is_rt, assay))
     return flags
+
+
+def _coelution(an: Peak, is_rt: float, assay: Assay) -> list[Flag]:
+    """COELUTION: analyte and IS apexes apart, or their profiles unlike (an interference).
+
+    A stable-isotope IS co-elutes with its analyte and has the same peak shape;
+    an apex offset or a poor profile correlation inside the shared boundaries
+    means one trace carries something else (ornithine, an aspartate isotope)
+    or the group was misintegrated.
+    """
+    lim = assay.limits
+    gap = an.apex_rt - is_rt
+    out = []
+    if abs(gap) > lim.coelution_tolerance:
+        out.append(
+            _flag(
+                "COELUTION",
+                S.WARNING,
+                f"Analyte apex {an.apex_rt:.3f} min and IS apex {is_rt:.3f} min are "
+                f"{abs(gap):.3f} min apart (limit {lim.coelution_tolerance:g} min): they "
+                "should co-elute.",
+                "Check for an interference on the analyte transition (ornithine, "
+                "aspartate isotope) and the integration.",
+                abs(gap),
+                lim.coelution_tolerance,
+                "stable-isotope IS co-elution; limits.coelution_tolerance",
+                kind="apex_offset",
+            )
+        )
+    if an.shape_r is not None and an.shape_r < lim.coelution_min_r:
+        out.append(
+            _flag(
+                "COELUTION",
+                S.WARNING,
+                f"Analyte and IS peak shapes differ: profile correlation {an.shape_r:.2f} "
+                f"inside the shared boundaries (minimum {lim.coelution_min_r:g}); an "
+                "interference or a misintegration is likely.",
+                "Review both traces (and the qualifier) before reporting this result.",
+                an.shape_r,
+                lim.coelution_min_r,
+                "stable-isotope IS has the analyte's shape; limits.coelution_min_r",
+                kind="shape",
+            )
+        )
+    return out
 
 
 def evaluate_ion_ratio(

@@ -1,4 +1,13 @@
-"""NO_PEAK and peak quality (LOW_SN, SATURATION, FEW_POINTS, TRUNCATED_PEAK)."""
+"""NO_PEAK and peak quality (LOW_SN, SATURATION, FEW_POINTS, PEAK_TRUNCATED).
+
+PEAK_TRUNCATED replaces the earlier TRUNCATED_PEAK code (same meaning, now with
+the trace, the side and the % of the apex at the cut in ``details``). It is
+raised for every trace of the peak group whose own acquisition window ends
+while its peak is still above ``integration.truncation_pct`` of its apex: the
+IS (its area is short), the analyte quantifier (same), a qualifier (the ion
+ratio is biased). A trace only held to a partner's shorter window is named in
+that partner's flag, not flagged itself: group integration cuts both alike.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +57,7 @@ def evaluate_peaks(peaks: Mapping[str, Peak | None], sample: Sample, assay: Assa
 def evaluate_peak_quality(
     peaks: Mapping[str, Peak | None], sample: Sample, result: Result, assay: Assay
 ) -> list[Flag]:
-    """LOW_SN, SATURATION, FEW_POINTS, TRUNCATED_PEAK on the peaks a result rests on.
+    """LOW_SN, SATURATION, FEW_POINTS, PEAK_TRUNCATED on the peaks a result rests on.
 
     The analyte of a study sample is judged only when it is reported as a number
     (status ok): a weak peak below the LLOQ is already a BLQ.
@@ -97,19 +106,7 @@ def evaluate_peak_quality(
                     transition=tid,
                 )
             )
-        if p.truncated:
-            flags.append(
-                _flag(
-                    "TRUNCATED_PEAK",
-                    S.WARNING,
-                    f"{name}: the peak (apex {p.apex_rt:.2f} min) is cut off by the end of the "
-                    "acquisition window; its area is too small.",
-                    "Check the retention time and the acquisition window; re-inject.",
-                    p.apex_rt,
-                    source="peak integrity",
-                    transition=tid,
-                )
-            )
+    flags.extend(_truncations(peaks, assay))
     quants = {t.id for t in (is_t, assay.analyte_quant) if t is not None}
     for tid in quants | {
         t.id for t in assay.transitions if t.role in (Role.ANALYTE_QUAL, Role.IS_QUAL)
@@ -129,4 +126,51 @@ def evaluate_peak_quality(
                     transition=tid,
                 )
             )
+    return flags
+
+
+def _truncations(peaks: Mapping[str, Peak | None], assay: Assay) -> list[Flag]:
+    """PEAK_TRUNCATED: a trace's acquisition window ends while its peak is still up."""
+    names = {t.id: (t.name, t.role) for t in assay.transitions}
+    flags: list[Flag] = []
+    for tid, p in peaks.items():
+        if p is None or not p.truncated or not p.acquisition_cut or tid not in names:
+            continue
+        name, role = names[tid]
+        side = p.cut_side or "?"
+        pct = p.cut_pct if p.cut_pct is not None else float("nan")
+        where = {"left": "starts", "right": "ends", "both": "starts and ends"}.get(side, "ends")
+        held = sorted(
+            names[o][0]
+            for o, q in peaks.items()
+            if o != tid and q is not None and q.truncated and not q.acquisition_cut and o in names
+        )
+        if role in (Role.ANALYTE_QUAL, Role.IS_QUAL):
+            effect = "its area is short, so the ion ratio is biased low"
+        else:
+            effect = "its area is short"
+            if held:
+                effect += (
+                    f"; {', '.join(held)} integrated over the same interval, so the area "
+                    "ratio stays unbiased"
+                )
+        cut = f" at {p.cut_rt:.3f} min" if p.cut_rt is not None else ""
+        flags.append(
+            _flag(
+                "PEAK_TRUNCATED",
+                S.WARNING,
+                f"{name}: the acquisition window {where}{cut} while the peak is still at "
+                f"{pct:.0f} % of its apex ({side} side); {effect}.",
+                "Widen or re-centre this transition's scheduled MRM window on the peak "
+                "(or check for a retention-time shift), then re-inject.",
+                pct,
+                assay.integration.truncation_pct,
+                "peak integrity; integration.truncation_pct",
+                transition=tid,
+                side=side,
+                pct_of_apex=pct,
+                cut_rt=p.cut_rt,
+                held=held,
+            )
+        )
     return flags

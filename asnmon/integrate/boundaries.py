@@ -1,0 +1,276 @@
+"""Where a peak starts and ends on one profile, and where its baseline is measured.
+
+The profile is a group's consensus (the sum of its quantifier traces in noise
+units) or a single trace. On it, in order:
+
+1. **apex**: local maxima of the smoothed profile whose prominence is at
+   least ``DETECTION_SN`` x the baseline noise; of those inside the search
+   window, the one nearest the anchor (the IS apex) or else the tallest.
+2. **smoothing** sized to the peak: the window is half the points above half
+   height (``integration.smoothing_points = 0``), so a 12-point peak is not
+   flattened and a 60-point one is not left spiky.
+3. **quiet stretches**: on each side, beyond 2.5 FWHM of the outermost apex,
+   the run of ``max(8, FWHM points)`` points with the lowest mean. A side with
+   no such run inside the acquired interval has no baseline of its own -- a
+   tail cut off by a scheduled window is never taken for baseline.
+4. **valleys**: a neighbouring apex is a separate peak only if the valley to it
+   dips by ``integration.valley_depth`` (half) of the smaller apex above the
+   baseline *and* by more than 3 x the noise at the valley's level (the noise
+   grows with the signal); otherwise it is part of this peak (a spiky top, a
+   shoulder). A split is a perpendicular drop at the lowest point between them.
+5. **ends**: walking out from the outermost apex, the first point where the
+   profile, averaged over a third of the peak's width, is back on the line
+   through the quiet stretches -- or the first acquired point (the peak is cut).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks
+
+from asnmon.integrate.noise import (
+    NoiseModel,
+    auto_window,
+    estimate_noise,
+    noise_sd,
+    smooth,
+    smoothing_gain,
+)
+from asnmon.records import FloatArray
+
+DETECTION_SN = 3.0  # apex prominence / noise needed to call a peak at all (LOD convention)
+VALLEY_SN = 3.0  # a valley must also dip this many noise SDs (at its level) to split
+QUIET_OFFSET_FWHM = 2.5  # quiet stretches start this many FWHM beyond the outermost apex
+QUIET_SPAN_FWHM = 5.0  # ... and are searched over this many FWHM further out
+MIN_QUIET_POINTS = 8  # a baseline stretch has at least this many points
+BASELINE_FRACTION = 1e-4  # "back on the baseline": the averaged profile within this of it
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Indices into the profile: apex, first and last integrated point; how each side ends."""
+
+    apex: int
+    start: int
+    end: int
+    left_cut: bool  # the first acquired point was reached above baseline
+    right_cut: bool
+    quiet: tuple[tuple[int, int] | None, tuple[int, int] | None]  # index ranges, inclusive
+    fwhm: float  # min, of the profile
+    window: int  # smoothing points used
+    noise: NoiseModel
+    smoothed: FloatArray
+
+
+def _candidates(s: FloatArray, thr: float, pad_lo: bool, pad_hi: bool) -> tuple:
+    """Local maxima with their prominences; an apex on the first/last point counts."""
+    floor = float(s.min())
+    s_pad = np.concatenate(([floor] * int(pad_lo), s, [floor] * int(pad_hi)))
+    cand, props = find_peaks(s_pad, prominence=thr)
+    return cand - int(pad_lo), props["prominences"]
+
+
+def _pick(
+    rt: FloatArray,
+    s: FloatArray,
+    cand: np.ndarray,
+    lo: float,
+    hi: float,
+    anchor: float | None,
+    level: float,
+    thr: float,
+) -> int | None:
+    ok = cand[(rt[cand] >= lo) & (rt[cand] <= hi) & (s[cand] - level >= thr)]
+    if ok.size == 0:
+        return None
+    if anchor is not None:
+        return int(ok[np.argmin(np.abs(rt[ok] - anchor))])
+    return int(ok[np.argmax(s[ok])])
+
+
+def _fwhm_points(s: FloatArray, apex: int, level: float) -> float:
+    half = level + 0.5 * (s[apex] - level)
+    below = np.flatnonzero(s < half)
+    left = below[below < apex]
+    right = below[below > apex]
+    a = int(left[-1]) if left.size else -1
+    b = int(right[0]) if right.size else s.size
+    return float(max(b - a - 1, 1))
+
+
+def _quiet(
+    c: FloatArray, edge: int, step: int, span: int, width: int, sd: float
+) -> tuple[int, int] | None:
+    """The quiet stretch up to ``span`` points beyond ``edge``: None if shorter than ``width``.
+
+    Runs of ``width`` points whose mean, about a straight line through all
+    the runs' means (a drifting baseline), is within 5 standard errors of the
+    lowest run's are quiet; the stretch is the contiguous set of them nearest
+    the peak. Taking every such run (not only the lowest) keeps the level
+    unbiased -- the lowest of many noisy means sits below the true baseline --
+    while a neighbouring peak's runs stand far above and are left out.
+    """
+    n = c.size
+    if step > 0:
+        a, b = edge, min(n - 1, edge + span)
+    else:
+        a, b = max(0, edge - span), edge
+    if b - a + 1 < width or a < 0 or b > n - 1:
+        return None
+    seg = c[a : b + 1]
+    csum = np.concatenate(([0.0], np.cumsum(seg)))
+    means = (csum[width:] - csum[:-width]) / width
+    if means.size >= 3:
+        x = np.arange(means.size, dtype=float)
+        means = means - np.polyval(np.polyfit(x, means, 1), x)
+    ok = means <= float(means.min()) + 5.0 * sd / np.sqrt(width)
+    idx = np.flatnonzero(ok)
+    if step > 0:  # nearest the peak: the first accepted run, extended outwards
+        k0 = int(idx[0])
+        gaps = np.flatnonzero(~ok[k0:])
+        k1 = k0 + (int(gaps[0]) - 1 if gaps.size else ok.size - 1 - k0)
+    else:
+        k1 = int(idx[-1])
+        gaps = np.flatnonzero(~ok[: k1 + 1][::-1])
+        k0 = k1 - (int(gaps[0]) - 1 if gaps.size else k1)
+    return a + k0, a + k1 + width - 1
+
+
+def baseline_line(
+    rt: FloatArray, y: FloatArray, quiet: tuple[tuple[int, int] | None, tuple[int, int] | None]
+) -> tuple[float, float] | None:
+    """(intercept, slope) through the medians of the quiet stretches; flat with one."""
+    pts = [
+        (float(np.mean(rt[a : b + 1])), float(np.median(y[a : b + 1])))
+        for q in quiet
+        if q is not None
+        for a, b in (q,)
+    ]
+    if not pts:
+        return None
+    if len(pts) == 2 and pts[1][0] > pts[0][0]:
+        (x0, y0), (x1, y1) = pts
+        slope = (y1 - y0) / (x1 - x0)
+        return y0 - slope * x0, slope
+    return pts[0][1], 0.0
+
+
+def find_bounds(
+    rt: FloatArray,
+    c: FloatArray,
+    lo: float,
+    hi: float,
+    *,
+    smoothing_points: int,
+    valley_depth: float,
+    edges: tuple[bool, bool],
+    anchor_rt: float | None = None,
+) -> Bounds | None:
+    """The peak of profile ``c`` whose apex lies in [lo, hi]; None if nothing rises above noise.
+
+    ``edges`` says whether the first/last point of ``rt`` is the end of the
+    acquisition (else only the end of the slice looked at).
+    """
+    n = rt.size
+    if n < 3:
+        return None
+    sd = noise_sd(c)
+    thr = max(DETECTION_SN * sd, 1e-9 * float(np.ptp(c)), 1e-300)
+    s5 = smooth(c, 5)
+    level5 = float(np.quantile(s5, 0.1))
+    cand, _ = _candidates(s5, thr, *edges)
+    first = _pick(rt, s5, cand, lo, hi, anchor_rt, level5, thr)
+    if first is None:
+        return None
+    fw_pts = _fwhm_points(s5, first, level5)
+    window = auto_window(fw_pts) if smoothing_points == 0 else smoothing_points
+    s = smooth(c, window)
+    noise = estimate_noise(c, s, window)
+    cand, prom = _candidates(s, thr, *edges)
+    level = float(np.quantile(s, 0.1))
+    apex = _pick(rt, s, cand, lo, hi, rt[first] if anchor_rt is None else anchor_rt, level, thr)
+    if apex is None:
+        return None
+    fw_pts = _fwhm_points(s, apex, level)
+    dt = float(np.median(np.diff(rt)))
+    fwhm = fw_pts * dt
+    width = max(MIN_QUIET_POINTS, round(fw_pts))
+    offset = int(np.ceil(QUIET_OFFSET_FWHM * fw_pts))
+    span = max(int(np.ceil(QUIET_SPAN_FWHM * fw_pts)), 2 * width)
+    strong = cand[prom >= thr]
+
+    def quiet_for(
+        left: int, right: int
+    ) -> tuple[tuple[tuple[int, int] | None, tuple[int, int] | None], FloatArray]:
+        # beyond the main peak's tail, and at least one FWHM beyond a merged shoulder
+        lo_edge = min(apex - offset, left - int(np.ceil(fw_pts)))
+        hi_edge = max(apex + offset, right + int(np.ceil(fw_pts)))
+        q = (_quiet(c, lo_edge, -1, span, width, sd), _quiet(c, hi_edge, 1, span, width, sd))
+        line = baseline_line(rt, c, q)
+        base = (
+            np.full(n, float(s.min())) if line is None else line[0] + line[1] * rt
+        )  # nowhere quiet: the lowest point, so the peak is never below it
+        return q, base
+
+    quiet, base = quiet_for(apex, apex)
+    z = s - base
+    gain = smoothing_gain(window)
+
+    def walk(step: int) -> tuple[int, bool]:
+        """Outermost merged apex -> the end on one side; True if a valley split it."""
+        top = apex
+        cluster_h = z[apex]
+        side = strong[strong < apex][::-1] if step < 0 else strong[strong > apex]
+        for q in side:
+            q = int(q)
+            seg = z[min(top, q) : max(top, q) + 1]
+            v = min(top, q) + int(np.argmin(seg))
+            smaller = min(float(z[q]), float(cluster_h))
+            # a neighbour beyond a return to baseline is another peak, not a valley
+            if smaller <= 0 or float(z[v]) <= gain * noise.sd0:
+                break
+            dip = smaller - float(z[v])
+            if dip >= valley_depth * smaller and dip >= VALLEY_SN * gain * noise.sd(float(z[v])):
+                return v, True
+            top = q
+            cluster_h = max(cluster_h, float(z[q]))
+        return top, False
+
+    left_top, left_split = walk(-1)
+    right_top, right_split = walk(1)
+    if not (left_split and right_split):
+        quiet, base = quiet_for(left_top, right_top)
+        z = s - base
+    half = max(1, int(fw_pts) // 3) | 1
+    zz = uniform_filter1d(z, half, mode="nearest")
+    back = BASELINE_FRACTION * float(z[apex])
+
+    if left_split:
+        start, left_cut = left_top, False
+    else:
+        below = np.flatnonzero(zz[: left_top + 1] <= back)
+        stop = quiet[0][1] if quiet[0] is not None else -1
+        start = max(int(below[-1]) if below.size else 0, stop)
+        left_cut = not below.size and stop < 0 and edges[0]
+    if right_split:
+        end, right_cut = right_top, False
+    else:
+        below = np.flatnonzero(zz[right_top:] <= back)
+        stop = quiet[1][0] if quiet[1] is not None else n
+        end = min(right_top + int(below[0]) if below.size else n - 1, stop)
+        right_cut = not below.size and stop >= n and edges[1]
+    return Bounds(
+        apex=apex,
+        start=start,
+        end=end,
+        left_cut=bool(left_cut),
+        right_cut=bool(right_cut),
+        quiet=quiet,
+        fwhm=fwhm,
+        window=window,
+        noise=noise,
+        smoothed=s,
+    )

@@ -1,0 +1,121 @@
+"""How noisy a trace is, at its baseline and at the top of its peak; smoothing.
+
+Real MRM traces are not white noise on a baseline: the scatter grows with the
+signal (counting statistics and spray flicker), so a peak top of 45,000 counts
+jumps by +/- 10,000 where the baseline jumps by +/- 200. One number for "the
+noise" either calls top dips valleys (baseline noise) or misses small peaks
+(top noise), so the model has two terms: ``sd(level) = sqrt(sd0^2 + (rel*level)^2)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.ndimage import convolve1d
+from scipy.signal import savgol_coeffs
+
+from asnmon.records import FloatArray
+
+_MAD_TO_SD = 1.4826
+_SQRT2 = math.sqrt(2.0)
+_MEDIAN_CHI2_1 = 0.4549  # median of a chi-square with one degree of freedom
+MIN_WINDOW = 5  # points: below this a quadratic Savitzky-Golay filter does nothing useful
+MAX_WINDOW = 51
+
+
+def noise_sd(values: FloatArray) -> float:
+    """Robust SD of white noise on ``values``, from the MAD of its first difference.
+
+    A slope or a drifting baseline does not inflate it, and a peak covering a
+    small part of the trace hardly moves a median. When the MAD is 0 (integer
+    counts on an all-zero baseline) the mean absolute difference stands in.
+    """
+    if values.size < 3:
+        return 0.0
+    d = np.diff(values)
+    mad = float(np.median(np.abs(d - np.median(d))))
+    if mad > 0.0:
+        return _MAD_TO_SD * mad / _SQRT2
+    return float(np.mean(np.abs(d))) * math.sqrt(math.pi / 2.0) / _SQRT2
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseModel:
+    """Noise SD as a function of the signal level: baseline term and proportional term."""
+
+    sd0: float  # counts, at the baseline
+    rel: float  # fraction of the signal level, at the top
+
+    def sd(self, level: float) -> float:
+        lv = max(level, 0.0)
+        return math.sqrt(self.sd0 * self.sd0 + (self.rel * lv) ** 2)
+
+
+@lru_cache(maxsize=64)
+def _sg_kernel(points: int) -> FloatArray:
+    return savgol_coeffs(points, 2, use="conv")
+
+
+def odd_window(points: int) -> int:
+    """An odd Savitzky-Golay window within [MIN_WINDOW, MAX_WINDOW] (0/1: none)."""
+    if points < MIN_WINDOW:
+        return 1
+    points = min(points, MAX_WINDOW)
+    return points if points % 2 else points + 1
+
+
+def smooth(y: FloatArray, points: int) -> FloatArray:
+    """Quadratic Savitzky-Golay; a window under 5 points (or longer than y) returns y."""
+    w = odd_window(points)
+    if w < MIN_WINDOW or y.size < w:
+        return y
+    return convolve1d(y, _sg_kernel(w), mode="nearest")
+
+
+def smoothing_gain(points: int) -> float:
+    """How much the filter shrinks white noise (SD after / SD before)."""
+    w = odd_window(points)
+    if w < MIN_WINDOW:
+        return 1.0
+    return float(np.sqrt(np.sum(_sg_kernel(w) ** 2)))
+
+
+def auto_window(fwhm_points: float) -> int:
+    """Smoothing sized to the peak: about 60 % of the points above half height, at least 5.
+
+    A quadratic filter that wide keeps a Gaussian's height within ~2 % while
+    it averages away most point-to-point spikes; a fixed window is too wide
+    for a peak 12 points across and leaves one 60 points across spiky.
+    """
+    return odd_window(max(MIN_WINDOW, round(0.6 * fwhm_points)))
+
+
+def estimate_noise(y: FloatArray, s: FloatArray, window: int) -> NoiseModel:
+    """Baseline SD from the whole trace; the proportional term from the peak top.
+
+    The residual of the raw signal about its smoothed version, on points above
+    a quarter of the smoothed maximum, gives the scatter at the top once the
+    baseline term is taken out (a median of squared residuals, so one wild
+    spike does not set it). ``window`` is the smoothing window that made ``s``.
+    """
+    sd0 = noise_sd(y)
+    if y.size < 8:
+        return NoiseModel(sd0, 0.0)
+    lo = float(np.quantile(s, 0.1))
+    top = s - lo
+    high = top > 0.25 * float(top.max()) if top.max() > 0 else np.zeros(s.size, bool)
+    if int(high.sum()) < 5:
+        return NoiseModel(sd0, 0.0)
+    w = odd_window(window)
+    k = _sg_kernel(w) if w >= MIN_WINDOW else np.array([1.0])
+    mid = k.size // 2
+    # variance of (y - s) for white noise of unit SD under this filter
+    shrink = 1.0 - 2.0 * float(k[mid]) + float(np.sum(k * k)) if k.size > 1 else 1.0
+    if shrink <= 1e-6:
+        return NoiseModel(sd0, 0.0)
+    r2 = (y[high] - s[high]) ** 2 / shrink
+    excess = np.median((r2 - sd0 * sd0) / np.maximum(top[high], 1e-300) ** 2) / _MEDIAN_CHI2_1
+    return NoiseModel(sd0, float(math.sqrt(excess)) if excess > 0 else 0.0)
