@@ -41,6 +41,7 @@ from asnmon.alerts import (
 from asnmon.assay import Assay
 from asnmon.dbguard import DatabaseGuard
 from asnmon.errors import AsnmonError
+from asnmon.names import printable
 from asnmon.pipeline import IngestReport
 from asnmon.records import Flag, Outcome, Result, Severity
 from asnmon.runbook import RunBook
@@ -76,7 +77,7 @@ def format_line(report: IngestReport) -> str:
     """One terminal line per injection: time, file, sample, result, flags."""
     now = datetime.now().strftime("%H:%M:%S")
     if not report.stored or report.outcome is None:
-        return f"{now}  skip  {report.path.name}: {report.message}"
+        return f"{now}  skip  {printable(report.path.name)}: {printable(report.message)}"
     o = report.outcome
     r = o.result
     if r.conc is not None:
@@ -90,7 +91,7 @@ def format_line(report: IngestReport) -> str:
     codes = " ".join(sorted({f.code for f in o.flags}))
     version = f" (v{report.version})" if report.version > 1 else ""
     return (
-        f"{now}  {o.path.name[:32]:<32} {o.sample.sample_id[:14]:<14} "
+        f"{now}  {printable(o.path.name)[:32]:<32} {printable(o.sample.sample_id)[:14]:<14} "
         f"{o.sample.sample_type.value:<12} {value:<16} {codes}{version}"
     )
 
@@ -454,7 +455,7 @@ class Monitor:
             return
 
     def _file_failed(self, event: WatchEvent, exc: Exception) -> None:
-        self._last_error = f"{event.path.name}: {type(exc).__name__}: {exc}"
+        self._last_error = f"{printable(event.path.name)}: {type(exc).__name__}: {exc}"
         self.out(f"ERROR {self._last_error}")
 
     def _database_answers(self) -> bool:
@@ -503,7 +504,7 @@ class Monitor:
         self._incomplete.discard(path)
         run_dir = self.runs.run_dir(path)
         ingestor, entry = self.runs.ingestor(path)
-        if entry.problem is not None:
+        if self.runs.blocked(entry, path) is not None:
             self.runs.hold(run_dir, path)
             return
         for earlier in self.runs.take_released(run_dir):  # held on the worklist, first in
@@ -662,4 +663,4 @@ class Monitor:
             error=message,
         )
         ingestor.record(outcome)
-        self.out(f"{datetime.now():%H:%M:%S}  {path.name}: {code}: {message}")
+        self.out(f"{datetime.now():%H:%M:%S}  {printable(path.name)}: {code}: {printable(message)}")

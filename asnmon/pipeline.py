@@ -19,6 +19,7 @@ from asnmon.calibrate import fit_calibration
 from asnmon.errors import AsnmonError, ReadError
 from asnmon.integrate import integrate_injection
 from asnmon.mzml import file_sha256, read_injection
+from asnmon.names import printable, to_db
 from asnmon.qc import (
     CALIBRATION_CODES,
     RUN_LEVEL_CODES,
@@ -45,7 +46,7 @@ from asnmon.records import (
     SampleType,
     Severity,
 )
-from asnmon.store import RunInfo, Store
+from asnmon.store import RunInfo, Store, StoredFile
 from asnmon.westgard import RULES as WESTGARD_RULES
 from asnmon.westgard import QcPoint, guides_for, westgard_flags
 from asnmon.worklist import Worklist, resolve_sample
@@ -120,16 +121,18 @@ class _Entry:
     sample: Sample
     peaks: Mapping[str, Peak | None]
     error: bool
+    duplicate: bool = False  # a copy of another file: not a point of the curve or the trends
 
 
 @dataclass(frozen=True, slots=True)
 class IngestReport:
     path: Path
-    stored: bool  # False: already in the database (same content)
+    stored: bool  # False: already in the database (same content), unreadable, or waiting
     injection_id: int | None = None
     outcome: Outcome | None = None
     version: int = 1
     message: str = ""
+    waiting: bool = False  # its worklist row has a problem: ingest it again once fixed
 
 
 @dataclass(slots=True)
@@ -152,10 +155,19 @@ class RunIngestor:
     _calibration_id: int | None = None  # database id of self.calibration, once written
     _last_evaluation: RunEvaluation | None = None
     # The single writer's memory of what is stored: no query per file to find duplicates.
-    _shas: set[str] = field(default_factory=set)
-    _files: dict[str, tuple[int, int, bool]] = field(default_factory=dict)
+    # A file's current version by name, and which names currently hold each content.
+    _files: dict[str, StoredFile] = field(default_factory=dict)
+    _holders: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # A run named after a folder the OS gave in bytes that are not UTF-8: keyed in
+        # the database by its escaped form (asnmon.names), which every query then uses.
+        self.run = replace(
+            self.run,
+            run_id=to_db(self.run.run_id),
+            name=to_db(self.run.name),
+            folder=printable(self.run.folder) if self.run.folder is not None else None,
+        )
         self.store.ensure_run(self.run)
         self.restore()
         has_carried = self.calibration is not None and self.calibration.version == 0
@@ -175,17 +187,41 @@ class RunIngestor:
         self._calibration_id = self.store.write_calibration(self.run.run_id, cal, [], {})
         self.calibration = cal
 
-    def has_stored(self, sha256: str) -> bool:
-        """Whether this content is already in the run (the single writer's own memory)."""
-        return sha256 in self._shas
+    def has_stored(self, sha256: str, path: Path | None = None) -> bool:
+        """Whether this is the current content of ``path`` (without a path: of any file).
+
+        Only the current version counts: a file rewritten A -> B -> A gets a new
+        version A, because a file's result must always be its content now.
+        """
+        if path is None:
+            return sha256 in self._holders
+        current = self._files.get(Path(path).name)
+        return current is not None and current.sha256 == sha256
+
+    def _remember(self, name: str, stored: StoredFile) -> None:
+        old = self._files.get(name)
+        if old is not None:
+            names = self._holders.get(old.sha256, [])
+            if name in names:
+                names.remove(name)
+            if not names:
+                self._holders.pop(old.sha256, None)
+        self._files[name] = stored
+        self._holders.setdefault(stored.sha256, []).append(name)
 
     def restore(self) -> None:
         """Rebuild the run from the database: a restart judges later files exactly alike."""
         stored = self.store.load_run(self.run.run_id)
-        self._shas, self._files = self.store.run_files(self.run.run_id)
+        self._files, self._holders = {}, {}
+        for name, current in self.store.run_files(self.run.run_id).items():
+            self._remember(name, current)
+        copies = {f.injection_id for f in self._files.values() if f.duplicate}
         self.versions = self.store.calibration_versions(self.run.run_id)
         self.entries = {
-            e.injection_id: _Entry(e.injection_id, e.sample, e.peaks, e.error) for e in stored
+            e.injection_id: _Entry(
+                e.injection_id, e.sample, e.peaks, e.error, e.injection_id in copies
+            )
+            for e in stored
         }
         points, ids = self.calibration_points()
         fitted = self.store.fitted_calibrators(self.run.run_id)
@@ -199,6 +235,8 @@ class RunIngestor:
             self.calibration = self.store.latest_calibration(run_id=self.run.run_id, accepted=False)
         self.history = []
         for e in stored:
+            if e.injection_id in copies:
+                continue
             result = (
                 quantify(e.peaks, e.sample, self.calibration, self.assay)
                 if not e.error
@@ -226,8 +264,16 @@ class RunIngestor:
         except OSError as exc:
             log.warning("cannot read %s: %s", path, exc)
             return IngestReport(path, stored=False, message=f"cannot read the file: {exc}")
-        if self.has_stored(sha):
+        if self.has_stored(sha, path):
             return IngestReport(path, stored=False, message="already ingested (same content)")
+        problems = self.worklist.problems_for(path) if self.worklist is not None else ()
+        if problems:
+            message = (
+                f"waiting for the worklist ({self.worklist.path if self.worklist else ''}) to be "
+                "fixed: " + "; ".join(str(p) for p in problems)
+            )
+            log.warning("%s: %s", printable(path.name), message)
+            return IngestReport(path, stored=False, message=message, waiting=True)
         sample = resolve_sample(path, self.worklist, self.assay)
         if self._pending_cal and sample.sample_type is not SampleType.CALIBRATOR:
             self.refit()
@@ -257,24 +303,26 @@ class RunIngestor:
         previous = self._files.get(path.name)
         version = 1
         supersedes = None
-        was_error = False
         if previous is not None:
-            supersedes, old_version, was_error = previous
-            version = old_version + 1
-        if previous is not None and not was_error:  # an INCOMPLETE/unreadable one just completes
+            supersedes = previous.injection_id
+            version = previous.version + 1
+        if previous is not None and not previous.error:  # INCOMPLETE/unreadable: just completes
             flags.append(
                 Flag(
                     code="REPLACED",
                     severity=Severity.WARNING,
                     message=f"{path.name} changed after it was ingested: this is version "
-                    f"{version}; version {old_version} is kept, marked superseded.",
+                    f"{version}; version {previous.version} is kept, marked superseded.",
                     action="Check why the file was rewritten (re-acquisition, re-conversion).",
                 )
             )
+        error = outcome.error is not None
+        copy_of = self._copy_of(outcome)
+        if copy_of is not None:
+            flags.append(copy_of)
         if supersedes is not None:
             self.entries.pop(supersedes, None)
             self.history = [h for h in self.history if h.injection_id != supersedes]
-        error = outcome.error is not None
         here = history_point(
             0, len(self.history) + 1, sample, outcome.peaks, outcome.result, self.assay, error
         )
@@ -300,27 +348,59 @@ class RunIngestor:
             supersedes=supersedes,
             calibration_id=known,
         )
-        self._shas.add(outcome.sha256)
-        self._files[path.name] = (injection_id, version, error)
-        self.entries[injection_id] = _Entry(injection_id, sample, outcome.peaks, error)
-        self.history.append(
-            history_point(
-                injection_id,
-                len(self.history) + 1,
-                sample,
-                outcome.peaks,
-                outcome.result,
-                self.assay,
-                error,
-            )
+        duplicate = copy_of is not None
+        self._remember(
+            path.name,
+            StoredFile(injection_id, version, error, outcome.sha256, str(path), duplicate),
         )
-        if sample.sample_type is SampleType.CALIBRATOR and not error:
+        self.entries[injection_id] = _Entry(injection_id, sample, outcome.peaks, error, duplicate)
+        if not duplicate:
+            self.history.append(
+                history_point(
+                    injection_id,
+                    len(self.history) + 1,
+                    sample,
+                    outcome.peaks,
+                    outcome.result,
+                    self.assay,
+                    error,
+                )
+            )
+        if sample.sample_type is SampleType.CALIBRATOR and not error and not duplicate:
             self._pending_cal = True
         if sample.sample_type is SampleType.QC and not error:
             self.evaluate_westgard()
         self.evaluate()
         return IngestReport(
             path, stored=True, injection_id=injection_id, outcome=outcome, version=version
+        )
+
+    def _copy_of(self, outcome: Outcome) -> Flag | None:
+        """DUPLICATE when another file of the run holds these very bytes now.
+
+        Two acquisitions never give identical files (each has its own time
+        stamps), so this is a copy, a re-export or a rename: kept as its own
+        row and shown, but not counted twice in the curve or the run's trends.
+        Unreadable files are left out: two empty files say nothing of a copy.
+        """
+        if outcome.error is not None:
+            return None
+        name = outcome.path.name
+        others = [n for n in self._holders.get(outcome.sha256, ()) if n != name]
+        if not others:
+            return None
+        first = self._files[others[0]]
+        gone = not Path(first.path).exists()
+        return Flag(
+            code="DUPLICATE",
+            severity=Severity.WARNING,
+            message=f"{name} has the same content, byte for byte, as {others[0]}"
+            + (", which is no longer in the folder (renamed?)" if gone else "")
+            + ": a copy, not a new injection. Both are kept; this one is not used for the "
+            "curve or the run's trends.",
+            action="Check why the file exists under two names (copied, re-exported or "
+            "renamed) and which name the worklist means.",
+            details={"duplicate_of": others[0], "injection_id": first.injection_id},
         )
 
     # ------------------------------------------------------------ the curve
@@ -331,6 +411,8 @@ class RunIngestor:
         for entry in self.entries.values():
             s = entry.sample
             if s.sample_type is not SampleType.CALIBRATOR or entry.error or s.nominal is None:
+                continue
+            if entry.duplicate:
                 continue
             value = response(entry.peaks, self.assay)  # area ratio, or area without an IS
             if value is None:

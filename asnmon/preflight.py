@@ -75,6 +75,12 @@ def check_worklist(settings: Settings) -> Check:
             "Fix the row and column named, or remove [run] worklist to use worklist*.csv in "
             "the run folder.",
         )
+    if worklist.problems:  # the good rows work; the files of the bad ones wait for a fix
+        return _bad(
+            "worklist",
+            worklist.describe_problems(),
+            "Fix the row and column named: the files of those rows wait until it is saved.",
+        )
     return _ok("worklist", f"{settings.worklist}: {len(worklist)} injections")
 
 

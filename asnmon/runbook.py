@@ -4,12 +4,13 @@ Each folder that holds injection files is a run (the watched folder, or each
 sub-folder with ``recursive``). Its worklist is ``settings.worklist`` or a
 ``worklist*.csv`` in the folder, re-read when it changes.
 
-A worklist that cannot be read is a WORKLIST PROBLEM, shown and alerted, and
-the run's files are **held**, not stored under a guessed identity: a
+A worklist that cannot be read at all, or a row with a bad cell, is a
+WORKLIST PROBLEM, shown and alerted, and the files it concerns (the whole run,
+or the bad rows' files) are **held**, not stored under a guessed identity: a
 calibrator taken for a sample (or the reverse) would change the curve and
 every result of the run. Held files are ingested, in the order they came,
-as soon as the worklist file changes and reads cleanly (or is removed, which
-means "name by the file-name convention").
+as soon as the worklist file changes and their rows read cleanly (or it is
+removed, which means "name by the file-name convention").
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from asnmon.assay import Assay
 from asnmon.errors import WorklistError
+from asnmon.names import printable
 from asnmon.pipeline import RunIngestor
 from asnmon.records import Calibration
 from asnmon.settings import Settings
@@ -105,7 +107,7 @@ class RunBook:
         if cached is not None and cached.path == path and cached.stamp == stamp:
             return cached
         worklist: Worklist | None = None
-        problem: str | None = None
+        problem: str | None = None  # the whole worklist cannot be used
         if path is not None:
             try:
                 worklist = load_worklist(path)
@@ -124,7 +126,14 @@ class RunBook:
                 "Its files are held (not stored under a guessed identity) and are ingested "
                 "as soon as the worklist is corrected and saved.",
             )
-        elif cached is not None and cached.problem is not None:
+        elif worklist is not None and worklist.problems:
+            self._announce(
+                "WORKLIST_PROBLEM",
+                f"run {self.run_id(run_dir)}: {worklist.describe_problems()}\nThe files of "
+                "these rows are held (not stored under a guessed identity) and are ingested "
+                "as soon as the worklist is corrected and saved; the other rows go on.",
+            )
+        elif cached is not None and _troubled(cached):
             self._announce(
                 "WORKLIST_FIXED",
                 f"run {self.run_id(run_dir)}: worklist {path or '(none: file-name convention)'} "
@@ -132,11 +141,20 @@ class RunBook:
             )
         return entry
 
+    def blocked(self, entry: _Worklist, path: Path) -> str | None:
+        """Why this file must wait for its worklist, or None."""
+        if entry.problem is not None:
+            return entry.problem
+        found = entry.worklist.problems_for(path) if entry.worklist is not None else ()
+        return "; ".join(str(p) for p in found) or None
+
     def hold(self, run_dir: Path, path: Path) -> None:
         entry = self.worklist(run_dir)
         if path not in entry.held:
             entry.held.append(path)
-        self._out(f"held  {path.name}: waits for the worklist of run {self.run_id(run_dir)}")
+        self._out(
+            f"held  {printable(path.name)}: waits for the worklist of run {self.run_id(run_dir)}"
+        )
 
     def take_released(self, run_dir: Path | None = None) -> list[Path]:
         """Held files whose run's worklist is usable now (re-checked), oldest first."""
@@ -146,17 +164,25 @@ class RunBook:
             if entry is None or not entry.held:
                 continue
             entry = self.worklist(folder)
-            if entry.problem is None:
-                out.extend(p for p in entry.held if p.exists())
-                entry.held.clear()
+            free = [p for p in entry.held if self.blocked(entry, p) is None]
+            out.extend(p for p in free if p.exists())
+            entry.held[:] = [p for p in entry.held if p not in free]
         return out
 
     def problems(self) -> list[str]:
-        return [
-            f"WORKLIST PROBLEM in run {self.run_id(d)} ({len(w.held)} file(s) held): {w.problem}"
-            for d, w in self._worklists.items()
-            if w.problem is not None
-        ]
+        out = []
+        for folder, w in self._worklists.items():
+            if not _troubled(w):
+                continue
+            rows = w.worklist.problems if w.worklist is not None else ()
+            what = w.problem or "; ".join(str(p) for p in rows[:3]) + (
+                f"; and {len(rows) - 3} more" if len(rows) > 3 else ""
+            )
+            out.append(
+                f"WORKLIST PROBLEM in run {self.run_id(folder)} ({len(w.held)} file(s) held): "
+                f"{what}"
+            )
+        return out
 
     def held_count(self) -> int:
         return sum(len(w.held) for w in self._worklists.values())
@@ -226,5 +252,9 @@ class RunBook:
             if cal is not None:
                 self._out(f"calibration v{cal.version}: {cal.reason}")
             for folder, entry in list(self._worklists.items()):
-                if self.run_id(folder) == run_id and not entry.held and entry.problem is None:
+                if self.run_id(folder) == run_id and not entry.held and not _troubled(entry):
                     del self._worklists[folder]
+
+
+def _troubled(entry: _Worklist) -> bool:
+    return entry.problem is not None or bool(entry.worklist and entry.worklist.problems)

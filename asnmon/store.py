@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from asnmon.errors import StoreError
+from asnmon.names import from_db, printable, to_db
 from asnmon.records import Calibration, Flag, Outcome, Peak, Result, Sample, SampleType
 from asnmon.worklist import file_key as file_stem
 
@@ -197,6 +198,18 @@ class RunInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredFile:
+    """What the single writer remembers of a file's current version."""
+
+    injection_id: int
+    version: int
+    error: bool  # stored as unreadable / INCOMPLETE: a completed file is no replacement
+    sha256: str
+    path: str
+    duplicate: bool  # same content as another file on arrival: not an independent injection
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEntry:
     injection_id: int
     sample: Sample
@@ -345,29 +358,29 @@ class Store:
                 [
                     run_id,
                     position,
-                    outcome.path.name,
-                    str(outcome.path),
+                    to_db(outcome.path.name),
+                    to_db(str(outcome.path)),
                     outcome.sha256,
                     version,
-                    s.sample_id,
+                    _text(s.sample_id),
                     s.sample_type.value,
-                    s.level,
+                    _text(s.level),
                     s.nominal,
-                    s.matrix,
+                    _text(s.matrix),
                     s.dilution,
                     s.normalizer,
-                    s.normalizer_unit,
+                    _text(s.normalizer_unit),
                     s.volume_ul,
-                    s.group,
+                    _text(s.group),
                     s.in_worklist,
-                    outcome.meta.started_at,
+                    _text(outcome.meta.started_at),
                     outcome.acquired_order,
                     _now(),
-                    outcome.meta.run_id,
-                    outcome.meta.instrument,
-                    outcome.meta.polarity,
-                    outcome.error,
-                    "\n".join(outcome.notes) or None,
+                    _text(outcome.meta.run_id),
+                    _text(outcome.meta.instrument),
+                    _text(outcome.meta.polarity),
+                    _text(outcome.error),
+                    "\n".join(printable(n) for n in outcome.notes) or None,
                     outcome.is_pct,
                 ],
             ).fetchone()
@@ -552,20 +565,25 @@ class Store:
 
     # ------------------------------------------------------------ reads
 
-    def run_files(self, run_id: str) -> tuple[set[str], dict[str, tuple[int, int, bool]]]:
-        """Every content hash of a run, and each file's current (id, version, was_error)."""
+    def run_files(self, run_id: str) -> dict[str, StoredFile]:
+        """Each file's current version, by its name as the OS gives it, in arrival order."""
         rows = (
             self.reader()
             .execute(
-                "SELECT file, sha256, injection_id, version, error IS NOT NULL, superseded "
-                "FROM injections WHERE run_id = ?",
-                [run_id],
+                "SELECT file, injection_id, version, error IS NOT NULL, sha256, path, "
+                "injection_id IN (SELECT injection_id FROM flags WHERE run_id = ? "
+                "AND code = 'DUPLICATE') FROM injections WHERE run_id = ? AND NOT superseded "
+                "ORDER BY injection_id",
+                [run_id, run_id],
             )
             .fetchall()
         )
-        shas = {r[1] for r in rows}
-        current = {r[0]: (int(r[2]), int(r[3]), bool(r[4])) for r in rows if not r[5]}
-        return shas, current
+        return {
+            from_db(r[0]): StoredFile(
+                int(r[1]), int(r[2]), bool(r[3]), str(r[4]), from_db(r[5] or ""), bool(r[6])
+            )
+            for r in rows
+        }
 
     def load_run(self, run_id: str) -> list[StoredEntry]:
         """Every current injection of a run with its sample and peaks, in arrival order.
@@ -592,7 +610,7 @@ class Store:
         out = []
         for r in rows:
             sample = Sample(
-                file=file_stem(r[1]),
+                file=file_stem(from_db(r[1])),
                 sample_id=r[2],
                 sample_type=SampleType(r[3]),
                 position=r[4],
@@ -1181,11 +1199,11 @@ def _insert_flags(
             injection_id,
             f.code,
             f.severity.value,
-            f.message,
-            f.action,
+            _text(f.message),
+            _text(f.action),
             f.value,
             f.limit,
-            f.source,
+            _text(f.source),
             json.dumps(dict(f.details), default=str),
             _now(),
         ]
@@ -1225,6 +1243,11 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequ
         f"INSERT INTO {table} VALUES " + ",".join([one] * len(rows)),
         [v for row in rows for v in row],
     )
+
+
+def _text(value: str | None) -> str | None:
+    """Free text as the database can hold it and a screen can show it (asnmon.names)."""
+    return printable(value) if value is not None else None
 
 
 def _blob(values: np.ndarray) -> bytes:

@@ -17,6 +17,7 @@ Columns (only ``file`` and ``sample_type`` are required)::
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,6 +42,7 @@ COLUMNS = (
 )
 _REQUIRED = ("file", "sample_type")
 _FLOATS = ("nominal", "dilution", "normalizer", "volume_ul")
+_TYPES = frozenset(t.value for t in SampleType)
 _SUFFIXES = (".mzml.gz", ".mzml", ".raw", ".d", ".wiff", ".gz")
 
 
@@ -54,40 +56,121 @@ def file_key(name: str | Path) -> str:
     return base
 
 
+# The database stores positions as INTEGER (DuckDB: signed 32 bit); a larger one
+# would fail the injection's write, so the parser refuses it with the row named.
+MAX_POSITION = 2**31 - 1
+_WHOLE = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "²" and "١"
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistProblem:
+    """One thing wrong with a worklist, where a person can find and fix it."""
+
+    row: int  # line of the CSV (1 is the header)
+    column: str | None
+    message: str
+    file: str | None = None  # the row's file, when known: that file waits for a fix
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column '{self.column}'" if self.column else "")
+        return f"{where}: {self.message}"
+
+
 @dataclass(frozen=True, slots=True)
 class Worklist:
+    """The good rows, and every problem found (a bad row never hides the good ones).
+
+    A file whose row has a problem is *held*: ``lookup`` does not return it,
+    ``problems_for`` says why, and it should wait until the worklist is fixed
+    rather than be processed as a sample the worklist does not describe.
+    """
+
     samples: tuple[Sample, ...]
     path: str | None = None
+    problems: tuple[WorklistProblem, ...] = ()
 
     def lookup(self, name: str | Path) -> Sample | None:
         key = file_key(name)
+        if self.problems and self.problems_for(key):
+            return None
         return next((s for s in self.samples if s.file == key), None)
 
+    def problems_for(self, name: str | Path) -> tuple[WorklistProblem, ...]:
+        """What is wrong with this file's row (empty: its row is fine, or it has none)."""
+        key = file_key(name)
+        return tuple(p for p in self.problems if p.file == key)
+
+    def describe_problems(self) -> str:
+        """Every problem on its own line, for the terminal, a log or an alert."""
+        where = self.path or "worklist"
+        return f"{where}: {len(self.problems)} problem(s):\n  - " + "\n  - ".join(
+            str(p) for p in self.problems
+        )
+
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.samples) + len({p.file for p in self.problems if p.file})
 
 
-def _float(value: str, where: str, problems: list[str], *, positive: bool = False) -> float | None:
+def _float(
+    value: str, row: int, column: str, problems: list[WorklistProblem], *, positive: bool = False
+) -> float | None:
     value = value.strip()
     if not value:
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        problems.append(f"{where}: '{value}' is not a number")
+    if not _DECIMAL.fullmatch(value):
+        problems.append(WorklistProblem(row, column, f"'{value}' is not a number"))
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        problems.append(WorklistProblem(row, column, f"'{value}' is too large to be a number"))
         return None
     if positive and number <= 0:
-        problems.append(f"{where}: must be > 0; got {number}")
+        problems.append(WorklistProblem(row, column, f"must be > 0; got {number:g}"))
         return None
     if number < 0:
-        problems.append(f"{where}: must not be negative; got {number}")
+        problems.append(WorklistProblem(row, column, f"must not be negative; got {number:g}"))
         return None
     return number
 
 
+def _position(value: str, row: int, problems: list[WorklistProblem]) -> int | None:
+    if not value:
+        return None
+    if not _WHOLE.fullmatch(value):
+        problems.append(
+            WorklistProblem(row, "position", f"'{value}' is not a whole number (1, 2, 3 ...)")
+        )
+        return None
+    number = int(value)
+    if not 1 <= number <= MAX_POSITION:
+        problems.append(
+            WorklistProblem(
+                row, "position", f"{value} is outside 1 to {MAX_POSITION:,} (the database limit)"
+            )
+        )
+        return None
+    return number
+
+
+def _header_problems(columns: list[str]) -> list[str]:
+    problems = []
+    for col in _REQUIRED:
+        if col not in columns:
+            problems.append(f"column '{col}' is missing (columns found: {', '.join(columns)})")
+    for col in columns:
+        if col and col not in COLUMNS:
+            problems.append(f"column '{col}' is not known (known: {', '.join(COLUMNS)})")
+    return problems
+
+
 def parse_worklist(text: str, source: str = "worklist") -> Worklist:
-    """Validate a worklist CSV; raise WorklistError naming row, column and problem."""
-    rows = list(csv.DictReader(text.splitlines()))
+    """Validate a worklist CSV: good rows, and problems naming row, column and what to fix.
+
+    Only a header no row can be read by (empty, a required or unknown column:
+    a misspelt ``dilution`` would silently dilute nothing) raises WorklistError.
+    """
     reader = csv.reader(text.splitlines())
     try:
         columns = [c.strip().lower() for c in next(reader)]
@@ -96,72 +179,80 @@ def parse_worklist(text: str, source: str = "worklist") -> Worklist:
             f"{source}: the file is empty; expected a header row with "
             f"at least: {', '.join(_REQUIRED)}"
         ) from None
-    problems: list[str] = []
-    for col in _REQUIRED:
-        if col not in columns:
-            problems.append(f"column '{col}' is missing (columns found: {', '.join(columns)})")
-    for col in columns:
-        if col and col not in COLUMNS:
-            problems.append(f"column '{col}' is not known (known: {', '.join(COLUMNS)})")
-    if problems:
-        raise WorklistError(f"{source}: " + "; ".join(problems), tuple(problems))
+    fatal = _header_problems(columns)
+    if fatal:
+        raise WorklistError(f"{source}: " + "; ".join(fatal), tuple(fatal))
 
-    types = {t.value for t in SampleType}
     samples: list[Sample] = []
+    problems: list[WorklistProblem] = []
     seen: dict[str, int] = {}
-    for i, raw in enumerate(rows, start=2):  # row 1 is the header
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+    ordinal = 0
+    for i, cells in enumerate(reader, start=2):  # row 1 is the header
+        row = {c: v.strip() for c, v in zip(columns, cells, strict=False) if c}
         if not any(row.values()):
             continue
-        where = f"row {i}"
-        name = file_key(row.get("file", ""))
-        if not name:
-            problems.append(f"{where}, column 'file': empty")
-            continue
-        if name in seen:
-            problems.append(f"{where}, column 'file': '{name}' already on row {seen[name]}")
-            continue
-        seen[name] = i
-        stype = row.get("sample_type", "").lower()
-        if stype not in types:
+        ordinal += 1
+        found = _parse_row(row, i, ordinal, seen)
+        if isinstance(found, Sample):
+            samples.append(found)
+        else:
+            problems.extend(found)
+    return Worklist(tuple(samples), source, tuple(problems))
+
+
+def _parse_row(
+    row: dict[str, str], i: int, ordinal: int, seen: dict[str, int]
+) -> Sample | list[WorklistProblem]:
+    """One data row: its sample, or what is wrong with it (each problem names its file)."""
+    problems: list[WorklistProblem] = []
+    name = file_key(row.get("file", ""))
+    if not name:
+        return [WorklistProblem(i, "file", "empty: every row needs the file it describes")]
+    if name in seen:
+        return [WorklistProblem(i, "file", f"'{name}' already on row {seen[name]}", name)]
+    seen[name] = i
+    for column, value in row.items():
+        bad = _CONTROL.search(value)
+        if bad:
             problems.append(
-                f"{where}, column 'sample_type': '{stype}' is not one of {', '.join(sorted(types))}"
+                WorklistProblem(
+                    i, column, f"holds a control character (U+{ord(bad.group()):04X}); remove it"
+                )
             )
-            continue
-        nums = {
-            c: _float(
-                row.get(c, ""),
-                f"{where}, column '{c}'",
-                problems,
-                positive=c in ("dilution", "normalizer", "volume_ul"),
-            )
-            for c in _FLOATS
-        }
-        if stype in ("calibrator", "qc") and nums["nominal"] is None and not row.get("level"):
-            problems.append(f"{where}: a {stype} needs a 'nominal' concentration or a 'level'")
-        position = row.get("position", "")
-        samples.append(
-            Sample(
-                file=name,
-                sample_id=row.get("sample_id") or name,
-                sample_type=SampleType(stype),
-                position=int(position) if position.isdigit() else len(samples) + 1,
-                level=row.get("level") or None,
-                nominal=nums["nominal"],
-                matrix=row.get("matrix") or None,
-                dilution=nums["dilution"] or 1.0,
-                normalizer=nums["normalizer"],
-                normalizer_unit=row.get("normalizer_unit") or None,
-                volume_ul=nums["volume_ul"],
-                group=row.get("group") or None,
+    stype = row.get("sample_type", "").lower()
+    if stype not in _TYPES:
+        problems.append(
+            WorklistProblem(
+                i, "sample_type", f"'{stype}' is not one of {', '.join(sorted(_TYPES))}"
             )
         )
+    nums = {
+        c: _float(
+            row.get(c, ""), i, c, problems, positive=c in ("dilution", "normalizer", "volume_ul")
+        )
+        for c in _FLOATS
+    }
+    if stype in ("calibrator", "qc") and nums["nominal"] is None and not row.get("level"):
+        problems.append(
+            WorklistProblem(i, None, f"a {stype} needs a 'nominal' concentration or a 'level'")
+        )
+    position = _position(row.get("position", ""), i, problems)
     if problems:
-        raise WorklistError(
-            f"{source}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems),
-            tuple(problems),
-        )
-    return Worklist(tuple(samples), source)
+        return [replace(p, file=name) for p in problems]
+    return Sample(
+        file=name,
+        sample_id=row.get("sample_id") or name,
+        sample_type=SampleType(stype),
+        position=position if position is not None else ordinal,
+        level=row.get("level") or None,
+        nominal=nums["nominal"],
+        matrix=row.get("matrix") or None,
+        dilution=nums["dilution"] or 1.0,
+        normalizer=nums["normalizer"],
+        normalizer_unit=row.get("normalizer_unit") or None,
+        volume_ul=nums["volume_ul"],
+        group=row.get("group") or None,
+    )
 
 
 def load_worklist(path: str | Path) -> Worklist:

@@ -19,6 +19,9 @@ and prints, per source:
   log-spaced bins of the local level, and a fit
   ``sigma^2 = a^2 + q * I + (c * I)^2``: read noise, Poisson (q = quantum, one
   ion's cps) and multiplicative flicker (c = CV of the spray);
+* **correlation of the noise** between traces read in the same cycles: of the
+  same compound (the asn/IS pair; the isotopologues of the SGI ``_Iso`` file,
+  traces whose apexes coincide) and of different compounds;
 * **sampling**: time between points and points across the asparagine peaks;
 * **scheduled windows**: where each asn/IS trace starts and ends against its
   peak, as % of the apex (the truncation the simulator reproduces).
@@ -112,6 +115,34 @@ def print_fit(name: str, traces: list[Chromatogram]) -> None:
     print(f"fit sigma^2 = a^2 + q*I + (c*I)^2: a = {a:.0f} cps, q = {q:.1f} cps, c = {c:.3f}")
 
 
+def noise_correlation(
+    traces: list[Chromatogram], min_level: float, same: bool | None = None
+) -> tuple[int, float]:
+    """Correlation of relative residuals, point by point, of pairs read in the same cycles.
+
+    ``same``: only pairs of one compound (apexes within 0.02 min, Q1 0.5-7 apart:
+    isotopologues) when True, only other pairs when False, all when None.
+    """
+    xs: list[float] = []
+    ys: list[float] = []
+    for a, b in itertools.combinations([c for c in traces if c.rt.size >= 20], 2):
+        n = min(a.rt.size, b.rt.size)
+        if not np.allclose(a.rt[:n], b.rt[:n]):
+            continue
+        if same is not None:
+            apart = abs(float(a.rt[np.argmax(a.intensity)] - b.rt[np.argmax(b.intensity)]))
+            one = apart < 0.02 and 0.5 < abs((a.q1 or 0.0) - (b.q1 or 0.0)) < 7
+            if one != same:
+                continue
+        (la, ra), (lb, rb) = residuals(a), residuals(b)
+        k = min(la.size, lb.size)
+        la, ra, lb, rb = la[:k], ra[:k], lb[:k], rb[:k]
+        m = (la > min_level) & (lb > min_level)
+        xs.extend(ra[m] / la[m])
+        ys.extend(rb[m] / lb[m])
+    return len(xs), float(np.corrcoef(xs, ys)[0, 1]) if len(xs) > 3 else float("nan")
+
+
 def peak_sampling(c: Chromatogram, lo: float, hi: float) -> str:
     t, y = c.rt, c.intensity
     m = (t >= lo) & (t <= hi)
@@ -155,6 +186,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"  top half: {top.size} points, neighbour residual SD / level "
                 f"{np.std(r[m]) / np.mean(lev[m]):.3f}"
             )
+
+    pair = [c for c in sp.chromatograms if (c.q1, c.q3) in ((131.0, 114.0), (135.0, 118.0))]
+    n, r = noise_correlation(pair, 5000.0)
+    print(f"noise correlation, asn 131>114 vs IS 135>118 (same compound): {r:.2f} ({n} points)")
+    n, r = noise_correlation(srm, 20000.0, same=False)
+    print(
+        f"noise correlation, traces of different compounds above 20,000 cps: {r:.2f} ({n} points)"
+    )
+    iso = read_file(root / "sgi_cations_aa_mrm" / "Stds_12-5uM_Iso_1 (3).mzML")
+    iso_srm = [c for c in iso.chromatograms if c.kind == "srm"]
+    n, r = noise_correlation(iso_srm, 20000.0, same=True)
+    print(f"noise correlation, SGI isotopologues of one compound: {r:.2f} ({n} points)")
+    n, r = noise_correlation(iso_srm, 20000.0, same=False)
+    print(f"noise correlation, SGI _Iso file, different compounds: {r:.2f} ({n} points)")
 
     sgi: list[Chromatogram] = []
     asn: list[Chromatogram] = []

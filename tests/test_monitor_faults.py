@@ -472,3 +472,47 @@ def test_banner_says_database_problem_even_when_the_database_cannot_be_read(
     assert title.startswith("DATABASE PROBLEM")
     assert any("cannot read" in t for t in _texts(children))
     assert views.tick(seen) is not None
+
+
+# ---------------------------------------------------------------- worklist problems
+
+
+def test_bad_worklist_cell_holds_its_file_loudly_and_a_fix_releases_it(
+    make_monitor: Make, sim: SimulatedRun, tmp_path: Path, webhook: str
+) -> None:
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    good = sim.worklist_path.read_text("utf-8").splitlines()
+    header, rows = good[0], good[1:]
+
+    def worklist(bad_row: int | None) -> str:
+        lines = [header + ",position"]
+        for k, row in enumerate(rows, start=1):
+            lines.append(f"{row},{'²' if k == bad_row else k}")
+        return "\n".join(lines) + "\n"
+
+    (folder / "worklist.csv").write_text(worklist(bad_row=3), "utf-8")
+    monitor, lines = make_monitor(folder, webhook=webhook, batch_seconds=0.2)
+    names = copy_in(sim.paths[:5], folder)
+    assert wait_for(lambda: lines.having("WORKLIST PROBLEM"), 15)
+    assert "row 4" in lines.having("WORKLIST PROBLEM")[0]  # the header is row 1
+    assert wait_for(lambda: count(monitor) == 4, 20)  # the other rows go on
+    assert wait_for(lambda: lines.having("held"), 10)
+    problems = monitor.health()["problems"]
+    assert any(p.startswith("WORKLIST PROBLEM") and "1 file(s) held" in p for p in problems)
+    assert wait_for(lambda: alerted("WORKLIST PROBLEM"), 10)
+    stored = {
+        f for (f,) in monitor.store.reader().execute("SELECT file FROM injections").fetchall()
+    }
+    assert names[2] not in stored  # not stored under a guessed identity
+
+    (folder / "worklist.csv").write_text(worklist(bad_row=None), "utf-8")
+    assert wait_for(lambda: count(monitor) == 5, 20)
+    assert wait_for(lambda: lines.having("WORKLIST FIXED"), 5)
+    assert not monitor.health()["problems"]
+    row = (
+        monitor.store.reader()
+        .execute("SELECT position, sample_id FROM injections WHERE file = ?", [names[2]])
+        .fetchone()
+    )
+    assert row == (3, sim.injections[2].sample.sample_id)

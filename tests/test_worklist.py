@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from asnmon.assay import Assay
@@ -46,14 +47,63 @@ def test_parse_rows_and_positions() -> None:
         ("a,a,standard,,,,,,,,\n", "row 2, column 'sample_type': 'standard'"),
         ("a,a,sample,,,,zero,,,,\n", "row 2, column 'dilution': 'zero' is not a number"),
         ("a,a,sample,,,,0,,,,\n", "row 2, column 'dilution': must be > 0"),
+        ("a,a,sample,,,,nan,,,,\n", "row 2, column 'dilution': 'nan' is not a number"),
+        ("a,a,sample,,,,1e999,,,,\n", "row 2, column 'dilution': '1e999' is too large"),
         ("a,a,calibrator,,,,,,,,\n", "row 2: a calibrator needs a 'nominal'"),
+        ("a,a,calibrator,,-3,,,,,,\n", "row 2, column 'nominal': must not be negative"),
+        ("a,a\x1b[31m,sample,,,,,,,,\n", "row 2, column 'sample_id': holds a control character"),
         ("a,a,sample,,,,,,,,\na,b,sample,,,,,,,,\n", "row 3, column 'file': 'a' already on row 2"),
     ],
 )
 def test_problems_name_row_and_column(body: str, expected: str) -> None:
-    with pytest.raises(WorklistError) as info:
-        parse_worklist(HEADER + body)
-    assert any(expected in p for p in info.value.problems), info.value.problems
+    wl = parse_worklist(HEADER + body + "good,G,blank,,,,,,,,\n")
+    problems = [str(p) for p in wl.problems]
+    assert any(expected in p for p in problems), problems
+    assert wl.lookup("a") is None and wl.problems_for("a.mzML")  # held, not guessed
+    good = wl.lookup("good.mzML")  # one bad row never stops the others
+    assert good is not None and good.sample_type is SampleType.BLANK
+
+
+POSITION_HEADER = "file,sample_type,position\n"
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("\u00b2", "'\u00b2' is not a whole number"),  # "²".isdigit() is True; int("²") raises
+        ("\u0663", "'\u0663' is not a whole number"),  # Arabic-Indic 3: int() would take it
+        ("3000000000", "3000000000 is outside 1 to 2,147,483,647 (the database limit)"),
+        ("0", "0 is outside 1 to"),
+        ("-2", "'-2' is not a whole number"),
+        ("2.5", "'2.5' is not a whole number"),
+        ("two", "'two' is not a whole number"),
+    ],
+)
+def test_a_bad_position_is_a_problem_of_its_row_only(cell: str, expected: str) -> None:
+    wl = parse_worklist(POSITION_HEADER + f"before,blank,1\nbad,sample,{cell}\nafter,sample,3\n")
+    assert len(wl.problems) == 1
+    assert str(wl.problems[0]).startswith(f"row 3, column 'position': {expected}")
+    assert wl.problems[0].file == "bad" and wl.problems_for("bad.mzML") == wl.problems
+    assert wl.lookup("bad") is None
+    before, after = wl.lookup("before"), wl.lookup("after")
+    assert before is not None and before.position == 1
+    assert after is not None and after.position == 3
+    assert len(wl) == 3  # planned injections still count the held one
+
+
+def test_positions_up_to_the_database_limit_are_stored(tmp_path: Path) -> None:
+    """The largest position the parser accepts is one the database holds."""
+    from asnmon.store import Store
+    from asnmon.worklist import MAX_POSITION
+
+    wl = parse_worklist(POSITION_HEADER + f"x,sample,{MAX_POSITION}\n")
+    assert not wl.problems
+    with Store(tmp_path / "p.duckdb") as store:
+        con = store.reader()
+        con.execute("CREATE TABLE t (position INTEGER)")
+        con.execute("INSERT INTO t VALUES (?)", [wl.samples[0].position])
+        with pytest.raises(duckdb.Error):
+            con.execute("INSERT INTO t VALUES (?)", [MAX_POSITION + 1])
 
 
 def test_missing_and_unknown_columns() -> None:

@@ -1,0 +1,552 @@
+"""Area-ratio accuracy on realistic simulated files, beside pyopenms, and on the real file.
+
+    pip install -e ".[bench]"          # pyopenms, for the side-by-side columns
+    python benchmarks/accuracy.py [--seeds 20] [--scenario NAME ...] [--keep DIR]
+
+What it does, in one run and on the same files:
+
+* **simulated**: for each scenario of the realistic simulator (``base`` = the
+  measured noise and sampling with no trap, each trap of ``SCENARIOS`` alone,
+  and ``all`` of them at once) x ``--seeds`` seeds, the injections of four
+  quantifiable levels (10, 50, 200, 500 µM) are written as mzML. Each file's
+  true area ratio (noise-free analyte / IS area, from the ground truth) is
+  compared with
+    - **asnmon**: ``read_injection`` + ``integrate_injection`` (the shipped assay);
+    - **pyopenms**: ``MzMLFile.load`` + ``MRMTransitionGroupPicker`` with one
+      transition group per compound (analyte quantifier + qualifier; IS
+      quantifier + qualifier), as SmartPeak runs it, trapezoid integration with
+      base-to-base background subtraction, smoothing tuned (``OpenMS``); the
+      largest feature within the assay's RT window;
+    - **oracle**: a trapezoid over the true peak's extent within the common
+      acquired interval, of the raw signal minus the true background: the
+      error that noise alone leaves (no integrator can do much better).
+  A missing peak counts as a 100 % error (and is counted).
+* **real**: the shared real negative-mode file with an analyte/IS pair
+  (``smartpeak_misc/RawDataProcessor_mzML_1.mzML``: asn 131>114, IS 135>118),
+  asnmon's and pyopenms's ratio against a trapezoid over the common bounds.
+* **speed**: per injection, asnmon read + integrate vs pyopenms load + picker
+  (medians over the same files), and asnmon's whole pipeline (``RunIngestor``)
+  vs the decoding floor (``baselines.floor_read``, as ``benchmarks/ingest.py``).
+
+Goals (issue 10): asnmon's median |error| <= 2 % and p95 <= 5 % in every
+scenario, and no worse than pyopenms's in any (within 0.1 percentage point);
+read + integrate no slower than pyopenms's load + picker; the whole pipeline
+within 10x the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baselines import floor_read
+
+from asnmon.assay import Assay, load_assay
+from asnmon.integrate import integrate_injection
+from asnmon.mzml import read_injection
+from asnmon.pipeline import RunIngestor, order_paths, process_file
+from asnmon.records import Injection, Sample, Severity
+from asnmon.simulate import (
+    SCENARIOS,
+    SimConfig,
+    plan_run,
+    render_acquisition,
+    simulate_run,
+    true_signal,
+    write_injection,
+)
+from asnmon.simulate.realistic import true_background
+from asnmon.store import RunInfo, Store
+from asnmon.worklist import load_worklist
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = ("base", *SCENARIOS, "all")
+LEVELS = ("CAL03", "CAL05", "QC-M-01", "CAL08")  # 10, 50, 200, 500 µM
+GOAL_MEDIAN, GOAL_P95 = 2.0, 5.0  # % (issue 10)
+TIE = 0.1  # percentage points: "no worse than pyopenms" within this (seed noise)
+REAL_FILE = "smartpeak_misc/RawDataProcessor_mzML_1.mzML"
+# The real file's method as a lab would write it (negative mode, early HILIC elution)
+NEG_ASSAY = """
+[assay]
+name = "Asparagine (negative ESI MRM, 13C4-Asn IS)"
+analyte = "asparagine"
+internal_standard = "13C4-asparagine"
+unit = "µM"
+polarity = "negative"
+acquisition = "mrm"
+mz_tolerance = 0.3
+
+[[transitions]]
+id = "asn_quant"
+name = "Asn 131>114"
+q1 = 131.0
+q3 = 114.0
+role = "analyte_quant"
+
+[[transitions]]
+id = "asn_qual"
+name = "Asn 131>95"
+q1 = 131.0
+q3 = 95.0
+role = "analyte_qual"
+
+[[transitions]]
+id = "is_quant"
+name = "13C4-Asn 135>118"
+q1 = 135.0
+q3 = 118.0
+role = "is_quant"
+
+[retention]
+expected_rt = 0.98
+window = 0.25
+analyte_window = 0.1
+
+[calibration]
+lloq = 1.0
+uloq = 500.0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    scenario: str
+    seed: int
+    sample_id: str
+    path: Path
+    truth: float  # true area ratio
+    oracle: float | None
+    sample: Sample
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    ratio: float | None
+    ms: float  # read + integrate (asnmon) or load + pick (pyopenms)
+
+
+# ---------------------------------------------------------------- the simulated files
+
+
+def _oracle(inj: Any, config: SimConfig) -> float | None:
+    """Trapezoid of (raw - true background) over the true peak, in the common interval."""
+    acquired = render_acquisition(inj, config)
+    parts = true_background(inj, config)
+    spans = [(acquired[i].rt[0], acquired[i].rt[-1]) for i in (0, 2)]
+    lo_c, hi_c = max(s[0] for s in spans), min(s[1] for s in spans)
+    areas = []
+    for i in (0, 2):
+        t, own, other = parts[i]
+        raw = acquired[i].intensity
+        if own.max() <= 0:
+            return None
+        m = (own > 0.01 * own.max()) & (t >= lo_c) & (t <= hi_c)
+        areas.append(float(np.trapezoid(raw[m] - other[m], t[m])))
+    return areas[0] / areas[1] if areas[1] > 0 else None
+
+
+def simulate_cases(folder: Path, rows: tuple[str, ...], seeds: int) -> list[Case]:
+    cases = []
+    for row in rows:
+        scenarios = () if row == "base" else tuple(SCENARIOS) if row == "all" else (row,)
+        for seed in range(seeds):
+            config = SimConfig(mode="realistic", scenarios=scenarios, seed=seed, n_samples=1)
+            planned = {p.sample.sample_id: p for p in plan_run(config)}
+            for sample_id in LEVELS:
+                inj = planned[sample_id]
+                truth = true_signal(inj, config).area_ratio
+                if truth is None:
+                    continue
+                path = write_injection(inj, folder / f"{row}_s{seed:02d}_{inj.stem}.mzML", config)
+                oracle = _oracle(inj, config)
+                cases.append(Case(row, seed, sample_id, path, truth, oracle, inj.sample))
+    return cases
+
+
+# ---------------------------------------------------------------- asnmon
+
+
+def _ratio(peaks: dict[str, Any], assay: Assay) -> float | None:
+    if assay.is_quant is None:
+        return None
+    an, is_ = peaks.get(assay.analyte_quant.id), peaks.get(assay.is_quant.id)
+    if an is None or is_ is None or not is_.area > 0:
+        return None
+    return float(an.area / is_.area)
+
+
+def asnmon_measure(path: Path, assay: Assay) -> tuple[Measured, Injection]:
+    t0 = time.perf_counter()
+    injection = read_injection(path, assay)
+    peaks = integrate_injection(injection, assay)
+    ms = (time.perf_counter() - t0) * 1000
+    return Measured(_ratio(peaks, assay), ms), injection
+
+
+def asnmon_flags(case: Case, assay: Assay) -> tuple[str, ...]:
+    """The warning/fail flags the pipeline raises on the file (no calibration yet: ignored)."""
+    outcome = process_file(case.path, "", case.sample, assay, None)
+    return tuple(
+        sorted(
+            {
+                f.code
+                for f in outcome.flags
+                if f.severity is not Severity.INFO and f.code != "NO_CALIBRATION"
+            }
+        )
+    )
+
+
+# ---------------------------------------------------------------- pyopenms
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """OpenMS writes its warnings to the C++ stderr; keep the table readable."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+class OpenMS:
+    """MRMTransitionGroupPicker, one group per compound, as SmartPeak runs it, tuned.
+
+    SmartPeak's metabolomics settings (Savitzky-Golay 9 points, S/N 0.1) gave a
+    median of 2.7 % and a p95 of 24 % on the base scenario; of eight settings
+    tried there (frame 7/9/11/15, Gaussian 6/10 s, S/N 0.1/1, legacy picker,
+    recalculated peaks) the best -- a Gaussian smoother as wide as the peak
+    (10 s) -- is used, so asnmon is compared with pyopenms at its best.
+    """
+
+    PARAMS: dict[str, Any] = {  # noqa: RUF012 -- read-only settings table
+        "PeakPickerChromatogram:sgolay_frame_length": 15,
+        "PeakPickerChromatogram:sgolay_polynomial_order": 3,
+        "PeakPickerChromatogram:use_gauss": "true",
+        "PeakPickerChromatogram:gauss_width": 10.0,  # s, the peak's width at its base
+        "PeakPickerChromatogram:peak_width": -1.0,
+        "PeakPickerChromatogram:signal_to_noise": 0.1,
+        "PeakPickerChromatogram:remove_overlapping_peaks": "true",
+        "PeakPickerChromatogram:method": "corrected",
+        "peak_integration": "original",
+        "background_subtraction": "original",
+        "PeakIntegrator:integration_type": "trapezoid",
+        "PeakIntegrator:baseline_type": "base_to_base",
+    }
+
+    def __init__(self, assay: Assay) -> None:
+        import pyopenms as oms
+
+        self.oms = oms
+        self.assay = assay
+        self.picker = oms.MRMTransitionGroupPicker()
+        params = self.picker.getDefaults()
+        for key, value in self.PARAMS.items():
+            params.setValue(key, value)
+        self.picker.setParameters(params)
+
+    def _group(self, chroms: list[Any], roles: tuple[str, ...], name: str) -> tuple[Any, str]:
+        oms, tol = self.oms, self.assay.mz_tolerance
+        group = oms.MRMTransitionGroupCP()
+        group.setTransitionGroupID(name)
+        quant_key = ""
+        for t in self.assay.transitions:
+            if t.role.value not in roles:
+                continue
+            match = [
+                c
+                for c in chroms
+                if abs(c.getPrecursor().getMZ() - t.q1) <= tol
+                and abs(c.getProduct().getMZ() - t.q3) <= tol
+            ]
+            if not match:
+                continue
+            chrom = match[0]
+            chrom.setNativeID(t.id)
+            tr = oms.ReactionMonitoringTransition()
+            tr.setNativeID(t.id)
+            tr.setPeptideRef(name)
+            tr.setPrecursorMZ(t.q1)
+            tr.setProductMZ(t.q3)
+            tr.setLibraryIntensity(1.0)
+            group.addChromatogram(chrom, t.id)
+            group.addTransition(tr, t.id)
+            if t.role.value.endswith("_quant"):
+                quant_key = t.id
+        return group, quant_key
+
+    def _area(self, group: Any, key: str) -> float | None:
+        if not key:
+            return None
+        with _quiet_stderr():
+            self.picker.pickTransitionGroup(group)
+        ret = self.assay.retention
+        lo, hi = (ret.expected_rt - ret.window) * 60, (ret.expected_rt + ret.window) * 60
+        best = None
+        for f in group.getFeatures():
+            ids = [k.decode() if isinstance(k, bytes) else k for k in f.getFeatureIDs()]
+            if (lo <= f.getRT() <= hi and key in ids) and (
+                best is None or f.getIntensity() > best.getIntensity()
+            ):
+                best = f
+        return None if best is None else float(best.getFeature(key).getIntensity())
+
+    def measure(self, path: Path) -> Measured:
+        oms = self.oms
+        t0 = time.perf_counter()
+        exp = oms.MSExperiment()
+        with _quiet_stderr():
+            oms.MzMLFile().load(str(path), exp)
+        chroms = list(exp.getChromatograms())
+        an_group, an_key = self._group(chroms, ("analyte_quant", "analyte_qual"), "analyte")
+        is_group, is_key = self._group(chroms, ("is_quant", "is_qual"), "is")
+        an, is_ = self._area(an_group, an_key), self._area(is_group, is_key)
+        ms = (time.perf_counter() - t0) * 1000
+        ratio = an / is_ if an is not None and is_ is not None and is_ > 0 else None
+        return Measured(ratio, ms)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def _errors(measured: list[float | None], truth: list[float]) -> np.ndarray:
+    """|ratio / truth - 1| in %, a missing peak as 100 %."""
+    return np.array(
+        [100.0 if m is None else abs(m / t - 1) * 100 for m, t in zip(measured, truth, strict=True)]
+    )
+
+
+def _stats(err: np.ndarray) -> tuple[float, float]:
+    return float(np.median(err)), float(np.percentile(err, 95))
+
+
+def _p(ms: list[float]) -> float:
+    return statistics.median(ms)
+
+
+# ---------------------------------------------------------------- the real file
+
+
+def _trapezoid(trace: Any, lo: float, hi: float, quiet: tuple[float, float]) -> float:
+    base = float(np.median(trace.intensity[(trace.rt >= quiet[0]) & (trace.rt <= quiet[1])]))
+    m = (trace.rt >= lo - 1e-9) & (trace.rt <= hi + 1e-9)
+    return float(np.trapezoid(trace.intensity[m] - base, trace.rt[m]))
+
+
+def real_file(root: Path, openms: Any) -> None:
+    path = root / REAL_FILE
+    print(f"\n== real file: {REAL_FILE} (asn 131>114 / IS 135>118)")
+    if not path.is_file():
+        print(f"   not found under {root}: set ASNMON_REALDATA")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        assay_path = Path(tmp) / "asn_negative.toml"
+        assay_path.write_text(NEG_ASSAY, encoding="utf-8")
+        assay = load_assay(assay_path)
+    ours, injection = asnmon_measure(path, assay)
+    peaks = integrate_injection(injection, assay)
+    an_t, is_t = injection.traces["asn_quant"], injection.traces["is_quant"]
+    # independent common bounds: the IS's rise (last point below 10 % of its apex before
+    # it) to where the first of the two traces stops; baseline: the quietest 8 points
+    apex_i = int(np.argmax(is_t.intensity))
+    rise = np.flatnonzero(is_t.intensity[:apex_i] < 0.1 * is_t.intensity[apex_i])
+    lo = float(is_t.rt[int(rise[-1])]) if rise.size else float(is_t.rt[0])
+    hi = float(min(an_t.rt[-1], is_t.rt[-1]))
+    start = max(an_t.rt[0], is_t.rt[0])
+    before = is_t.rt[(is_t.rt >= start) & (is_t.rt < lo - 0.05)]
+    medians = [
+        (float(np.median(is_t.intensity[np.searchsorted(is_t.rt, t0) :][:8])), t0)
+        for t0 in before[:-8]
+    ]
+    t_q = min(medians)[1] if medians else float(start)
+    i_q = int(np.searchsorted(is_t.rt, t_q))
+    quiet = (float(is_t.rt[i_q]), float(is_t.rt[min(i_q + 7, is_t.rt.size - 1)]))
+    trap = _trapezoid(an_t, lo, hi, quiet) / _trapezoid(is_t, lo, hi, quiet)
+    print(
+        f"   common bounds {lo:.3f}-{hi:.3f} min (IS acquisition ends at {is_t.rt[-1]:.3f}); "
+        f"quiet stretch {quiet[0]:.3f}-{quiet[1]:.3f} min"
+    )
+    print(f"   {'':<12}{'ratio':>8}{'vs trapezoid':>14}   bounds")
+    print(f"   {'trapezoid':<12}{trap:>8.3f}{'':>14}   {lo:.3f}-{hi:.3f}")
+    an, is_ = peaks.get("asn_quant"), peaks.get("is_quant")
+    if ours.ratio is not None and an is not None and is_ is not None:
+        print(
+            f"   {'asnmon':<12}{ours.ratio:>8.3f}{(ours.ratio / trap - 1) * 100:>+13.1f}%   "
+            f"analyte {an.start_rt:.3f}-{an.end_rt:.3f}, IS {is_.start_rt:.3f}-{is_.end_rt:.3f}"
+        )
+    else:
+        print(f"   {'asnmon':<12}{'none':>8}   (no analyte or IS peak)")
+    if openms is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            assay_path = Path(tmp) / "asn_negative.toml"
+            assay_path.write_text(NEG_ASSAY, encoding="utf-8")
+            theirs = OpenMS(load_assay(assay_path)).measure(path)
+        if theirs.ratio is not None:
+            print(
+                f"   {'pyopenms':<12}{theirs.ratio:>8.3f}{(theirs.ratio / trap - 1) * 100:>+13.1f}%"
+            )
+        else:
+            print(f"   {'pyopenms':<12}{'none':>8}")
+
+
+# ---------------------------------------------------------------- the whole pipeline
+
+
+def pipeline_vs_floor(folder: Path, config: SimConfig) -> tuple[float, float, int]:
+    """Median ms per injection: floor decoding, and RunIngestor.ingest, on one simulated run."""
+    sim = simulate_run(folder, config)
+    assay = load_assay()
+    worklist = load_worklist(sim.worklist_path)
+    paths = order_paths(list(sim.paths), worklist)
+    for p in paths[:3]:
+        floor_read(p)
+    floor = []
+    for p in paths:
+        t0 = time.perf_counter()
+        floor_read(p)
+        floor.append((time.perf_counter() - t0) * 1000)
+    whole = []
+    with Store(folder / "bench.duckdb") as store:
+        ingestor = RunIngestor(store, assay, RunInfo("bench", "bench"), worklist)
+        for p in paths:
+            t0 = time.perf_counter()
+            ingestor.ingest(p)
+            whole.append((time.perf_counter() - t0) * 1000)
+        ingestor.flush()
+    return _p(floor), _p(whole), len(paths)
+
+
+# ---------------------------------------------------------------- main
+
+
+def _realdata(given: Path | None) -> Path:
+    env = os.environ.get("ASNMON_REALDATA")
+    return given or (Path(env) if env else ROOT.parent / "shared" / "realdata")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=20, help="seeds per scenario (default 20)")
+    ap.add_argument("--scenario", action="append", choices=ROWS, help="only these rows")
+    ap.add_argument("--keep", type=Path, help="write the simulated files here and keep them")
+    ap.add_argument("--realdata", type=Path, help="the real files (default ../shared/realdata)")
+    ap.add_argument("--worst", type=int, default=8, help="list asnmon's N worst cases")
+    ap.add_argument("--pipeline-samples", type=int, default=20, help="run size for the floor")
+    args = ap.parse_args(argv)
+    rows = tuple(args.scenario or ROWS)
+    try:
+        openms: Any = OpenMS(load_assay())
+    except ImportError:
+        openms = None
+        print("pyopenms not installed (pip install -e '.[bench]'): asnmon columns only")
+
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="asnmon-accuracy-") as tmp:
+        folder = args.keep or Path(tmp) / "files"
+        folder.mkdir(parents=True, exist_ok=True)
+        print(
+            f"simulating {len(rows)} scenarios x {args.seeds} seeds x {len(LEVELS)} levels ...",
+            flush=True,
+        )
+        cases = simulate_cases(folder, rows, args.seeds)
+        assay = load_assay()
+        for c in cases[:3]:  # warm-up: imports, caches
+            asnmon_measure(c.path, assay)
+            if openms is not None:
+                openms.measure(c.path)
+        ours = [asnmon_measure(c.path, assay)[0] for c in cases]
+        theirs = [openms.measure(c.path) for c in cases] if openms is not None else []
+        flags = [asnmon_flags(c, assay) for c in cases]  # not timed: QC on top
+
+        print(
+            f"\n{len(cases)} files; |area ratio / true ratio - 1| in %, missing peak = 100 %; "
+            "silent = asnmon off by > 5 % with no warning or fail flag"
+        )
+        head = f"{'scenario':<16}{'n':>4}  {'asnmon med':>10}{'p95':>7}{'miss':>5}{'silent':>7}"
+        if openms is not None:
+            head += f"  {'pyopenms med':>12}{'p95':>7}{'miss':>5}"
+        head += f"  {'oracle med':>10}{'p95':>7}  goal"
+        print(head)
+        for row in rows:
+            idx = [i for i, c in enumerate(cases) if c.scenario == row]
+            truth = [cases[i].truth for i in idx]
+            e_ours = _errors([ours[i].ratio for i in idx], truth)
+            m_o, p_o = _stats(e_ours)
+            line = f"{row:<16}{len(idx):>4}  {m_o:>10.2f}{p_o:>7.2f}"
+            line += f"{sum(ours[i].ratio is None for i in idx):>5}"
+            silent = sum(1 for k, i in enumerate(idx) if e_ours[k] > GOAL_P95 and not flags[i])
+            line += f"{silent:>7}"
+            ok = m_o <= GOAL_MEDIAN and p_o <= GOAL_P95
+            if openms is not None:
+                e_th = _errors([theirs[i].ratio for i in idx], truth)
+                m_t, p_t = _stats(e_th)
+                line += f"  {m_t:>12.2f}{p_t:>7.2f}{sum(theirs[i].ratio is None for i in idx):>5}"
+                ok = ok and m_o <= m_t + TIE and p_o <= p_t + TIE
+            e_or = _errors([cases[i].oracle for i in idx], truth)
+            m_r, p_r = _stats(e_or)
+            line += f"  {m_r:>10.2f}{p_r:>7.2f}  {'met' if ok else 'MISSED'}"
+            print(line)
+
+        signed = [
+            (None if m.ratio is None else (m.ratio / c.truth - 1) * 100, c)
+            for m, c in zip(ours, cases, strict=True)
+        ]
+        order = sorted(
+            range(len(cases)),
+            key=lambda i: -100.0 if signed[i][0] is None else -abs(signed[i][0] or 0.0),
+        )
+        if args.worst:
+            print(f"\nasnmon's {args.worst} worst cases (signed error %, flags raised):")
+            for i in order[: args.worst]:
+                err, c = signed[i]
+                shown = "no peak" if err is None else f"{err:+.1f} %"
+                print(
+                    f"  {c.scenario:<16} seed {c.seed:>2}  {c.sample_id:<8} {shown:>10}  "
+                    f"{', '.join(flags[i]) or 'no flag'}"
+                )
+
+        ms_ours = _p([m.ms for m in ours])
+        print("\n== speed, per injection (median over the same files)")
+        print(f"   asnmon read + integrate      {ms_ours:8.2f} ms")
+        if openms is not None:
+            ms_th = _p([m.ms for m in theirs])
+            print(f"   pyopenms load + picker       {ms_th:8.2f} ms")
+            print(f"   ratio asnmon / pyopenms      {ms_ours / ms_th:8.2f}x  (goal <= 1)")
+        realistic = SimConfig(
+            mode="realistic", scenarios=("truncated-is", "drift"), n_samples=args.pipeline_samples
+        )
+        for label, config in (
+            ("realistic", realistic),
+            ("clean, 8 x 1,801 points", SimConfig(n_samples=args.pipeline_samples)),
+        ):
+            floor, whole, n = pipeline_vs_floor(Path(tmp) / label.split(",")[0], config)
+            print(
+                f"   {label} run ({n} injections): decoding floor {floor:.2f} ms, whole "
+                f"pipeline {whole:.2f} ms = {whole / floor:.1f}x the floor (goal <= 10x)"
+            )
+
+    real_file(_realdata(args.realdata), openms)
+    print(f"\ntotal {time.perf_counter() - began:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
