@@ -80,6 +80,31 @@ class Integration:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceLimits:
+    """Checks on each trace before integration (``asnmon/traces.py``)."""
+
+    max_point_spacing_s: float = _f(
+        10.0,
+        source="MRM cycle times are 0.02-5 s (real files: 0.1-3.4 s); seconds labelled "
+        "minutes give 60x that",
+        lo=0,
+    )
+    max_span_min: float = _f(
+        240.0,
+        source="longest LC gradient of a targeted method (2-3 h); seconds labelled minutes "
+        "give 60x the run",
+        lo=0,
+    )
+    cut_apex_fraction: float = _f(
+        0.5,
+        source="a peak cut above half its height has lost its top: its area is not "
+        "an estimate (asnmon)",
+        lo=0,
+        hi=1,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class CalibrationSpec:
     model: str = _f(
         "linear", source="ICH M10 (simplest adequate model)", choices=("linear", "quadratic")
@@ -197,6 +222,7 @@ class Assay:
     limits: Limits
     source_path: str | None = None
     calibrators: tuple[QcLevel, ...] = ()  # level names -> nominal, for the file-name convention
+    traces: TraceLimits = field(default_factory=TraceLimits)
 
     def by_role(self, role: Role) -> Transition | None:
         return next((t for t in self.transitions if t.role == role), None)
@@ -252,6 +278,7 @@ _TOP_KEYS = (
     "calibrators",
     "matrices",
     "limits",
+    "traces",
 )
 
 
@@ -451,6 +478,7 @@ def parse_assay(data: dict[str, Any], source_path: str | None = None) -> Assay:
     integration = _section(Integration, data.get("integration"), "integration", probs)
     calibration = _section(CalibrationSpec, data.get("calibration"), "calibration", probs)
     limits = _section(Limits, data.get("limits"), "limits", probs)
+    traces = _section(TraceLimits, data.get("traces"), "traces", probs)
     qc_levels = _named_list(data.get("qc_levels"), "qc_levels", QcLevel, probs)
     matrices = _named_list(data.get("matrices"), "matrices", Matrix, probs)
     calibrators = _named_list(data.get("calibrators"), "calibrators", QcLevel, probs)
@@ -489,6 +517,7 @@ def parse_assay(data: dict[str, Any], source_path: str | None = None) -> Assay:
         limits=limits,
         source_path=source_path,
         calibrators=calibrators,
+        traces=traces,
         **values,
     )
 
@@ -521,6 +550,7 @@ def limit_sources() -> list[tuple[str, str, Any, str]]:
         ("integration", Integration),
         ("calibration", CalibrationSpec),
         ("limits", Limits),
+        ("traces", TraceLimits),
     ):
         for f in fields(cls):
             if f.metadata.get("source"):

@@ -715,6 +715,11 @@ def cmd_check_assay(args: argparse.Namespace) -> int:
         "  transitions: "
         + ", ".join(f"{t.id} {t.q1}>{t.q3} ({t.role.value})" for t in assay.transitions)
     )
+    if assay.external_calibration:
+        print(
+            "  internal standard: none -- external calibration on the analyte area; "
+            "IS window, drift, bias and IS carryover are not applied"
+        )
     c = assay.calibration
     print(f"  calibration: {c.model}, weighting {c.weighting}, {c.lloq}-{c.uloq} {assay.unit}")
     print("  QC levels: " + ", ".join(f"{q.name} {q.nominal}" for q in assay.qc_levels))

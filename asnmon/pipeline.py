@@ -39,6 +39,7 @@ from asnmon.records import (
     Chromatogram,
     Flag,
     HistoryPoint,
+    Injection,
     Outcome,
     Peak,
     Result,
@@ -47,6 +48,7 @@ from asnmon.records import (
     Severity,
 )
 from asnmon.store import RunInfo, Store, StoredFile
+from asnmon.traces import TraceCheck, check_traces, coverage_flags, search_window
 from asnmon.westgard import RULES as WESTGARD_RULES
 from asnmon.westgard import QcPoint, guides_for, westgard_flags
 from asnmon.worklist import Worklist, resolve_sample
@@ -96,9 +98,21 @@ def process_file(
             flags=(error_flag(err),),
             error=str(err),
         )
-    peaks = integrate_injection(injection, assay)
+    check = check_traces(injection, assay)
+    roles = {t.id: t.role.value for t in assay.transitions}
+    kept = _trace_windows(injection.traces, assay)
+    if check.failed:  # a quantifier's trace cannot be judged: no number, no "< LLOQ"
+        return _untrusted(path, injection, sample, check.flags, roles, kept)
+    usable = replace(
+        injection,
+        traces={k: v for k, v in injection.traces.items() if k not in check.unusable},
+    )
+    peaks = integrate_injection(usable, assay)
+    uncovered = coverage_flags(check, usable, peaks, assay)
+    if uncovered:
+        return _untrusted(path, injection, sample, check.flags + uncovered, roles, kept)
     result = quantify(peaks, sample, calibration, assay)
-    flags = evaluate_injection(peaks, result, sample, calibration, assay, history)
+    flags = [*check.flags, *evaluate_injection(peaks, result, sample, calibration, assay, history)]
     return Outcome(
         path=path,
         sha256=injection.sha256,
@@ -107,9 +121,46 @@ def process_file(
         flags=tuple(flags),
         meta=injection.meta,
         peaks=peaks,
-        roles={t.id: t.role.value for t in assay.transitions},
-        traces=_trace_windows(injection.traces, assay),
+        roles=roles,
+        traces=kept,
+        notes=injection.notes + _partial_notes(check, assay),
+    )
+
+
+def _untrusted(
+    path: Path,
+    injection: Injection,
+    sample: Sample,
+    flags: tuple[Flag, ...],
+    roles: Mapping[str, str],
+    traces: Mapping[str, Chromatogram],
+) -> Outcome:
+    """An injection whose quantifier trace cannot be judged: stored like an unreadable file.
+
+    No peaks are kept, so a later re-quantification (a new curve version, a
+    restart) can never turn it into a BLQ; the traces are kept for review.
+    """
+    fails = [f for f in flags if f.severity is Severity.FAIL]
+    return Outcome(
+        path=path,
+        sha256=injection.sha256,
+        sample=sample,
+        result=Result(status="no_result"),
+        flags=flags,
+        meta=injection.meta,
+        roles=roles,
+        traces=traces,
         notes=injection.notes,
+        error="; ".join(f"{f.code}: {f.message}" for f in fails),
+    )
+
+
+def _partial_notes(check: TraceCheck, assay: Assay) -> tuple[str, ...]:
+    lo, hi = search_window(assay)
+    return tuple(
+        f"{tid}: acquired {a:.2f}-{b:.2f} min, inside the search window {lo:.2f}-{hi:.2f} min; "
+        "integrated on what was acquired"
+        for tid, (a, b) in check.partial.items()
     )
 
 

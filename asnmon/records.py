@@ -265,8 +265,9 @@ class Flag:
 class Outcome:
     """What processing one file produced: stored in one transaction.
 
-    ``error`` is set (and ``peaks`` empty) when the file could not be read; the
-    failure is then data like any other, with its READ_ERROR/CONVERT_ERROR flag.
+    ``error`` is set (and ``peaks`` empty) when the file could not be read, or a
+    quantifier's trace could not be judged; the failure is then data like any
+    other, with its READ_ERROR/CONVERT_ERROR or TRACE_INVALID/WINDOW_NOT_COVERED flag.
     """
 
     path: Path

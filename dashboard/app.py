@@ -267,7 +267,19 @@ class Views:
             return figures.chromatogram_figure([])
         snap = self.snapshot(run_id)
         label = _label(snap.results, injection_id)
-        panels = [(label, self.store.traces(injection_id), self.store.peaks(injection_id))]
+
+        def flags_of(iid: int) -> pl.DataFrame | None:
+            f = snap.flags
+            return None if f.is_empty() else f.filter(pl.col("injection_id") == iid)
+
+        panels: list[tuple[Any, ...]] = [
+            (
+                label,
+                self.store.traces(injection_id),
+                self.store.peaks(injection_id),
+                flags_of(injection_id),
+            )
+        ]
         ref = self.reference_calibrator(snap.run_id)
         if ref is not None and ref != injection_id:
             panels.append(
@@ -275,6 +287,7 @@ class Views:
                     "reference " + _label(snap.results, ref),
                     self.store.traces(ref),
                     self.store.peaks(ref),
+                    flags_of(ref),
                 )
             )
         return figures.chromatogram_figure(panels)

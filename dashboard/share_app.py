@@ -45,6 +45,8 @@ FAIL_CODES = frozenset(
         "CAL_FAIL",
         "RUN_FAIL",
         "READ_ERROR",
+        "TRACE_INVALID",
+        "WINDOW_NOT_COVERED",
         "CONVERT_ERROR",
         "INCOMPLETE",
         "ERROR",

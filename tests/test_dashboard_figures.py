@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import polars as pl
 import pytest
@@ -358,3 +359,51 @@ def test_flag_cards_are_capped_most_urgent_first() -> None:
     assert len(cards) == MAX_FLAG_CARDS + 1
     assert "7 more open flag(s)" in str(cards[-1].children)
     assert "m0" in str(cards[0].children)  # the order given (most urgent first) is kept
+
+
+def test_chromatogram_figure_shows_the_group_its_cut_and_its_flags() -> None:
+    rt = [0.8 + i * 0.01 for i in range(39)]  # the IS acquisition stops at 1.18 min
+    inten = [200.0 + 6e4 * math.exp(-0.5 * ((x - 0.95) / 0.04) ** 2) for x in rt]
+    traces = pl.DataFrame(
+        {"transition": ["asn_quant", "is_quant"], "rt": [rt, rt], "intensity": [inten, inten]}
+    )
+    peaks = pl.DataFrame(
+        {
+            "transition": ["asn_quant", "is_quant"],
+            "role": ["analyte_quant", "is_quant"],
+            "apex_rt": [0.95, 0.95],
+            "start_rt": [0.9, 0.9],
+            "end_rt": [rt[-1], rt[-1]],
+            "baseline_start": [400.0, 200.0],  # each trace its own baseline
+            "baseline_end": [400.0, 200.0],
+            "area": [5e3, 6e3],
+            "truncated": [True, True],
+        }
+    )
+    flags = pl.DataFrame(
+        {
+            "code": ["PEAK_TRUNCATED", "NO_CALIBRATION"],
+            "severity": ["warning", "warning"],
+            "value": [4.0, None],
+            "details": [
+                json.dumps({"transition": "is_quant", "side": "right", "pct_of_apex": 4.0,
+                            "cut_rt": rt[-1]}),
+                "{}",
+            ],
+        }
+    )  # fmt: skip
+    fig = figures.chromatogram_figure([("S1", traces, peaks, flags)])
+    shared = [t for t in fig.data if t.name == "shared boundaries"]
+    assert len(shared) == 2  # one per drawn trace, the same two times in both
+    assert {tuple(x for x in t.x if x is not None) for t in shared} == {(0.9, 0.9, rt[-1], rt[-1])}
+    base = [list(t.y) for t in fig.data if t.hovertemplate == "baseline<extra></extra>"]
+    assert base == [[400.0, 400.0], [200.0, 200.0]]
+    cuts = [t for t in fig.data if t.name == "acquisition ends"]
+    assert len(cuts) == 1  # the flagged IS; the analyte is only held to its end
+    notes = [a.text for a in fig.layout.annotations]
+    assert any("PEAK_TRUNCATED right, 4 % of apex" in n for n in notes)
+    assert any("NO_CALIBRATION" in n for n in notes)  # injection-level flags: first column
+    # without flags (an older database) the builder still draws the group
+    plain = figures.chromatogram_figure([("S1", traces, peaks)])
+    assert not any("PEAK_TRUNCATED" in str(a.text) for a in plain.layout.annotations)
+    assert len([t for t in plain.data if t.name == "acquisition ends"]) == 2  # from the peaks

@@ -35,6 +35,8 @@ from asnmon.integrate.noise import (
     NoiseModel,
     auto_window,
     estimate_noise,
+    low_quantile,
+    median,
     noise_sd,
     smooth,
     smoothing_gain,
@@ -144,7 +146,7 @@ def baseline_line(
 ) -> tuple[float, float] | None:
     """(intercept, slope) through the medians of the quiet stretches; flat with one."""
     pts = [
-        (float(np.mean(rt[a : b + 1])), float(np.median(y[a : b + 1])))
+        (0.5 * float(rt[a] + rt[b]), median(y[a : b + 1]))
         for q in quiet
         if q is not None
         for a, b in (q,)
@@ -180,7 +182,7 @@ def find_bounds(
     sd = noise_sd(c)
     thr = max(DETECTION_SN * sd, 1e-9 * float(np.ptp(c)), 1e-300)
     s5 = smooth(c, 5)
-    level5 = float(np.quantile(s5, 0.1))
+    level5 = low_quantile(s5)
     cand, _ = _candidates(s5, thr, *edges)
     first = _pick(rt, s5, cand, lo, hi, anchor_rt, level5, thr)
     if first is None:
@@ -190,12 +192,12 @@ def find_bounds(
     s = smooth(c, window)
     noise = estimate_noise(c, s, window)
     cand, prom = _candidates(s, thr, *edges)
-    level = float(np.quantile(s, 0.1))
+    level = low_quantile(s)
     apex = _pick(rt, s, cand, lo, hi, rt[first] if anchor_rt is None else anchor_rt, level, thr)
     if apex is None:
         return None
     fw_pts = _fwhm_points(s, apex, level)
-    dt = float(np.median(np.diff(rt)))
+    dt = median(np.diff(rt))
     fwhm = fw_pts * dt
     width = max(MIN_QUIET_POINTS, round(fw_pts))
     offset = int(np.ceil(QUIET_OFFSET_FWHM * fw_pts))

@@ -41,7 +41,7 @@ from asnmon.integrate.boundaries import (
     baseline_line,
     find_bounds,
 )
-from asnmon.integrate.noise import noise_sd, smooth
+from asnmon.integrate.noise import low_quantile, median, noise_sd, smooth
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
 
 FLAT_TOP_POINTS = 3  # consecutive identical maxima that mean a clipped detector
@@ -120,6 +120,7 @@ def measure(
     params: Integration,
     *,
     require_signal: bool,
+    sd0: float | None = None,
 ) -> tuple[Peak | None, FloatArray, tuple[float, float]]:
     """One member between the shared boundaries; also its smoothed trace and baseline."""
     rt, y = trace.rt, trace.intensity
@@ -144,7 +145,7 @@ def measure(
     v = np.interp(x, rt, y) - (b0 + b1 * x)
     area = max(0.0, float(np.trapezoid(v, x)))
     k = i0 + int(np.argmax(s_all[i0 : i1 + 1]))
-    sd0 = noise_sd(y)
+    sd0 = noise_sd(y) if sd0 is None else sd0
     top = float(s_all[k] - (b0 + b1 * rt[k]))
     if require_signal and top < DETECTION_SN * sd0:
         return none
@@ -159,7 +160,7 @@ def measure(
     saturated = bool(top_raw >= params.saturation_intensity) or _flat_top(raw, top_raw)
 
     # a cut: the integration ends (group edge, or this trace's own acquisition) above baseline
-    dt = float(np.median(np.diff(rt)))
+    dt = median(np.diff(rt))
     own = (float(rt[0]) >= bounds[0] - 0.5 * dt, float(rt[-1]) <= bounds[1] + 0.5 * dt)
     sides: list[tuple[str, float, float, bool]] = []
     for j, (name, at, i) in enumerate((("left", t_s, i0), ("right", t_e, i1))):
@@ -215,7 +216,7 @@ def _shape(
     )
 
 
-def _anchor(trace: Chromatogram, lo: float, hi: float) -> float | None:
+def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> float | None:
     """The reference's own smoothed maximum in [lo, hi], if it stands above its noise."""
     m = (trace.rt >= lo) & (trace.rt <= hi)
     if int(m.sum()) < 3:
@@ -223,8 +224,8 @@ def _anchor(trace: Chromatogram, lo: float, hi: float) -> float | None:
     s = smooth(trace.intensity, 5)
     idx = np.flatnonzero(m)
     k = int(idx[np.argmax(s[idx])])
-    level = float(np.quantile(s, 0.1))
-    if s[k] - level < DETECTION_SN * noise_sd(trace.intensity):
+    level = low_quantile(s)
+    if s[k] - level < DETECTION_SN * sd:
         return None
     return float(trace.rt[k])
 
@@ -251,6 +252,7 @@ def integrate_group(
     t1 = min(float(members[t].rt[-1]) for t in pair)
     margin = max(MIN_MARGIN_MIN, 2.0 * (rt_hi - rt_lo))
     g_lo, g_hi = max(t0, rt_lo - margin), min(t1, rt_hi + margin)
+    sd = {t: noise_sd(tr.intensity) for t, tr in members.items()}
     ref_rt = members[ref].rt
     grid = ref_rt[(ref_rt >= g_lo) & (ref_rt <= g_hi)]
     if grid.size < 3:
@@ -263,10 +265,9 @@ def integrate_group(
         for t in pair:
             tr = members[t]
             y = np.interp(grid, tr.rt, tr.intensity)
-            sd = noise_sd(tr.intensity[(tr.rt >= g_lo) & (tr.rt <= g_hi)])
-            c += y / (sd if sd > 0 else max(float(np.ptp(y)) * 1e-6, 1e-300))
+            c += y / (sd[t] if sd[t] > 0 else max(float(np.ptp(y)) * 1e-6, 1e-300))
         if anchor_rt is None and roles.get(ref) is Role.IS_QUANT:
-            anchor_rt = _anchor(members[ref], rt_lo, rt_hi)
+            anchor_rt = _anchor(members[ref], rt_lo, rt_hi, sd[ref])
     b: Bounds | None = find_bounds(
         grid,
         c,
@@ -293,6 +294,7 @@ def integrate_group(
             b.window,
             params,
             require_signal=len(pair) > 1 or t != ref,
+            sd0=sd[t],
         )
         peaks[t] = p
         extra[t] = (s, base)
