@@ -389,17 +389,20 @@ def test_stuck_worker_is_reported_then_recovers(
     """A worker blocked on the database (here: its write lock held elsewhere)."""
     folder = tmp_path / "seq"
     folder.mkdir()
-    monitor, lines = make_monitor(folder, dashboard=True, port=0, stuck_after=1.5)
+    monitor, lines = make_monitor(folder, dashboard=True, port=0, stuck_after=3.0)
     url = monitor.dashboard_url or ""
     copy_in(sim.paths[:2], folder)
     assert wait_for(lambda: count(monitor) == 2, 20)
-    assert healthz(url)[0] == 200
+    assert wait_for(lambda: healthz(url)[0] == 200, 10)
+    before = len(lines.having("WORKER BACK"))
     with monitor.store._lock:  # a write that never returns, as a hung disk gives
         copy_in(sim.paths[2:3], folder)
-        assert wait_for(lambda: lines.having("WORKER PROBLEM"), 15)
+        assert wait_for(lambda: healthz(url)[1].get("worker") == "stuck", 20)
         status, body = healthz(url)
-        assert status == 503 and body["worker"] == "stuck"
-    assert wait_for(lambda: lines.having("WORKER BACK"), 15)
+        assert status == 503 and body["ok"] is False
+        assert any(p.startswith("WORKER PROBLEM") for p in body["problems"])
+        assert lines.having("WORKER PROBLEM")
+    assert wait_for(lambda: len(lines.having("WORKER BACK")) > before, 15)
     assert wait_for(lambda: count(monitor) == 3, 20)
     assert wait_for(lambda: healthz(url)[0] == 200, 10)
 
