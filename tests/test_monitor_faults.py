@@ -401,7 +401,7 @@ def test_stuck_worker_is_reported_then_recovers(
         status, body = healthz(url)
         assert status == 503 and body["ok"] is False
         assert any(p.startswith("WORKER PROBLEM") for p in body["problems"])
-        assert lines.having("WORKER PROBLEM")
+        assert wait_for(lambda: lines.having("WORKER PROBLEM"), 5)
     assert wait_for(lambda: len(lines.having("WORKER BACK")) > before, 15)
     assert wait_for(lambda: count(monitor) == 3, 20)
     assert wait_for(lambda: healthz(url)[0] == 200, 10)
