@@ -107,8 +107,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     from asnmon.errors import StoreError
     from asnmon.monitor import backup_request_path
-    from asnmon.store import Store
+    from asnmon.store import Store, backup_refusal
 
+    refusal = backup_refusal(Path(args.db), Path(args.to))
+    if refusal is not None:  # before anything: writing there would destroy the database
+        print(f"asnmon backup: refused: {refusal}", file=sys.stderr)
+        return 2
     try:
         with Store(args.db, read_only=True) as store:
             print(f"backup -> {store.backup(args.to)}")
@@ -610,20 +614,18 @@ def _summary(store: Store, run_id: str, reports: Sequence[IngestReport]) -> None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from asnmon.export import FORMATS, write_results
     from asnmon.store import Store
 
-    with Store(args.db, read_only=True) as store:
-        frame = store.results(args.run)
     out: Path = args.out
-    if out.suffix.lower() == ".parquet":
-        frame.write_parquet(out)
-    elif out.suffix.lower() in (".csv", ".txt"):
-        frame.write_csv(out)
-    else:
+    if out.suffix.lower() not in FORMATS:
         print(
             f"asnmon export: unknown format '{out.suffix}': use .csv or .parquet", file=sys.stderr
         )
         return 2
+    with Store(args.db, read_only=True) as store:
+        frame = store.results(args.run)
+    write_results(frame, out)  # CSV: text cells that would start a formula are quoted
     print(f"{frame.height} rows -> {out}")
     return 0
 

@@ -869,8 +869,9 @@ class Store:
         import uuid
 
         dest = Path(dest)
-        if dest.resolve() == self.path.resolve():
-            raise StoreError(f"{dest}: the backup cannot overwrite the database itself")
+        refusal = backup_refusal(self.path, dest)
+        if refusal is not None:
+            raise StoreError(refusal)
         if not dest.parent.is_dir():
             raise StoreError(f"{dest.parent}: no such folder for the backup")
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -1140,6 +1141,37 @@ def is_data_error(exc: BaseException) -> bool:
 def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:300]}"
+
+
+# Files DuckDB keeps beside a database (its write-ahead log, its spill folder) and the
+# names SQLite-style tools use: a backup written over one of them destroys the database.
+OWN_SUFFIXES = (".wal", "-wal", ".tmp", "-journal", "-shm", ".backup-request")
+
+
+def backup_refusal(db: Path, dest: Path) -> str | None:
+    """Why ``dest`` must not receive a backup of ``db`` (None: it may).
+
+    Checked where the user types the command and again by the process that
+    writes, because ``os.replace`` onto the live write-ahead log empties the
+    database at its next start.
+    """
+    own = db.resolve()
+    target = dest.resolve()
+    if target.is_dir():
+        return f"{dest} is a folder: give the backup a file name (e.g. {dest / own.name})"
+    kin = [own, *(own.with_name(own.name + s) for s in OWN_SUFFIXES)]
+    same = target in kin or any(k in target.parents for k in kin)
+    if not same and target.exists():
+        try:
+            same = os.path.samefile(target, own)  # a hard link is the database itself
+        except OSError:
+            same = False
+    if same:
+        return (
+            f"{dest} is the database's own file ({target.name} of {own.name}): a backup "
+            "written there would overwrite the database and lose its data; choose another file"
+        )
+    return None
 
 
 class _Transaction:

@@ -196,3 +196,51 @@ def test_no_secrets_or_machine_paths_committed() -> None:
         text = path.read_text("utf-8")
         assert not re.search(r"(?i)password\s*=\s*(?!CHANGE_ME|\.\.\.|\$)\S", text), path
         assert not re.search(r"/(home|root|work|Users)/\w", text), path
+
+
+# ---------------------------------------------------------------- memory limits
+
+# RSS of a monitor after 10,000 injections (README "Benchmarks", benchmarks/latency.py
+# --soak): the limits must leave it room for peaks (a big re-quantification, the
+# dashboard's clients) and still stop a runaway long before the host runs out.
+SOAK_RSS_MIB = 304
+_UNIT = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def _bytes(value: str) -> int:
+    m = re.fullmatch(r"(\d+)([kmgt]?)b?", value.strip().lower())
+    assert m, f"not a byte size: {value!r}"
+    return int(m.group(1)) * _UNIT[m.group(2)]
+
+
+def _unit_values(key: str) -> list[str]:
+    text = (DEPLOY / "linux" / "asnmon@.service").read_text()
+    service = text.split("[Service]", 1)[1].split("\n[", 1)[0]
+    return re.findall(rf"^{key}=(\S+)$", service, re.M)
+
+
+def test_systemd_unit_limits_memory_sanely() -> None:
+    (high,), (cap,) = _unit_values("MemoryHigh"), _unit_values("MemoryMax")
+    assert _bytes(high) < _bytes(cap), "MemoryHigh must throttle before MemoryMax kills"
+    assert _bytes(high) >= 2 * SOAK_RSS_MIB * 2**20, "no headroom over the measured RSS"
+    assert _bytes(cap) <= 4 * 2**30, "a monitor has no use for more; the PC has other work"
+    assert _unit_values("MemorySwapMax") == ["0"]  # at the limit: restart, not swap for hours
+    assert _unit_values("Restart") == ["on-failure"]  # an OOM kill comes back by itself
+
+
+def test_compose_limits_memory_like_the_unit() -> None:
+    yaml = pytest.importorskip("yaml")
+    service = yaml.safe_load((DEPLOY / "docker" / "compose.yaml").read_text())["services"][
+        "asnmon-qqq1"
+    ]
+    (cap,), (high,) = _unit_values("MemoryMax"), _unit_values("MemoryHigh")
+    assert _bytes(str(service["mem_limit"])) == _bytes(cap)
+    assert _bytes(str(service["mem_reservation"])) == _bytes(high)
+    assert _bytes(str(service["memswap_limit"])) == _bytes(str(service["mem_limit"]))
+
+
+def test_deploy_readme_explains_the_memory_limits() -> None:
+    text = (DEPLOY / "README.md").read_text("utf-8")
+    section = text.split("## Memory", 1)[1].split("\n## ", 1)[0]
+    for needed in ("MemoryMax", "MemoryHigh", "mem_limit", f"{SOAK_RSS_MIB} MiB", "--soak"):
+        assert needed in section, needed

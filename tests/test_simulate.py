@@ -696,3 +696,18 @@ def test_realistic_mode_is_deterministic_and_needs_its_mode(tmp_path: Path) -> N
         plan_run(SimConfig(scenarios=("spiky",)))
     with pytest.raises(ValueError, match="valid scenarios: truncated-is"):
         plan_run(SimConfig(mode="realistic", scenarios=("spikey",)))
+
+
+def test_cli_simulate_defaults_to_the_realistic_mode(tmp_path: Path) -> None:
+    from asnmon.cli import main
+    from asnmon.simulate import DEFAULT_SCENARIOS
+
+    assert main(["simulate", str(tmp_path / "r"), "--samples", "1"]) == 0
+    truth = _rows(tmp_path / "r" / "truth.csv")
+    assert {r["mode"] for r in truth} == {"realistic"}
+    assert {r["scenarios"] for r in truth} == {";".join(DEFAULT_SCENARIOS)}
+    assert main(["simulate", str(tmp_path / "c"), "--samples", "1", "--mode", "clean"]) == 0
+    assert {r["mode"] for r in _rows(tmp_path / "c" / "truth.csv")} == {"clean"}
+    assert main(["simulate", str(tmp_path / "s"), "--samples", "1", "--scenario", "none"]) == 0
+    assert {r["scenarios"] for r in _rows(tmp_path / "s" / "truth.csv")} == {""}
+    assert main(["simulate", str(tmp_path / "x"), "--mode", "clean", "--scenario", "spiky"]) == 2

@@ -66,7 +66,9 @@ SCENARIOS: dict[str, str] = {
     "drift": "baseline drift: a decaying start, a slope and a broad hump before the peak",
 }
 # What the demo and `asnmon simulate` show by default: the traps of the shared real file
-DEFAULT_SCENARIOS: tuple[str, ...] = ("truncated-is", "late-qualifier", "interferent", "drift")
+# (its IS window cuts the tail, its qualifier starts late, a hump runs into the peak's
+# front); it has no resolved neighbour on the quantifier, so "interferent" is opt-in
+DEFAULT_SCENARIOS: tuple[str, ...] = ("truncated-is", "late-qualifier", "drift")
 
 
 @dataclass(frozen=True, slots=True)

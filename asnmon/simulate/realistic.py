@@ -309,8 +309,8 @@ def true_realistic(
 
 def true_background(
     inj: PlannedInjection, config: SimConfig, realism: Realism = REALISM
-) -> list[tuple[FloatArray, FloatArray, FloatArray]]:
-    """Per trace (time, analyte-only signal, everything else): for oracle integration."""
+) -> list[tuple[FloatArray, FloatArray, FloatArray, FloatArray]]:
+    """Per trace (time, its own peak, other peaks on it, baseline), noise-free: for oracles."""
     plan = _plan(inj, config, realism)
     axis = realistic_axis(config, realism)
     sigma, tau = realism.sigma, realism.tau
@@ -320,5 +320,5 @@ def true_background(
     ):
         m = (axis >= lo) & (axis <= hi)
         own = plan.areas[i] * _emg(axis, plan.mu, sigma, tau) if i <= IS_QUAL else signal
-        out.append((axis[m], own[m], (signal - own + background)[m]))
+        out.append((axis[m], own[m], (signal - own)[m], background[m]))
     return out
