@@ -1031,6 +1031,77 @@ class Store:
         rows = self.reader().execute("SELECT run_id, verdict, verdict_reason FROM runs").fetchall()
         return {r[0]: (r[1] or "", r[2] or "") for r in rows}
 
+    # ---- live flag updates (IS_DRIFT forecast, IS % backfill)
+
+    def update_flag(self, run_id: str, injection_id: int, flag: Flag) -> None:
+        """Keep one injection's flag of ``flag.code`` current, its history kept.
+
+        Same severity: the active row keeps its id (its acknowledgements, and no
+        second alert) and takes the new text; the text it had is kept as an
+        inactive row. A new severity (escalation) deactivates the row and inserts
+        a new one, which needs its own acknowledgement and raises its own alert.
+        """
+        with self._tx() as con:
+            row = con.execute(
+                "SELECT flag_id, severity FROM flags WHERE run_id = ? AND injection_id = ? "
+                "AND code = ? AND active ORDER BY flag_id DESC LIMIT 1",
+                [run_id, injection_id, flag.code],
+            ).fetchone()
+            if row is not None and row[1] == flag.severity.value:
+                now = _now()
+                con.execute(
+                    "INSERT INTO flags (run_id, injection_id, code, severity, message, action, "
+                    "value, limit_value, source, details, active, created_at, deactivated_at) "
+                    "SELECT run_id, injection_id, code, severity, message, action, value, "
+                    "limit_value, source, details, FALSE, created_at, ? FROM flags "
+                    "WHERE flag_id = ?",
+                    [now, row[0]],
+                )
+                con.execute(
+                    "UPDATE flags SET message = ?, action = ?, value = ?, limit_value = ?, "
+                    "source = ?, details = ?, created_at = ? WHERE flag_id = ?",
+                    [
+                        flag.message,
+                        flag.action,
+                        flag.value,
+                        flag.limit,
+                        flag.source,
+                        json.dumps(dict(flag.details), default=str),
+                        now,
+                        row[0],
+                    ],
+                )
+            else:
+                _deactivate(con, run_id, injection_id, [flag.code])
+                _insert_flags(con, run_id, injection_id, [flag])
+            _change(con, run_id, "flags", injection_id)
+
+    def acquisition_times(self, run_id: str) -> dict[int, str | None]:
+        """injection_id -> acquired_at (the file's startTimeStamp) of a run's current injections."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT injection_id, acquired_at FROM injections "
+                "WHERE run_id = ? AND NOT superseded",
+                [run_id],
+            )
+            .fetchall()
+        )
+        return {int(r[0]): r[1] for r in rows}
+
+    def backfill_is_pct(self, run_id: str, values: Mapping[int, float]) -> None:
+        """IS % for injections that had no reference when they arrived (never overwrites)."""
+        if not values:
+            return
+        with self._tx() as con:
+            for injection_id, pct in values.items():
+                con.execute(
+                    "UPDATE injections SET is_pct = ? WHERE run_id = ? AND injection_id = ? "
+                    "AND is_pct IS NULL",
+                    [pct, run_id, injection_id],
+                )
+            _change(con, run_id, "run", None)  # earlier points moved: the plots redraw
+
     # ---- operations (end)
 
     # ------------------------------------------------------------ health (the monitor's)

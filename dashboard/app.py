@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import dash
 import polars as pl
 from dash import ALL, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
+from werkzeug.http import parse_cookie
 
 from asnmon.assay import Assay
 from asnmon.errors import StoreError
@@ -26,6 +27,7 @@ from dashboard import figures, inputs, layout, tables
 from dashboard.data import RunCache, Snapshot
 from dashboard.guard import MAX_REQUEST_KB
 from dashboard.inputs import BadInput
+from dashboard.shared import ChangeCounter, PerChange, TickFastPath
 
 log = logging.getLogger("asnmon.dashboard")
 
@@ -37,6 +39,7 @@ REDRAW_KINDS = frozenset({"calibration", "superseded", "run"})
 # Callbacks that change data: they need the page's session token (dashboard.inputs).
 WRITES = frozenset({"ack-result.children"})
 TAB_VALUES = frozenset(v for v, _ in layout.TABS)
+T = TypeVar("T")
 BEEP_JS = """
 function(count, sound, prev) {
     const last = window.__asnmonFails;
@@ -69,16 +72,31 @@ class Views:
         store: Store,
         assay: Assay,
         guide: Mapping[str, Any] | None = None,
+        *,
+        shared: bool = True,
         health: Health | None = None,
     ) -> None:
         self.store = store
         self.assay = assay
         self.health = health  # None: a read-only review, no live monitor
         self.cache = RunCache(store)
+        # shared=False: every request queries and computes for itself (the benchmark's
+        # "before"); True: one change counter and one computation per change for all pages
+        self.counter = ChangeCounter(store) if shared else None
+        self.per_change = PerChange(self.counter) if self.counter is not None else None
         # the Westgard guide set as the monitor's settings choose it (runs or dates)
         self.guide = {k: v for k, v in (guide or {}).items() if v}
 
     # ---------------------------------------------------------------- tick
+
+    def seq(self) -> int:
+        return self.counter.value() if self.counter is not None else self.store.last_change()
+
+    def shared(self, name: str, args: object, compute: Callable[[], T]) -> T:
+        """``compute()``, once per change counter and ``args`` for all pages when shared."""
+        if self.per_change is None:
+            return compute()
+        return self.per_change.get(name, args, compute)
 
     def tick(self, seen: dict[str, Any] | None) -> dict[str, Any] | None:
         """None when nothing changed since ``seen`` (the cheap path, every second).
@@ -88,7 +106,7 @@ class Views:
         """
         problems = self.problems()
         try:
-            seq = self.store.last_change()
+            seq = self.seq()
         except STORE_FAILURES:
             seq = -1
         prev = int(seen["seq"]) if seen else -1
@@ -97,7 +115,11 @@ class Views:
         kinds: list[str] = []
         if prev >= 0 and seq >= 0:
             try:
-                kinds = sorted(set(self.store.changes_since(prev)["kind"].to_list()))
+                kinds = self.shared(
+                    "kinds",
+                    prev,
+                    lambda: sorted(set(self.store.changes_since(prev)["kind"].to_list())),
+                )
             except STORE_FAILURES:
                 kinds = []
         return {"seq": seq, "prev": prev, "kinds": kinds, "problems": problems}
@@ -327,6 +349,12 @@ class Views:
                 guides = {}
         return figures.levey_jennings_figure(snap.results, snap.flags, guides)
 
+    def run_options(self) -> list[dict[str, Any]]:
+        return [
+            {"label": f"{r['name'] or r['run_id']} ({r['injections']} inj.)", "value": r["run_id"]}
+            for r in self.store.runs().iter_rows(named=True)
+        ]
+
     def pools(self, run_id: str | None) -> Any:
         return figures.pools_figure(self.snapshot(run_id).results, self.assay)
 
@@ -420,14 +448,17 @@ def create_app(
     sound: bool = False,
     refresh_ms: int = 1000,
     guide: Mapping[str, Any] | None = None,
+    shared_views: bool = True,
     health: Health | None = None,
 ) -> dash.Dash:
     """The dashboard over ``store``; serve it with ``dashboard.server.serve``.
 
     ``guide``: ``runs``, ``start``, ``end`` of the Westgard guide set, as in the settings.
+    ``shared_views``: one change counter and one computation of each view per change
+    for all open pages (``dashboard.shared``); False only to measure without it.
     ``health``: the live monitor's ``Monitor.health`` (for ``/healthz`` and the banner).
     """
-    views = Views(store, assay, guide, health)
+    views = Views(store, assay, guide, shared=shared_views, health=health)
     cookie = inputs.token_cookie_name(store.path.resolve())
     app = dash.Dash(
         __name__,
@@ -436,12 +467,25 @@ def create_app(
         suppress_callback_exceptions=True,
         csrf_token_name=cookie,  # the renderer sends it back as X-CSRFToken
     )
-    inputs.protect(
-        app,
-        max_bytes=MAX_REQUEST_KB * 1024,
-        writes=WRITES,
-        tokens=inputs.SessionTokens(cookie),
-    )
+    tokens = inputs.SessionTokens(cookie)
+    inputs.protect(app, max_bytes=MAX_REQUEST_KB * 1024, writes=WRITES, tokens=tokens)
+    if views.counter is not None:
+
+        def is_page_tick(body: object, environ: dict[str, Any]) -> bool:
+            try:
+                inputs.check_callback_body(body, app.callback_map)
+                _changed(body["state"][0]["value"])  # type: ignore[index]
+            except BadInput:
+                return False
+            return tokens.valid(parse_cookie(environ.get("HTTP_COOKIE", "")).get(cookie))
+
+        app.server.wsgi_app = TickFastPath(  # type: ignore[method-assign]
+            app.server.wsgi_app,
+            views.counter,
+            output="changed.data",
+            state="changed.data",
+            valid=is_page_tick,
+        )
     app.layout = layout.build_layout(
         kiosk=kiosk, sound=sound, refresh_ms=refresh_ms, read_only=store.read_only
     )
@@ -472,11 +516,7 @@ def create_app(
         State("run", "options"),
     )
     def run_options(_changed: Any, current: Any) -> Any:
-        runs = store.runs()
-        options = [
-            {"label": f"{r['name'] or r['run_id']} ({r['injections']} inj.)", "value": r["run_id"]}
-            for r in runs.iter_rows(named=True)
-        ]
+        options = views.shared("run-options", None, views.run_options)
         return dash.no_update if options == current else options
 
     @app.callback(
@@ -486,7 +526,8 @@ def create_app(
         Input("run", "value"),
     )
     def on_banner(_changed: Any, run_id: str | None) -> tuple[Any, int]:
-        children, fails, _title = views.banner(inputs.opt_str(run_id, "run"))
+        run_id = inputs.opt_str(run_id, "run")
+        children, fails, _title = views.shared("banner", run_id, lambda: views.banner(run_id))
         return children, fails
 
     @app.callback(
@@ -506,7 +547,12 @@ def create_app(
         run_id = inputs.opt_str(run_id, "run")
         kiosk = "kiosk" in (inputs.opt_str(root_class, "class") or "")
         meta = None if ctx.triggered_id in ("run", "root") else _plot_meta(meta)
-        out = views.run_plots(run_id, meta, _changed(changed), kiosk=kiosk)
+        seen = _changed(changed)
+        out = views.shared(
+            "run-plots",
+            (run_id, meta, seen, kiosk),
+            lambda: views.run_plots(run_id, meta, seen, kiosk=kiosk),
+        )
         nu = dash.no_update
         if not any(k in out for k in ("is_figure", "asn_figure", "is_extend", "asn_extend")):
             raise PreventUpdate
@@ -555,19 +601,23 @@ def create_app(
         page: int | None,
         selected: int | None,
     ) -> tuple[Any, str, Any]:
-        rows, page_no, pages, codes_seen = views.table(
+        args = (
             inputs.opt_str(run_id, "run"),
             inputs.str_list(types, "sample types"),
             inputs.str_list(codes, "flag codes"),
             inputs.opt_int(page, "page") or 0,
-            PAGE_SIZE,
+            inputs.opt_int(selected, "selected injection"),
         )
-        selected = inputs.opt_int(selected, "selected injection")
-        return (
-            layout.injection_rows_table(rows, selected),
-            f"page {page_no + 1} / {pages}",
-            codes_seen,
-        )
+
+        def compute() -> tuple[Any, str, Any]:
+            rows, page_no, pages, codes_seen = views.table(*args[:4], PAGE_SIZE)
+            return (
+                layout.injection_rows_table(rows, args[4]),
+                f"page {page_no + 1} / {pages}",
+                codes_seen,
+            )
+
+        return views.shared("table", args, compute)
 
     @app.callback(
         Output("selected", "data"),
@@ -595,9 +645,11 @@ def create_app(
 
     @app.callback(Output("chrom", "figure"), Input("selected", "data"), State("run", "value"))
     def on_chrom(injection_id: int | None, run_id: str | None) -> Any:
-        return views.chromatograms(
-            inputs.opt_int(injection_id, "injection id", minimum=1), inputs.opt_str(run_id, "run")
+        args = (
+            inputs.opt_int(injection_id, "injection id", minimum=1),
+            inputs.opt_str(run_id, "run"),
         )
+        return views.shared("chromatograms", args, lambda: views.chromatograms(*args))
 
     @app.callback(
         [Output(f"pane-{v}", "style") for v, _ in layout.TABS],
@@ -621,11 +673,14 @@ def create_app(
         Input("root", "className"),
     )
     def on_tabs(_changed: Any, run_id: str | None, tab: str, root_class: str | None) -> Any:
-        nu = dash.no_update
         run_id = inputs.opt_str(run_id, "run")
         tab = inputs.choice(tab, "tab", TAB_VALUES)
         if "kiosk" in (inputs.opt_str(root_class, "class") or ""):
             raise PreventUpdate  # kiosk shows none of these: spare the queries
+        return views.shared("tabs", (run_id, tab), lambda: tab_outputs(run_id, tab))
+
+    def tab_outputs(run_id: str | None, tab: str) -> Any:
+        nu = dash.no_update
         if tab == "flags":
             return views.flag_cards(run_id), nu, nu, nu, nu
         if tab == "calibration":
