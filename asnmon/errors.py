@@ -11,11 +11,16 @@ CONVERT_ERROR, ...) and goes on with the run.
     │   ├── NotXmlError                the bytes are not XML at all
     │   ├── NotMzmlError               XML, but not an mzML document
     │   │   └── MzxmlError             an mzXML file (the older format)
+    │   ├── NotRegularFileError        a FIFO, device or socket (also through a symlink)
+    │   ├── TooLargeError              over a [read] limit: file size, inflated size
+    │   │                              or inflation ratio (a decompression bomb)
     │   ├── TruncatedFileError         the document stops before its end
     │   ├── CorruptDataError           an array cannot be decoded, has the wrong
-    │   │                              length or holds NaN/inf
+    │   │   │                          length or holds NaN/inf
+    │   │   └── ChecksumError          the indexed mzML's <fileChecksum> (SHA-1)
+    │   │                              does not match its content
     │   ├── UnsupportedDataError       valid, but not something we decode
-    │   │                              (MS-Numpress, unknown compression)
+    │   │                              (MS-Numpress, unknown compression or time unit)
     │   ├── UnsafeXmlError             DOCTYPE/entity declarations (never in mzML)
     │   ├── NoMatchingTransitionError  none of the assay's transitions is present
     │   └── WrongPolarityError         acquired in the other ion mode
@@ -58,11 +63,23 @@ class MzxmlError(NotMzmlError):
     pass
 
 
+class NotRegularFileError(ReadError):
+    pass
+
+
+class TooLargeError(ReadError):
+    pass
+
+
 class TruncatedFileError(ReadError):
     pass
 
 
 class CorruptDataError(ReadError):
+    pass
+
+
+class ChecksumError(CorruptDataError):
     pass
 
 

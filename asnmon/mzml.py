@@ -23,7 +23,6 @@ payload and decodes a mislabelled one into plausible garbage.
 from __future__ import annotations
 
 import binascii
-import gzip
 import hashlib
 import io
 import re
@@ -35,30 +34,18 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
-from asnmon.assay import Assay, Transition
-from asnmon.errors import (
-    CorruptDataError,
-    EmptyFileError,
-    MzxmlError,
-    NoMatchingTransitionError,
-    NotMzmlError,
-    NotXmlError,
-    ReadError,
-    TruncatedFileError,
-    UnsafeXmlError,
-    UnsupportedDataError,
-    WrongPolarityError,
-)
-from asnmon.records import Chromatogram, FloatArray, Injection, RawFile, Role, RunMeta
+from asnmon.assay import Assay
+from asnmon.errors import CorruptDataError, NotMzmlError, NotXmlError, UnsupportedDataError
+from asnmon.fileread import DEFAULT_LIMITS, Inflation, ReadLimits, read_regular, regular_sha256
+from asnmon.match import Scan, match_full_scan, match_srm
+from asnmon.mzml_checks import NUMPRESS, unpack
+from asnmon.records import Chromatogram, Injection, RawFile, RunMeta
 
-__all__ = ["file_sha256", "read_file", "read_injection"]
+__all__ = ["DEFAULT_LIMITS", "ReadLimits", "file_sha256", "read_file", "read_injection"]
 
 # (accession, name, value, unit accession, unit name) of one cvParam/userParam
 Param = tuple[str, str, str, str, str]
 
-NUMPRESS = frozenset(
-    {"MS:1002312", "MS:1002313", "MS:1002314", "MS:1002746", "MS:1002747", "MS:1002748"}
-)
 _DTYPES = {
     "MS:1000521": "<f4", "32-bit float": "<f4",
     "MS:1000523": "<f8", "64-bit float": "<f8",
@@ -72,13 +59,19 @@ _ARRAY_KINDS = {
     "MS:1000515": "intensity", "intensity array": "intensity",
     "MS:1000514": "mz", "m/z array": "mz",
 }  # fmt: skip
-# minutes per unit; a time array without a unit is taken as minutes (what
-# msconvert writes in mzML 1.0 files, where the unit is often left out)
-_TIME_UNITS = {
-    "UO:0000010": 1 / 60, "second": 1 / 60, "s": 1 / 60,
-    "UO:0000031": 1.0, "minute": 1.0, "min": 1.0,
-    "UO:0000028": 1 / 60000, "millisecond": 1 / 60000, "ms": 1 / 60000,
-    "UO:0000032": 60.0, "hour": 60.0, "h": 60.0,
+# (unit, minutes per unit) by accession and by name; MS:1000038/MS:1000039 are the
+# PSI-MS terms that mzML 1.0 writers used before the Unit Ontology's (obsolete, still read)
+_UNIT_ACCESSIONS = {
+    "UO:0000010": ("second", 1 / 60), "MS:1000039": ("second", 1 / 60),
+    "UO:0000031": ("minute", 1.0), "MS:1000038": ("minute", 1.0),
+    "UO:0000028": ("millisecond", 1 / 60000),
+    "UO:0000032": ("hour", 60.0),
+}  # fmt: skip
+_UNIT_NAMES = {
+    "second": ("second", 1 / 60), "s": ("second", 1 / 60),
+    "minute": ("minute", 1.0), "min": ("minute", 1.0),
+    "millisecond": ("millisecond", 1 / 60000), "ms": ("millisecond", 1 / 60000),
+    "hour": ("hour", 60.0), "h": ("hour", 60.0),
 }  # fmt: skip
 _KINDS = {
     "MS:1001473": "srm", "selected reaction monitoring chromatogram": "srm",
@@ -99,156 +92,72 @@ _ID_RE = re.compile(
     r"^\s*(?P<sign>[-+])?\s*(?P<kind>SRM|SIM) SIC Q1=(?P<q1>[0-9.eE+-]+)"
     r"(?:\s+Q3=(?P<q3>[0-9.eE+-]+))?"
 )
-_CLOSING_RE = re.compile(rb"</(?:[\w.-]+:)?(?:indexedmzML|mzML)>\s*\Z")
-_ROOT_RE = re.compile(rb"<([^?!/\s>][^\s>/]*)")
-_PROLOG_LIMIT = 65536
 
 
 # ---------------------------------------------------------------- public API
 
 
-def file_sha256(path: Path | str) -> str:
-    """Hex sha256 of the file's bytes as stored on disk (gzip not undone)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def file_sha256(path: Path | str, limits: ReadLimits = DEFAULT_LIMITS) -> str:
+    """Hex sha256 of the file's bytes as stored on disk (gzip not undone); regular files only."""
+    return regular_sha256(path, limits)
 
 
-def read_file(path: Path | str, *, spectra: bool = False) -> RawFile:
+def read_file(
+    path: Path | str, *, spectra: bool = False, limits: ReadLimits = DEFAULT_LIMITS
+) -> RawFile:
     """Every chromatogram in the file; ``spectra=True`` also decodes and checks spectra."""
     p = Path(path)
-    return _parse(p, _read_bytes(p), spectra=spectra).raw
+    return _parse(p, _read_bytes(p, limits), spectra=spectra, limits=limits).raw
 
 
-def read_injection(path: Path | str, assay: Assay) -> Injection:
+def read_injection(
+    path: Path | str, assay: Assay, limits: ReadLimits = DEFAULT_LIMITS
+) -> Injection:
     """Read the file once and match the assay's transitions to its traces."""
     p = Path(path)
-    data = _read_bytes(p)
+    data = _read_bytes(p, limits)
     digest = hashlib.sha256(data).hexdigest()
-    parsed = _parse(p, data, spectra=assay.acquisition == "full_scan")
+    parsed = _parse(p, data, spectra=assay.acquisition == "full_scan", limits=limits)
     if assay.acquisition == "full_scan":
-        traces, notes = _match_full_scan(parsed, assay)
+        traces, notes = match_full_scan(parsed.raw, parsed.spectra, assay)
     else:
-        traces, notes = _match_srm(parsed.raw, assay)
+        traces, notes = match_srm(parsed.raw, assay)
     pols = [t.polarity for t in traces.values() if t.polarity]
     majority = max(set(pols), key=pols.count) if pols else parsed.raw.meta.polarity
     m = parsed.raw.meta
     meta = RunMeta(m.run_id, m.started_at, m.instrument, majority, m.mzml_version)
-    return Injection(p, digest, meta, traces, tuple(notes))
+    return Injection(p, digest, meta, traces, tuple(parsed.notes + notes))
 
 
 # ---------------------------------------------------------------- bytes -> document
 
 
-def _read_bytes(p: Path) -> bytes:
+def _read_bytes(p: Path, limits: ReadLimits) -> bytes:
     if p.is_dir():
         raise NotMzmlError(
             f"{p.name} is a folder (a vendor raw folder?), not an mzML file; "
             "configure a converter (msconvert --mzML) for this instrument"
         )
-    try:
-        return p.read_bytes()
-    except FileNotFoundError as exc:
-        raise ReadError(f"{p.name} does not exist (moved or deleted before it was read)") from exc
-    except OSError as exc:
-        raise ReadError(f"{p.name} cannot be opened: {exc.strerror or exc}") from exc
-
-
-def _unpack(name: str, data: bytes) -> bytes:
-    """Undo gzip (by magic bytes, not by name) and run the checks that need no parser."""
-    if not data.strip():
-        raise EmptyFileError(f"{name} is empty ({len(data)} bytes)")
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except EOFError as exc:
-            raise TruncatedFileError(f"{name} is a gzip file that stops before its end") from exc
-        except (OSError, zlib.error) as exc:
-            raise CorruptDataError(f"{name} is a damaged gzip file") from exc
-        if not data.strip():
-            raise EmptyFileError(f"{name} is a gzip file holding nothing")
-    head = data[:_PROLOG_LIMIT].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not head.startswith(b"<"):
-        raise NotXmlError(f"{name} is not XML (it does not start with '<')")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise UnsafeXmlError(
-            f"{name} declares a DOCTYPE or ENTITY, which mzML never does; refused for safety"
-        )
-    _refuse_numpress(name, data)
-    root = _ROOT_RE.search(head)
-    tag = root.group(1).decode("latin-1").rpartition(":")[2] if root else ""
-    if tag in ("mzXML", "msRun"):
-        raise MzxmlError(
-            f"{name}: this is an mzXML file, not mzML; convert it with msconvert --mzML"
-        )
-    if tag not in ("mzML", "indexedmzML"):
-        what = f"its root element is <{tag}>" if tag else "no root element was found"
-        raise NotMzmlError(f"{name} is XML but not mzML ({what})")
-    if not _CLOSING_RE.search(data[-256:]):
-        raise TruncatedFileError(
-            f"{name} is incomplete: the closing </{tag}> tag is missing (still being written, "
-            "or cut off)"
-        )
-    return data
-
-
-def _refuse_numpress(name: str, data: bytes) -> None:
-    """Refuse MS-Numpress anywhere in the file before the parser or any decoder runs.
-
-    A byte scan (a few find() calls, ~0.1 ms per MB) rather than a per-array check alone,
-    so a file whose numpress arrays we would not otherwise decode (spectra in an MRM
-    read) is refused too: its content cannot be trusted to a reader that may decode it.
-    """
-    for token in (b"umpress", b"MS:100231", b"MS:100274"):
-        at = data.find(token)
-        while at != -1:
-            start = data.rfind(b"<", 0, at)
-            end = data.find(b">", at)
-            tag = data[start:end].decode("utf-8", "replace")
-            acc = re.search(r'accession="([^"]*)"', tag)
-            named = re.search(r'name="([^"]*)"', tag)
-            if re.match(r"<(?:[\w.-]+:)?cvParam\b", tag) and (
-                (acc and acc.group(1) in NUMPRESS)
-                or (named and "numpress" in named.group(1).lower())
-            ):
-                owner = max(data.rfind(b"<chromatogram ", 0, at), data.rfind(b"<spectrum ", 0, at))
-                oid = re.search(rb'\bid="([^"]*)"', data[owner : data.find(b">", owner)])
-                what = data[owner + 1 : data.find(b" ", owner)].decode() if owner >= 0 else "array"
-                label = f"{what} '{oid.group(1).decode('utf-8', 'replace')}'" if oid else what
-                raise UnsupportedDataError(
-                    f"{name}: {label} uses MS-Numpress compression, which asnmon does not "
-                    "decode; convert without --numpress"
-                )
-            at = data.find(token, at + 1)
-
-
-@dataclass(slots=True)
-class _Spectrum:
-    rt: float  # minutes
-    ms_level: int
-    polarity: str | None
-    precursor_mz: float | None
-    mz: np.ndarray
-    intensity: np.ndarray
+    return read_regular(p, limits)
 
 
 @dataclass(slots=True)
 class _Parsed:
     raw: RawFile
-    spectra: list[_Spectrum] = field(default_factory=list)
+    spectra: list[Scan] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def _parse(p: Path, data: bytes, *, spectra: bool) -> _Parsed:
+def _parse(p: Path, data: bytes, *, spectra: bool, limits: ReadLimits) -> _Parsed:
     name = p.name
-    data = _unpack(name, data)
+    budget = Inflation(name, limits)
+    data, notes = unpack(name, data, budget)
     tags = ["mzML", "run", "referenceableParamGroup", "instrumentConfiguration",
             "spectrum", "chromatogram"]  # fmt: skip
     groups: dict[str, list[Param]] = {}
     meta: dict[str, str | None] = {}
     chroms: list[Chromatogram] = []
-    specs: list[_Spectrum] = []
+    specs: list[Scan] = []
     n_spectra = 0
     try:
         ctx = etree.iterparse(
@@ -274,11 +183,11 @@ def _parse(p: Path, data: bytes, *, spectra: bool) -> _Parsed:
             elif tag == "instrumentConfiguration" and "instrument" not in meta:
                 meta["instrument"] = _instrument_model(_params(el, groups))
             elif tag == "chromatogram":
-                chroms.append(_chromatogram(el, len(chroms), groups, name))
+                chroms.append(_chromatogram(el, len(chroms), groups, budget))
             elif tag == "spectrum":
                 n_spectra += 1
                 if spectra:
-                    specs.append(_spectrum(el, n_spectra - 1, groups, name))
+                    specs.append(_spectrum(el, n_spectra - 1, groups, budget))
             else:
                 continue
             _release(el)
@@ -296,7 +205,7 @@ def _parse(p: Path, data: bytes, *, spectra: bool) -> _Parsed:
         mzml_version=meta.get("version"),
     )
     raw = RawFile(path=p, meta=run_meta, chromatograms=tuple(chroms), n_spectra=n_spectra)
-    return _Parsed(raw, specs)
+    return _Parsed(raw, specs, notes)
 
 
 def _local(el: etree._Element) -> str:
@@ -392,9 +301,10 @@ def _float(text: str) -> float | None:
 
 
 def _arrays(
-    el: etree._Element, groups: dict[str, list[Param]], what: str, file: str
+    el: etree._Element, groups: dict[str, list[Param]], what: str, budget: Inflation
 ) -> dict[str, np.ndarray]:
     """Decode and check every binaryDataArray; numpress refused before any decoding."""
+    file = budget.name
     n_default = _int(el.get("defaultArrayLength"), -1)
     out: dict[str, np.ndarray] = {}
     for k, bda in enumerate(_children(el, "binaryDataArrayList", "binaryDataArray")):
@@ -421,14 +331,15 @@ def _arrays(
                 f"{file}: {what} has an array whose number type is missing or not supported"
             )
         kind = _lookup(params, _ARRAY_KINDS) or f"array {k}"
+        factor = _minutes_per_unit(params, f"{what}'s {kind}", file) if kind == "time" else 1.0
         binary = next(_children(bda, "binary"), None)
         text = (binary.text or "") if binary is not None else ""
         try:
             raw = binascii.a2b_base64(text)
-            if zlibbed:
-                raw = zlib.decompress(raw)
+            if zlibbed:  # bounded: a few KB of zlib can inflate to gigabytes
+                raw = budget.inflate(f"{what}'s {kind}", raw)[0]
             arr = np.frombuffer(raw, dtype=dtype)
-        except (binascii.Error, zlib.error, ValueError) as exc:
+        except (binascii.Error, zlib.error, EOFError, ValueError) as exc:
             why = " ".join(str(exc).split())
             raise CorruptDataError(f"{file}: {what}'s {kind} cannot be decoded ({why})") from exc
         n = _int(bda.get("arrayLength"), n_default)
@@ -439,27 +350,52 @@ def _arrays(
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise CorruptDataError(f"{file}: {what}'s {kind} holds NaN or infinite values")
         if kind == "time":
-            arr = arr * _minutes_per_unit(params)
+            arr = arr * factor
         if kind in out:  # never let a second array silently replace the first
             raise CorruptDataError(f"{file}: {what} holds two {kind} arrays")
         out[kind] = arr
     return out
 
 
-def _minutes_per_unit(params: list[Param]) -> float:
+def _minutes_per_unit(params: list[Param], what: str, file: str) -> float:
     hit = _value(params, ("MS:1000595", "time array"))
-    if hit is None:
+    return 1.0 if hit is None else _minutes_per(hit, what, file)
+
+
+def _minutes_per(param: Param, what: str, file: str) -> float:
+    """Minutes per unit of a time value, stated by accession, name or both (which must agree).
+
+    No unit at all is minutes (mzML 1.0 writers, msconvert among them, often left it
+    out); a unit that is stated but unknown is refused: taking it for minutes would
+    put every peak at the wrong time with nothing to say so.
+    """
+    acc, unit = param[3].strip(), param[4].strip()
+    if not acc and not unit:
         return 1.0
-    return _TIME_UNITS.get(hit[3]) or _TIME_UNITS.get(hit[4].lower()) or 1.0
+    by_acc = _UNIT_ACCESSIONS.get(acc) if acc else None
+    by_name = _UNIT_NAMES.get(unit.lower()) if unit else None
+    if (acc and by_acc is None) or (unit and by_name is None):
+        stated = " ".join(x for x in (acc, f"'{unit}'" if unit else "") if x)
+        raise UnsupportedDataError(
+            f"{file}: {what} is in {stated}, a time unit asnmon does not know (second, "
+            "minute, hour or millisecond); convert the file with its times in one of those"
+        )
+    if by_acc is not None and by_name is not None and by_acc[0] != by_name[0]:
+        raise UnsupportedDataError(
+            f"{file}: {what} states the time unit {acc} ({by_acc[0]}) but names it '{unit}'; "
+            "the file contradicts itself, so its times cannot be trusted"
+        )
+    return (by_acc or by_name or ("minute", 1.0))[1]
 
 
 def _chromatogram(
-    el: etree._Element, index: int, groups: dict[str, list[Param]], file: str
+    el: etree._Element, index: int, groups: dict[str, list[Param]], budget: Inflation
 ) -> Chromatogram:
+    file = budget.name
     cid = el.get("id", "")
     what = f"chromatogram '{cid}' (#{index})"
     params = _params(el, groups)
-    arrays = _arrays(el, groups, what, file)
+    arrays = _arrays(el, groups, what, budget)
     rt, inten = arrays.get("time"), arrays.get("intensity")
     if rt is None or inten is None:
         if arrays or _int(el.get("defaultArrayLength"), 0) > 0:
@@ -483,11 +419,12 @@ def _chromatogram(
 
 
 def _spectrum(
-    el: etree._Element, index: int, groups: dict[str, list[Param]], file: str
-) -> _Spectrum:
+    el: etree._Element, index: int, groups: dict[str, list[Param]], budget: Inflation
+) -> Scan:
+    file = budget.name
     what = f"spectrum '{el.get('id', '')}' (#{index})"
     params = _params(el, groups)
-    arrays = _arrays(el, groups, what, file)
+    arrays = _arrays(el, groups, what, budget)
     mz = arrays.get("mz", np.empty(0))
     inten = arrays.get("intensity", np.empty(0))
     if len(mz) != len(inten):
@@ -501,10 +438,9 @@ def _spectrum(
             value = _float(hit[2])
             if value is None:
                 raise CorruptDataError(f"{file}: {what} has scan start time {hit[2]!r}")
-            factor = _TIME_UNITS.get(hit[3]) or _TIME_UNITS.get(hit[4]) or 1.0
-            rt = value * factor
+            rt = value * _minutes_per(hit, f"{what}'s scan start time", file)
             break
-    return _Spectrum(
+    return Scan(
         rt=rt,
         ms_level=_int(level[2] if level else None, 1),
         polarity=_lookup(params, _POLARITY),
@@ -512,135 +448,3 @@ def _spectrum(
         mz=mz.astype(np.float64),
         intensity=inten.astype(np.float64),
     )
-
-
-# ---------------------------------------------------------------- matching
-
-
-def _summary(raw: RawFile) -> str:
-    srm = [c for c in raw.chromatograms if c.kind == "srm" and c.q1]
-    parts = []
-    if srm:
-        q1s = [c.q1 for c in srm if c.q1]
-        pols = sorted({c.polarity for c in srm if c.polarity})
-        pol = f" ({', '.join(pols)})" if pols else ""
-        parts.append(f"{len(srm)} SRM traces, Q1 {min(q1s):.1f}-{max(q1s):.1f}{pol}")
-    others = len(raw.chromatograms) - len(srm)
-    if others:
-        parts.append(f"{others} other chromatogram(s)")
-    if raw.n_spectra:
-        parts.append(f"{raw.n_spectra} spectra")
-    return "the file holds " + (", ".join(parts) if parts else "no chromatograms")
-
-
-def _describe(t: Transition) -> str:
-    q3 = f" Q3={t.q3:g}" if t.q3 is not None else ""
-    return f"{t.id} (Q1={t.q1:g}{q3})"
-
-
-def _required(assay: Assay) -> tuple[Transition, ...]:
-    return tuple(t for t in assay.transitions if t.role in (Role.ANALYTE_QUANT, Role.IS_QUANT))
-
-
-def _refuse(
-    raw: RawFile, assay: Assay, missing: list[Transition], wrong: set[str], summary: str
-) -> None:
-    """Raise for missing quantifiers: wrong polarity when that explains it, else no match."""
-    if not missing:
-        return
-    file = raw.path.name
-    names = ", ".join(_describe(t) for t in missing)
-    other = "negative" if assay.polarity == "positive" else "positive"
-    stated = {c.polarity for c in raw.chromatograms if c.polarity}
-    if stated == {other} or any(t.id in wrong for t in missing):
-        raise WrongPolarityError(
-            f"{file} was acquired in {other} mode but the assay is {assay.polarity}: "
-            f"{names} not found in {assay.polarity} mode; was the wrong method or file used?"
-        )
-    raise NoMatchingTransitionError(
-        f"{file}: no {assay.polarity}-mode trace within ±{assay.mz_tolerance:g} m/z of "
-        f"{names}; {summary}"
-    )
-
-
-def _match_srm(raw: RawFile, assay: Assay) -> tuple[dict[str, Chromatogram], list[str]]:
-    tol = assay.mz_tolerance
-    traces: dict[str, Chromatogram] = {}
-    notes: list[str] = []
-    wrong: set[str] = set()
-    for t in assay.transitions:
-        kinds = ("srm",) if t.q3 is not None else ("sim", "srm")
-        cands = [
-            c for c in raw.chromatograms
-            if c.kind in kinds and c.q1 is not None and abs(c.q1 - t.q1) <= tol
-            and (t.q3 is None or (c.q3 is not None and abs(c.q3 - t.q3) <= tol))
-        ]  # fmt: skip
-        right = [c for c in cands if c.polarity in (None, assay.polarity)]
-        if cands and not right:
-            wrong.add(t.id)
-            continue
-        if not right:
-            continue
-
-        # Closest Q1/Q3 first; then a trace that states the assay's polarity over one that
-        # states none; then file order, which is stable across injections of one method
-        # (unlike "the most intense", which could swap channels between samples).
-        def rank(c: Chromatogram, t: Transition = t) -> tuple[float, int, int]:
-            d = abs((c.q1 or 0.0) - t.q1) + (abs((c.q3 or 0.0) - t.q3) if t.q3 else 0.0)
-            return (round(d, 6), c.polarity is None, c.index)
-
-        right.sort(key=rank)
-        traces[t.id] = right[0]
-        if len(right) > 1:
-            rest = "; ".join(f"'{c.id}' (#{c.index})" for c in right[1:])
-            took = right[0]
-            notes.append(
-                f"{len(right)} traces match {_describe(t)}: took '{took.id}' (#{took.index}), "
-                f"the closest in Q1/Q3 and the first in the file; not used: {rest}."
-            )
-    missing = [t for t in _required(assay) if t.id not in traces]
-    _refuse(raw, assay, missing, wrong, _summary(raw))
-    notes.extend(
-        f"qualifier {_describe(t)} is not in the file" for t in assay.transitions
-        if t.id not in traces and t.role not in (Role.ANALYTE_QUANT, Role.IS_QUANT)
-    )  # fmt: skip
-    return traces, notes
-
-
-def _xic(spectra: list[_Spectrum], target: float, ppm: float) -> FloatArray:
-    half = target * ppm * 1e-6
-    out = np.empty(len(spectra))
-    for i, s in enumerate(spectra):
-        sel = (s.mz >= target - half) & (s.mz <= target + half)
-        out[i] = s.intensity[sel].sum()
-    return out
-
-
-def _match_full_scan(parsed: _Parsed, assay: Assay) -> tuple[dict[str, Chromatogram], list[str]]:
-    raw = parsed.raw
-    traces: dict[str, Chromatogram] = {}
-    notes: list[str] = []
-    wrong: set[str] = set()
-    base = len(raw.chromatograms)
-    for t in assay.transitions:
-        if t.q3 is None:
-            cands = [s for s in parsed.spectra if s.ms_level == 1]
-            kind, target = "xic_ms1", t.q1
-        else:
-            cands = [s for s in parsed.spectra if s.ms_level >= 2 and s.precursor_mz is not None
-                     and abs(s.precursor_mz - t.q1) <= assay.mz_tolerance]  # fmt: skip
-            kind, target = "xic_ms2", t.q3
-        right = sorted((s for s in cands if s.polarity in (None, assay.polarity)),
-                       key=lambda s: s.rt)  # fmt: skip
-        if cands and not right:
-            wrong.add(t.id)
-        if not right:
-            continue
-        pol = right[0].polarity
-        rt = np.array([s.rt for s in right])
-        traces[t.id] = Chromatogram(f"{kind} {t.id} m/z {target:g} ±{assay.ppm:g} ppm",
-                                    base + len(traces), rt, _xic(right, target, assay.ppm),
-                                    t.q1, t.q3, pol, kind)  # fmt: skip
-    missing = [t for t in _required(assay) if t.id not in traces]
-    _refuse(raw, assay, missing, wrong, _summary(raw))
-    return traces, notes

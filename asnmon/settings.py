@@ -2,7 +2,10 @@
 
 Later sources win: ``settings.toml`` < ``ASNMON_<SECTION>_<KEY>`` environment
 variables < command-line options. Every key is checked here and an invalid
-one is named with what is wrong, before anything starts.
+one is named with what is wrong, before anything starts: its type, and for a
+number a range that can work (``_RANGES``, each with its reason), so that
+``settle = inf`` or ``poll = 1e-300`` stop at start-up instead of stalling the
+watcher or spinning a core.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from asnmon.errors import SettingsError
+from asnmon.fileread import DEFAULT_LIMITS, ReadLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +40,16 @@ class Settings:
     settle: float = _k("watch", 0.5, "s a file must stay unchanged (and closed) before reading")
     max_write: float = _k("watch", 7200.0, "s after which a still-growing file is INCOMPLETE")
     retry_every: float = _k("watch", 3.0, "s between checks for a lost folder")
+    rescan_every: float = _k(
+        "watch", 300.0, "s between full rescans that catch file events the system lost"
+    )
     patterns: tuple[str, ...] = _k("watch", ("*.mzML", "*.mzml", "*.mzML.gz"), "file patterns")
     assay: str | None = _k("run", None, "assay TOML (default: the built-in asparagine assay)")
     worklist: str | None = _k("run", None, "worklist CSV (default: worklist*.csv in the folder)")
     carry_calibration: bool = _k("run", False, "start a new run with the last accepted curve")
+    stuck_after: float = _k(
+        "run", 300.0, "s without progress before the ingestion worker is reported stuck"
+    )
     db: str = _k("database", "asnmon.duckdb", "DuckDB file")
     backup_dir: str | None = _k("database", None, "folder for the monitor's own backups")
     backup_every: float = _k("database", 24.0, "hours between backups")
@@ -93,11 +103,29 @@ class Settings:
     log_level: str = _k("logs", "INFO", "DEBUG | INFO | WARNING | ERROR")
     log_max_mb: float = _k("logs", 10.0, "MB per log file")
     log_backups: int = _k("logs", 5, "old log files kept")
+    max_file_mb: float = _k(
+        "read", DEFAULT_LIMITS.max_file_mb, "MB an mzML file may have on disk (.gz: compressed)"
+    )
+    max_inflated_mb: float = _k(
+        "read",
+        DEFAULT_LIMITS.max_inflated_mb,
+        "MB one file may inflate to (a .gz document and its zlib arrays together)",
+    )
+    max_ratio: float = _k(
+        "read",
+        DEFAULT_LIMITS.max_ratio,
+        "inflated : compressed size allowed past 8 MB of output (decompression bombs)",
+    )
     converted_dir: str | None = _k("convert", None, "where converted mzML files go")
     converters: Mapping[str, Converter] = field(
         default_factory=dict,
         metadata={"section": "convert", "help": "extension -> {command, timeout}"},
     )
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        """The ``[read]`` limits, for ``read_injection``, ``file_sha256`` and ``is_complete``."""
+        return ReadLimits(self.max_file_mb, self.max_inflated_mb, self.max_ratio)
 
     def with_overrides(self, **values: Any) -> Settings:
         """Command-line values win; ``None`` means "not given".
@@ -111,7 +139,7 @@ class Settings:
                 raise SettingsError(f"command line: unknown setting {key!r}")
             where = f"command line --{key.replace('_', '-')}"
             given[key] = _check(key, list(value) if isinstance(value, tuple) else value, where)
-        return replace(self, **given)
+        return _check_together(replace(self, **given), "command line")
 
 
 _TYPES = {
@@ -121,6 +149,8 @@ _TYPES = {
     "settle": float,
     "max_write": float,
     "retry_every": float,
+    "rescan_every": float,
+    "stuck_after": float,
     "patterns": tuple,
     "assay": str,
     "worklist": str,
@@ -160,17 +190,47 @@ _TYPES = {
     "backup_dir": str,
     "backup_every": float,
     "backup_keep": int,
+    "max_file_mb": float,
+    "max_inflated_mb": float,
+    "max_ratio": float,
 }
-_NON_NEGATIVE = (
-    "batch_seconds",
-    "share_every",
-    "log_max_mb",
-    "max_per_hour",
-    "retries",
-    "log_backups",
-    "backup_every",
-    "backup_keep",
-)
+# (lowest, highest, unit, why): a number outside cannot work. NaN and infinity are
+# outside every range. Keys in _ZERO_MEANS also take 0, with that meaning.
+_RANGES: dict[str, tuple[float, float, str, str]] = {
+    "poll": (0.1, 3600.0, " s", "polling more than 10 times a second only loads the share and "
+             "a core; more than an hour between polls leaves results waiting"),
+    "settle": (0.0, 3600.0, " s", "a file unchanged for an hour is finished; waiting longer "
+               "only delays every result"),
+    "max_write": (1.0, 7 * 86400.0, " s", "an injection file is written in minutes to hours, "
+                  "never for more than a week"),
+    "retry_every": (0.1, 3600.0, " s", "faster only spins on a lost share; slower than an "
+                    "hour leaves a returned folder unwatched"),
+    "backup_every": (1 / 60, 8760.0, " hours", "a backup more often than once a minute "
+                     "competes with ingestion; less than once a year is none"),
+    "backup_keep": (0.0, 10000.0, "", "0 keeps the newest only"),
+    "batch_seconds": (0.0, 86400.0, " s", "an alert held for more than a day is no alert"),
+    "max_per_hour": (1.0, 3600.0, "", "0 would silence every alert (leave webhook and "
+                     "smtp_host unset to turn alerts off)"),
+    "retries": (0.0, 20.0, "", "more retries only delay the next message"),
+    "share_every": (0.0, 1440.0, " minutes", "other instruments would see results a day late"),
+    "log_max_mb": (0.1, 10240.0, " MB", "a smaller log file rotates its history away within "
+                   "minutes; a larger one fills the disk"),
+    "log_backups": (0.0, 1000.0, "", "more old logs only fill the disk"),
+    "max_file_mb": (1.0, 1048576.0, " MB", "a genuine run is 0.2 MB to a few hundred MB; the "
+                    "reader holds a file in memory, so a terabyte can never be read"),
+    "max_inflated_mb": (1.0, 1048576.0, " MB", "the same: inflated bytes are held in memory"),
+    "max_ratio": (10.0, 1032.0, ":1", "genuine .mzML.gz files reach 22:1; deflate cannot "
+                  "exceed 1,032:1, so a larger value would be no limit"),
+    "max_request_kb": (16.0, 1048576.0, " KiB", "smaller refuses the dashboard's own requests; "
+                       "larger lets one request fill memory"),
+    "rescan_every": (1.0, 86400.0, " s", "more often than every second only loads the disk; "
+                     "less than daily leaves a lost file event unnoticed for a day"),
+    "stuck_after": (1.0, 86400.0, " s", "an injection is read in seconds; a worker silent for "
+                    "a day is stuck"),
+}  # fmt: skip
+_ZERO_MEANS = {"poll": "native file events", "backup_every": "no backups"}
+# a file is written there, so a folder cannot work (with an example of a name for one)
+_PATH_IS_FILE = {"log_file": "asnmon.log", "db": "asnmon.duckdb"}
 _CHOICES = {
     "webhook_kind": ("slack", "teams", "generic"),
     "smtp_security": ("starttls", "ssl", "none"),
@@ -185,14 +245,24 @@ def _check(key: str, value: Any, where: str) -> Any:
     if typ is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise SettingsError(f"{where}: must be a list of strings, got {value!r}")
+        if key == "patterns" and (not value or not all(v.strip() for v in value)):
+            raise SettingsError(
+                f'{where}: must name at least one file pattern (e.g. ["*.mzML", "*.mzML.gz"]); '
+                f"got {value!r}, so no file would ever be read"
+            )
         return tuple(value)
     if not isinstance(value, typ) or (typ in (int, float) and isinstance(value, bool)):
         raise SettingsError(f"{where}: must be {typ.__name__}, got {value!r}")
     number = float(value) if isinstance(value, int | float) else 0.0
-    if key in ("poll", "settle") and not number >= 0:  # "not >=" also catches nan
-        raise SettingsError(f"{where}: must be >= 0 seconds, got {value}")
-    if key in ("max_write", "retry_every") and not 0 < number < float("inf"):
-        raise SettingsError(f"{where}: must be > 0 seconds, got {value}")
+    if key in _RANGES and not (key in _ZERO_MEANS and number == 0):
+        lo, hi, unit, why = _RANGES[key]
+        if not lo <= number <= hi:  # NaN compares false: refused too
+            zero = f"0 ({_ZERO_MEANS[key]}) or " if key in _ZERO_MEANS else ""
+            raise SettingsError(
+                f"{where}: must be {zero}between {lo:g} and {hi:g}{unit} ({why}); got {value}"
+            )
+    if key in _PATH_IS_FILE and isinstance(value, str):
+        _check_file_path(key, value, where)
     if key in ("guide_start", "guide_end"):
         try:
             date.fromisoformat(str(value))
@@ -200,13 +270,33 @@ def _check(key: str, value: Any, where: str) -> Any:
             raise SettingsError(f"{where}: must be a date YYYY-MM-DD, got {value!r}") from None
     if key in _CHOICES and value not in _CHOICES[key]:
         raise SettingsError(f"{where}: must be one of {', '.join(_CHOICES[key])}; got {value!r}")
-    if key in _NON_NEGATIVE and not number >= 0:
-        raise SettingsError(f"{where}: must be >= 0, got {value}")
-    if key == "max_request_kb" and not 16 <= number <= 1024 * 1024:
-        raise SettingsError(f"{where}: must be 16-1048576 KiB, got {value}")
     if key in ("port", "smtp_port") and not 0 < number < 65536:
         raise SettingsError(f"{where}: must be a TCP port 1-65535, got {value}")
     return value
+
+
+def _check_file_path(key: str, value: str, where: str) -> None:
+    """A file is written at this path: an existing folder there (or a file above it) cannot work."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        example = path / _PATH_IS_FILE[key]
+        raise SettingsError(f"{where}: {value!r} is a folder; name a file in it, e.g. {example}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise SettingsError(f"{where}: {str(parent)!r} is a file, so {value!r} cannot be")
+            break
+
+
+def _check_together(settings: Settings, source: str) -> Settings:
+    """Keys that work alone but not with each other."""
+    if settings.settle >= settings.max_write:
+        raise SettingsError(
+            f"{source}: watch.settle ({settings.settle:g} s) must be shorter than "
+            f"watch.max_write ({settings.max_write:g} s), or every file is flagged INCOMPLETE "
+            "before it can settle"
+        )
+    return settings
 
 
 def parse_settings(data: Mapping[str, Any], source: str = "settings") -> Settings:
@@ -234,9 +324,12 @@ def parse_settings(data: Mapping[str, Any], source: str = "settings") -> Setting
                 if (
                     not isinstance(timeout, int | float)
                     or isinstance(timeout, bool)
-                    or not timeout > 0
+                    or not 0 < timeout <= 86400
                 ):
-                    raise SettingsError(f"{where}.timeout: must be > 0 seconds")
+                    raise SettingsError(
+                        f"{where}.timeout: must be > 0 and at most 86400 seconds (a conversion "
+                        f"that takes a day has hung); got {timeout!r}"
+                    )
                 values.setdefault("converters", {})[key.lower()] = Converter(
                     str(value["command"]), float(timeout)
                 )
@@ -247,7 +340,7 @@ def parse_settings(data: Mapping[str, Any], source: str = "settings") -> Setting
                     f"{', '.join(k for k in sections[section] if k != 'converters')})"
                 )
             values[key] = _check(key, value, where)
-    return Settings(**values)
+    return _check_together(Settings(**values), source)
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -289,4 +382,5 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{p}: not valid TOML ({exc})") from exc
         settings = parse_settings(data, str(p))
-    return replace(settings, **env_overrides(os.environ if environ is None else environ))
+    merged = replace(settings, **env_overrides(os.environ if environ is None else environ))
+    return _check_together(merged, "settings and environment")

@@ -50,6 +50,13 @@ from watchdog.utils import UnsupportedLibcError
 
 from asnmon.convert import ConverterSpec, _run_converter, run_converter
 from asnmon.errors import ConvertError, SettingsError
+from asnmon.fileread import (
+    DEFAULT_LIMITS,
+    MB,
+    RATIO_GRACE_MB,
+    ReadLimits,
+    tail_before_whitespace,
+)
 
 __all__ = [
     "DEFAULT_PATTERNS",
@@ -64,7 +71,16 @@ __all__ = [
 
 log = logging.getLogger("asnmon.watch")
 
-EventKind = Literal["ready", "incomplete", "convert_error", "folder_lost", "folder_back", "error"]
+EventKind = Literal[
+    "ready",
+    "incomplete",
+    "convert_error",
+    "folder_lost",
+    "folder_back",
+    "error",
+    "not_a_file",
+    "events_lost",
+]
 WatchState = Literal["watching", "unreachable", "stopped"]
 ObserverKind = Literal["native", "polling"]
 
@@ -73,6 +89,7 @@ DEFAULT_PATTERNS: tuple[str, ...] = ("*.mzML", "*.mzml", "*.mzML.gz")
 _CLOSING_TAGS = (b"</indexedmzML>", b"</mzML>")
 _HEAD_BYTES = 2048  # the root element is always within the first lines
 _TAIL_BYTES = 8192  # an indexedmzML index footer is far shorter than this
+_MAX_TRAILING_SPACE = 64 << 20  # bytes of trailing whitespace scanned back through
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_CHUNK = 1 << 20
 _TEMP_PREFIXES = (".", "~$", "~")
@@ -115,31 +132,40 @@ class WatchStatus:
 # ---------------------------------------------------------------- completeness
 
 
-def is_complete(path: Path) -> bool:
+def is_complete(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> bool:
     """Whether a reader will find the whole document.
 
-    mzML: the root's closing tag ends the file (an indexedmzML must end with
-    ``</indexedmzML>``, because its ``</mzML>`` comes before the index). gzip
-    (by magic bytes, whatever the name): the stream decompresses to its end
-    with a valid CRC and the contents end with the closing tag. Anything else
-    (vendor raw files, raw folders) is complete once settled, which the caller
-    checks. Unreadable or empty files are not complete.
+    mzML: the root's closing tag ends the file, trailing whitespace aside (an
+    indexedmzML must end with ``</indexedmzML>``, because its ``</mzML>`` comes
+    before the index). gzip (by magic bytes, whatever the name): the stream
+    decompresses to its end with a valid CRC and the contents end with the closing
+    tag. Anything else (vendor raw files, raw folders) is complete once settled,
+    which the caller checks. Unreadable or empty files are not complete.
+
+    Nothing here can block or run away: only regular files are opened (non-blocking,
+    after a stat), and a FIFO, device or socket, a file over ``max_file_mb`` or a gzip
+    stream past the inflation limits counts as complete at once, so that the reader
+    refuses it with a READ_ERROR that says why instead of the settle thread waiting.
     """
     try:
-        if path.is_dir():
-            return True
-        with path.open("rb") as fh:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limits.max_file_bytes:
+            return True  # a folder (raw data) is settled; the rest the reader refuses
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())  # swapped for a FIFO between stat and open?
+            if not stat.S_ISREG(st.st_mode):
+                return True
             head = fh.read(_HEAD_BYTES)
             if not head:
                 return False
             if head.startswith(_GZIP_MAGIC):
                 fh.seek(0)
-                return _gzip_complete(fh)
+                return _gzip_complete(fh, limits)
             if not _looks_like_mzml(path, head):
                 return True
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - _TAIL_BYTES))
-            return _ends_closed(head, fh.read())
+            tail = tail_before_whitespace(fh, st.st_size, _TAIL_BYTES, _MAX_TRAILING_SPACE)
+            return tail is None or _ends_closed(head, tail)
     except OSError as exc:
         log.debug("cannot check %s for completeness: %s", path, exc)
         return False
@@ -165,16 +191,31 @@ def _ends_closed(head: bytes, tail: bytes) -> bool:
     return end.endswith(_CLOSING_TAGS)
 
 
-def _gzip_complete(fh: IO[bytes]) -> bool:
-    """Decompress in chunks to EOF; gzip checks each member's CRC and length."""
+def _gzip_complete(fh: IO[bytes], limits: ReadLimits = DEFAULT_LIMITS) -> bool:
+    """Decompress in chunks to EOF; gzip checks each member's CRC and length.
+
+    Bounded like the reader: past ``max_inflated_mb``, or past the grace size at
+    more than ``max_ratio`` times the compressed bytes read, the stream is handed
+    on as it is (the reader refuses it plainly) instead of inflating a bomb here.
+    """
     head = b""
     tail = b""
+    produced = 0
     try:
         with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
             while chunk := gz.read(_GZIP_CHUNK):
+                produced += len(chunk)
+                ratio = produced / max(1, fh.tell())
+                if produced > limits.max_inflated_bytes or (
+                    produced > RATIO_GRACE_MB * MB and ratio > limits.max_ratio
+                ):
+                    log.debug("gzip stream past the [read] limits: handed on to be refused")
+                    return True
                 if len(head) < _HEAD_BYTES:
                     head += chunk[: _HEAD_BYTES - len(head)]
-                tail = (tail + chunk)[-_TAIL_BYTES:]
+                content = chunk.rstrip(b" \t\r\n")  # the tail is content, not padding
+                if content:
+                    tail = (tail + content)[-_TAIL_BYTES:]
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
         log.debug("gzip stream not complete: %s", exc)
         return False
@@ -403,6 +444,14 @@ class FolderWatcher:
         self._set_state("stopped")
         return True
 
+    def rescan(self, *, forget: bool = False) -> None:
+        """Look at every file again; ``forget``: hand on even those handed on before.
+
+        Thread-safe (the settle thread does the work). ``forget`` is for a consumer
+        that lost what it had stored (its database was replaced): it dedupes anyway.
+        """
+        self._inbox.put(("rescan", forget))
+
     def status(self) -> WatchStatus:
         with self._lock:
             return WatchStatus(
@@ -462,6 +511,10 @@ class FolderWatcher:
                 self._track(Path(payload))
             elif kind == "emit" and isinstance(payload, WatchEvent):
                 self._deliver(payload)
+            elif kind == "rescan":
+                if payload:
+                    self._handed = {p: s for p, s in self._handed.items() if self._is_raw(p)}
+                self._rescan()
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:

@@ -7,8 +7,10 @@ test can state exactly the oddity it is about; ``test_fuzz_reader`` reuses them.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
+import re
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 
 from asnmon.assay import Assay, parse_assay
 from asnmon.errors import (
+    ChecksumError,
     CorruptDataError,
     EmptyFileError,
     MzxmlError,
@@ -227,6 +230,10 @@ def test_reads_every_chromatogram_and_the_run_metadata(tmp_path: Path) -> None:
         (MINUTE, 1.0),
         (("", "minute"), 1.0),
         (("UO:0000028", "millisecond"), 1 / 60000),
+        (("UO:0000032", "hour"), 60.0),
+        (("MS:1000039", "second"), 1 / 60),  # the PSI-MS term of mzML 1.0 writers
+        (("MS:1000038", ""), 1.0),
+        (("", "Minute"), 1.0),
         (None, 1.0),
     ],
 )
@@ -486,3 +493,172 @@ def test_full_scan_in_the_other_polarity_is_refused(tmp_path: Path) -> None:
     spectra = [spectrum_xml("s", 1.0, [133.0608], [1.0], polarity="negative")]
     with pytest.raises(WrongPolarityError):
         read_injection(write(tmp_path, document(spectra=spectra)), full_scan_assay())
+
+
+# ---------------------------------------------------------------- time units
+
+
+@pytest.mark.parametrize(
+    ("unit", "words"),
+    [
+        (("", "fortnight"), "'fortnight', a time unit asnmon does not know"),
+        (("UO:0000999", "fortnight"), "UO:0000999 'fortnight', a time unit"),
+        (("UO:0000999", ""), "UO:0000999, a time unit"),
+        (("UO:0000010", "fortnight"), "'fortnight', a time unit"),
+        (("UO:0000010", "minute"), "UO:0000010 \\(second\\) but names it 'minute'"),
+    ],
+)
+def test_an_unknown_or_contradictory_time_unit_is_refused(
+    tmp_path: Path, unit: tuple[str, str], words: str
+) -> None:
+    doc = document([chrom_xml("odd time", RT, PEAK, time_unit=unit)])
+    with pytest.raises(UnsupportedDataError, match=words) as info:
+        read_file(write(tmp_path, doc))
+    assert "'odd time'" in str(info.value)
+
+
+def test_an_unknown_scan_time_unit_is_refused(tmp_path: Path) -> None:
+    doc = document(spectra=[spectrum_xml("s", 1.0, [133.06], [1.0])]).replace(
+        'unitAccession="UO:0000031" unitName="minute"', 'unitAccession="" unitName="fortnight"'
+    )
+    with pytest.raises(UnsupportedDataError, match="scan start time is in 'fortnight'"):
+        read_file(write(tmp_path, doc), spectra=True)
+
+
+# ---------------------------------------------------------------- trailing whitespace
+
+
+@pytest.mark.parametrize("padding", [" " * 257, "\n" * 5000, " \t\r\n" * 300_000])
+@pytest.mark.parametrize("indexed", [False, True])
+def test_trailing_whitespace_after_the_closing_tag_is_fine(
+    tmp_path: Path, padding: str, indexed: bool
+) -> None:
+    doc = document(standard_chroms(), indexed=indexed) + padding
+    assert len(read_file(write(tmp_path, doc)).chromatograms) == 4
+
+
+def test_whitespace_alone_after_a_cut_is_still_truncated(tmp_path: Path) -> None:
+    doc = document(standard_chroms(), indexed=True).rstrip()[:-40] + " " * 10_000
+    with pytest.raises(TruncatedFileError, match="closing </indexedmzML>"):
+        read_file(write(tmp_path, doc))
+
+
+# ---------------------------------------------------------------- <fileChecksum>
+
+
+@functools.cache
+def psims_uncompressed(position: int = 6) -> bytes:
+    """An indexed mzML written by psims (the simulator's writer, computing its own
+    SHA-1) from the simulator's traces, with arrays uncompressed: the case where a
+    changed character decodes into a plausible, wrong number."""
+    import io
+
+    from psims.mzml.writer import IndexedMzMLWriter
+
+    from asnmon.simulate import TRACES, SimConfig, plan_run, render_traces
+    from asnmon.simulate import time_axis as sim_time
+    from asnmon.simulate.writer import _vocabularies
+
+    config = SimConfig()
+    inj = plan_run(config)[position - 1]
+    t, ys = sim_time(config), render_traces(inj, config)
+    buf = io.BytesIO()
+    w = IndexedMzMLWriter(buf, close=False, vocabulary_resolver=_vocabularies())
+    win = {"lower": 0.5, "upper": 0.5}
+    software = {"id": "sim", "version": "1", "params": ["custom unreleased software tool"]}
+    with w:
+        parts = w.ComponentList([w.Source(1, ["electrospray ionization"]),
+                                 w.Analyzer(2, ["quadrupole"]),
+                                 w.Detector(3, ["electron multiplier"])])  # fmt: skip
+        w.controlled_vocabularies()
+        w.file_description(["selected reaction monitoring chromatogram"])
+        w.software_list([software])
+        method = w.ProcessingMethod(
+            order=0, software_reference="sim", params=["Conversion to mzML"]
+        )
+        config_ = w.InstrumentConfiguration(
+            id="IC1", params=[config.instrument], component_list=parts
+        )
+        w.instrument_configuration_list([config_])
+        w.data_processing_list([w.DataProcessing([method], id="dp")])
+        with w.run(id="plain", instrument_configuration="IC1"), w.chromatogram_list(count=8):
+            for i, (tr, y) in enumerate(zip(TRACES, ys, strict=True)):
+                chrom = w.chromatogram(
+                    t, y, id=f"SRM SIC Q1={tr.q1:g} Q3={tr.q3:g} transition={i}",
+                    chromatogram_type="selected reaction monitoring chromatogram",
+                    precursor_information={"mz": None, "activation": [
+                        "collision-induced dissociation", {"collision energy": tr.ce}],
+                        "isolation_window_args": {"target": tr.q1, **win}},
+                    params=["positive scan"], encoding=64, compression="none",
+                )  # fmt: skip
+                chrom.product = w.Product(isolation_window={"target": tr.q3, **win})
+                chrom.write(w.writer)
+    return buf.getvalue()
+
+
+def change_one_character_in_the_peak(data: bytes, assay: Assay, path: Path) -> bytes:
+    """The file with one base64 character changed inside the analyte peak's apex value."""
+    apex = int(np.argmax(read_injection(path, assay).traces["asn_quant"].intensity))
+    chrom = data.index(b'id="SRM SIC Q1=133.1 Q3=87.1')
+    array = data.index(b'name="intensity array"', chrom)
+    start = data.index(b"<binary>", array) + len(b"<binary>")
+    at = start + (8 * apex + 5) * 4 // 3  # a character of the apex value's mantissa
+    assert at < data.index(b"</binary>", start)
+    new = b"A" if data[at : at + 1] != b"A" else b"B"
+    return data[:at] + new + data[at + 1 :]
+
+
+_STATED_SHA1 = re.compile(rb"(<fileChecksum>)([0-9a-f]{40})(</fileChecksum>)")
+
+
+def test_the_simulators_checksums_verify(tmp_path: Path, assay: Assay) -> None:
+    from asnmon.simulate import SimConfig, plan_run, render_mzml
+
+    config = SimConfig()
+    for name, data in [("zlib.mzML", render_mzml(plan_run(config)[5], config)),
+                       ("plain.mzML", psims_uncompressed())]:  # fmt: skip
+        assert _STATED_SHA1.search(data)
+        assert set(read_injection(write(tmp_path, data, name), assay).traces) >= {"asn_quant"}
+
+
+@pytest.mark.parametrize("source", ["uncompressed", "zlib"])
+def test_one_changed_character_in_a_peak_fails_the_checksum(
+    tmp_path: Path, assay: Assay, source: str
+) -> None:
+    from asnmon.simulate import SimConfig, plan_run, render_mzml
+
+    config = SimConfig()
+    data = (
+        psims_uncompressed()
+        if source == "uncompressed"
+        else render_mzml(plan_run(config)[5], config)
+    )
+    changed = change_one_character_in_the_peak(data, assay, write(tmp_path, data, "good.mzML"))
+    stated = _STATED_SHA1.search(data)
+    assert stated is not None
+    with pytest.raises(ChecksumError) as info:
+        read_injection(write(tmp_path, changed, "changed.mzML"), assay)
+    message = str(info.value)
+    assert "changed.mzML" in message and "<fileChecksum>" in message
+    assert f"expected {stated.group(2).decode()}, computed " in message
+    assert "changed after it was written" in message
+    if source == "uncompressed":  # without the checksum the change is silent and wrong
+        blank = _STATED_SHA1.sub(lambda m: m[1] + b"0" * 40 + m[3], changed)
+        wrong = read_injection(write(tmp_path, blank, "blank.mzML"), assay).traces["asn_quant"]
+        right = read_injection(tmp_path / "good.mzML", assay).traces["asn_quant"]
+        assert not np.array_equal(wrong.intensity, right.intensity)
+        assert np.isfinite(wrong.intensity).all()
+
+
+def test_a_checksum_that_is_not_a_sha1_is_noted(tmp_path: Path, assay: Assay) -> None:
+    data = _STATED_SHA1.sub(lambda m: m[1] + b"not-a-digest" + m[3], psims_uncompressed())
+    inj = read_injection(write(tmp_path, data), assay)
+    assert any("'not-a-digest' is not a SHA-1" in n for n in inj.notes)
+
+
+def test_the_checksum_covers_a_gzipped_document(tmp_path: Path, assay: Assay) -> None:
+    data = psims_uncompressed()
+    read_injection(write(tmp_path, data, "ok.mzML.gz", gz=True), assay)
+    changed = change_one_character_in_the_peak(data, assay, write(tmp_path, data, "p.mzML"))
+    with pytest.raises(ChecksumError):
+        read_injection(write(tmp_path, changed, "changed.mzML.gz", gz=True), assay)

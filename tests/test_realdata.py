@@ -6,6 +6,10 @@ until someone states what reading it must give.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +18,7 @@ import pytest
 
 from asnmon.assay import Assay, parse_assay
 from asnmon.errors import (
+    ChecksumError,
     EmptyFileError,
     MzxmlError,
     NoMatchingTransitionError,
@@ -68,7 +73,8 @@ EXPECTED: dict[str, Traces | type[ReadError]] = {
     "pwiz_vendor_srm/reserpine-MS2sim-010.mzML": Traces(2, polarity="positive"),
     "pymzml_tests/mini.chrom.mzML": Traces(3, srm=3),
     "pymzml_tests/mini_numpress.chrom.mzML": NUMPRESS,  # name/accession disagree
-    "pymzml_tests/small-1.0.0.mzml": Traces(1),
+    # an excerpt of a larger file that kept the original's index and SHA-1 (see below)
+    "pymzml_tests/small-1.0.0.mzml": ChecksumError,
     "pythoms_waters_srm/MultiTest.mzML.gz": Traces(2, srm=1, points=4, has=((200.0, 100.0),)),
     "rainbow_waters_raw/white.raw": NotMzmlError,  # a folder
     "sgi_cations_aa_mrm/25uM.mzML": Traces(
@@ -153,8 +159,14 @@ def test_openms_seconds_become_minutes(realdata: Path) -> None:
     assert max(c.rt.max() for c in raw.chromatograms) < 200  # 7,517 s in the file: minutes now
 
 
-def test_mzml_1_0_and_metadata(realdata: Path) -> None:
-    raw = read_file(realdata / "pymzml_tests/small-1.0.0.mzml")
+def test_mzml_1_0_and_metadata(realdata: Path, tmp_path: Path) -> None:
+    # Its stated checksum is wrong (test_corpus_checksums); blanked to zeros ("not
+    # computed", as OpenMS writes) in a copy, the real mzML 1.0 content still reads.
+    copy = tmp_path / "small-1.0.0.mzml"
+    shutil.copyfile(realdata / "pymzml_tests/small-1.0.0.mzml", copy)
+    data = copy.read_bytes()
+    copy.write_bytes(data.replace(b"d288ffa4f31e15e373a82c1c00f0fbf33d65ae31", b"0" * 40))
+    raw = read_file(copy)
     assert raw.meta.mzml_version == "1.0.0"
     assert raw.meta.instrument == "LCQ Deca XP Plus"
     assert raw.chromatograms[0].kind == "tic"
@@ -212,3 +224,54 @@ def test_numpress_corrupt_payload_does_not_kill_the_process(realdata: Path) -> N
     for _ in range(3):  # reaching the second round proves no native decoder ran
         with pytest.raises(UnsupportedDataError, match="convert without --numpress"):
             read_file(realdata / "openms_bad/FileFilter_39_input_corrupt.mzML", spectra=True)
+
+
+# ---------------------------------------------------------------- <fileChecksum>
+
+_STATED = re.compile(rb"<fileChecksum>([^<]*)</fileChecksum>\s*</indexedmzML>\s*\Z")
+# pymzML's test file is cut from an 18 MB run: its index still points at byte 18,278,233
+# of a 93,812-byte file, and its SHA-1 is the original's. A finding, not a reader bug.
+CHECKSUM_WRONG = {"pymzml_tests/small-1.0.0.mzml"}
+
+
+def _checksum(path: Path) -> tuple[str, str] | None:
+    """(stated, SHA-1 from the file's start through the <fileChecksum> start tag), by hand."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    m = _STATED.search(data)
+    if m is None or not re.fullmatch(rb"[0-9a-f]{40}", m.group(1)):
+        return None  # none, or OpenMS's "0" (not computed)
+    through_start_tag = data[: m.start(1)]
+    return m.group(1).decode(), hashlib.sha1(through_start_tag).hexdigest()
+
+
+def test_corpus_checksums(realdata: Path) -> None:
+    """Every stated SHA-1 is checked: the right ones read, the wrong one is refused."""
+    right, wrong = [], []
+    for name in sorted(EXPECTED):
+        path = realdata / name
+        found = _checksum(path) if path.is_file() else None
+        if found is None:
+            continue
+        stated, computed = found
+        if stated == computed:
+            right.append(name)
+            if isinstance(EXPECTED[name], Traces):
+                assert read_file(path).chromatograms  # verified, and read
+        else:
+            wrong.append(name)
+            with pytest.raises(ChecksumError) as info:
+                read_file(path)
+            message = str(info.value)
+            assert f"expected {stated}, computed {computed}" in message
+            assert "changed after it was written" in message
+    assert set(wrong) == CHECKSUM_WRONG
+    assert len(right) == 15  # 12 SGI, 2 SmartPeak, the gzipped Waters file
+
+
+def test_the_wrong_checksum_is_an_excerpt(realdata: Path) -> None:
+    path = realdata / "pymzml_tests/small-1.0.0.mzml"
+    data = path.read_bytes()
+    offsets = [int(x) for x in re.findall(rb"<offset [^>]*>(\d+)</offset>", data)]
+    assert max(offsets) > 100 * len(data)  # the index describes a far larger file

@@ -120,9 +120,29 @@ def test_environment_types() -> None:
 
 
 INVALID_TOML = [
-    ("[watch]\nsettle = -1", ["watch.settle", ">= 0"]),
-    ("[watch]\nsettle = nan", ["watch.settle", ">= 0"]),
-    ("[watch]\nmax_write = 0", ["watch.max_write", "> 0"]),
+    ("[watch]\nsettle = -1", ["watch.settle", "between 0 and 3600 s", "got -1"]),
+    ("[watch]\nsettle = nan", ["watch.settle", "between 0 and 3600 s", "got nan"]),
+    ("[watch]\nsettle = inf", ["watch.settle", "between 0 and 3600 s", "got inf"]),
+    ("[watch]\nmax_write = 0", ["watch.max_write", "between 1 and 604800 s"]),
+    ("[watch]\npoll = 1e-300", ["watch.poll", "0 (native file events) or between 0.1 and 3600"]),
+    ("[watch]\npoll = -inf", ["watch.poll", "got -inf"]),
+    ("[watch]\npatterns = []", ["watch.patterns", "at least one file pattern"]),
+    ("[watch]\npatterns = ['  ']", ["watch.patterns", "at least one file pattern"]),
+    ("[watch]\nretry_every = 1e-300", ["watch.retry_every", "between 0.1 and 3600 s"]),
+    ("[watch]\nsettle = 30\nmax_write = 20", ["watch.settle (30 s) must be shorter"]),
+    ("[database]\nbackup_every = 1e-9", ["database.backup_every", "0 (no backups) or"]),
+    ("[database]\nbackup_keep = -1", ["database.backup_keep", "between 0 and 10000"]),
+    ("[alerts]\nmax_per_hour = 0", ["alerts.max_per_hour", "silence every alert"]),
+    ("[alerts]\nbatch_seconds = inf", ["alerts.batch_seconds", "no alert"]),
+    ("[alerts]\nretries = 1000", ["alerts.retries", "between 0 and 20"]),
+    ("[share]\nshare_every = nan", ["share.share_every", "between 0 and 1440 minutes"]),
+    ("[logs]\nlog_max_mb = 0", ["logs.log_max_mb", "between 0.1 and 10240 MB"]),
+    ("[logs]\nlog_backups = 100000", ["logs.log_backups", "between 0 and 1000"]),
+    ("[read]\nmax_file_mb = 0", ["read.max_file_mb", "between 1 and 1.04858e+06 MB"]),
+    ("[read]\nmax_inflated_mb = inf", ["read.max_inflated_mb", "got inf"]),
+    ("[read]\nmax_ratio = 5", ["read.max_ratio", "between 10 and 1032:1", "22:1"]),
+    ("[read]\nmax_ratio = nan", ["read.max_ratio", "got nan"]),
+    ("[read]\nmax_bytes = 5", ["read.max_bytes", "unknown key", "max_file_mb"]),
     ("[watch]\npoll = 'fast'", ["watch.poll", "must be float", "'fast'"]),
     ("[watch]\nrecursive = 'yes'", ["watch.recursive", "must be bool"]),
     ("[watch]\npatterns = '*.mzML'", ["watch.patterns", "list of strings"]),
@@ -135,11 +155,15 @@ INVALID_TOML = [
     ("[convert]\n'.raw' = {command = 'msconvert'}", ["convert..raw.command", "{input}"]),
     (
         "[convert]\n'.raw' = {command = 'c {input}', timeout = 0}",
-        ["convert..raw.timeout", "> 0 seconds"],
+        ["convert..raw.timeout", "> 0 and at most 86400 seconds"],
     ),
     (
         "[convert]\n'.raw' = {command = 'c {input}', timeout = true}",
-        ["convert..raw.timeout", "> 0 seconds"],
+        ["convert..raw.timeout", "> 0 and at most 86400 seconds"],
+    ),
+    (
+        "[convert]\n'.raw' = {command = 'c {input}', timeout = inf}",
+        ["convert..raw.timeout", "got inf"],
     ),
 ]
 
@@ -169,8 +193,12 @@ def test_unreadable_files_say_so(tmp_path: Path) -> None:
 
 INVALID_ENV = [
     ("ASNMON_WATCH_SETTLE", "soon", "not a valid float"),
-    ("ASNMON_WATCH_SETTLE", "-2", "must be >= 0 seconds"),
-    ("ASNMON_WATCH_RETRY_EVERY", "0", "must be > 0 seconds"),
+    ("ASNMON_WATCH_SETTLE", "-2", "must be between 0 and 3600 s"),
+    ("ASNMON_WATCH_SETTLE", "inf", "got inf"),
+    ("ASNMON_WATCH_POLL", "1e-300", "between 0.1 and 3600 s"),
+    ("ASNMON_WATCH_PATTERNS", " , ", "at least one file pattern"),
+    ("ASNMON_WATCH_RETRY_EVERY", "0", "must be between 0.1 and 3600 s"),
+    ("ASNMON_READ_MAX_RATIO", "nan", "got nan"),
     ("ASNMON_WATCH_RECURSIVE", "maybe", "not a valid bool"),
     ("ASNMON_DASHBOARD_PORT", "99999", "TCP port 1-65535"),
     ("ASNMON_DASHBOARD_PORT", "80.5", "not a valid int"),
@@ -190,8 +218,11 @@ def test_invalid_environment_value_names_variable_and_problem(
 @pytest.mark.parametrize(
     ("argv", "option", "problem"),
     [
-        (["--settle", "-1"], "--settle", ">= 0 seconds"),
-        (["--max-write", "0"], "--max-write", "> 0 seconds"),
+        (["--settle", "-1"], "--settle", "between 0 and 3600 s"),
+        (["--settle", "inf"], "--settle", "got inf"),
+        (["--poll", "1e-300"], "--poll", "0 (native file events) or between 0.1"),
+        (["--max-write", "0"], "--max-write", "between 1 and 604800 s"),
+        (["--settle", "100", "--max-write", "50"], "command line", "must be shorter"),
         (["--port", "0"], "--port", "TCP port"),
     ],
 )
@@ -268,5 +299,53 @@ def test_invalid_setting_stops_asnmon_run_before_it_starts(tmp_path: Path) -> No
     )
     assert proc.returncode == 1
     assert "watch.settle" in proc.stderr
-    assert "must be >= 0 seconds" in proc.stderr
+    assert "must be between 0 and 3600 s" in proc.stderr
     assert "watching" not in proc.stdout
+
+
+# ---------------------------------------------------------------- paths and [read]
+
+
+@pytest.mark.parametrize("key", ["log_file", "db"])
+def test_a_file_setting_naming_a_folder_is_refused(tmp_path: Path, key: str) -> None:
+    section = "logs" if key == "log_file" else "database"
+    path = tmp_path / "s.toml"
+    path.write_text(f'[{section}]\n{key} = "{tmp_path.as_posix()}"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=rf"{section}.{key}: .* is a folder; name a file"):
+        load_settings(path, {})
+    (tmp_path / "plain").write_text("x")
+    below = (tmp_path / "plain" / "asnmon.log").as_posix()
+    path.write_text(f'[{section}]\n{key} = "{below}"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"plain' is a file, so"):
+        load_settings(path, {})
+    with pytest.raises(SettingsError, match=rf"ASNMON_{section.upper()}_{key.upper()}"):
+        load_settings(None, {f"ASNMON_{section.upper()}_{key.upper()}": str(tmp_path)})
+
+
+def test_a_log_file_in_a_folder_still_to_be_made_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    target = (tmp_path / "new" / "logs" / "asnmon.log").as_posix()
+    path.write_text(f'[logs]\nlog_file = "{target}"\n', encoding="utf-8")
+    assert load_settings(path, {}).log_file == target
+
+
+def test_read_limits_come_from_the_read_section(tmp_path: Path) -> None:
+    from asnmon.fileread import DEFAULT_LIMITS, ReadLimits
+
+    assert Settings().read_limits == DEFAULT_LIMITS
+    path = tmp_path / "s.toml"
+    path.write_text("[read]\nmax_file_mb = 64\nmax_inflated_mb = 256\nmax_ratio = 500\n")
+    settings = load_settings(path, {"ASNMON_READ_MAX_RATIO": "200"})
+    assert settings.read_limits == ReadLimits(max_file_mb=64, max_inflated_mb=256, max_ratio=200)
+
+
+def test_every_numeric_key_has_a_range() -> None:
+    """A new number without bounds fails here: NaN and infinity must never pass."""
+    from asnmon.settings import _RANGES, _TYPES
+
+    numeric = {k for k, t in _TYPES.items() if t in (int, float)} - {"port", "smtp_port"}
+    assert numeric == set(_RANGES)
+    for key in numeric:
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            with pytest.raises(SettingsError, match=key.replace("_", "-")):
+                Settings().with_overrides(**{key: bad})

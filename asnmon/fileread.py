@@ -1,0 +1,280 @@
+"""Bytes from disk under limits: regular files only, a bounded size, bounded inflation.
+
+Why: a monitor reads whatever lands in a folder. A FIFO named ``*.mzML`` blocks
+``open()`` for ever, a symlink to ``/dev/zero`` never ends, and a 2 MB ``.mzML.gz``
+can inflate to 12 GB (MemoryError). So a path is stat'ed before it is opened (a
+device can act on open), opened non-blocking and checked again by its descriptor,
+read up to ``max_file_mb`` at most, and inflated incrementally
+(``zlib.decompressobj`` with ``max_length``), stopping as soon as the output passes
+``max_inflated_mb`` or grows more than ``max_ratio`` times the input consumed.
+Sizes in MB are MiB (1,048,576 bytes), as for ``log_max_mb``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from asnmon.errors import (
+    CorruptDataError,
+    NotRegularFileError,
+    ReadError,
+    TooLargeError,
+    TruncatedFileError,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "RATIO_GRACE_MB",
+    "Inflation",
+    "ReadLimits",
+    "gunzip",
+    "read_regular",
+    "regular_sha256",
+    "tail_before_whitespace",
+]
+
+MB = 1 << 20
+_CHUNK = 1 << 20  # read and inflate 1 MiB at a time
+_GZIP_MAGIC = b"\x1f\x8b"
+_WHITESPACE = b" \t\r\n"
+# The ratio is judged only past this much output: genuine small zlib arrays reach
+# 931:1 (a 13C-tracer TIC of mostly zeros, 216 KB, in the public corpus), and below a
+# few MB the size limit alone keeps memory small. Apache POI waits for 100 KB; our
+# arrays need more room.
+RATIO_GRACE_MB = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """What one file may cost to read; the ``[read]`` settings.
+
+    Defaults: an MRM run's mzML is 0.2-5 MB (the public corpus: 1 KB-3 MB) and a
+    full-scan run rarely passes a few hundred MB, while the reader holds a file in
+    memory (measured peak: 2.0 x for a 58 MB file, 2.9-3.1 x for the corpus' 0.7 and
+    3 MB runs, 3.7 x its compressed size for a .gz), so 1,024 MB is far above any
+    genuine file and well inside a lab PC's memory. 100:1 is Apache POI's zip-bomb ratio
+    (``MIN_INFLATE_RATIO`` 0.01); genuine ``.mzML.gz`` files reach 22:1 in the corpus.
+    """
+
+    max_file_mb: float = 1024.0  # bytes on disk (a .gz counts compressed)
+    max_inflated_mb: float = 1024.0  # inflated bytes of one file: .gz document + zlib arrays
+    max_ratio: float = 100.0  # inflated / compressed, judged past RATIO_GRACE_MB
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * MB)
+
+    @property
+    def max_inflated_bytes(self) -> int:
+        return int(self.max_inflated_mb * MB)
+
+
+DEFAULT_LIMITS = ReadLimits()
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _refuse_irregular(p: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        via = " (through a symbolic link)" if p.is_symlink() else ""
+        raise NotRegularFileError(
+            f"{p.name} is {_kind(mode)}{via}, not a regular file; asnmon reads only regular "
+            "files (remove it from the watched folder)"
+        )
+
+
+@contextmanager
+def _open_regular(p: Path, limits: ReadLimits) -> Iterator[tuple[int, int]]:
+    """(descriptor, size) of a regular file no larger than the limit; refused otherwise."""
+    try:
+        _refuse_irregular(p, os.stat(p).st_mode)  # before open: opening a device can act
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError as exc:
+        raise ReadError(f"{p.name} does not exist (moved or deleted before it was read)") from exc
+    except OSError as exc:
+        raise ReadError(f"{p.name} cannot be opened: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)  # the path may have been swapped between stat and open
+        _refuse_irregular(p, st.st_mode)
+        _refuse_size(p.name, st.st_size, limits)
+        yield fd, st.st_size
+    finally:
+        os.close(fd)
+
+
+def _refuse_size(name: str, size: int, limits: ReadLimits) -> None:
+    if size > limits.max_file_bytes:
+        raise TooLargeError(
+            f"{name} is {size / MB:,.0f} MB, over the {limits.max_file_mb:g} MB limit for one "
+            "file; raise [read] max_file_mb if this is a genuine file"
+        )
+
+
+def _chunks(fd: int, name: str, limits: ReadLimits) -> Iterator[bytes]:
+    """The file's bytes in chunks, stopping with an error past the size limit (it may grow)."""
+    total = 0
+    while True:
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except OSError as exc:
+            raise ReadError(f"{name} cannot be read: {exc.strerror or exc}") from exc
+        if not chunk:
+            return
+        total += len(chunk)
+        _refuse_size(name, total, limits)
+        yield chunk
+
+
+def read_regular(path: Path | str, limits: ReadLimits = DEFAULT_LIMITS) -> bytes:
+    """The whole file, if it is a regular file within ``max_file_mb``."""
+    p = Path(path)
+    with _open_regular(p, limits) as (fd, _):
+        return b"".join(_chunks(fd, p.name, limits))
+
+
+def regular_sha256(path: Path | str, limits: ReadLimits = DEFAULT_LIMITS) -> str:
+    """Hex sha256 of a regular file's bytes, read in chunks within ``max_file_mb``."""
+    p = Path(path)
+    h = hashlib.sha256()
+    with _open_regular(p, limits) as (fd, _):
+        for chunk in _chunks(fd, p.name, limits):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Inflation:
+    """One file's inflation budget, shared by its gzip document and every zlib array."""
+
+    def __init__(self, name: str, limits: ReadLimits) -> None:
+        self.name = name
+        self.limits = limits
+        self.total = 0  # bytes inflated so far for this file
+        self.total_in = 0  # compressed bytes they came from
+
+    def _check(self, what: str, out: int, consumed: int, total: int, total_in: int) -> None:
+        if total > self.limits.max_inflated_bytes:
+            overall = total / max(1, total_in)
+            raise TooLargeError(
+                f"{self.name}: {what} inflates beyond {self.limits.max_inflated_mb:g} MB "
+                f"(ratio {overall:,.0f}:1); raise [read] max_inflated_mb if this is a genuine file"
+            )
+        ratio = out / max(1, consumed)
+        if out > RATIO_GRACE_MB * MB and ratio > self.limits.max_ratio:
+            raise TooLargeError(
+                f"{self.name}: {what} inflates more than {self.limits.max_ratio:g} times its "
+                f"compressed size ({consumed:,} bytes gave {out / MB:,.0f} MB so far, ratio "
+                f"{ratio:,.0f}:1), the mark of a decompression bomb; raise [read] max_ratio if "
+                "this is a genuine file"
+            )
+
+    def inflate(
+        self,
+        what: str,
+        data: bytes,
+        wbits: int = zlib.MAX_WBITS,
+        *,
+        start: int = 0,
+        before: tuple[int, int] = (0, 0),
+    ) -> tuple[bytes, int]:
+        """One zlib (``wbits=31``: gzip) stream from ``data[start:]`` within the budget.
+
+        Returns the output and the offset just after the stream. The ratio is judged
+        over ``before`` (compressed, inflated bytes of earlier gzip members) plus this
+        stream. Raises zlib.error for corrupt data, EOFError for a stream cut short.
+        """
+        d = zlib.decompressobj(wbits)
+        out: list[bytes] = []
+        produced = 0
+        view = memoryview(data)
+        pos = start
+        room = self.limits.max_inflated_bytes - self.total + 1  # one byte over says "too big"
+        while not d.eof:
+            want = max(1, min(_CHUNK, room - produced))
+            if d.unconsumed_tail:
+                piece = d.decompress(d.unconsumed_tail, want)
+            elif pos < len(view):
+                chunk = view[pos : pos + _CHUNK]
+                pos += len(chunk)
+                piece = d.decompress(chunk, want)
+            else:  # all input given: drain what zlib still holds, if anything
+                piece = d.decompress(b"", want)
+                if not piece and not d.eof:
+                    raise EOFError("the compressed stream ends before its end marker")
+            out.append(piece)
+            produced += len(piece)
+            consumed = pos - start - len(d.unconsumed_tail)
+            self._check(
+                what,
+                before[1] + produced,
+                before[0] + consumed,
+                self.total + produced,
+                self.total_in + consumed,
+            )
+        self.total += produced
+        self.total_in += pos - start - len(d.unused_data)
+        return b"".join(out), pos - len(d.unused_data)
+
+
+def gunzip(name: str, data: bytes, budget: Inflation) -> bytes:
+    """Undo gzip (every member, as ``gzip.decompress`` does) within the budget."""
+    parts: list[bytes] = []
+    end = 0
+    inflated = 0
+    try:
+        while data[end : end + 2] == _GZIP_MAGIC:
+            part, stop = budget.inflate(
+                "the gzip stream", data, 31, start=end, before=(end, inflated)
+            )
+            parts.append(part)
+            inflated += len(part)
+            end = stop
+    except EOFError as exc:
+        raise TruncatedFileError(f"{name} is a gzip file that stops before its end") from exc
+    except zlib.error as exc:
+        raise CorruptDataError(f"{name} is a damaged gzip file ({exc})") from exc
+    if data[end:].strip(b"\0"):
+        raise CorruptDataError(f"{name} is a damaged gzip file (bytes after its end)")
+    return b"".join(parts)
+
+
+def tail_before_whitespace(fh: BinaryIO, size: int, n: int, max_whitespace: int) -> bytes | None:
+    """The last ``n`` bytes of a seekable file before its trailing whitespace.
+
+    None when more than ``max_whitespace`` bytes of whitespace end it: the caller
+    decides without reading further (a valid document may end in padding, but a scan
+    back through gigabytes of it must not stall anything).
+    """
+    end = size
+    while end > 0:
+        start = max(0, end - n)
+        fh.seek(start)
+        block = fh.read(end - start)
+        kept = len(block.rstrip(_WHITESPACE))
+        if kept:
+            stop = start + kept
+            fh.seek(max(0, stop - n))
+            return fh.read(stop - max(0, stop - n))
+        end = start
+        if size - end > max_whitespace:
+            return None
+    return b""
