@@ -71,11 +71,16 @@ def _key(args: object) -> str:
 
 
 class PerChange:
-    """Each view's output once per (change counter, inputs), shared by all pages."""
+    """Each view's output once per (change counter, inputs), shared by all pages.
 
-    def __init__(self, counter: ChangeCounter, keep: int = 512) -> None:
+    Only the last two counter values are kept (a page may still be one change
+    behind); older outputs, figures of thousands of points, are dropped.
+    """
+
+    def __init__(self, counter: ChangeCounter, keep: int = 128) -> None:
         self.counter = counter
         self.keep = keep
+        self._recent: list[int] = []  # the two newest counter values seen
         self._lock = threading.Lock()
         self._done: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
         self._running: dict[tuple[str, int, str], Future[Any]] = {}
@@ -104,10 +109,21 @@ class PerChange:
             del self._running[key]
             self._done[key] = value
             self.computed += 1
-            while len(self._done) > self.keep:
-                self._done.popitem(last=False)
+            self._forget_old(key[1])
         mine.set_result(value)
         return value
+
+    def _forget_old(self, seq: int) -> None:
+        if seq not in self._recent:
+            self._recent = sorted([*self._recent, seq])[-2:]
+            oldest = self._recent[0]
+            for k in [k for k in self._done if k[1] < oldest]:
+                del self._done[k]
+        while len(self._done) > self.keep:
+            self._done.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._done)
 
 
 class TickFastPath:

@@ -78,6 +78,12 @@ def test_same_counter_same_object_and_a_new_one_after_a_change(store: Store) -> 
     clock.now += 1
     c = memo.get("run-plots", ("r1", None), figure)
     assert c is not a and c["n"] == 3
+    assert len(memo) == 3  # this change and the one before are kept
+    for run in ("r4", "r5"):
+        store.ensure_run(RunInfo(run, run))
+        clock.now += 1
+        memo.get("run-plots", ("r1", None), figure)
+    assert len(memo) == 2  # older changes' figures are dropped
 
 
 def test_twenty_pages_asking_at_once_cause_one_computation(store: Store) -> None:
