@@ -86,8 +86,9 @@ class PerChange:
         self._running: dict[tuple[str, int, str], Future[Any]] = {}
         self.computed = 0  # computations so far (tests, benchmark)
 
-    def get(self, name: str, args: object, compute: Callable[[], T]) -> T:
-        key = (name, self.counter.value(), _key(args))
+    def get(self, name: str, args: object, compute: Callable[[], T], seq: int | None = None) -> T:
+        """``compute()``'s value for (``seq``, default the counter's, ``args``)."""
+        key = (name, self.counter.value() if seq is None else seq, _key(args))
         with self._lock:
             if key in self._done:
                 self._done.move_to_end(key)
@@ -129,16 +130,16 @@ class PerChange:
 class TickFastPath:
     """WSGI: the page's "anything new?" tick, when nothing is, answered 204 here.
 
-    Only a request that is exactly the page's tick (its callback, its shape, the
-    change counter it last saw equal to the current one) and carries a valid
-    session cookie is answered here; everything else goes on to Dash, which
-    checks it in full (``dashboard.inputs``).
+    Only a request that is exactly the page's tick (its callback, its shape, a
+    valid session cookie) for which ``unchanged(seen)`` says nothing is new is
+    answered here; everything else goes on to Dash, which checks it in full
+    (``dashboard.inputs``) and reports what changed.
     """
 
     def __init__(
         self,
         app: WsgiApp,
-        counter: ChangeCounter,
+        unchanged: Callable[[dict[str, Any]], bool],
         *,
         output: str,
         state: str,
@@ -146,14 +147,14 @@ class TickFastPath:
         max_bytes: int = 4096,
     ) -> None:
         self.app = app
-        self.counter = counter
+        self.unchanged = unchanged
         self.output = output
         self.state = state  # "id.property" of the store holding the last seen counter
         self.valid = valid  # (body, environ): the full shape check, and the session cookie
         self.max_bytes = max_bytes
         self.answered = 0
 
-    def _seen(self, body: object) -> int | None:
+    def _seen(self, body: object) -> dict[str, Any] | None:
         if not isinstance(body, dict) or body.get("output") != self.output:
             return None
         for entry in body.get("state") or ():
@@ -161,8 +162,7 @@ class TickFastPath:
                 self.state
             ):
                 value = entry.get("value")
-                seq = value.get("seq") if isinstance(value, dict) else None
-                return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+                return value if isinstance(value, dict) else None
         return None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -181,7 +181,7 @@ class TickFastPath:
                 except (ValueError, RecursionError):
                     body = None
                 seen = self._seen(body)
-                if seen is not None and seen == self.counter.value() and self.valid(body, environ):
+                if seen is not None and self.valid(body, environ) and self.unchanged(seen):
                     self.answered += 1
                     start_response("204 NO CONTENT", [("Content-Length", "0")])
                     return [b""]

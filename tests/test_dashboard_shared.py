@@ -225,3 +225,25 @@ def test_the_server_shares_views_and_answers_idle_ticks_without_dash(
         status, body, _ = _post(srv.port, _banner(changed), token)
         assert status == 200 and views.per_change.computed == computed + 1
         assert body != replies[0][1]
+
+
+def test_a_monitor_problem_is_news_even_when_the_database_did_not_move(
+    store: Store, assay: Assay
+) -> None:
+    from dashboard.app import create_app
+    from dashboard.server import serve
+
+    problems: list[str] = []
+    app = create_app(store, assay, health=lambda: {"problems": list(problems)})
+    name = app.config.csrf_token_name
+    with serve(app, port=0) as srv:
+        status, body, cookies = _post(srv.port, _tick(None))
+        seen = json.loads(body)["response"]["changed"]["data"]
+        token = next(c for c in cookies if c.startswith(name)).split(";")[0]
+        assert _post(srv.port, _tick(seen), token)[0] == 204
+        problems.append("WORKER PROBLEM: dead")  # no database write at all
+        status, body, _ = _post(srv.port, _tick(seen), token)
+        assert status == 200
+        changed = json.loads(body)["response"]["changed"]["data"]
+        assert changed["problems"] == ["WORKER PROBLEM: dead"]
+        assert _post(srv.port, _banner(changed), token)[1].count(b"WORKER PROBLEM") >= 1
