@@ -29,9 +29,13 @@ from dashboard.guard import (
 
 __all__ = ["USER", "BasicAuth", "ServerHandle", "is_loopback", "serve"]
 
-# Short requests (the 1 s "anything new?" tick) must not queue behind the view
-# callbacks of 20 clients; waitress threads are cheap (benchmarks/dashboard_load.py).
-THREADS = 6
+# After a change, pages waiting for a shared view computation each hold a thread;
+# with 6 the 1 s ticks of 20 pages queued behind them (p95 97 ms, 24: 34 ms;
+# benchmarks/dashboard_load.py). An idle thread costs a stack and nothing else.
+THREADS = 24
+# 20 open pages, each with up to 6 kept-alive connections (a browser's limit per
+# host), are 120 connections: waitress's default limit of 100 stops accepting.
+CONNECTIONS = 250
 
 
 @dataclass(slots=True)
@@ -105,6 +109,7 @@ def serve(
         threads=threads,
         ident="asnmon",
         max_request_body_size=max_request_kb * 1024,
+        connection_limit=CONNECTIONS,
     )
     # Everything imported and built so far lives as long as the process: keep it out of
     # the cyclic collector, whose full passes over Dash/plotly's objects otherwise add

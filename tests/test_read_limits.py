@@ -339,3 +339,45 @@ def test_the_watcher_sees_a_document_closed_before_trailing_whitespace(
 
 def test_errors_are_read_errors() -> None:
     assert issubclass(TooLargeError, ReadError) and issubclass(NotRegularFileError, ReadError)
+
+
+# ---------------------------------------------------------------- a whole batch, end to end
+
+
+def test_asnmon_ingest_reads_every_good_file_past_bombs_and_a_fifo(tmp_path: Path) -> None:
+    """Before: the 12 GiB bomb crashed ``asnmon ingest`` (MemoryError) and the next file
+    was never read; a FIFO or /dev/zero would hang it. Now each is one line and the run
+    goes on; the bombs are stored as READ_ERROR saying which limit to raise."""
+    import subprocess
+    import sys
+
+    from asnmon.simulate import SimConfig, plan_run, write_injection
+    from asnmon.store import Store
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    config = SimConfig(n_samples=1, seed=3)
+    good = [write_injection(p, folder / f"{p.stem}.mzML", config) for p in plan_run(config)[:3]]
+    write_gzip_bomb(folder / "000_BOMB.mzML.gz", 12 * 1024, complete=False)
+    bomb = array_xml(("MS:1000515", "intensity array"), PEAK, payload=zlib_bomb_payload(3072))
+    arrays = array_xml(("MS:1000595", "time array"), RT, unit=("UO:0000031", "minute")) + bomb
+    (folder / "000_ARRAY_BOMB.mzML").write_text(document([chrom_xml("b", RT, PEAK, arrays=arrays)]))
+    os.mkfifo(folder / "000_PIPE.mzML")
+    (folder / "000_ZERO_LINK.mzML").symlink_to("/dev/zero")
+    db = tmp_path / "batch.duckdb"
+    argv = [sys.executable, "-m", "asnmon.cli", "ingest", str(folder), "--db", str(db), "--quiet"]
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+    assert proc.returncode == 0, proc.stderr
+    with Store(db) as store:
+        files = set(store.results("seq")["file"].to_list())
+        flags = store.flags("seq")
+    errors = {r["file"]: r["message"] for r in flags.iter_rows(named=True)
+              if r["code"] == "READ_ERROR"}  # fmt: skip
+    assert {p.name for p in good} <= files  # every good file was read
+    assert "raise [read] max_ratio" in errors["000_BOMB.mzML.gz"]
+    assert "intensity inflates more than 100 times" in errors["000_ARRAY_BOMB.mzML"]
+    assert "000_PIPE.mzML" not in files and "000_ZERO_LINK.mzML" not in files
+    assert "named pipe (FIFO)" in proc.stdout + proc.stderr
+    assert "character device (through a symbolic link)" in proc.stdout + proc.stderr
