@@ -283,9 +283,8 @@ def test_rt_trend_raised_before_rt_shift_and_kept_current(tmp_path: Path, assay:
     once the RT is out of tolerance its text says the trend no longer applies."""
     import json
 
-    from asnmon.simulate import write_injection
     from asnmon.simulate import plan_run as plan
-    from asnmon.simulate.run import write_worklist
+    from asnmon.simulate import write_injection, write_worklist
 
     cfg = SimConfig(n_samples=30, qc_every=10, seed=5)
     planned = [replace(p, rt_shift=0.004 * max(p.position - 20, 0)) for p in plan(cfg)]
