@@ -381,3 +381,11 @@ def test_asnmon_ingest_reads_every_good_file_past_bombs_and_a_fifo(tmp_path: Pat
     assert "000_PIPE.mzML" not in files and "000_ZERO_LINK.mzML" not in files
     assert "named pipe (FIFO)" in proc.stdout + proc.stderr
     assert "character device (through a symbolic link)" in proc.stdout + proc.stderr
+
+
+def test_hashing_a_vanished_file_raises_the_os_error_callers_expect(tmp_path: Path) -> None:
+    # the pipeline reports "cannot read the file" for an OSError (renamed away mid-run)
+    with pytest.raises(FileNotFoundError):
+        file_sha256(tmp_path / "gone.mzML")
+    with pytest.raises(ReadError, match="does not exist"):
+        read_file(tmp_path / "gone.mzML")
