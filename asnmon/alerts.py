@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("asnmon.alerts")
 
-AlertKind = Literal["flag", "watcher", "verdict", "test"]
+AlertKind = Literal["flag", "watcher", "verdict", "monitor", "test"]
 WebhookKind = Literal["slack", "teams", "generic"]
 SmtpSecurity = Literal["starttls", "ssl", "none"]
 
@@ -90,6 +90,33 @@ def event_from_watch(kind: str, message: str, at: float | None = None) -> AlertE
         severity=severity.value,
         code=kind.upper(),
         at=time.time() if at is None else at,
+    )
+
+
+# The monitor's own health: code -> (title, severity). Each problem alerts when it
+# starts and again when it clears, never once per retry.
+MONITOR_EVENTS: dict[str, tuple[str, Severity]] = {
+    "DATABASE_PROBLEM": ("DATABASE PROBLEM", Severity.FAIL),
+    "DATABASE_BACK": ("DATABASE BACK", Severity.INFO),
+    "WORKER_PROBLEM": ("WORKER PROBLEM", Severity.FAIL),
+    "WORKER_BACK": ("WORKER BACK", Severity.INFO),
+    "WORKLIST_PROBLEM": ("WORKLIST PROBLEM", Severity.FAIL),
+    "WORKLIST_FIXED": ("WORKLIST FIXED", Severity.INFO),
+    "EVENTS_LOST": ("FILE EVENTS LOST", Severity.WARNING),
+    "NOT_A_FILE": ("NOT A REGULAR FILE", Severity.WARNING),
+}
+
+
+def event_from_monitor(code: str, message: str, run_id: str | None = None) -> AlertEvent:
+    """A monitor health change (``MONITOR_EVENTS``) as an alert."""
+    title, severity = MONITOR_EVENTS[code]
+    return AlertEvent(
+        kind="monitor",
+        title=title,
+        detail=message,
+        severity=severity.value,
+        run_id=run_id,
+        code=code,
     )
 
 

@@ -195,6 +195,15 @@ class Limits:
         lo=0,
     )
     is_drift_slope_window: int = _f(10, source="points for the Theil-Sen drift rate", lo=2)
+    is_drift_forecast_confidence: float = _f(
+        0.90, source="confidence of the drift rate's interval (Sen 1968)", lo=0.5, hi=0.999
+    )
+    is_drift_escalate_n: int = _f(
+        10,
+        source="[derived] about one QC bracket: IS_DRIFT becomes a fail when the forecast "
+        "crossing is this few injections away, time to pause the queue",
+        lo=0,
+    )
     is_bias_n: int = _f(10, source="FDA 2019 IS Q&A (sample IS consistently higher/lower)", lo=2)
     is_bias_pct: float = _f(
         20.0,

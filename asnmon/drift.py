@@ -32,18 +32,27 @@ at every injection and still raise **once per episode**:
   recovery is recognised within about 2h/k = 20 in-control injections however
   long the drift lasted; the episode ends (and the detector re-arms) when the
   sum returns to zero.
-- **rate**: Theil-Sen slope of log IS against injection order over the
-  episode's last ``slope_window`` (10) points (at least the last 5, even if the
-  episode is shorter), reported as % per injection.
+- **rate at the alarm**: Theil-Sen slope of log IS against injection order over
+  the episode's last ``slope_window`` (10) points (at least the last 5, even if
+  the episode is shorter), reported as % per injection. It only confirms the
+  alarm: ten points straddling the onset underestimate the rate (issue 12).
+- **forecast** (``forecast_crossing``): recomputed at every injection from *all*
+  points since the onset, Theil-Sen with its confidence interval (Sen 1968), and
+  the injection at which the fitted line reaches the window's limit. The more
+  points since the onset, the narrower the interval; ``benchmarks/drift.py``
+  measures its error against the true crossing.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import numpy as np
+from scipy import stats
 
 MR_TO_SD = 1.128  # d2 for n = 2: mean moving range / d2 = SD
 MR_WINSOR = 3.5  # moving ranges clipped at this multiple of the current SD estimate
@@ -72,6 +81,7 @@ class DriftEpisode:
     level_pct: float  # IS at the alarm relative to the in-control level, %
     sd: float  # SD of log IS used (~ CV)
     cusum: float  # the sum at the alarm, SD units
+    level: float = math.nan  # in-control mean of log IS the episode departs from
 
 
 def theil_sen(x: Sequence[float], y: Sequence[float]) -> float:
@@ -86,6 +96,97 @@ def theil_sen(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.median((ys[j] - ys[i])[ok] / dx[ok]))
 
 
+class Cusum:
+    """The detector fed one point at a time: the same episodes as ``cusum_episodes``.
+
+    Incremental so that a caller can act on an alarm at the point it is raised
+    (the IS reference freezes at the drift's onset, ``asnmon.qc.is_context``).
+    ``episodes`` index into the points pushed so far, excluded ones included.
+    """
+
+    def __init__(self, settings: DriftSettings = DriftSettings()) -> None:
+        self.s = settings
+        self.order: list[float] = []
+        self.log_is: list[float] = []
+        self.excluded: list[bool] = []
+        self.episodes: list[DriftEpisode] = []
+        self.in_alarm: str | None = None
+        self._lo = self._hi = 0.0
+        self._lo_start = self._hi_start = 0
+        self._level_sum = 0.0
+        self._n_level = 0
+        self._mr_sum = 0.0
+        self._n_mr = 0
+        self._prev: float | None = None
+
+    @property
+    def level(self) -> float | None:
+        """In-control mean of log IS (frozen while in alarm); None during the first point."""
+        return self._level_sum / self._n_level if self._n_level else None
+
+    @property
+    def in_control(self) -> bool:
+        """No episode open and neither sum beyond h (the points it would learn from)."""
+        return self.in_alarm is None and self._lo <= self.s.h and self._hi <= self.s.h
+
+    def push(self, order: float, x: float, excluded: bool = False) -> None:
+        s = self.s
+        j = len(self.log_is)
+        self.order.append(float(order))
+        self.log_is.append(float(x))
+        self.excluded.append(bool(excluded))
+        if excluded or not math.isfinite(x):
+            return
+        if self._n_level < s.baseline_n:  # warm-up: learn the level and the SD
+            if self._prev is not None:
+                self._mr_sum += abs(x - self._prev)
+                self._n_mr += 1
+            self._prev = x
+            self._level_sum += x
+            self._n_level += 1
+            self._lo_start = self._hi_start = j + 1
+            return
+        mu = self._level_sum / self._n_level
+        sd = max(self._mr_sum / self._n_mr / MR_TO_SD if self._n_mr else 0.0, s.min_cv)
+        z = max(-s.clip, min(s.clip, (x - mu) / sd))
+        if self._lo == 0.0:
+            self._lo_start = j
+        if self._hi == 0.0:
+            self._hi_start = j
+        self._lo = max(0.0, self._lo - z - s.k)
+        self._hi = max(0.0, self._hi + z - s.k)
+        if self.in_alarm is None:
+            side = "down" if self._lo > s.h else "up" if self._hi > s.h else None
+            if side is not None:
+                start = self._lo_start if side == "down" else self._hi_start
+                total = self._lo if side == "down" else self._hi
+                episode = _episode(
+                    self.order, self.log_is, self.excluded, side, start, j, mu, sd, total, s
+                )
+                # Confirmation: the sum says "shifted", the slope must say "still moving
+                # that way" at the minimum rate; else wait (the sum keeps its evidence).
+                moving = (episode.rate_pct < 0) == (side == "down")
+                if s.min_rate_pct <= 0 or (moving and abs(episode.rate_pct) >= s.min_rate_pct):
+                    self.in_alarm = side
+                    self.episodes.append(episode)
+        else:
+            if self.in_alarm == "down":
+                self._lo = min(self._lo, 2 * s.h)
+            else:
+                self._hi = min(self._hi, 2 * s.h)
+            total = self._lo if self.in_alarm == "down" else self._hi
+            if total == 0.0:
+                self.episodes[-1] = replace(self.episodes[-1], end=j)
+                self.in_alarm = None
+        if self.in_alarm is None and self._lo <= s.h and self._hi <= s.h:
+            if self._prev is not None:
+                self._mr_sum += min(abs(x - self._prev), MR_WINSOR * sd)
+                self._n_mr += 1
+            self._prev = x
+            self._level_sum += x
+            self._n_level += 1
+
+
 def cusum_episodes(
     order: Sequence[float],
     log_is: Sequence[float],
@@ -97,69 +198,10 @@ def cusum_episodes(
     ``order`` is the injection number of each point (for the rate);
     ``excluded`` marks points to skip (outside the hard window).
     """
-    n = len(log_is)
-    s = settings
-    lo = hi = 0.0
-    lo_start = hi_start = 0
-    in_alarm: str | None = None
-    episodes: list[DriftEpisode] = []
-    level_sum = 0.0
-    n_level = 0
-    mr_sum = 0.0
-    n_mr = 0
-    prev: float | None = None
-    for j in range(n):
-        x = float(log_is[j])
-        if (excluded is not None and excluded[j]) or not math.isfinite(x):
-            continue
-        if n_level < s.baseline_n:  # warm-up: learn the level and the SD
-            if prev is not None:
-                mr_sum += abs(x - prev)
-                n_mr += 1
-            prev = x
-            level_sum += x
-            n_level += 1
-            lo_start = hi_start = j + 1
-            continue
-        mu = level_sum / n_level
-        sd = max(mr_sum / n_mr / MR_TO_SD if n_mr else 0.0, s.min_cv)
-        z = max(-s.clip, min(s.clip, (x - mu) / sd))
-        if lo == 0.0:
-            lo_start = j
-        if hi == 0.0:
-            hi_start = j
-        lo = max(0.0, lo - z - s.k)
-        hi = max(0.0, hi + z - s.k)
-        if in_alarm is None:
-            side = "down" if lo > s.h else "up" if hi > s.h else None
-            if side is not None:
-                start = lo_start if side == "down" else hi_start
-                total = lo if side == "down" else hi
-                episode = _episode(order, log_is, excluded, side, start, j, mu, sd, total, s)
-                # Confirmation: the sum says "shifted", the slope must say "still moving
-                # that way" at the minimum rate; else wait (the sum keeps its evidence).
-                moving = (episode.rate_pct < 0) == (side == "down")
-                if s.min_rate_pct <= 0 or (moving and abs(episode.rate_pct) >= s.min_rate_pct):
-                    in_alarm = side
-                    episodes.append(episode)
-        else:
-            if in_alarm == "down":
-                lo = min(lo, 2 * s.h)
-            else:
-                hi = min(hi, 2 * s.h)
-            total = lo if in_alarm == "down" else hi
-            if total == 0.0:
-                episodes[-1] = replace(episodes[-1], end=j)
-                in_alarm = None
-        if in_alarm is None and lo <= s.h and hi <= s.h:
-            mr = abs(x - prev) if prev is not None else None
-            if mr is not None:
-                mr_sum += min(mr, MR_WINSOR * sd)
-                n_mr += 1
-            prev = x
-            level_sum += x
-            n_level += 1
-    return episodes
+    det = Cusum(settings)
+    for j in range(len(log_is)):
+        det.push(order[j], float(log_is[j]), bool(excluded[j]) if excluded is not None else False)
+    return det.episodes
 
 
 def _episode(
@@ -191,4 +233,181 @@ def _episode(
         level_pct=100.0 * math.exp(recent - mu),
         sd=sd,
         cusum=total,
+        level=mu,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DriftForecast:
+    """Where a drift is heading, from every point since its onset (``forecast_crossing``)."""
+
+    rate_pct: float  # % per injection, Theil-Sen
+    rate_low_pct: float  # confidence interval of the rate (low <= high)
+    rate_high_pct: float
+    confidence: float
+    n_points: int
+    first: float  # injection order of the first point used
+    now: float  # injection order of the last point used
+    level_pct: float  # the fitted line at ``now``, % of the reference
+    target_pct: float
+    crossing: float | None  # injection order where the line reaches the target; None: not heading
+    crossing_early: float | None  # from the interval's steeper rate
+    crossing_late: float | None  # from its shallower rate; None: it may never get there
+
+    @property
+    def crossed(self) -> bool:
+        return self.crossing is not None and self.crossing <= self.now
+
+
+OUTLIER_SD = 4.0  # residuals beyond this many robust SDs leave the forecast fit (short injections)
+ONSET_BACK = 10  # the onset is searched from this many points before the CUSUM's estimate
+
+
+def _hinge(
+    xs: np.ndarray, ys: np.ndarray, level: float, candidates: np.ndarray
+) -> list[tuple[float, float, float, float]]:
+    """Least-squares broken lines, flat at ``level`` until t0, then slope b.
+
+    One (t0, b, residual SS, sum of squared leverage) per candidate onset.
+    """
+    out = []
+    dy = ys - level
+    for t0 in candidates:
+        u = np.maximum(xs - t0, 0.0)
+        uu = float(u @ u)
+        if uu == 0:
+            continue
+        b = float(u @ dy) / uu
+        out.append((float(t0), b, float(np.sum((dy - b * u) ** 2)), uu))
+    return out
+
+
+def forecast_crossing(
+    order: Sequence[float],
+    log_is: Sequence[float],
+    log_reference: float,
+    target_pct: float,
+    confidence: float = 0.90,
+    *,
+    level: float | None = None,
+    onset: tuple[float, float] | None = None,
+    min_sd: float = 0.0,
+) -> DriftForecast | None:
+    """Fit the drift and find when it reaches ``target_pct`` of the reference.
+
+    With the in-control ``level`` (mean log IS) known, a broken line: flat at the
+    level until an onset searched within ``onset`` (first, last injection order),
+    then a straight decline; pinned at the level, the slope needs half the points
+    a free line does. Points beyond OUTLIER_SD robust SDs of a first fit are
+    dropped and the line refitted. Without ``level``: Theil-Sen on the points
+    given (Sen's interval). The interval of the slope gives the earliest and
+    latest crossing. None with fewer than 3 usable points.
+    """
+    xs = np.asarray(order, dtype=np.float64)
+    ys = np.asarray(log_is, dtype=np.float64)
+    ok = np.isfinite(ys) & np.isfinite(xs)
+    xs, ys = xs[ok], ys[ok]
+    if xs.size < 3 or np.ptp(xs) == 0:
+        return None
+    target = log_reference + math.log(target_pct / 100.0)
+    now = float(xs.max())
+    if level is not None and math.isfinite(level):
+        lo_t, hi_t = onset if onset is not None else (float(xs.min()), now)
+        cand = xs[(xs >= lo_t) & (xs <= hi_t) & (xs < now)]
+        if cand.size == 0:
+            cand = np.array([float(xs.min())])
+        cand = np.concatenate([cand - 0.5, cand])  # onset between injections too
+        keep = np.ones(xs.size, dtype=bool)
+        fits = _hinge(xs, ys, level, cand)
+        for _ in range(2):  # drop outliers of the best line, refit
+            if not fits:
+                return None
+            t0, slope, _ss, _uu = min(fits, key=lambda f: f[2])
+            resid = ys - level - slope * np.maximum(xs - t0, 0.0)
+            mad = float(np.median(np.abs(resid[keep]))) * 1.4826
+            keep = np.abs(resid) <= OUTLIER_SD * max(mad, min_sd, 1e-6)
+            if keep.sum() < 3:
+                keep[:] = True
+            fits = _hinge(xs[keep], ys[keep], level, cand)
+        if not fits:
+            return None
+        t0, slope, ss, _uu = min(fits, key=lambda f: f[2])
+        dof = max(int(keep.sum()) - 2, 1)
+        s2 = max(ss / dof, min_sd**2)
+        # The onset is uncertain too: every onset whose fit is not worse than the best
+        # by more than the chi-square quantile (profile likelihood) widens the interval.
+        chi = float(stats.chi2.ppf(confidence, 1))
+        tq = float(stats.t.ppf(0.5 + confidence / 2, dof))
+        plausible = [f for f in fits if (f[2] - ss) / s2 <= chi]
+        lows = [f[1] - tq * math.sqrt(s2 / f[3]) for f in plausible]
+        highs = [f[1] + tq * math.sqrt(s2 / f[3]) for f in plausible]
+        low, high = min(lows), max(highs)
+        x_pivot, y_pivot = t0, level
+        n_used = int(keep.sum())
+        first = t0
+        bounds = [
+            (f[0] + (target - level) / bf)
+            for f, lo_b, hi_b in zip(plausible, lows, highs, strict=True)
+            for bf in (lo_b, hi_b)
+            if bf != 0 and (bf < 0) == (target < level)
+        ]
+    else:
+        fit = stats.theilslopes(ys, xs, alpha=confidence)
+        slope = float(fit.slope)
+        low, high = sorted((float(fit.low_slope), float(fit.high_slope)))
+        x_pivot, y_pivot = float(np.median(xs)), float(np.median(ys))
+        n_used = int(xs.size)
+        first = float(xs.min())
+        bounds = []
+    y_now = y_pivot + slope * (now - x_pivot)
+    falling = target < y_pivot
+
+    def crossing(b: float) -> float | None:
+        if b == 0 or not math.isfinite(b) or (b < 0) != falling:
+            return None
+        return x_pivot + (target - y_pivot) / b
+
+    steep, shallow = (low, high) if falling else (high, low)
+    early, late = crossing(steep), crossing(shallow)
+    if bounds:  # the broken line: the earliest and latest crossing over plausible onsets
+        early = min(bounds)
+        late = max(bounds) if crossing(shallow) is not None else None
+    return DriftForecast(
+        rate_pct=100.0 * math.expm1(slope),
+        rate_low_pct=100.0 * math.expm1(low),
+        rate_high_pct=100.0 * math.expm1(high),
+        confidence=confidence,
+        n_points=n_used,
+        first=first,
+        now=now,
+        level_pct=100.0 * math.exp(y_now - log_reference),
+        target_pct=target_pct,
+        crossing=crossing(slope),
+        crossing_early=early,
+        crossing_late=late,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """The run's own injection interval, from its acquisition times."""
+
+    last: datetime  # acquisition time of the latest injection
+    interval: timedelta  # median of the latest intervals
+    n: int  # intervals it rests on
+
+    def at(self, injections_ahead: float) -> datetime:
+        return self.last + self.interval * injections_ahead
+
+
+PACE_N = 10  # latest intervals whose median is "the current interval"
+
+
+def injection_pace(times: Sequence[datetime | None], n: int = PACE_N) -> Pace | None:
+    """Median of the last ``n`` positive intervals between consecutive known times."""
+    known = [t for t in times if t is not None]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(known)]
+    gaps = [g for g in gaps if g > 0][-n:]
+    if not gaps:
+        return None
+    return Pace(known[-1], timedelta(seconds=float(np.median(gaps))), len(gaps))

@@ -5,10 +5,12 @@ enqueue events; the worker thread is the only one that writes the database
 (every injection, every INCOMPLETE/CONVERT_ERROR, the monitor's health);
 the dashboard's threads read through their own cursors.
 
-Runs: each folder that holds injection files is a run (the watched folder, or
-each sub-folder with ``recursive``), so a new sequence folder starts a new
-run. Its worklist is ``settings.worklist`` or a ``worklist*.csv`` in the
-folder, re-read when it changes.
+The worker cannot die of an error: every step (a file, an idle-time status
+write, a backup) is contained. A store failure is a DATABASE PROBLEM (see
+``asnmon.dbguard``): the file in hand is retried with back-off and the queue
+waits behind it, so files are stored in the order they came, once. A
+watchdog thread restarts a dead worker and reports a stuck one; ``health()``
+is what ``/healthz`` and the banner show.
 """
 
 from __future__ import annotations
@@ -26,19 +28,28 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from asnmon.alerts import AlertConfig, Alerter, AlertFeed, event_from_watch
+from asnmon.alerts import (
+    MONITOR_EVENTS,
+    AlertConfig,
+    Alerter,
+    AlertFeed,
+    event_from_monitor,
+    event_from_watch,
+)
 from asnmon.assay import Assay
-from asnmon.errors import AsnmonError, WorklistError
+from asnmon.dbguard import DatabaseGuard
+from asnmon.errors import AsnmonError
 from asnmon.names import printable
-from asnmon.pipeline import IngestReport, RunIngestor
+from asnmon.pipeline import IngestReport
 from asnmon.records import Flag, Outcome, Result, Severity
+from asnmon.runbook import RunBook
 from asnmon.settings import Settings
 from asnmon.share import ShareExporter
-from asnmon.store import RunInfo, Store
+from asnmon.store import STORE_FAILURES, Store, is_data_error, one_line
 from asnmon.watch import ConverterSpec, FolderWatcher, WatchEvent
-from asnmon.worklist import Worklist, load_worklist, resolve_sample
+from asnmon.worklist import resolve_sample
 
 if TYPE_CHECKING:
     from dashboard.server import ServerHandle
@@ -47,8 +58,9 @@ log = logging.getLogger("asnmon.monitor")
 
 FEED_EVERY = 5.0  # s between looks for new fail flags to alert on
 IDLE = 0.25  # s without work before pending calibrators are fitted and health is written
-OPEN_RUNS = 4  # runs kept in memory; an older one is rebuilt from the database if it comes back
 QUIET = 0.15  # s idle() re-checks: longer than the settle thread's tick (<= 0.1 s) plus a drain
+IDENTITY_EVERY = 2.0  # s between checks that the database file is still the one opened
+WATCHDOG_EVERY = 1.0  # s between looks at the worker's heartbeat
 
 
 def print_line(line: str) -> None:
@@ -103,9 +115,10 @@ class Monitor:
         self.out = out
         self.store = Store(settings.db)
         self._queue: queue.Queue[WatchEvent | _Stop] = queue.Queue()
-        self._ingestors: dict[str, RunIngestor] = {}
-        self._worklists: dict[Path, tuple[float, Worklist | None]] = {}
-        self._worker = threading.Thread(target=self._work, name="asnmon-ingest", daemon=True)
+        self._worker = self._new_worker()
+        self._watchdog = threading.Thread(
+            target=self._watch_worker, name="asnmon-watchdog", daemon=True
+        )
         self._stopped = threading.Event()
         self._dashboard: ServerHandle | None = None
         self._last_status: dict[str, object] = {}
@@ -113,12 +126,21 @@ class Monitor:
         self._last_error: str | None = None
         self._incomplete: set[Path] = set()  # reported INCOMPLETE, still waiting to complete
         self._unflushed = False  # stored since the last idle flush: calibrators may wait a fit
+        # Liveness, read by the watchdog and health() from other threads.
+        self._beat_at = time.monotonic()
+        self._doing = "starting"
+        self._worker_restarts = 0
+        self._worker_problem: str | None = None
+        self._notes: list[str] = []  # recent watcher notes (a FIFO skipped, events lost)
         instrument = settings.instrument or socket.gethostname()
         # Off-screen alerts and the shared Parquet folder run beside the worker; neither
         # may ever stop ingestion (both catch and report their own failures).
         self.alerter = Alerter(replace(AlertConfig.from_settings(settings), instrument=instrument))
-        self._feed = AlertFeed(self.store)
+        self.db = DatabaseGuard(self.store, self._announce)
+        self._next_identity = 0.0
+        self._feed: AlertFeed | None = None  # made on first use: reading may fail
         self._next_feed = 0.0
+        self._current: WatchEvent | None = None  # in hand; re-queued if the worker dies
         self.share = (
             ShareExporter(
                 self.store, Path(settings.share_dir), instrument, every_minutes=settings.share_every
@@ -148,12 +170,22 @@ class Monitor:
             converted_dir=converted,
             retry_every=settings.retry_every,
         )
+        self.runs = RunBook(
+            self.store,
+            assay,
+            settings,
+            root=lambda: self.folder,
+            converted=self._converted,
+            announce=self._announce,
+            out=self._say,
+        )
 
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
         self.alerter.start()
         self._worker.start()
+        self._watchdog.start()
         self.watcher.start()  # includes the reconciliation scan of what is already there
         how = f"polling every {self.settings.poll:g} s" if self.settings.poll else "native events"
         self.out(
@@ -174,6 +206,7 @@ class Monitor:
                         "start": self.settings.guide_start,
                         "end": self.settings.guide_end,
                     },
+                    health=self.health,
                 ),
                 host=self.settings.host,
                 port=self.settings.port,
@@ -200,6 +233,8 @@ class Monitor:
         self.watcher.stop()
         if self._dashboard is not None:
             self._dashboard.stop()
+        if self._watchdog.is_alive():
+            self._watchdog.join(timeout)
         if self._worker.is_alive():
             self._queue.put(_Stop())
             self._worker.join(timeout)
@@ -233,10 +268,11 @@ class Monitor:
 
         A file already reported INCOMPLETE stays on the watcher's pending table
         (it is ingested if it ever completes) but is not work in hand, else a
-        truncated file would keep the monitor busy forever. Calibrators stored
-        since the last idle flush are work: their curve is not fitted yet. The watcher updates
-        its pending count once per tick, after new events are tracked, so quiet
-        must hold across two looks ``QUIET`` apart.
+        truncated file would keep the monitor busy forever; so are files held on
+        a broken worklist. Calibrators stored since the last idle flush are
+        work: their curve is not fitted yet. The watcher updates its pending
+        count once per tick, after new events are tracked, so quiet must hold
+        across two looks ``QUIET`` apart. A database problem is never idle.
         """
         if not self._quiet():
             return False
@@ -246,43 +282,209 @@ class Monitor:
     def _quiet(self) -> bool:
         waiting = {p for p in self._incomplete.copy() if p.exists()}  # copy: atomic
         pending = self.watcher.status().pending
-        return self._queue.unfinished_tasks == 0 and not self._unflushed and pending <= len(waiting)
+        return (
+            self._queue.unfinished_tasks == 0
+            and not self._unflushed
+            and pending <= len(waiting)
+            and not self.db.in_trouble
+        )
+
+    # ------------------------------------------------------------ health
+
+    def health(self) -> dict[str, Any]:
+        """What ``/healthz`` answers and the banner shows; ``ok`` False means 503."""
+        db = self.db.health()
+        st = self.watcher.status()
+        age = time.monotonic() - self._beat_at
+        if not self._worker.is_alive() and not self._stopped.is_set():
+            worker = "dead"
+        elif age > self.settings.stuck_after:
+            worker = "stuck"
+        else:
+            worker = "alive"
+        problems: list[str] = []
+        if not db.ok:
+            problems.append(f"DATABASE PROBLEM: {db.problem}")
+        if worker != "alive" or self._worker_problem:
+            problems.append(f"WORKER PROBLEM: {self._worker_problem or worker}")
+        problems.extend(self.runs.problems())
+        return {
+            "ok": db.ok and worker == "alive",
+            "database": db.ok,
+            "database_problem": db.problem,
+            "database_problem_since": db.since,
+            "database_failures": db.failures,
+            "database_notice": db.notice,
+            "worker": worker,
+            "worker_doing": self._doing,
+            "worker_heartbeat_age": round(age, 3),
+            "worker_restarts": self._worker_restarts,
+            "watcher": st.state,
+            "observer": st.observer,
+            "pending": st.pending,
+            "queue": self._queue.qsize(),
+            "held": self.runs.held_count(),
+            "last_injection": self._last_injection,
+            "last_error": self._last_error or st.last_error,
+            "problems": problems,
+            "notes": list(self._notes[-5:]),
+        }
+
+    def _announce(self, code: str, message: str) -> None:
+        """A monitor health change: terminal line, alert, and the error shown on the banner."""
+        title = MONITOR_EVENTS[code][0]
+        self._say(f"{title}: {message}")
+        self.alerter.notify(event_from_monitor(code, message))
+        if code in ("NOT_A_FILE", "EVENTS_LOST"):
+            self._notes = [*self._notes[-19:], f"{datetime.now():%H:%M:%S} {message}"]
+
+    def _say(self, text: str) -> None:
+        self.out(f"{datetime.now():%H:%M:%S}  {text}")
+
+    def _beat(self) -> None:
+        self._beat_at = time.monotonic()
+
+    # ------------------------------------------------------------ the watchdog
+
+    def _new_worker(self) -> threading.Thread:
+        return threading.Thread(target=self._work_to_the_end, name="asnmon-ingest", daemon=True)
+
+    def _work_to_the_end(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # the thread's last word: the watchdog restarts it
+            log.exception("the ingestion worker died")
+            self._worker_problem = f"the ingestion worker died: {type(exc).__name__}: {exc}"
+
+    def _watch_worker(self) -> None:
+        """Restart a dead worker, report a stuck one: a monitor that stops must say so."""
+        stuck = False
+        while not self._stopped.wait(WATCHDOG_EVERY):
+            if not self._worker.is_alive() and not self._stopped.is_set():
+                self._worker_restarts += 1
+                why = self._worker_problem or "the ingestion worker stopped"
+                self._announce(
+                    "WORKER_PROBLEM",
+                    f"{why}; restarted it (restart {self._worker_restarts}). The file it was "
+                    f"handling ({self._doing}) is retried; please report this.",
+                )
+                self._beat()
+                if self._current is not None:  # never stored: hand it to the new worker
+                    self._queue.put(self._current)
+                    self._current = None
+                self._worker = self._new_worker()
+                self._worker.start()
+                self._last_error = f"{why} (restarted)"  # shown on the watcher tile
+                self._worker_problem = None
+                continue
+            age = time.monotonic() - self._beat_at
+            if age > self.settings.stuck_after and not stuck:
+                stuck = True
+                self._worker_problem = (
+                    f"no progress for {age:.0f} s while {self._doing}; if it does not recover, "
+                    "restart asnmon (files wait on disk, nothing is lost)"
+                )
+                self._announce("WORKER_PROBLEM", self._worker_problem)
+            elif stuck and age <= self.settings.stuck_after:
+                stuck = False
+                self._worker_problem = None
+                self._announce("WORKER_BACK", f"the ingestion worker moves again ({self._doing})")
 
     # ------------------------------------------------------------ the worker
 
     def _work(self) -> None:
         while True:
+            self._beat()
+            self._doing = "waiting for files"
             try:
                 item = self._queue.get(timeout=IDLE)
             except queue.Empty:
-                self._on_idle()
+                self._idle_safely()
                 continue
             try:
                 if isinstance(item, _Stop):
-                    if self.share is not None:
-                        self.share.maybe_export(force=True)
-                    self._flush()
+                    self._finish()
                     return
-                self._handle(item)
-            # The worker must outlive any one bad file or database hiccup: a
-            # monitor that dies silently is the failure labs complain of most.
-            except Exception as exc:  # documented thread boundary
-                log.exception("while handling %s", item)
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                self.out(f"ERROR {self._last_error}")
+                self._doing = f"handling {item.kind} {item.path.name}"
+                self._current = item
+                self._handle_safely(item)
+                self._current = None
             finally:
                 self._queue.task_done()
+
+    def _finish(self) -> None:
+        if self.db.in_trouble:
+            return  # files not stored are still on disk: the next start ingests them
+        try:
+            if self.share is not None:
+                self.share.maybe_export(force=True)
+            self._flush()
+        except STORE_FAILURES as exc:
+            log.error("could not commit the last curve on stop: %s", exc)
+
+    def _handle_safely(self, event: WatchEvent) -> None:
+        """Handle one event; on a store failure retry it (queue waiting) until it is stored.
+
+        Only ``recovered()`` after real work succeeded ends a DATABASE PROBLEM: a
+        small probe write can fit on a disk too full for an injection.
+        """
+        while not self._stopped.is_set():
+            if self.db.in_trouble:
+                if not self.db.wait(self._stopped, self._beat):
+                    return  # stopping: the file stays on disk for the next start
+                if not self._database_answers():
+                    continue
+            try:
+                self._check_identity()
+                self._handle(event)
+            except STORE_FAILURES as exc:
+                self.runs.forget()  # memory may be ahead of what was committed
+                if is_data_error(exc):  # a value this file gives; the database works
+                    log.error("%s cannot be stored: %s", event.path, exc)
+                    self._file_failed(event, exc)
+                    return
+                self.db.failed(f"storing {event.path.name}", one_line(exc))
+                continue
+            # The worker must outlive any one bad file: a monitor that dies silently is
+            # the failure labs complain of most.
+            except Exception as exc:  # documented thread boundary
+                log.exception("while handling %s", event)
+                self._file_failed(event, exc)
+                return
+            self.db.recovered()
+            return
+
+    def _file_failed(self, event: WatchEvent, exc: Exception) -> None:
+        self._last_error = f"{printable(event.path.name)}: {type(exc).__name__}: {exc}"
+        self.out(f"ERROR {self._last_error}")
+
+    def _database_answers(self) -> bool:
+        """After a failure: worth retrying? (The retry itself decides if it is over.)"""
+        if self._check_identity() == "failed":
+            return False
+        problem = self.db.usable()
+        if problem is not None:
+            self.db.failed("retrying the database", problem)
+            return False
+        return True
+
+    def _check_identity(self, *, every: float = 0.0) -> str:
+        now = time.monotonic()
+        if now < self._next_identity and every:
+            return "same"
+        self._next_identity = now + IDENTITY_EVERY
+        result = self.db.check_identity()
+        if result in ("rescued", "switched"):
+            self.runs.forget()
+            self._feed = None
+            if result == "switched":
+                self.watcher.rescan(forget=True)  # the new file may lack what we had stored
+        return result
 
     def _handle(self, event: WatchEvent) -> None:
         kind = event.kind
         if kind == "ready":
-            self._incomplete.discard(event.path)
-            ingestor = self._ingestor_for(event.path)
-            report = ingestor.ingest(event.path)
-            if report.stored:
-                self._last_injection = event.path.name
-                self._unflushed = True
-            self.out(format_line(report))
+            self._ingest(event.path)
         elif kind in ("incomplete", "convert_error"):
             code = "INCOMPLETE" if kind == "incomplete" else "CONVERT_ERROR"
             if kind == "incomplete":
@@ -295,19 +497,78 @@ class Monitor:
             )
             self._write_status(force=True)
             self.alerter.notify(event_from_watch(kind, event.message, event.at))
+        elif kind in ("not_a_file", "events_lost"):
+            self._announce(kind.upper(), event.message)
 
-    def _on_idle(self) -> None:
+    def _ingest(self, path: Path) -> None:
+        self._incomplete.discard(path)
+        run_dir = self.runs.run_dir(path)
+        ingestor, entry = self.runs.ingestor(path)
+        if self.runs.blocked(entry, path) is not None:
+            self.runs.hold(run_dir, path)
+            return
+        for earlier in self.runs.take_released(run_dir):  # held on the worklist, first in
+            self._ingest_one(ingestor, earlier)
+        self._ingest_one(ingestor, path)
+
+    def _ingest_one(self, ingestor: Any, path: Path) -> None:
+        report = ingestor.ingest(path)
+        if report.stored:
+            self._last_injection = path.name
+            self._unflushed = True
+        self.out(format_line(report))
+
+    # ------------------------------------------------------------ idle time
+
+    def _idle_safely(self) -> None:
+        """Idle chores, each contained: none of them may stop the worker."""
+        trouble = self.db.in_trouble
+        if trouble and (not self.db.due() or not self._database_answers()):
+            return
+        steps: tuple[tuple[str, Callable[[], object]], ...] = (
+            ("checking the database file", lambda: self._check_identity(every=IDENTITY_EVERY)),
+            ("fitting waiting calibrators", self._flush_idle),
+            ("re-checking held worklists", self._release_held),
+            ("writing the monitor status", self._write_status),
+            ("looking for new alerts", self._poll_feed),
+            ("exporting to the share", self._share),
+            ("taking a backup", lambda: self._maybe_backup(time.monotonic())),
+            ("answering a backup request", self._answer_backup_request),
+        )
+        for doing, step in steps:
+            self._doing = doing
+            try:
+                step()
+            except STORE_FAILURES as exc:
+                self.runs.forget()
+                self.db.failed(doing, one_line(exc))
+                return
+            except Exception as exc:  # documented thread boundary (see _handle_safely)
+                log.exception("while %s", doing)
+                self._last_error = f"while {doing}: {type(exc).__name__}: {exc}"
+                self.out(f"ERROR {self._last_error}")
+        if trouble:
+            self.db.recovered()
+
+    def _flush_idle(self) -> None:
         self._flush()
         self._unflushed = False  # only now: the curve and re-quantified results are committed
-        self._write_status()
+
+    def _release_held(self) -> None:
+        for path in self.runs.take_released():
+            self._queue.put(WatchEvent("ready", path, f"{path.name}: worklist fixed", time.time()))
+
+    def _poll_feed(self) -> None:
         now = time.monotonic()
         if now >= self._next_feed:  # new fail flags and verdict changes -> alerts
             self._next_feed = now + FEED_EVERY
+            if self._feed is None:
+                self._feed = AlertFeed(self.store)
             self.alerter.notify_all(self._feed.poll())
+
+    def _share(self) -> None:
         if self.share is not None:
             self.share.maybe_export()
-        self._maybe_backup(now)
-        self._answer_backup_request()
 
     def _maybe_backup(self, now: float) -> None:
         """The monitor's own backups: no other process may open its database meanwhile."""
@@ -351,13 +612,12 @@ class Monitor:
         self.out(f"{datetime.now():%H:%M:%S}  backup on request -> {answer}")
 
     def _flush(self) -> None:
-        for ingestor in self._ingestors.values():
-            cal = ingestor.flush()
-            if cal is not None:
-                self.out(f"{datetime.now():%H:%M:%S}  calibration v{cal.version}: {cal.reason}")
+        for cal in self.runs.flush():
+            self._say(f"calibration v{cal.version}: {cal.reason}")
 
     def _write_status(self, force: bool = False) -> None:
         st = self.watcher.status()
+        health = self.health()
         status: dict[str, object] = {
             "watcher": st.state,
             "folder": str(st.folder),
@@ -366,105 +626,16 @@ class Monitor:
             "queue": self._queue.qsize(),
             "last_error": self._last_error or st.last_error,
             "last_injection": self._last_injection,
+            "problems": health["problems"],
+            "notes": health["notes"],
         }
         if force or status != self._last_status:
             self.store.set_status({**status, "updated": time.time()})
             self._last_status = status
 
-    # ------------------------------------------------------------ runs
-
-    def _run_dir(self, path: Path) -> Path:
-        """The run folder of a file; a converted file belongs to its raw file's folder."""
-        parent = path.parent
-        if self._converted is not None and parent.is_relative_to(self._converted):
-            parent = self.folder / parent.relative_to(self._converted)
-        try:
-            parent.relative_to(self.folder)
-        except ValueError:  # converted files live outside the watched folder
-            return self.folder
-        return parent
-
-    def _worklist_for(self, run_dir: Path) -> Worklist | None:
-        if self.settings.worklist:
-            path = Path(self.settings.worklist)
-        else:
-            found = sorted(run_dir.glob("worklist*.csv"))
-            if not found:
-                return None
-            path = found[0]
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            return None
-        cached = self._worklists.get(run_dir)
-        if cached and cached[0] == mtime:
-            return cached[1]
-        try:
-            worklist: Worklist | None = load_worklist(path)
-        except WorklistError as err:
-            self.out(f"WORKLIST PROBLEM (files are named by convention until fixed): {err}")
-            worklist = None
-        self._worklists[run_dir] = (mtime, worklist)
-        return worklist
-
-    def _ingestor_for(self, path: Path) -> RunIngestor:
-        run_dir = self._run_dir(path)
-        run_id = (
-            run_dir.name if run_dir == self.folder else str(run_dir.relative_to(self.folder.parent))
-        )
-        worklist = self._worklist_for(run_dir)
-        ingestor = self._ingestors.pop(run_id, None)
-        if ingestor is None:
-            self._close_old_runs()
-            run = RunInfo(
-                run_id=run_id,
-                name=run_id,
-                folder=str(run_dir),
-                worklist=worklist.path if worklist else None,
-                assay_name=self.assay.name,
-                assay_unit=self.assay.unit,
-                lloq=self.assay.calibration.lloq,
-                uloq=self.assay.calibration.uloq,
-                planned=len(worklist) if worklist else None,
-            )
-            ingestor = RunIngestor(
-                self.store,
-                self.assay,
-                run,
-                worklist,
-                carry_calibration=self.settings.carry_calibration,
-                guide_runs=self.settings.guide_runs,
-                guide_start=self.settings.guide_start,
-                guide_end=self.settings.guide_end,
-            )
-            self._ingestors[run_id] = ingestor
-            self.out(
-                f"run {run_id}: "
-                + (
-                    f"worklist {worklist.path} ({len(worklist)} injections)"
-                    if worklist
-                    else "no worklist, samples named by the file-name convention"
-                )
-            )
-        else:
-            ingestor.worklist = worklist
-            self._ingestors[run_id] = ingestor  # re-inserted: the dict is least recent first
-        return ingestor
-
-    def _close_old_runs(self) -> None:
-        """Forget all but the newest runs: a monitor left running for weeks of sequence
-        folders must not keep every run's history in memory. A forgotten run that gets
-        another file is restored from the database, which judges it exactly alike."""
-        while len(self._ingestors) >= OPEN_RUNS:
-            run_id = next(iter(self._ingestors))
-            cal = self._ingestors.pop(run_id).flush()
-            if cal is not None:
-                self.out(f"{datetime.now():%H:%M:%S}  calibration v{cal.version}: {cal.reason}")
-            self._worklists.pop(self.folder.parent / run_id, None)
-
     def _record_failure(self, path: Path, code: str, message: str) -> None:
         """INCOMPLETE / CONVERT_ERROR become data like any result, then the run goes on."""
-        ingestor = self._ingestor_for(path)
+        ingestor, _ = self.runs.ingestor(path)
         try:
             stat = path.stat()
             stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
@@ -492,4 +663,4 @@ class Monitor:
             error=message,
         )
         ingestor.record(outcome)
-        self.out(f"{datetime.now():%H:%M:%S}  {path.name}: {code}: {message}")
+        self.out(f"{datetime.now():%H:%M:%S}  {printable(path.name)}: {code}: {printable(message)}")

@@ -10,12 +10,15 @@ arrive and re-quantifies the run against every new version.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from asnmon.assay import Assay
 from asnmon.calibrate import fit_calibration
+from asnmon.drift import Pace, injection_pace
 from asnmon.errors import AsnmonError, ReadError
 from asnmon.integrate import integrate_injection
 from asnmon.mzml import file_sha256, read_injection
@@ -31,6 +34,8 @@ from asnmon.qc import (
     evaluate_run,
     history_point,
     is_context,
+    is_drift_flag,
+    qc_level,
 )
 from asnmon.quantify import quantify, response
 from asnmon.records import (
@@ -209,6 +214,10 @@ class RunIngestor:
     # A file's current version by name, and which names currently hold each content.
     _files: dict[str, StoredFile] = field(default_factory=dict)
     _holders: dict[str, list[str]] = field(default_factory=dict)
+    # The live IS_DRIFT forecast: acquisition times read once, the flag last written.
+    _acquired: dict[int, datetime | None] = field(default_factory=dict)
+    _drift_flag: tuple[int, Flag] | None = None
+    _backfilled: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         # A run named after a folder the OS gave in bytes that are not UTF-8: keyed in
@@ -551,7 +560,13 @@ class RunIngestor:
 
     def evaluate(self) -> None:
         """Re-judge the run (verdict and run-level flags) after anything changed."""
-        ev = evaluate_run(self.history, self.calibration, self.assay)
+        self.keep_is_current()
+        upcoming = self.upcoming()
+        qcs = [s for s in upcoming if s.sample_type is SampleType.QC]
+        remaining = None
+        if self.worklist is not None:  # QCs the worklist has still to inject, per level
+            remaining = Counter(qc_level(s.level, s.nominal) for s in qcs)
+        ev = evaluate_run(self.history, self.calibration, self.assay, remaining_qcs=remaining)
         if ev == self._last_evaluation:  # nothing moved: spare the database a write
             return
         last = self._last_evaluation
@@ -565,9 +580,81 @@ class RunIngestor:
         )
         self._last_evaluation = ev
 
+    def upcoming(self) -> list[Sample]:
+        """Worklist rows not acquired yet, in worklist order (empty without a worklist)."""
+        if self.worklist is None:
+            return []
+        done = {e.sample.file for e in self.entries.values()}
+        rows = [s for s in self.worklist.samples if s.file not in done]
+        return sorted(rows, key=lambda s: s.position if s.position is not None else 10**9)
+
+    def pace(self) -> Pace | None:
+        """The run's current injection interval, from the files' acquisition times."""
+        missing = [h.injection_id for h in self.history if h.injection_id not in self._acquired]
+        if missing:
+            stored = self.store.acquisition_times(self.run.run_id)
+            for i in missing:
+                self._acquired[i] = _parse_time(stored.get(i))
+        return injection_pace([self._acquired.get(h.injection_id) for h in self.history])
+
+    def keep_is_current(self) -> None:
+        """IS % for the first injections once there is a reference; the live drift forecast.
+
+        The IS_DRIFT flag stays on the injection where the alarm was raised and is
+        updated (``Store.update_flag``) at every injection while the drift lasts.
+        """
+        if not self.history:
+            return
+        ctx = is_context(self.history, self.assay)
+        backfill = {
+            p.injection_id: pct
+            for p, pct in zip(ctx.points, ctx.settled_pct, strict=True)
+            if pct is not None and p.injection_id not in self._backfilled
+        }
+        if backfill:
+            self.store.backfill_is_pct(self.run.run_id, backfill)
+            self._backfilled |= set(backfill)
+        if not ctx.episodes:
+            return
+        holder = ctx.points[ctx.episodes[-1].alarm].injection_id
+        flag = is_drift_flag(
+            ctx,
+            self.assay,
+            last_order=self.history[-1].order,
+            pace=self.pace(),
+            upcoming=self.upcoming(),
+        )
+        if flag is None:
+            return
+        prev = self._drift_flag
+        if (
+            prev is not None
+            and prev[0] == holder
+            and prev[1].severity is Severity.FAIL
+            and flag.severity is not Severity.FAIL
+            and ctx.episodes[-1].end is None
+        ):  # once escalated, an ongoing drift stays a fail: no alarm that comes and goes
+            flag = replace(
+                flag, severity=Severity.FAIL, details={**flag.details, "escalated": True}
+            )
+        if prev == (holder, flag):
+            return
+        self.store.update_flag(self.run.run_id, holder, flag)
+        self._drift_flag = (holder, flag)
+
     def flush(self) -> Calibration | None:
         """End of a batch, or the queue ran dry: fit any calibrators still waiting."""
         return self.refit() if self._pending_cal else None
+
+
+def _parse_time(stamp: str | None) -> datetime | None:
+    """An ISO 8601 acquisition time as the file stated it; None if absent or unreadable."""
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _requantified(h: HistoryPoint, new: tuple[Result, list[Flag]] | None) -> HistoryPoint:

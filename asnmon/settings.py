@@ -40,10 +40,16 @@ class Settings:
     settle: float = _k("watch", 0.5, "s a file must stay unchanged (and closed) before reading")
     max_write: float = _k("watch", 7200.0, "s after which a still-growing file is INCOMPLETE")
     retry_every: float = _k("watch", 3.0, "s between checks for a lost folder")
+    rescan_every: float = _k(
+        "watch", 300.0, "s between full rescans that catch file events the system lost"
+    )
     patterns: tuple[str, ...] = _k("watch", ("*.mzML", "*.mzml", "*.mzML.gz"), "file patterns")
     assay: str | None = _k("run", None, "assay TOML (default: the built-in asparagine assay)")
     worklist: str | None = _k("run", None, "worklist CSV (default: worklist*.csv in the folder)")
     carry_calibration: bool = _k("run", False, "start a new run with the last accepted curve")
+    stuck_after: float = _k(
+        "run", 300.0, "s without progress before the ingestion worker is reported stuck"
+    )
     db: str = _k("database", "asnmon.duckdb", "DuckDB file")
     backup_dir: str | None = _k("database", None, "folder for the monitor's own backups")
     backup_every: float = _k("database", 24.0, "hours between backups")
@@ -143,6 +149,8 @@ _TYPES = {
     "settle": float,
     "max_write": float,
     "retry_every": float,
+    "rescan_every": float,
+    "stuck_after": float,
     "patterns": tuple,
     "assay": str,
     "worklist": str,
@@ -215,6 +223,10 @@ _RANGES: dict[str, tuple[float, float, str, str]] = {
                   "exceed 1,032:1, so a larger value would be no limit"),
     "max_request_kb": (16.0, 1048576.0, " KiB", "smaller refuses the dashboard's own requests; "
                        "larger lets one request fill memory"),
+    "rescan_every": (1.0, 86400.0, " s", "more often than every second only loads the disk; "
+                     "less than daily leaves a lost file event unnoticed for a day"),
+    "stuck_after": (1.0, 86400.0, " s", "an injection is read in seconds; a worker silent for "
+                    "a day is stuck"),
 }  # fmt: skip
 _ZERO_MEANS = {"poll": "native file events", "backup_every": "no backups"}
 # a file is written there, so a folder cannot work (with an example of a name for one)

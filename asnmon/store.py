@@ -13,9 +13,12 @@ ones stop being ``current``), and flags are deactivated, never deleted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
+import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -222,6 +225,7 @@ class Store:
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self._memory_mb = memory_mb
         try:
             if read_only and not self.path.exists():
                 raise StoreError(f"{self.path}: no such database")
@@ -555,7 +559,7 @@ class Store:
             for key, value in values.items():
                 con.execute(
                     "INSERT OR REPLACE INTO monitor_status VALUES (?,?,?)",
-                    [key, json.dumps(value, default=str), now],
+                    [key, json.dumps(_shown(value), default=str), now],
                 )
             _change(con, None, "status", None)
 
@@ -1027,7 +1031,187 @@ class Store:
         rows = self.reader().execute("SELECT run_id, verdict, verdict_reason FROM runs").fetchall()
         return {r[0]: (r[1] or "", r[2] or "") for r in rows}
 
+    # ---- live flag updates (IS_DRIFT forecast, IS % backfill)
+
+    def update_flag(self, run_id: str, injection_id: int, flag: Flag) -> None:
+        """Keep one injection's flag of ``flag.code`` current, its history kept.
+
+        Same severity: the active row keeps its id (its acknowledgements, and no
+        second alert) and takes the new text; the text it had is kept as an
+        inactive row. A new severity (escalation) deactivates the row and inserts
+        a new one, which needs its own acknowledgement and raises its own alert.
+        """
+        with self._tx() as con:
+            row = con.execute(
+                "SELECT flag_id, severity FROM flags WHERE run_id = ? AND injection_id = ? "
+                "AND code = ? AND active ORDER BY flag_id DESC LIMIT 1",
+                [run_id, injection_id, flag.code],
+            ).fetchone()
+            if row is not None and row[1] == flag.severity.value:
+                now = _now()
+                con.execute(
+                    "INSERT INTO flags (run_id, injection_id, code, severity, message, action, "
+                    "value, limit_value, source, details, active, created_at, deactivated_at) "
+                    "SELECT run_id, injection_id, code, severity, message, action, value, "
+                    "limit_value, source, details, FALSE, created_at, ? FROM flags "
+                    "WHERE flag_id = ?",
+                    [now, row[0]],
+                )
+                con.execute(
+                    "UPDATE flags SET message = ?, action = ?, value = ?, limit_value = ?, "
+                    "source = ?, details = ?, created_at = ? WHERE flag_id = ?",
+                    [
+                        flag.message,
+                        flag.action,
+                        flag.value,
+                        flag.limit,
+                        flag.source,
+                        json.dumps(dict(flag.details), default=str),
+                        now,
+                        row[0],
+                    ],
+                )
+            else:
+                _deactivate(con, run_id, injection_id, [flag.code])
+                _insert_flags(con, run_id, injection_id, [flag])
+            _change(con, run_id, "flags", injection_id)
+
+    def acquisition_times(self, run_id: str) -> dict[int, str | None]:
+        """injection_id -> acquired_at (the file's startTimeStamp) of a run's current injections."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT injection_id, acquired_at FROM injections "
+                "WHERE run_id = ? AND NOT superseded",
+                [run_id],
+            )
+            .fetchall()
+        )
+        return {int(r[0]): r[1] for r in rows}
+
+    def backfill_is_pct(self, run_id: str, values: Mapping[int, float]) -> None:
+        """IS % for injections that had no reference when they arrived (never overwrites)."""
+        if not values:
+            return
+        with self._tx() as con:
+            for injection_id, pct in values.items():
+                con.execute(
+                    "UPDATE injections SET is_pct = ? WHERE run_id = ? AND injection_id = ? "
+                    "AND is_pct IS NULL",
+                    [pct, run_id, injection_id],
+                )
+            _change(con, run_id, "run", None)  # earlier points moved: the plots redraw
+
     # ---- operations (end)
+
+    # ------------------------------------------------------------ health (the monitor's)
+
+    def identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the file at ``path`` now; None when nothing is there.
+
+        DuckDB keeps writing into a file deleted or replaced under it, so what it
+        writes would vanish at exit: the monitor compares this with what it opened.
+        """
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def probe(self, *, deep: bool = False) -> str | None:
+        """None if the database reads and commits a small write; otherwise why not.
+
+        ``deep`` also reads every row of every table, which is where a corrupted
+        file shows (DuckDB checks a block's checksum only when it reads it).
+        """
+        try:
+            cur = self.reader()
+            cur.execute("SELECT count(*) FROM monitor_status").fetchone()
+            if deep:
+                tables = cur.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'main' AND table_type = 'BASE TABLE'"
+                ).fetchall()
+                for (table,) in tables:
+                    cur.execute(f'SELECT max(hash("{table}")) FROM "{table}"').fetchone()
+            with self._tx() as con:
+                con.execute(
+                    "INSERT OR REPLACE INTO monitor_status VALUES ('probe', ?, ?)",
+                    [json.dumps(time.time()), _now()],
+                )
+        except STORE_FAILURES as exc:
+            return one_line(exc)
+        return None
+
+    def reconnect(self) -> None:
+        """Close and reopen ``path`` (after a fatal error, or onto a restored file).
+
+        Every thread's cursor belonged to the old connection: each gets a new one.
+        """
+        with self._lock:
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
+            self._local = threading.local()
+            try:
+                self._con = duckdb.connect(
+                    str(self.path), config={"memory_limit": f"{self._memory_mb}MB"}
+                )
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.path}: cannot reopen the database ({exc})") from exc
+        self.migrate()
+
+    def save_open_copy(self, dest: Path) -> Path:
+        """Write what this connection holds to ``dest`` (may be ``path`` itself, once deleted).
+
+        The rescue of a database file deleted or replaced while open: the open
+        connection still reads the old file, so nothing written to it is lost.
+        """
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
+        alias = f"asnmon_rescue_{uuid.uuid4().hex[:8]}"
+        cur = self._con.cursor()
+        try:
+            source = cur.execute("SELECT current_database()").fetchone()
+            if source is None:
+                raise StoreError("the database did not name itself")
+            cur.execute(f"ATTACH {self._sql_string(str(tmp))} AS {alias} (READ_WRITE)")
+            try:
+                cur.execute(f'COPY FROM DATABASE "{source[0]}" TO {alias}')
+            finally:
+                cur.execute(f"DETACH {alias}")
+            os.replace(tmp, dest)
+        except duckdb.Error as exc:
+            raise StoreError(f"could not save the open database to {dest}: {exc}") from exc
+        finally:
+            cur.close()
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        return dest
+
+
+# What a failing database raises: DuckDB's own errors escape a few paths (a
+# failed commit) unwrapped, so callers that must survive one catch both.
+STORE_FAILURES: tuple[type[Exception], ...] = (StoreError, duckdb.Error)
+
+
+_DATA_ERRORS = (duckdb.DataError, duckdb.IntegrityError, duckdb.InvalidInputException)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether a store failure is about the values written (the schema refuses one),
+    not the database: retrying that file cannot help, and other files still store."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(
+            seen, duckdb.DataError | duckdb.IntegrityError | duckdb.InvalidInputException
+        ):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 # Files DuckDB keeps beside a database (its write-ahead log, its spill folder) and the
@@ -1167,6 +1351,17 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequ
 def _text(value: str | None) -> str | None:
     """Free text as the database can hold it and a screen can show it (asnmon.names)."""
     return printable(value) if value is not None else None
+
+
+def _shown(value: object) -> object:
+    """A status value as the dashboard may show it: file names and errors made printable."""
+    if isinstance(value, str | Path):
+        return printable(str(value))
+    if isinstance(value, list | tuple):
+        return [_shown(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(str(k)): _shown(v) for k, v in value.items()}
+    return value
 
 
 def _blob(values: np.ndarray) -> bytes:

@@ -71,7 +71,16 @@ __all__ = [
 
 log = logging.getLogger("asnmon.watch")
 
-EventKind = Literal["ready", "incomplete", "convert_error", "folder_lost", "folder_back", "error"]
+EventKind = Literal[
+    "ready",
+    "incomplete",
+    "convert_error",
+    "folder_lost",
+    "folder_back",
+    "error",
+    "not_a_file",
+    "events_lost",
+]
 WatchState = Literal["watching", "unreachable", "stopped"]
 ObserverKind = Literal["native", "polling"]
 
@@ -435,6 +444,14 @@ class FolderWatcher:
         self._set_state("stopped")
         return True
 
+    def rescan(self, *, forget: bool = False) -> None:
+        """Look at every file again; ``forget``: hand on even those handed on before.
+
+        Thread-safe (the settle thread does the work). ``forget`` is for a consumer
+        that lost what it had stored (its database was replaced): it dedupes anyway.
+        """
+        self._inbox.put(("rescan", forget))
+
     def status(self) -> WatchStatus:
         with self._lock:
             return WatchStatus(
@@ -494,6 +511,10 @@ class FolderWatcher:
                 self._track(Path(payload))
             elif kind == "emit" and isinstance(payload, WatchEvent):
                 self._deliver(payload)
+            elif kind == "rescan":
+                if payload:
+                    self._handed = {p: s for p, s in self._handed.items() if self._is_raw(p)}
+                self._rescan()
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:

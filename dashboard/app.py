@@ -9,6 +9,7 @@ points are appended with ``extendData`` and ``uirevision`` keeps any zoom.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -20,13 +21,17 @@ from werkzeug.http import parse_cookie
 
 from asnmon.assay import Assay
 from asnmon.errors import StoreError
-from asnmon.store import Store
+from asnmon.store import STORE_FAILURES, Store
 from asnmon.westgard import GuideSet, QcPoint, guides_for
 from dashboard import figures, inputs, layout, tables
 from dashboard.data import RunCache, Snapshot
 from dashboard.guard import MAX_REQUEST_KB
 from dashboard.inputs import BadInput
 from dashboard.shared import ChangeCounter, PerChange, TickFastPath
+
+log = logging.getLogger("asnmon.dashboard")
+
+Health = Callable[[], Mapping[str, Any]]  # the live monitor's health (Monitor.health)
 
 # Kinds of change after which stored concentrations differ: redraw, do not append.
 PAGE_SIZE = 15
@@ -69,9 +74,11 @@ class Views:
         guide: Mapping[str, Any] | None = None,
         *,
         shared: bool = True,
+        health: Health | None = None,
     ) -> None:
         self.store = store
         self.assay = assay
+        self.health = health  # None: a read-only review, no live monitor
         self.cache = RunCache(store)
         # shared=False: every request queries and computes for itself (the benchmark's
         # "before"); True: one change counter and one computation per change for all pages
@@ -87,24 +94,45 @@ class Views:
 
     def shared(self, name: str, args: object, compute: Callable[[], T]) -> T:
         """``compute()``, once per change counter and ``args`` for all pages when shared."""
-        if self.per_change is None:
+        if self.per_change is None or self.counter is None:
             return compute()
-        return self.per_change.get(name, args, compute)
+        try:
+            seq = self.counter.value()
+        except STORE_FAILURES:
+            return compute()  # nothing to share while the database does not answer
+        return self.per_change.get(name, args, compute, seq)
 
     def tick(self, seen: dict[str, Any] | None) -> dict[str, Any] | None:
-        """None when nothing changed since ``seen`` (the cheap path, every second)."""
-        seq = self.seq()
+        """None when nothing changed since ``seen`` (the cheap path, every second).
+
+        A change of the monitor's problems counts too, and a database that does not
+        answer is a change (seq -1): the banner must say so, not freeze.
+        """
+        problems = self.problems()
+        try:
+            seq = self.seq()
+        except STORE_FAILURES:
+            seq = -1
         prev = int(seen["seq"]) if seen else -1
-        if seq == prev:
+        if seq == prev and (seen or {}).get("problems", []) == problems:
             return None
         kinds: list[str] = []
-        if prev >= 0:
-            kinds = self.shared(
-                "kinds",
-                prev,
-                lambda: sorted(set(self.store.changes_since(prev)["kind"].to_list())),
-            )
-        return {"seq": seq, "prev": prev, "kinds": kinds}
+        if prev >= 0 and seq >= 0:
+            try:
+                kinds = self.shared(
+                    "kinds",
+                    prev,
+                    lambda: sorted(set(self.store.changes_since(prev)["kind"].to_list())),
+                )
+            except STORE_FAILURES:
+                kinds = []
+        return {"seq": seq, "prev": prev, "kinds": kinds, "problems": problems}
+
+    def problems(self) -> list[str]:
+        """The live monitor's own problems (database, worker, worklist); none in a review."""
+        if self.health is None:
+            return []
+        return [str(p) for p in self.health().get("problems", ())]
 
     def snapshot(self, run_id: str | None) -> Snapshot:
         return self.cache.get(run_id)
@@ -112,6 +140,15 @@ class Views:
     # ---------------------------------------------------------------- banner
 
     def banner(self, run_id: str | None) -> tuple[list[Any], int, str]:
+        problems = self.problems()
+        try:
+            children, fails, title = self._banner(run_id, problems)
+        except STORE_FAILURES as exc:  # the database does not answer: say that, loudly
+            problems = problems or [f"DATABASE PROBLEM: the dashboard cannot read it ({exc})"]
+            return layout.problem_banner(problems), 0, f"{_word(problems)} — asnmon"
+        return children, fails, (f"{_word(problems)} — asnmon" if problems else title)
+
+    def _banner(self, run_id: str | None, problems: list[str]) -> tuple[list[Any], int, str]:
         snap = self.snapshot(run_id)
         fails = (
             int(snap.flags.filter(pl.col("severity") == "fail").height)
@@ -133,7 +170,9 @@ class Views:
                 f"{c}" + (f" ({f})" if f else "")
                 for c, f in open_fails.select("code", "file").iter_rows()
             ]
-        children = layout.banner(snap.run, status, fails, last_injection=last, alarms=alarms)
+        children = layout.banner(
+            snap.run, status, fails, last_injection=last, alarms=alarms, problems=problems
+        )
         verdict = str((snap.run or {}).get("verdict") or "waiting").upper()
         return children, fails, f"{verdict} — asnmon"
 
@@ -340,6 +379,37 @@ class Views:
         return f"✔ Flag {flag_id} acknowledged by {(name or '').strip()}."
 
 
+def _word(problems: Sequence[str]) -> str:
+    return problems[0].split(":", 1)[0].split(" in run ", 1)[0].strip()
+
+
+def health_body(store: Store, health: Health | None) -> dict[str, Any]:
+    """``/healthz``: the live monitor's health and whether the database answers a read.
+
+    ``ok`` False (HTTP 503) when the database fails or the worker is dead or stuck.
+    """
+    body: dict[str, Any] = {"ok": True}
+    if health is not None:
+        body.update(health())
+    try:
+        status = store.status()
+        last_change = store.last_change()
+    except STORE_FAILURES as exc:
+        body.update(ok=False, database=False, error=f"the database does not answer: {exc}")
+        return body
+    if health is None:
+        body.update(
+            database=True,
+            watcher=status.get("watcher"),
+            last_injection=status.get("last_injection"),
+            queue=status.get("queue"),
+            last_error=status.get("last_error"),
+        )
+    body.update(last_change=last_change, read_only=store.read_only)
+    body["ok"] = bool(body["ok"] and body.get("database", True))
+    return body
+
+
 def _changed(value: object) -> dict[str, Any] | None:
     """The ``changed`` store as the tick writes it: seq, prev, kinds."""
     data = inputs.opt_dict(value, "changed")
@@ -383,14 +453,16 @@ def create_app(
     refresh_ms: int = 1000,
     guide: Mapping[str, Any] | None = None,
     shared_views: bool = True,
+    health: Health | None = None,
 ) -> dash.Dash:
     """The dashboard over ``store``; serve it with ``dashboard.server.serve``.
 
     ``guide``: ``runs``, ``start``, ``end`` of the Westgard guide set, as in the settings.
     ``shared_views``: one change counter and one computation of each view per change
     for all open pages (``dashboard.shared``); False only to measure without it.
+    ``health``: the live monitor's ``Monitor.health`` (for ``/healthz`` and the banner).
     """
-    views = Views(store, assay, guide, shared=shared_views)
+    views = Views(store, assay, guide, shared=shared_views, health=health)
     cookie = inputs.token_cookie_name(store.path.resolve())
     app = dash.Dash(
         __name__,
@@ -413,7 +485,7 @@ def create_app(
 
         app.server.wsgi_app = TickFastPath(  # type: ignore[method-assign]
             app.server.wsgi_app,
-            views.counter,
+            lambda seen: views.tick(seen) is None,
             output="changed.data",
             state="changed.data",
             valid=is_page_tick,
@@ -427,21 +499,13 @@ def create_app(
     def healthz() -> Any:
         import flask
 
-        body: dict[str, Any] = {"database": False}
         try:
-            status = store.status()
-            body.update(
-                database=True,
-                watcher=status.get("watcher"),
-                last_injection=status.get("last_injection"),
-                queue=status.get("queue"),
-                last_error=status.get("last_error"),
-                last_change=store.last_change(),
-                read_only=store.read_only,
-            )
-        except StoreError as err:
-            body["error"] = str(err)
-        return flask.jsonify(body), 200 if body["database"] else 503
+            body = health_body(store, health)
+        # The route answers JSON whatever fails: IT monitoring parses it, never a traceback.
+        except Exception as exc:  # documented HTTP boundary
+            log.exception("/healthz failed")
+            body = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return flask.jsonify(body), 200 if body.get("ok") else 503
 
     @app.callback(Output("changed", "data"), Input("tick", "n_intervals"), State("changed", "data"))
     def on_tick(_n: int, seen: dict[str, Any] | None) -> dict[str, Any]:
@@ -467,7 +531,10 @@ def create_app(
     )
     def on_banner(_changed: Any, run_id: str | None) -> tuple[Any, int]:
         run_id = inputs.opt_str(run_id, "run")
-        children, fails, _title = views.shared("banner", run_id, lambda: views.banner(run_id))
+        problems = views.problems()  # the monitor's own problems change without the database
+        children, fails, _title = views.shared(
+            "banner", (run_id, problems), lambda: views.banner(run_id)
+        )
         return children, fails
 
     @app.callback(

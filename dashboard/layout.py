@@ -291,13 +291,18 @@ def banner(
     last_injection: str | None = None,
     now: float | None = None,
     alarms: Sequence[str] = (),
+    problems: Sequence[str] = (),
 ) -> list[Any]:
     """Verdict (icon + word + colour), why, progress, last injection, watcher health.
 
     ``alarms`` are unacknowledged FAIL flags: they show FAIL whatever the run's
     verdict says, until someone acknowledges them, because the banner's job is to
-    get a person to the instrument.
+    get a person to the instrument. ``problems`` are the monitor's own ("DATABASE
+    PROBLEM: ...", "WORKER PROBLEM: ...", "WORKLIST PROBLEM ..."): a monitor that
+    cannot store results says so in the verdict's place, before anything else.
     """
+    if problems:
+        return problem_banner(problems, run)
     if run is None:
         look = style.verdict("pending")
         return [
@@ -345,6 +350,34 @@ def banner(
             id="verdict",
             style={"background": look.colour, "color": look.text},
             children=[html.Span(look.icon, className="icon"), html.Span(look.word)],
+        ),
+        html.Div(className="facts", children=facts),
+    ]
+
+
+def problem_banner(problems: Sequence[str], run: Mapping[str, Any] | None = None) -> list[Any]:
+    """The monitor's own problems in the verdict's place: the word, then each problem."""
+    look = style.verdict("fail")
+    word = problems[0].split(":", 1)[0].split(" in run ", 1)[0].strip()
+    facts: list[Any] = [
+        html.Div(className="reason problem", children=p, id={"type": "problem", "index": i})
+        for i, p in enumerate(problems)
+    ]
+    if run is not None:
+        facts.append(
+            html.Div(
+                className="stat-detail",
+                children=f"run {run.get('name') or run.get('run_id')}: verdict "
+                f"{str(run.get('verdict') or 'pending').upper()}, "
+                f"{run.get('injections') or 0} injection(s) stored",
+            )
+        )
+    return [
+        html.Div(
+            className="verdict",
+            id="verdict",
+            style={"background": look.colour, "color": look.text},
+            children=[html.Span(look.icon, className="icon"), html.Span(word)],
         ),
         html.Div(className="facts", children=facts),
     ]

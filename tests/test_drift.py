@@ -81,3 +81,100 @@ def test_confirmation_needs_the_is_still_moving(seed: int) -> None:
     for cut in (50, 60, 90):
         part = cusum_episodes(order2[:cut], drifting[:cut], strict)
         assert [e.alarm for e in part] == [e.alarm for e in full if e.alarm < cut]
+
+
+# ---------------------------------------------------------------- the live forecast
+
+
+def true_crossing(rate_pct: float, start: int, target: float = 0.5) -> int:
+    """First injection whose noise-free IS is below ``target`` of the level."""
+    return start + math.floor(math.log(target) / math.log1p(-rate_pct / 100)) + 1
+
+
+def test_forecast_from_the_onset_finds_rate_and_crossing() -> None:
+    """Fifteen injections into a 2.5 %/injection drift the broken-line fit has the rate
+    inside its 90 % interval in most runs and the 50 % crossing within 3 injections of the
+    truth; the old 10-point slope at the alarm underestimated it (issue 12: -0.9 for -2.5)."""
+    from asnmon.drift import forecast_crossing
+
+    errors, covered = [], 0
+    for seed in range(20):
+        order, log_is = series(2.5, seed, n=56, start=40)
+        level = float(np.mean(log_is[:39]))
+        fc = forecast_crossing(
+            order[25:], log_is[25:], level, 50.0, 0.9, level=level, onset=(26.0, 50.0), min_sd=0.03
+        )
+        assert fc is not None and fc.crossing is not None and fc.crossing_early is not None
+        covered += fc.rate_low_pct <= -2.5 <= fc.rate_high_pct
+        errors.append(math.ceil(fc.crossing) - true_crossing(2.5, 40))
+        assert fc.crossing_early <= fc.crossing <= (fc.crossing_late or math.inf)
+        assert 33 <= fc.first <= 47  # the onset it found
+    assert covered >= 16
+    assert max(abs(e) for e in errors) <= 3
+    assert float(np.median(np.abs(errors))) <= 1.5
+
+
+def test_forecast_narrows_as_the_drift_goes_on() -> None:
+    from asnmon.drift import forecast_crossing
+
+    order, log_is = series(2.5, 4, n=70, start=40)
+    level = float(np.mean(log_is[:39]))
+    widths = []
+    for now in (48, 53, 58, 63):
+        fc = forecast_crossing(
+            order[30:now], log_is[30:now], level, 50.0, level=level, onset=(31.0, 47.0)
+        )
+        assert fc is not None
+        widths.append(fc.rate_high_pct - fc.rate_low_pct)
+    assert widths == sorted(widths, reverse=True)
+    assert widths[-1] < widths[0] / 2
+
+
+def test_forecast_ignores_one_short_injection() -> None:
+    from asnmon.drift import forecast_crossing
+
+    order, log_is = series(2.5, 1, n=60, start=40, cv=0.01)
+    level = float(np.mean(log_is[:39]))
+    clean = forecast_crossing(order[30:], log_is[30:], level, 50.0, level=level)
+    log_is[50] += math.log(0.3)
+    short = forecast_crossing(order[30:], log_is[30:], level, 50.0, level=level)
+    assert clean is not None and short is not None
+    assert short.rate_pct == pytest.approx(clean.rate_pct, abs=0.1)
+
+
+def test_forecast_not_heading_for_the_limit() -> None:
+    from asnmon.drift import forecast_crossing
+
+    order, log_is = series(-2.0, 2, n=60, start=40)  # rising
+    level = float(np.mean(log_is[:39]))
+    fc = forecast_crossing(order[30:], log_is[30:], level, 50.0, level=level)
+    assert fc is not None and fc.rate_pct > 0
+    assert fc.crossing is None
+
+
+def test_injection_pace_is_the_median_of_the_latest_intervals() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from asnmon.drift import injection_pace
+
+    t0 = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
+    times: list[datetime | None] = [t0 + timedelta(minutes=8 * k) for k in range(12)]
+    times[5] = None  # a file without a startTimeStamp
+    times.append(times[-1] + timedelta(minutes=45))  # one long pause (a re-injection)
+    pace = injection_pace(times)
+    assert pace is not None
+    assert pace.interval == timedelta(minutes=8)
+    assert pace.at(2) == times[-1] + timedelta(minutes=16)
+    assert injection_pace([t0, None]) is None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_incremental_detector_matches_the_batch_one(seed: int) -> None:
+    from asnmon.drift import Cusum
+
+    order, log_is = series(2.5, seed)
+    det = Cusum()
+    for o, x in zip(order, log_is, strict=True):
+        det.push(o, float(x))
+    assert det.episodes == cusum_episodes(order, log_is)
+    assert det.episodes and det.episodes[0].level == pytest.approx(math.log(1.5e5), abs=0.03)

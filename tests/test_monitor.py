@@ -590,7 +590,7 @@ def test_a_forgotten_run_is_restored_when_it_gets_another_file(
     make_monitor: Make, sim: SimulatedRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the newest runs stay in memory; an older one comes back from the database."""
-    monkeypatch.setattr("asnmon.monitor.OPEN_RUNS", 1)
+    monkeypatch.setattr("asnmon.runbook.OPEN_RUNS", 1)
     root = tmp_path / "instrument"
     seq1, seq2 = root / "seq1", root / "seq2"
     seq1.mkdir(parents=True)

@@ -499,3 +499,184 @@ def test_evaluate_injection_clean_sample_has_no_flags(assay: Assay) -> None:
     s = Sample("f", "S1", T.SAMPLE, matrix="plasma")
     r = sample_result("ok", 50.0)
     assert evaluate_injection(peaks, r, s, cal(), assay, cals()) == []
+
+
+# ---------------------------------------------------------------- run lost early (worklist)
+
+
+@pytest.mark.parametrize(
+    ("accs", "left", "verdict", "words"),
+    [
+        # 5 of 9 failed, 3 left: at most 7 of 12 can pass, 8 needed -> lost now
+        (
+            {"L": [100, 120, 100], "M": [100, 120, 100], "H": [120, 120, 120]},
+            {"L": 1, "M": 1, "H": 1},
+            "fail",
+            "5 of 9 QCs failed; with 3 left, at most 7 of 12 can pass (8 needed",
+        ),
+        # 4 of 9 failed, 3 left: 8 of 12 = 2/3 still possible -> at risk, not failed yet
+        (
+            {"L": [100, 120, 100], "M": [100, 120, 100], "H": [120, 120, 100]},
+            {"L": 1, "M": 1, "H": 1},
+            "at risk",
+            "4 of 9 QCs failed; all 3 left must pass (8 of 12 needed)",
+        ),
+        # level L: 0 of 2, one left -> at most 1 of 3 < 50 %, however well M and H do
+        (
+            {"L": [120, 120], "M": [100, 100], "H": [100, 100]},
+            {"L": 1, "M": 1, "H": 1},
+            "fail",
+            "L: 2 of 2 L QCs failed; with 1 left, at most 1 of 3 can pass (2 needed",
+        ),
+        # level L 0 of 2 with 2 left: 2 of 4 = 50 % still possible
+        (
+            {"L": [120, 120], "M": [100, 100], "H": [100, 100]},
+            {"L": 2, "M": 2, "H": 2},
+            "at risk",
+            "L: 2 of 2 L QCs failed; all 2 left must pass",
+        ),
+    ],
+)
+def test_run_lost_early_with_the_arithmetic(
+    assay: Assay, accs: dict, left: dict, verdict: str, words: str
+) -> None:
+    ev = evaluate_run(qcs(accs), cal(), assay, remaining_qcs=left)
+    assert ev.verdict == verdict, ev.reasons
+    text = " ".join(ev.reasons)
+    assert words in text, text
+    run_fail = [f for f in ev.flags if f.code == "RUN_FAIL"]
+    if verdict == "fail":
+        assert words in run_fail[0].message
+        assert run_fail[0].details["lost_early"] is True
+        assert "Stop the queue" in run_fail[0].action
+    else:
+        assert run_fail == []
+
+
+def test_a_lost_run_stays_lost_whatever_passes_later(assay: Assay) -> None:
+    """The early call is final: feeding every remaining QC as a pass never lifts it."""
+    accs = {"L": [100, 120, 100], "M": [100, 120, 100], "H": [120, 120, 120]}
+    history = qcs(accs)
+    left = {"L": 1, "M": 1, "H": 1}
+    assert evaluate_run(history, cal(), assay, remaining_qcs=left).verdict == "fail"
+    for level in ("L", "M", "H"):
+        history.append(
+            hp(len(history) + 1, T.QC, level=level, nominal=200.0, accuracy_pct=100, status="ok")
+        )
+        left[level] -= 1
+        ev = evaluate_run(history, cal(), assay, remaining_qcs=left)
+        assert ev.verdict == "fail", ev.reasons
+    assert "7 of 12 QCs pass" in " ".join(ev.reasons)
+
+
+# ---------------------------------------------------------------- the live drift forecast
+
+
+def drifting_run(rate: float, seed: int, n: int, start: int = 30) -> list[HistoryPoint]:
+    """The simulator's layout (zero, 8 calibrators, QC sets every 10 samples), seeded."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    kinds = [T.ZERO] + [T.CALIBRATOR] * 8 + [T.QC] * 3
+    while len(kinds) < n:
+        kinds += [T.SAMPLE] * 10 + [T.QC] * 3
+    out = []
+    for i, kind in enumerate(kinds[:n], start=1):
+        factor = (1 - rate / 100) ** max(i - start, 0)
+        area = 1.5e5 * factor * float(np.exp(rng.normal(0, 0.04)))
+        out.append(hp(i, kind, level="QC-M" if kind is T.QC else None, is_area=area))
+    return out
+
+
+def test_drift_forecast_is_live_and_converges(assay: Assay) -> None:
+    """At the alarm the forecast is rough; recomputed at each later injection from every
+    point since the onset, it converges on the true crossing (injection 58 for 2.5 %/inj
+    from 30) instead of staying frozen at the alarm's 10-point slope."""
+    from asnmon.qc import is_context, is_drift_flag
+
+    full = drifting_run(2.5, seed=5, n=70)
+    alarm = next(i for i in range(30, 70) if "IS_DRIFT" in codes(evaluate_is(full[: i + 1], assay)))
+    seen = {}
+    for now in range(alarm, 57):
+        flag = is_drift_flag(is_context(full[: now + 1], assay), assay)
+        assert flag is not None and flag.code == "IS_DRIFT"
+        seen[now] = flag
+    later = seen[alarm + 10]
+    assert later.details["updated_at"] == alarm + 11  # recomputed at that injection
+    assert later.details["n_points"] > seen[alarm].details["n_points"]
+    assert abs(later.details["crossing_at"] - 58) <= 3
+    assert later.details["rate_low_pct"] <= -2.5 <= later.details["rate_high_pct"]
+    assert later.value == pytest.approx(-2.5, abs=0.5)
+    assert f"{later.value:+.1f} % per injection" in later.message
+    assert f"about injection {later.details['crossing_at']}" in later.message
+    # escalation: far off a warning; within limits.is_drift_escalate_n a fail, same code
+    far = [f for f in seen.values() if f.details["remaining"] > assay.limits.is_drift_escalate_n]
+    near = [f for f in seen.values() if 0 < f.details["remaining"] <= 4]
+    assert far and all(f.severity is Severity.WARNING for f in far)
+    assert near and all(f.severity is Severity.FAIL for f in near)
+    assert all("Pause the queue" in f.action for f in near)
+    assert all(f.details["escalated"] is (f.severity is Severity.FAIL) for f in seen.values())
+
+
+def test_drift_forecast_gives_the_time_and_the_samples_after(assay: Assay) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from asnmon.drift import Pace
+    from asnmon.qc import is_context, is_drift_flag
+
+    run = drifting_run(5.0, seed=2, n=40)
+    ctx = is_context(run, assay)
+    last = datetime(2024, 5, 6, 13, 0, tzinfo=UTC)
+    upcoming = [Sample(f"{k:03d}", f"S{k:03d}", T.SAMPLE, position=k) for k in range(41, 60)]
+    flag = is_drift_flag(
+        ctx, assay, last_order=40, pace=Pace(last, timedelta(minutes=8), 10), upcoming=upcoming
+    )
+    assert flag is not None
+    at = flag.details["crossing_at"]
+    assert isinstance(at, int) and 41 <= at <= 50
+    expected = last + timedelta(minutes=8) * (flag.details["remaining"])  # type: ignore[operator]
+    assert f"≈ {expected:%H:%M} UTC at the current interval of 8.0 min" in flag.message
+    assert flag.details["samples_after"][0] == [at, f"S{at:03d}"]
+    assert f"S{at:03d} (position {at})" in flag.message
+
+
+def test_drift_below_the_window_says_it_crossed(assay: Assay) -> None:
+    from asnmon.qc import is_context, is_drift_flag
+
+    flag = is_drift_flag(is_context(drifting_run(5.0, seed=3, n=60), assay), assay)
+    assert flag is not None and flag.severity is Severity.FAIL
+    assert "It passed 50 % at about injection" in flag.message
+    assert abs(flag.details["crossing_at"] - 44) <= 2  # 30 + 14: 0.95^14 = 0.49
+
+
+# ---------------------------------------------------------------- a reference drift cannot move
+
+
+def test_reference_is_frozen_at_the_drift_onset(assay: Assay) -> None:
+    """IS drifting 2.5 %/inj from injection 30: late injections are judged against the
+    in-control level (the truth, ~the factor) -- drifted calibrators/QCs do not pull the
+    reference down -- and the first injections, which came before any reference, get the
+    first reference's ~100 %, not the drifted run mean (issue 12: ZERO 128 %, CAL01 143 %)."""
+    from asnmon.qc import is_context
+
+    run = drifting_run(2.5, seed=7, n=75)
+    ctx = is_context(run, assay)
+    by_order = {p.order: k for k, p in enumerate(ctx.points)}
+    for order in (55, 60, 65, 70):
+        k = by_order[order]
+        truth = 100 * 0.975 ** (order - 30)
+        measured = 100 * run[order - 1].is_area / 1.5e5  # type: ignore[operator]
+        pct = ctx.pct[k]
+        assert pct is not None
+        assert abs(pct - measured) < 0.06 * measured, (order, pct, measured, truth)
+    assert ctx.reference[by_order[70]] == pytest.approx(ctx.reference[by_order[40]], rel=0.02)
+    zero, cal01 = ctx.settled_pct[0], ctx.settled_pct[1]
+    assert zero is not None and cal01 is not None
+    assert 88 < zero < 112 and 88 < cal01 < 112
+    assert all(
+        p is None for p, r in zip(ctx.settled_pct, ctx.reference, strict=True) if r is not None
+    )
+    # the early injections' numbers do not depend on what came later
+    early = is_context(run[:25], assay)
+    assert early.pct == ctx.pct[: len(early.pct)]
+    assert early.settled_pct == ctx.settled_pct[: len(early.settled_pct)]

@@ -6,6 +6,7 @@ simulator did not touch must carry none of the fault flags.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -160,3 +161,116 @@ def test_report_from_the_store(runs) -> None:
     text = out.read_text(encoding="utf-8")
     assert "QC_FAIL" in text
     assert "Levey-Jennings QC-M" in text
+
+
+# ---------------------------------------------------------------- live forecast, in the store
+
+
+def drift_rows(store: Store, run_id: str) -> pl.DataFrame:
+    df = store.flags(run_id, active_only=False)
+    return df.filter(pl.col("code") == "IS_DRIFT").sort("created_at", "flag_id")
+
+
+def test_drift_forecast_kept_current_in_the_store(runs) -> None:
+    """is-drift:20:2.5 through the pipeline: one active IS_DRIFT on the alarm injection,
+    rewritten at every later injection (its earlier texts kept inactive); the last one
+    rests on the whole episode and puts the 50 % crossing within 3 injections of the
+    truth (20 + 28 = 48: 0.975^28 = 0.49), at the simulator's 8 min interval."""
+    import json
+
+    store, sims, _ = runs
+    rows = drift_rows(store, "B")
+    active = rows.filter(pl.col("active"))
+    assert active.height == 1
+    alarm = active["position"][0]
+    assert set(rows["position"].to_list()) == {alarm}  # always on the alarm injection
+    versions = [json.loads(d) for d in rows["details"].to_list()]
+    updated = [v["updated_at"] for v in versions]
+    n_injections = len(sims["B"].injections)
+    assert len(set(updated)) >= 10  # recomputed as the run went on, not frozen at the alarm
+    last = json.loads(active["details"][0])
+    assert last["updated_at"] == n_injections
+    assert abs(last["crossing_at"] - 48) <= 3
+    assert last["rate_low_pct"] <= -2.5 <= last["rate_high_pct"]
+    assert last["interval_min"] == pytest.approx(8.0)
+    assert active["severity"][0] == "fail"  # escalated: the IS is below 50 % by the end
+    assert "It passed 50 %" in active["message"][0]
+    first = versions[0]
+    assert first["updated_at"] == alarm and first["rate_pct"] != last["rate_pct"]
+    severities = rows["severity"].to_list()  # warning, then fail for good: no flip-flop
+    assert severities[0] == "warning"
+    assert severities == sorted(severities, key=lambda s: s == "fail")
+    verdict = store.runs().filter(pl.col("run_id") == "B")["verdict_reason"][0]
+    assert f"{last['rate_pct']:+.1f} % per injection" in verdict
+
+
+def test_first_injections_get_their_is_pct_once_there_is_a_reference(runs) -> None:
+    """ZERO and CAL01 arrive before any reference; once three calibrators are in, they are
+    given their IS % of that first reference (~100 %), which the later drift cannot move."""
+    store, _, _ = runs
+    res = store.results("B").sort("position")
+    first = res.filter(pl.col("sample_id").is_in(["ZERO", "CAL01"]))
+    assert first.height == 2
+    for pct in first["is_pct"].to_list():
+        assert pct is not None and 88 < pct < 112
+
+
+def test_update_flag_keeps_its_acknowledgement_until_it_escalates(tmp_path: Path) -> None:
+    from asnmon.records import Flag, Outcome, Result, Sample, SampleType, Severity
+
+    store = Store(tmp_path / "db.duckdb")
+    store.ensure_run(RunInfo("R", "R"))
+    sample = Sample("f1", "S1", SampleType.SAMPLE, position=1)
+    inj = store.write_injection(
+        "R", Outcome(tmp_path / "f1.mzML", "abc", sample, Result("ok")), position=1
+    )
+    warn = Flag("IS_DRIFT", Severity.WARNING, "reaches 50 % at about injection 60", "check")
+    store.update_flag("R", inj, warn)
+    flag_id = int(store.flags("R")["flag_id"][0])
+    store.acknowledge(flag_id, "night shift")
+    store.update_flag("R", inj, replace(warn, message="reaches 50 % at about injection 58"))
+    now = store.flags("R")
+    assert now["flag_id"].to_list() == [flag_id]  # same flag, acknowledgement kept
+    assert now["message"][0].endswith("injection 58")
+    assert int(now["acks"][0]) == 1
+    old = store.flags("R", active_only=False).filter(~pl.col("active"))
+    assert old["message"].to_list() == ["reaches 50 % at about injection 60"]
+    store.update_flag("R", inj, replace(warn, severity=Severity.FAIL, message="within 8"))
+    now = store.flags("R")
+    assert now.height == 1 and now["flag_id"][0] != flag_id  # escalated: needs a new look
+    assert int(now["acks"][0]) == 0
+    store.close()
+
+
+# ---------------------------------------------------------------- the run called early
+
+
+def test_run_fail_as_soon_as_the_worklist_cannot_rescue_it(tmp_path: Path, assay: Assay) -> None:
+    """Every QC-M reads +25 %: three QC-M in the worklist. After the first (0 of 1, two
+    left) the run is at risk, not failed: two passes would give 2 of 3. After the second
+    (0 of 2, one left: at most 1 of 3) it is lost -- RUN_FAIL before the last QC-M is
+    injected, with the arithmetic, and it stays failed."""
+    cfg = apply_faults(SimConfig(n_samples=20, qc_every=10, seed=3), ["biased-qc:QC-M:25:all"])
+    sim = simulate_run(tmp_path / "run", cfg)
+    qc_m = [p.position for p in sim.injections if p.sample.level == "QC-M"]
+    assert len(qc_m) == 3
+    store = Store(tmp_path / "db.duckdb")
+    ing = RunIngestor(store, assay, RunInfo("D", "D"), worklist=load_worklist(sim.worklist_path))
+    verdicts: dict[int, tuple[str, str]] = {}
+    for inj, path in zip(sim.injections, sim.paths, strict=True):
+        ing.ingest(path)
+        ing.flush()
+        verdicts[inj.position] = store.run_verdicts()["D"]
+    assert verdicts[qc_m[0]][0] == "at risk", verdicts[qc_m[0]]
+    assert "QC-M: 1 of 1 QC-M QCs failed; all 2 left must pass" in verdicts[qc_m[0]][1]
+    assert verdicts[qc_m[1]][0] == "fail", verdicts[qc_m[1]]
+    run_fail = store.flags("D", active_only=False).filter(pl.col("code") == "RUN_FAIL")
+    assert (
+        "2 of 2 QC-M QCs failed; with 1 left, at most 1 of 3 can pass"
+        in (
+            run_fail["message"][0]  # the first RUN_FAIL: the early call, with its arithmetic
+        )
+    )
+    assert store.flags("D").filter(pl.col("code") == "RUN_FAIL").height == 1
+    assert all(verdicts[p][0] == "fail" for p in verdicts if p >= qc_m[1])
+    store.close()

@@ -41,7 +41,14 @@ from asnmon.qc._base import (
 )
 from asnmon.qc.carryover import evaluate_carryover
 from asnmon.qc.chromatography import evaluate_ion_ratio, evaluate_retention
-from asnmon.qc.internal_standard import IsContext, drift_episodes, evaluate_is, is_context
+from asnmon.qc.internal_standard import (
+    IsContext,
+    drift_episodes,
+    drift_forecast,
+    evaluate_is,
+    is_context,
+    is_drift_flag,
+)
 from asnmon.qc.peaks import evaluate_peak_quality, evaluate_peaks
 from asnmon.qc.quantities import evaluate_calibration, evaluate_range, qc_tolerance
 from asnmon.qc.run import (
@@ -51,6 +58,7 @@ from asnmon.qc.run import (
     evaluate_run,
     external_calibration_flags,
     history_point,
+    qc_level,
     qc_tally,
 )
 
@@ -66,6 +74,7 @@ __all__ = [
     "QcTally",
     "RunEvaluation",
     "drift_episodes",
+    "drift_forecast",
     "drift_settings",
     "error_flag",
     "evaluate_calibration",
@@ -81,6 +90,8 @@ __all__ = [
     "external_calibration_flags",
     "history_point",
     "is_context",
+    "is_drift_flag",
+    "qc_level",
     "qc_tally",
     "qc_tolerance",
 ]

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asnmon.assay import Assay
-from asnmon.drift import DriftEpisode, cusum_episodes
+from asnmon.drift import (
+    ONSET_BACK,
+    Cusum,
+    DriftEpisode,
+    DriftForecast,
+    Pace,
+    forecast_crossing,
+)
 from asnmon.qc._base import (
     IS_BEARING,
     SRC_BIAS,
@@ -18,8 +25,10 @@ from asnmon.qc._base import (
     _who,
     drift_settings,
 )
-from asnmon.records import Flag, HistoryPoint, SampleType
+from asnmon.records import Flag, HistoryPoint, Sample, SampleType
 from asnmon.records import Severity as S
+
+SETTLE_N = 3  # reference injections before a reference judges the injections that preceded it
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +40,22 @@ class IsContext:
     n_reference: tuple[int, ...]
     pct: tuple[float | None, ...]  # IS as % of that reference
     outside: tuple[bool, ...]
+    episodes: tuple[DriftEpisode, ...] = ()  # CUSUM drift episodes, indexes into ``points``
+    # Injections that came before any reference (ZERO, CAL01): IS % of the first reference
+    # of SETTLE_N injections, once there is one; None for every other injection.
+    settled_pct: tuple[float | None, ...] = ()
 
 
 def is_context(points: Sequence[HistoryPoint], assay: Assay) -> IsContext:
-    """Causal IS reference: each injection is judged against those before it only.
+    """Causal IS reference that a drift cannot pull along.
 
-    Reference injections (``Limits.is_reference``): calibrators and QCs
-    ("cal_qc"), calibrators only, or every IS-bearing injection ("all"); one
-    that was itself outside the window never enters the reference.
+    Each injection is judged against the reference injections before it
+    (``Limits.is_reference``: calibrators and QCs "cal_qc", calibrators only, or
+    every IS-bearing injection "all"); one outside the window never enters it.
+    The CUSUM drift detector runs alongside: when it raises an alarm, the
+    reference injections since the drift's onset leave the reference, and none
+    enters until the episode ends, so a drifting IS is judged against its
+    in-control level and a later drift never re-judges earlier injections.
     """
     lim = assay.limits
     mode = lim.is_reference
@@ -51,23 +68,48 @@ def is_context(points: Sequence[HistoryPoint], assay: Assay) -> IsContext:
         for p in points
         if p.sample_type in IS_BEARING and not p.error and p.is_area is not None and p.is_area > 0
     ]
-    total, n = 0.0, 0
+    det = Cusum(drift_settings(assay))
+    accepted: list[tuple[int, float]] = []  # (index into pts, IS area) in the reference
+    total = 0.0
+    settled: float | None = None
     refs: list[float | None] = []
     ns: list[int] = []
     pcts: list[float | None] = []
     outs: list[bool] = []
-    for p in pts:
+    for j, p in enumerate(pts):
+        area = float(p.is_area or 0.0)
+        n = len(accepted)
         ref = total / n if n else None
-        pct = 100.0 * p.is_area / ref if ref and p.is_area is not None else None
+        pct = 100.0 * area / ref if ref else None
         out = pct is not None and not lim.is_low_pct <= pct <= lim.is_high_pct
         refs.append(ref)
         ns.append(n)
         pcts.append(pct)
         outs.append(out)
-        if p.sample_type in kinds and not out and p.is_area is not None:
-            total += p.is_area
-            n += 1
-    return IsContext(tuple(pts), tuple(refs), tuple(ns), tuple(pcts), tuple(outs))
+        alarms = len(det.episodes)
+        det.push(p.order, math.log(area), excluded=out)
+        if len(det.episodes) > alarms:  # a drift recognised: its points leave the reference
+            onset = det.episodes[-1].start
+            while accepted and accepted[-1][0] >= onset:
+                total -= accepted.pop()[1]
+        if p.sample_type in kinds and not out and det.in_control:
+            accepted.append((j, area))
+            total += area
+            if settled is None and len(accepted) >= SETTLE_N:
+                settled = total / len(accepted)
+    settled_pct = tuple(
+        100.0 * float(p.is_area or 0.0) / settled if settled and r is None else None
+        for p, r in zip(pts, refs, strict=True)
+    )
+    return IsContext(
+        tuple(pts),
+        tuple(refs),
+        tuple(ns),
+        tuple(pcts),
+        tuple(outs),
+        tuple(det.episodes),
+        settled_pct,
+    )
 
 
 def _is_window_flag(ctx: IsContext, assay: Assay) -> list[Flag]:
@@ -111,52 +153,199 @@ def _is_window_flag(ctx: IsContext, assay: Assay) -> list[Flag]:
 
 
 def drift_episodes(ctx: IsContext, assay: Assay) -> list[DriftEpisode]:
-    return cusum_episodes(
-        [p.order for p in ctx.points],
-        [math.log(p.is_area) if p.is_area else math.nan for p in ctx.points],
-        drift_settings(assay),
-        excluded=ctx.outside,
+    """The CUSUM episodes ``is_context`` found (``assay`` kept for the callers' signature)."""
+    return list(ctx.episodes)
+
+
+def drift_forecast(ctx: IsContext, assay: Assay) -> tuple[DriftEpisode, DriftForecast] | None:
+    """The latest episode and its forecast from every point since its onset (to its end).
+
+    The onset is searched from ONSET_BACK points before the CUSUM's estimate (the
+    last zero of its sum, which noise moves) up to the alarm.
+    """
+    if not ctx.episodes:
+        return None
+    e = ctx.episodes[-1]
+    last = e.end if e.end is not None else len(ctx.points) - 1
+    first = max(e.start - ONSET_BACK, 0)
+    ref = ctx.reference[last] or ctx.reference[e.alarm]
+    if not ref:
+        return None
+    lim = assay.limits
+    pts = ctx.points[first : last + 1]
+    fc = forecast_crossing(
+        [p.order for p in pts],
+        [math.log(p.is_area) if p.is_area else math.nan for p in pts],
+        math.log(ref),
+        lim.is_low_pct if e.direction == "down" else lim.is_high_pct,
+        lim.is_drift_forecast_confidence,
+        level=e.level,
+        onset=(float(pts[0].order), float(ctx.points[e.alarm].order)),
+        min_sd=lim.is_drift_min_cv_pct / 100.0,
+    )
+    return (e, fc) if fc is not None else None
+
+
+def _when(fc: DriftForecast, last_order: int, pace: Pace | None) -> tuple[str, dict[str, object]]:
+    if fc.crossing is None or pace is None:
+        return "", {}
+    ahead = fc.crossing - last_order
+    minutes = pace.interval.total_seconds() / 60.0
+    at = pace.at(ahead)
+    zone = " UTC" if at.utcoffset() is not None and not at.utcoffset() else ""
+    return (
+        f", ≈ {at:%H:%M}{zone} at the current interval of {minutes:.1f} min per injection",
+        {"crossing_time": at.isoformat(), "interval_min": round(minutes, 2)},
+    )
+
+
+def _after(upcoming: Sequence[Sample], first_index: int) -> tuple[str, list[list[object]]]:
+    """The worklist injections from ``first_index`` on (IS-bearing ones), in words."""
+    rows = [s for s in upcoming[max(first_index, 0) :] if s.sample_type in IS_BEARING]
+    if not rows:
+        return "", []
+    listed: list[list[object]] = [[s.position, s.sample_id] for s in rows]
+    names = ", ".join(
+        f"{s.sample_id} (position {s.position})" if s.position is not None else s.sample_id
+        for s in rows[:4]
+    )
+    more = f" and {len(rows) - 4} more" if len(rows) > 4 else ""
+    return f" Worklist injections from there on ({len(rows)}): {names}{more}.", listed
+
+
+def is_drift_flag(
+    ctx: IsContext,
+    assay: Assay,
+    *,
+    last_order: int | None = None,
+    pace: Pace | None = None,
+    upcoming: Sequence[Sample] = (),
+) -> Flag | None:
+    """IS_DRIFT as of now: the latest episode with its live forecast; None without one.
+
+    ``last_order``: the run's latest injection (any type; default the latest IS-bearing
+    one); ``pace``: the run's injection interval; ``upcoming``: worklist rows not yet
+    acquired, in order. Severity escalates to fail once even the latest crossing the
+    rate's interval allows is within ``limits.is_drift_escalate_n`` injections, or the
+    IS has left the window.
+    """
+    found = drift_forecast(ctx, assay)
+    if found is None:
+        return None
+    e, fc = found
+    lim = assay.limits
+    now = last_order if last_order is not None else ctx.points[-1].order
+    if e.end is not None:  # an episode that ended reads the same at every later injection
+        now = ctx.points[e.end].order
+    start = ctx.points[e.start]
+    falling = e.direction == "down"
+    word = "falling" if falling else "rising"
+    target = fc.target_pct
+    interval = f"{100 * fc.confidence:.0f} % CI {fc.rate_low_pct:+.1f} to {fc.rate_high_pct:+.1f}"
+    head = (
+        f"IS response {word} since {_who(start)}: {fc.rate_pct:+.1f} % per injection "
+        f"({interval}; {fc.n_points} points, fitted onset ≈ injection {fc.first:.0f}), now about "
+        f"{fc.level_pct:.0f} % of the reference (CUSUM {e.cusum:.1f} > h = {lim.cusum_h:g} SD "
+        f"at injection {ctx.points[e.alarm].order})."
+    )
+    details: dict[str, object] = {
+        "started_at": start.order,
+        "started_sample": start.sample_id,
+        "alarm_at": ctx.points[e.alarm].order,
+        "level_pct": fc.level_pct,
+        "sd_pct": 100 * e.sd,
+        "rate_pct": fc.rate_pct,
+        "rate_low_pct": fc.rate_low_pct,
+        "rate_high_pct": fc.rate_high_pct,
+        "confidence": fc.confidence,
+        "n_points": fc.n_points,
+        "target_pct": target,
+        "updated_at": now,
+        "ended_at": ctx.points[e.end].order if e.end is not None else None,
+    }
+    severity = S.WARNING
+    action = (
+        "Check the ion source and spray (fouling), the IS solution and the autosampler; plan "
+        "a source clean before the next QC set. Area ratios stay valid while analyte and IS "
+        "move together: watch the QCs."
+    )
+    if e.end is not None:
+        tail = (
+            f" The episode ended at {_who(ctx.points[e.end])}: the IS is back at its "
+            "in-control level."
+        )
+        action = "Nothing urgent; review the injections of the episode before reporting them."
+    elif fc.crossing is None:
+        tail = f" At this rate it is not heading for the {target:g} % limit."
+    else:
+        n_at = math.ceil(fc.crossing)
+        remaining = fc.crossing - now
+        span = ""
+        if fc.crossing_early is not None:
+            late = f"{math.ceil(fc.crossing_late)}" if fc.crossing_late is not None else "never"
+            span = f" (range {math.ceil(fc.crossing_early)}-{late})"
+        when, timing = _when(fc, now, pace)
+        after, listed = _after(upcoming, n_at - now - 1)
+        details |= {
+            "crossing_at": n_at,
+            "crossing_early": math.ceil(fc.crossing_early) if fc.crossing_early else None,
+            "crossing_late": math.ceil(fc.crossing_late) if fc.crossing_late else None,
+            "remaining": round(remaining, 1),
+            "samples_after": listed,
+            **timing,
+        }
+        if fc.crossed:
+            severity = S.FAIL
+            tail = (
+                f" It passed {target:g} % at about injection {n_at}: injections since then are "
+                f"outside the window (IS_{'LOW' if falling else 'HIGH'})." + after
+            )
+            action = (
+                "Stop the queue: clean the ion source (or check the IS solution), re-run the "
+                "calibrators and QCs, and re-inject the samples acquired since the crossing."
+            )
+        else:
+            tail = (
+                f" It reaches {target:g} % at about injection {n_at}{span}{when}, "
+                f"{remaining:.0f} injection(s) from now." + after
+            )
+            # Escalate on the latest plausible crossing, not the point forecast: the first
+            # forecasts rest on few points, and a fail that falls back is an alarm cried.
+            latest = fc.crossing_late - now if fc.crossing_late is not None else math.inf
+            if latest <= lim.is_drift_escalate_n:
+                severity = S.FAIL
+                head = (
+                    f"Within about {remaining:.0f} injection(s) (at most {latest:.0f}) the IS "
+                    f"leaves its window. {head}"
+                )
+                action = (
+                    "Pause the queue before the crossing: clean the ion source (fouling) or check "
+                    "the IS solution, then re-run a QC set; samples injected after the crossing "
+                    "will have to be re-injected."
+                )
+        details["escalated"] = severity is S.FAIL
+    return _flag(
+        "IS_DRIFT",
+        severity,
+        head + tail,
+        action,
+        fc.rate_pct,
+        lim.cusum_h,
+        SRC_DRIFT,
+        **details,
     )
 
 
 def _is_drift_flag(ctx: IsContext, assay: Assay) -> list[Flag]:
-    """IS_DRIFT on the injection where a CUSUM episode raises its alarm, and only there."""
+    """IS_DRIFT on the injection where a CUSUM episode raises its alarm, and only there.
+
+    The pipeline keeps that flag current at every later injection (``is_drift_flag``).
+    """
     last = len(ctx.points) - 1
-    episodes = drift_episodes(ctx, assay)
-    if not episodes or episodes[-1].alarm != last:
+    if not ctx.episodes or ctx.episodes[-1].alarm != last:
         return []
-    e = episodes[-1]
-    lim = assay.limits
-    start = ctx.points[e.start]
-    pct = ctx.pct[-1]
-    falling = e.direction == "down"
-    where = f"{pct:.0f} % of the reference" if pct is not None else "no reference yet"
-    eta = ""
-    target = lim.is_low_pct if falling else lim.is_high_pct
-    if pct is not None and e.rate_pct != 0 and (e.rate_pct < 0) == falling:
-        steps = math.log(target / pct) / math.log1p(e.rate_pct / 100.0)
-        if steps > 0:
-            eta = f" At this rate it crosses {target:g} % in about {steps:.0f} injection(s)."
-    return [
-        _flag(
-            "IS_DRIFT",
-            S.WARNING,
-            f"IS response {'falling' if falling else 'rising'} since {_who(start)}: about "
-            f"{e.rate_pct:+.1f} % per injection, now {e.level_pct:.0f} % of its in-control "
-            f"level ({where}; still inside the {lim.is_low_pct:g}-{lim.is_high_pct:g} % window; "
-            f"CUSUM {e.cusum:.1f} > h = {lim.cusum_h:g} SD, SD {100 * e.sd:.1f} %).{eta}",
-            "Check the ion source and spray (fouling), the IS solution and the autosampler; plan "
-            "a source clean before the next QC set. Area ratios stay valid while analyte and IS "
-            "move together: watch the QCs.",
-            e.rate_pct,
-            lim.cusum_h,
-            SRC_DRIFT,
-            started_at=start.order,
-            started_sample=start.sample_id,
-            level_pct=e.level_pct,
-            sd_pct=100 * e.sd,
-        )
-    ]
+    flag = is_drift_flag(ctx, assay)
+    return [flag] if flag is not None else []
 
 
 def _bias_at(ctx: IsContext, idx: int, n: int, m: int) -> tuple[float, float, float] | None:

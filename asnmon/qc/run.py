@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from asnmon.qc._base import (
 )
 from asnmon.qc.carryover import evaluate_carryover
 from asnmon.qc.chromatography import evaluate_ion_ratio, evaluate_retention
-from asnmon.qc.internal_standard import drift_episodes, evaluate_is, is_context
+from asnmon.qc.internal_standard import drift_forecast, evaluate_is, is_context
 from asnmon.qc.peaks import evaluate_peak_quality, evaluate_peaks
 from asnmon.qc.quantities import evaluate_range, qc_tolerance
 from asnmon.records import Calibration, Flag, HistoryPoint, Peak, Result, Role, Sample, SampleType
@@ -80,6 +81,11 @@ class QcTally:
     passed: int
 
 
+def qc_level(level: str | None, nominal: float | None) -> str:
+    """The name a QC's level is counted under (``qc_tally`` and the worklist's QCs left)."""
+    return level or (f"{_fmt(nominal)}" if nominal is not None else "QC")
+
+
 def qc_tally(
     history: Sequence[HistoryPoint], calibration: Calibration, assay: Assay
 ) -> list[QcTally]:
@@ -88,7 +94,7 @@ def qc_tally(
     for h in history:
         if h.sample_type is not SampleType.QC or h.status == "provisional":
             continue
-        name = h.level or (f"{_fmt(h.nominal)}" if h.nominal is not None else "QC")
+        name = qc_level(h.level, h.nominal)
         if h.error or h.accuracy_pct is None:
             ok = False
         else:
@@ -97,16 +103,61 @@ def qc_tally(
     return [QcTally(k, len(v), sum(v)) for k, v in levels.items()]
 
 
+def _needed(fraction: float, total: int) -> int:
+    """Passes needed of ``total`` QCs for ``fraction`` ("2/3" written 0.667: 2 of 3)."""
+    return max(0, math.ceil((fraction - _FRACTION_TOL) * total - 1e-9))
+
+
+def _judge(
+    label: str, passed: int, n: int, left: int | None, fraction: float
+) -> tuple[str | None, str | None]:
+    """(fail reason, risk reason) for one count: overall (label "") or one level.
+
+    ``left``: QCs of this count still to come per the worklist (None: unknown).
+    Known: fail only once the count cannot recover even if every one left passes,
+    with the arithmetic; at risk while it needs them. Unknown: judge what has arrived.
+    """
+    what = f"{label}: " if label else ""
+    kind = f"{label} QCs" if label else "QCs"
+    failed = n - passed
+    if left is None or left == 0:
+        if n and passed < _needed(fraction, n):
+            return f"{what}{passed} of {n} {kind} pass (< {fraction:.0%} required)", None
+        if n and passed < _needed(fraction, n + 1):
+            return None, f"{what}{passed} of {n} {kind} pass: one more failure fails the run"
+        return None, None
+    total = n + left
+    need = _needed(fraction, total)
+    if passed + left < need:
+        return (
+            f"{what}{failed} of {n} {kind} failed; with {left} left, at most {passed + left} of "
+            f"{total} can pass ({need} needed, {fraction:.0%}): the run cannot pass any more",
+            None,
+        )
+    if passed + left - 1 < need:
+        return None, (
+            f"{what}{failed} of {n} {kind} failed; all {left} left must pass "
+            f"({need} of {total} needed)"
+        )
+    return None, None
+
+
 def evaluate_run(
-    history: Sequence[HistoryPoint], calibration: Calibration | None, assay: Assay
+    history: Sequence[HistoryPoint],
+    calibration: Calibration | None,
+    assay: Assay,
+    remaining_qcs: Mapping[str, int] | None = None,
 ) -> RunEvaluation:
     """Pass / at risk / fail with reasons, kept current as injections arrive.
 
-    ICH M10 run acceptance on the QCs so far: >= 2/3 of all QCs and >= 50 % at
-    each level within tolerance. "at risk": one more failure (overall or at any
-    level) would fail the run, a file could not be read, or the IS is drifting.
-    The verdict applies the rules to what has arrived: a run that fails early can
-    recover as more QCs pass, exactly as the final ICH M10 count would.
+    ICH M10 run acceptance: >= 2/3 of all QCs and >= 50 % at each level within
+    tolerance. With ``remaining_qcs`` (QCs per level the worklist has still to
+    inject) the run fails as soon as it cannot meet them even if every QC left
+    passes -- the call is final, later QCs cannot undo it -- and is "at risk"
+    while it needs them. Without it (no worklist) the rules apply to what has
+    arrived, and a run that fails early can recover as more QCs pass. "at risk"
+    also: one more failure would fail the run, a file could not be read, or the
+    IS is drifting.
     """
     lim = assay.limits
     src = "ICH M10 (run acceptance); limits.run_qc_pass_fraction / run_qc_level_pass_fraction"
@@ -130,32 +181,33 @@ def evaluate_run(
     tallies = qc_tally(history, calibration, assay)
     n = sum(t.n for t in tallies)
     passed = sum(t.passed for t in tallies)
+    rem = dict(remaining_qcs) if remaining_qcs is not None else None
+    left = sum(rem.values()) if rem is not None else None
     fails: list[str] = []
     risks: list[str] = []
-    frac, level_frac = lim.run_qc_pass_fraction - _FRACTION_TOL, lim.run_qc_level_pass_fraction
-    if n and passed / n < frac:
-        fails.append(f"{passed} of {n} QCs pass (< {lim.run_qc_pass_fraction:.0%} required)")
-    elif n and passed / (n + 1) < frac:
-        risks.append(f"{passed} of {n} QCs pass: one more failure fails the run")
-    for t in tallies:
-        if t.passed / t.n < level_frac - _FRACTION_TOL:
-            fails.append(f"{t.level}: {t.passed} of {t.n} pass (< {level_frac:.0%})")
-        elif t.passed / (t.n + 1) < level_frac - _FRACTION_TOL:
-            risks.append(f"{t.level}: {t.passed} of {t.n} pass: one more failure fails the level")
+    judged = [_judge("", passed, n, left, lim.run_qc_pass_fraction)]
+    level_frac = lim.run_qc_level_pass_fraction
+    judged += [
+        _judge(t.level, t.passed, t.n, rem.get(t.level, 0) if rem is not None else None, level_frac)
+        for t in tallies
+    ]
+    for fail, risk in judged:
+        fails += [fail] if fail else []
+        risks += [risk] if risk else []
     errors = sum(h.error for h in history)
     if errors:
         risks.append(f"{errors} file(s) could not be read")
     ctx = is_context(history, assay)
-    if ctx.points:
-        episodes = drift_episodes(ctx, assay)
-        if episodes and episodes[-1].end is None:
-            e = episodes[-1]
-            risks.append(
-                f"IS {'falling' if e.direction == 'down' else 'rising'} {e.rate_pct:+.1f} % per "
-                f"injection since injection {ctx.points[e.start].order}"
-            )
+    found = drift_forecast(ctx, assay) if ctx.points else None
+    if found is not None and found[0].end is None:
+        e, fc = found
+        risks.append(
+            f"IS {'falling' if e.direction == 'down' else 'rising'} {fc.rate_pct:+.1f} % per "
+            f"injection since injection {ctx.points[e.start].order}"
+        )
     cal = f"calibration v{calibration.version} accepted"
     if fails:
+        lost = left is not None and left > 0
         return RunEvaluation(
             "fail",
             tuple(fails + risks),
@@ -164,11 +216,16 @@ def evaluate_run(
                     "RUN_FAIL",
                     S.FAIL,
                     "Run fails ICH M10 QC acceptance: " + "; ".join(fails) + ".",
-                    "Do not report this run's samples; investigate the failed QCs and re-run.",
+                    "Stop the queue: the QCs still to come cannot rescue this run. Do not report "
+                    "its samples; investigate the failed QCs and re-run."
+                    if lost
+                    else "Do not report this run's samples; investigate the failed QCs and re-run.",
                     passed / n if n else None,
                     lim.run_qc_pass_fraction,
                     src,
                     qc=[(t.level, t.n, t.passed) for t in tallies],
+                    remaining=rem,
+                    lost_early=lost,
                 ),
             ),
         )
