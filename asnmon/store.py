@@ -559,7 +559,7 @@ class Store:
             for key, value in values.items():
                 con.execute(
                     "INSERT OR REPLACE INTO monitor_status VALUES (?,?,?)",
-                    [key, json.dumps(value, default=str), now],
+                    [key, json.dumps(_shown(value), default=str), now],
                 )
             _change(con, None, "status", None)
 
@@ -1351,6 +1351,17 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequ
 def _text(value: str | None) -> str | None:
     """Free text as the database can hold it and a screen can show it (asnmon.names)."""
     return printable(value) if value is not None else None
+
+
+def _shown(value: object) -> object:
+    """A status value as the dashboard may show it: file names and errors made printable."""
+    if isinstance(value, str | Path):
+        return printable(str(value))
+    if isinstance(value, list | tuple):
+        return [_shown(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(str(k)): _shown(v) for k, v in value.items()}
+    return value
 
 
 def _blob(values: np.ndarray) -> bytes:

@@ -16,14 +16,16 @@ asparaginase depletion.
   infinite time or intensity; a median point spacing above
   ``traces.max_point_spacing_s`` or a span above ``traces.max_span_min`` (a
   time axis in seconds labelled minutes is 60 times too wide and too sparse).
-- **WINDOW_NOT_COVERED**: the expected retention time lies outside the
-  acquired interval (the trace is not where the assay looks).
+- **WINDOW_NOT_COVERED**: a quantifier's trace was not acquired at the expected
+  retention time (the trace is not where the assay looks), or a qualifier's
+  misses the search window altogether.
 
 A trace that covers the expected RT but only part of the search window is
 integrated on what was acquired (``TraceCheck.partial``); ``coverage_flags``
-then raises WINDOW_NOT_COVERED only where that trace shows *no* peak, or a
-peak cut near its top by the acquisition's edge, since the peak may lie in
-the part that was not acquired. A peak cut in its tail is left to
+then raises WINDOW_NOT_COVERED where a quantifier shows *no* peak and the trace
+does not cover ``retention.analyte_window`` around the IS apex (or the expected
+RT), or shows a peak cut near its top by the acquisition's edge: the peak may
+lie in the part that was not acquired. A peak cut in its tail is left to
 integration's truncation checks.
 
 A quantifier's trace (analyte or IS) failing either check is a **fail** and the
@@ -198,7 +200,10 @@ def check_traces(injection: Injection, assay: Assay) -> TraceCheck:
         first, last = float(tr.rt[0]), float(tr.rt[-1])
         if t.role is Role.OTHER:  # neighbours elute elsewhere: only their arrays are checked
             continue
-        if not first <= expected <= last:
+        # a qualifier's scheduled window may open late (on the peak's rise): integration
+        # judges its truncation; only a window that misses the search window is useless
+        missed = not first <= expected <= last if t.role in QUANTIFIERS else last < lo or first > hi
+        if missed:
             flags.append(
                 _flag(
                     "WINDOW_NOT_COVERED",
@@ -225,13 +230,18 @@ def _covered_pct(first: float, last: float, lo: float, hi: float) -> float:
 
 
 def _needed(t: Transition, peaks: Mapping[str, Peak | None], assay: Assay) -> tuple[float, float]:
-    """The interval that must be acquired before "no peak" means "not there"."""
+    """The interval that must be acquired before "no peak" means "not there".
+
+    ``retention.analyte_window`` around the IS apex (the analyte co-elutes with it),
+    or around the expected RT without one. Not the whole search window: scheduled
+    MRM windows are routinely narrower than the search tolerance, and demanding it
+    would fail every blank of such a method.
+    """
     is_t = assay.is_quant
     anchor = peaks.get(is_t.id) if is_t is not None and t.id != is_t.id else None
-    if anchor is not None:  # co-eluting with the IS: searched around its apex
-        w = assay.retention.analyte_window
-        return anchor.apex_rt - w, anchor.apex_rt + w
-    return search_window(assay)
+    centre = anchor.apex_rt if anchor is not None else assay.retention.expected_rt
+    w = assay.retention.analyte_window
+    return centre - w, centre + w
 
 
 def _cut_fraction(p: Peak, tr: Chromatogram, first: float, last: float) -> float | None:

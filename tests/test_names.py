@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from asnmon.names import from_db, printable, to_db
+from asnmon.store import Store
 
 UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
@@ -49,3 +51,20 @@ def test_documented_escape_form(name: str, stored: str, shown: str) -> None:
     assert to_db(name) == stored
     assert from_db(stored) == name
     assert printable(name) == shown
+
+
+def test_monitor_status_reaches_the_dashboard_printable(tmp_path: Path) -> None:
+    """The status banner shows the last file and error: escaped like any stored name."""
+    with Store(tmp_path / "s.duckdb") as store:
+        store.set_status(
+            {
+                "last_injection": "Probe_M\udcfcller.mzML",
+                "last_error": "\x1b[2J cannot read \u202eevil",
+                "problems": ["row 3: \x07bell"],
+                "queue": 3,
+            }
+        )
+        status = store.status()
+    assert status["last_injection"] == "Probe_M\\xfcller.mzML"
+    assert status["last_error"] == "\\x1b[2J cannot read \\u202eevil"
+    assert status["problems"] == ["row 3: \\x07bell"] and status["queue"] == 3

@@ -19,12 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from asnmon.assay import Assay, parse_assay
+from asnmon.assay import Assay, load_assay, parse_assay
 from asnmon.mzml import read_injection
 from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.records import Chromatogram, Injection, RunMeta, Severity
 from asnmon.simulate import (
+    SCENARIOS,
     TRACES,
     PlannedInjection,
     SimConfig,
@@ -200,7 +203,8 @@ def run(
         for case, (arr, unit) in files.items():
             write_mzml(folder / f"{_stem(case)}.mzML", arr, time_unit=unit)
             out.writerow([_stem(case), _stem(case), "sample", "", "", "plasma", "1"])
-    store = Store(tmp_path_factory.mktemp("db") / "traces.duckdb")
+    store_path = tmp_path_factory.mktemp("db") / "traces.duckdb"
+    store = Store(store_path)
     worklist = load_worklist(folder / "worklist.csv")
     ingestor = RunIngestor(
         store, assay, RunInfo(run_id="traces", name="traces", planned=len(worklist)), worklist
@@ -215,7 +219,9 @@ def run(
             )
     assert ingestor.calibration is not None and ingestor.calibration.accepted
     store.close()
-    return {k: {"row": rows[k], "flags": flags[k]} for k in rows}
+    out: dict[str, dict[str, object]] = {k: {"row": rows[k], "flags": flags[k]} for k in rows}
+    out[""] = {"db": store_path, "worklist": worklist}
+    return out
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -253,9 +259,53 @@ def test_blq_and_depleted_only_where_the_window_was_acquired(
     assert cut["row"]["status"] == "no_result"
     assert [c for c, *_ in cut["flags"]] == ["WINDOW_NOT_COVERED"]
     # the simulator's own depleted sample, fully acquired: BLQ + DEPLETED as before
-    depleted = [v for k, v in run.items() if "DEPLETED" in [c for c, *_ in v["flags"]]]
+    depleted = [v for k, v in run.items() if k and "DEPLETED" in [c for c, *_ in v["flags"]]]
     assert len(depleted) == 1
     assert depleted[0]["row"]["status"] == "BLQ"
+
+
+def test_a_restart_and_a_new_curve_version_never_turn_them_into_blq(
+    run: dict[str, dict[str, object]], assay: Assay
+) -> None:
+    """Re-quantification (restart, refit) works from stored peaks: these have none."""
+    db, worklist = run[""]["db"], run[""]["worklist"]
+    store = Store(db)  # type: ignore[arg-type]
+    try:
+        info = RunInfo(run_id="traces", name="traces", planned=len(worklist))  # type: ignore[arg-type]
+        ingestor = RunIngestor(store, assay, info, worklist)  # type: ignore[arg-type]
+        before = ingestor.versions
+        assert ingestor.refit() is not None and ingestor.versions == before + 1
+        rows = {r["file"].removesuffix(".mzML"): r for r in store.results("traces").to_dicts()}
+    finally:
+        store.close()
+    for case in CASES:
+        row = rows[_stem(case)]
+        assert row["status"] == "no_result", case
+        assert not {"BLQ", "DEPLETED", "ALQ"} & set(str(row["flags"]).split(";")), case
+
+
+def test_scheduled_windows_as_real_files_have_them_are_not_refused(
+    tmp_path: Path, assay: Assay
+) -> None:
+    """The realistic simulator: windows narrower than the search window, a late qualifier.
+
+    Blanks show no peak in a window acquired only in part; that "no peak" stands,
+    because the expected RT ± ``analyte_window`` was acquired.
+    """
+    config = SimConfig(n_samples=4, seed=4, mode="realistic", scenarios=tuple(SCENARIOS))
+    simulate_run(tmp_path, config)
+    store = Store(tmp_path / "real.duckdb")
+    try:
+        worklist = load_worklist(tmp_path / "worklist.csv")
+        info = RunInfo(run_id="r", name="r", planned=len(worklist))
+        ingest_paths(RunIngestor(store, assay, info, worklist), sorted(tmp_path.glob("*.mzML")))
+        codes = set(store.flags("r")["code"])
+        res = store.results("r")
+    finally:
+        store.close()
+    assert not {"TRACE_INVALID", "WINDOW_NOT_COVERED"} & codes, codes
+    blanks = res.filter(res["sample_type"].is_in(["blank", "double_blank"]))
+    assert blanks.height >= 2 and set(blanks["status"]) == {"ok"}
 
 
 # ---------------------------------------------------------------- the pure check
@@ -322,3 +372,32 @@ def test_real_files_pass_the_checks(realdata: Path, assay: Assay) -> None:
                              "role": "analyte_quant"}]}  # fmt: skip
     check = check_traces(read_injection(sgi, parse_assay(data)), parse_assay(data))
     assert check.flags == () and not check.partial
+
+
+@given(st.permutations(range(40)))
+def test_any_reordering_of_the_times_is_caught(order: list[int]) -> None:
+    assay = load_assay()
+    t = np.linspace(2.5, 3.9, 40)
+    y = np.resize(Y, 40)
+    idx = np.array(order)
+    check = check_traces(_injection({"asn_quant": (t[idx], y[idx]), "is_quant": (T, Y)}), assay)
+    identity = bool((idx == np.arange(40)).all())
+    assert check.failed is not identity
+    if not identity:
+        assert check.flags[0].details["problem"] == "not_increasing"
+
+
+@given(
+    st.floats(0.01, 0.16),  # point spacing, min (0.6-9.6 s)
+    st.floats(0.0, 2.6),  # acquisition start, min (the expected RT is 3.2)
+    st.floats(3.2, 30.0),  # acquisition end
+)
+def test_a_plausible_trace_at_the_expected_rt_is_never_refused(
+    step: float, start: float, stop: float
+) -> None:
+    assay = load_assay()
+    t = np.arange(start, stop + step / 2, step)
+    if t.size < 3 or t[-1] < 3.2:
+        return
+    check = check_traces(_injection({"asn_quant": (t, np.ones(t.size)), "is_quant": (T, Y)}), assay)
+    assert not check.failed and check.flags == ()
