@@ -162,6 +162,8 @@ def test_one_slow_completeness_check_does_not_hold_back_the_others(
     assert wait_for(lambda: len(events.of("ready")) == 3, 10)
     took = time.monotonic() - written
     assert took < min(2.5, inflate), f"3 files took {took:.1f} s behind a {inflate:.1f} s check"
+    # let the slow check end before stop(): its thread must not outlive the test
+    time.sleep(min(25.0, max(0.0, 3 * inflate - (time.monotonic() - written))))
 
 
 # ---------------------------------------------------------------- a real overflow
