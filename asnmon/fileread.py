@@ -104,14 +104,22 @@ def _refuse_irregular(p: Path, mode: int) -> None:
 
 
 @contextmanager
-def _open_regular(p: Path, limits: ReadLimits) -> Iterator[tuple[int, int]]:
-    """(descriptor, size) of a regular file no larger than the limit; refused otherwise."""
+def _open_regular(p: Path, limits: ReadLimits, *, wrap: bool) -> Iterator[tuple[int, int]]:
+    """(descriptor, size) of a regular file no larger than the limit; refused otherwise.
+
+    ``wrap``: an OSError (gone, no permission) becomes a ReadError saying so; without
+    it the OSError itself is raised, as callers that hash a file expect.
+    """
     try:
         _refuse_irregular(p, os.stat(p).st_mode)  # before open: opening a device can act
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError as exc:
-        raise ReadError(f"{p.name} does not exist (moved or deleted before it was read)") from exc
     except OSError as exc:
+        if not wrap:
+            raise
+        if isinstance(exc, FileNotFoundError):
+            raise ReadError(
+                f"{p.name} does not exist (moved or deleted before it was read)"
+            ) from exc
         raise ReadError(f"{p.name} cannot be opened: {exc.strerror or exc}") from exc
     try:
         st = os.fstat(fd)  # the path may have been swapped between stat and open
@@ -130,13 +138,15 @@ def _refuse_size(name: str, size: int, limits: ReadLimits) -> None:
         )
 
 
-def _chunks(fd: int, name: str, limits: ReadLimits) -> Iterator[bytes]:
+def _chunks(fd: int, name: str, limits: ReadLimits, *, wrap: bool) -> Iterator[bytes]:
     """The file's bytes in chunks, stopping with an error past the size limit (it may grow)."""
     total = 0
     while True:
         try:
             chunk = os.read(fd, _CHUNK)
         except OSError as exc:
+            if not wrap:
+                raise
             raise ReadError(f"{name} cannot be read: {exc.strerror or exc}") from exc
         if not chunk:
             return
@@ -148,16 +158,20 @@ def _chunks(fd: int, name: str, limits: ReadLimits) -> Iterator[bytes]:
 def read_regular(path: Path | str, limits: ReadLimits = DEFAULT_LIMITS) -> bytes:
     """The whole file, if it is a regular file within ``max_file_mb``."""
     p = Path(path)
-    with _open_regular(p, limits) as (fd, _):
-        return b"".join(_chunks(fd, p.name, limits))
+    with _open_regular(p, limits, wrap=True) as (fd, _):
+        return b"".join(_chunks(fd, p.name, limits, wrap=True))
 
 
 def regular_sha256(path: Path | str, limits: ReadLimits = DEFAULT_LIMITS) -> str:
-    """Hex sha256 of a regular file's bytes, read in chunks within ``max_file_mb``."""
+    """Hex sha256 of a regular file's bytes, read in chunks within ``max_file_mb``.
+
+    A file that is gone or unreadable raises its OSError, as ``open`` would; a FIFO,
+    device or oversized file raises a ReadError saying so.
+    """
     p = Path(path)
     h = hashlib.sha256()
-    with _open_regular(p, limits) as (fd, _):
-        for chunk in _chunks(fd, p.name, limits):
+    with _open_regular(p, limits, wrap=False) as (fd, _):
+        for chunk in _chunks(fd, p.name, limits, wrap=False):
             h.update(chunk)
     return h.hexdigest()
 

@@ -9,6 +9,7 @@ arrive and re-quantifies the run against every new version.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -22,7 +23,7 @@ from asnmon.calibrate import fit_calibration
 from asnmon.drift import Pace, injection_pace
 from asnmon.errors import AsnmonError, ReadError
 from asnmon.integrate import integrate_injection
-from asnmon.mzml import file_sha256, read_injection
+from asnmon.mzml import DEFAULT_LIMITS, ReadLimits, file_sha256, read_injection
 from asnmon.names import printable, to_db
 from asnmon.qc import (
     CALIBRATION_CODES,
@@ -91,10 +92,11 @@ def process_file(
     assay: Assay,
     calibration: Calibration | None,
     history: tuple[HistoryPoint, ...] = (),
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> Outcome:
     """Read, integrate, quantify and flag one file. Unreadable files become data."""
     try:
-        injection = read_injection(path, assay)
+        injection = read_injection(path, assay, limits)
     except ReadError as err:
         return Outcome(
             path=path,
@@ -208,6 +210,7 @@ class RunIngestor:
     guide_runs: tuple[str, ...] = ()  # Westgard guide set; empty: every other run in the database
     guide_start: str | None = None  # ... or the QCs acquired between these dates (ISO)
     guide_end: str | None = None
+    read_limits: ReadLimits = DEFAULT_LIMITS  # [read] settings: file size, inflation bounds
     _pending_cal: bool = False
     _calibration_id: int | None = None  # database id of self.calibration, once written
     _last_evaluation: RunEvaluation | None = None
@@ -321,7 +324,9 @@ class RunIngestor:
     def ingest(self, path: Path, *, acquired_order: float | None = None) -> IngestReport:
         path = Path(path)
         try:
-            sha = file_sha256(path)
+            sha = file_sha256(path, self.read_limits)
+        except ReadError as err:  # a FIFO, a device, over a [read] limit: refused unread
+            return self._refused(path, err)
         except OSError as exc:
             log.warning("cannot read %s: %s", path, exc)
             return IngestReport(path, stored=False, message=f"cannot read the file: {exc}")
@@ -338,8 +343,42 @@ class RunIngestor:
         sample = resolve_sample(path, self.worklist, self.assay)
         if self._pending_cal and sample.sample_type is not SampleType.CALIBRATOR:
             self.refit()
-        outcome = process_file(path, sha, sample, self.assay, self.calibration, tuple(self.history))
+        outcome = process_file(
+            path,
+            sha,
+            sample,
+            self.assay,
+            self.calibration,
+            tuple(self.history),
+            self.read_limits,
+        )
         return self.record(outcome, acquired_order=acquired_order)
+
+    def _refused(self, path: Path, err: ReadError) -> IngestReport:
+        """A file that cannot even be hashed is a stored READ_ERROR, not a log line.
+
+        Its content is unknown, so its identity is what the file system says of it
+        (name, size, change time): the same refused file is stored once, and a
+        changed one again.
+        """
+        try:
+            st = path.stat()
+            stamp = f"{st.st_mode}:{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "gone"
+        sha = hashlib.sha256(f"READ_ERROR:{path}:{stamp}".encode()).hexdigest()
+        if self.has_stored(sha, path):
+            return IngestReport(path, stored=False, message="already recorded as unreadable")
+        sample = resolve_sample(path, self.worklist, self.assay)
+        outcome = Outcome(
+            path=path,
+            sha256=sha,
+            sample=sample,
+            result=Result(status="no_result"),
+            flags=(error_flag(err),),
+            error=str(err),
+        )
+        return self.record(outcome)
 
     def record(self, outcome: Outcome, *, acquired_order: float | None = None) -> IngestReport:
         """Store an outcome as the next version of its file; keep the run's memory current."""

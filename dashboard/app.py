@@ -94,9 +94,13 @@ class Views:
 
     def shared(self, name: str, args: object, compute: Callable[[], T]) -> T:
         """``compute()``, once per change counter and ``args`` for all pages when shared."""
-        if self.per_change is None:
+        if self.per_change is None or self.counter is None:
             return compute()
-        return self.per_change.get(name, args, compute)
+        try:
+            seq = self.counter.value()
+        except STORE_FAILURES:
+            return compute()  # nothing to share while the database does not answer
+        return self.per_change.get(name, args, compute, seq)
 
     def tick(self, seen: dict[str, Any] | None) -> dict[str, Any] | None:
         """None when nothing changed since ``seen`` (the cheap path, every second).
@@ -481,7 +485,7 @@ def create_app(
 
         app.server.wsgi_app = TickFastPath(  # type: ignore[method-assign]
             app.server.wsgi_app,
-            views.counter,
+            lambda seen: views.tick(seen) is None,
             output="changed.data",
             state="changed.data",
             valid=is_page_tick,
@@ -527,7 +531,10 @@ def create_app(
     )
     def on_banner(_changed: Any, run_id: str | None) -> tuple[Any, int]:
         run_id = inputs.opt_str(run_id, "run")
-        children, fails, _title = views.shared("banner", run_id, lambda: views.banner(run_id))
+        problems = views.problems()  # the monitor's own problems change without the database
+        children, fails, _title = views.shared(
+            "banner", (run_id, problems), lambda: views.banner(run_id)
+        )
         return children, fails
 
     @app.callback(

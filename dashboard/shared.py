@@ -71,18 +71,24 @@ def _key(args: object) -> str:
 
 
 class PerChange:
-    """Each view's output once per (change counter, inputs), shared by all pages."""
+    """Each view's output once per (change counter, inputs), shared by all pages.
 
-    def __init__(self, counter: ChangeCounter, keep: int = 512) -> None:
+    Only the last two counter values are kept (a page may still be one change
+    behind); older outputs, figures of thousands of points, are dropped.
+    """
+
+    def __init__(self, counter: ChangeCounter, keep: int = 128) -> None:
         self.counter = counter
         self.keep = keep
+        self._recent: list[int] = []  # the two newest counter values seen
         self._lock = threading.Lock()
         self._done: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
         self._running: dict[tuple[str, int, str], Future[Any]] = {}
         self.computed = 0  # computations so far (tests, benchmark)
 
-    def get(self, name: str, args: object, compute: Callable[[], T]) -> T:
-        key = (name, self.counter.value(), _key(args))
+    def get(self, name: str, args: object, compute: Callable[[], T], seq: int | None = None) -> T:
+        """``compute()``'s value for (``seq``, default the counter's, ``args``)."""
+        key = (name, self.counter.value() if seq is None else seq, _key(args))
         with self._lock:
             if key in self._done:
                 self._done.move_to_end(key)
@@ -104,25 +110,36 @@ class PerChange:
             del self._running[key]
             self._done[key] = value
             self.computed += 1
-            while len(self._done) > self.keep:
-                self._done.popitem(last=False)
+            self._forget_old(key[1])
         mine.set_result(value)
         return value
+
+    def _forget_old(self, seq: int) -> None:
+        if seq not in self._recent:
+            self._recent = sorted([*self._recent, seq])[-2:]
+            oldest = self._recent[0]
+            for k in [k for k in self._done if k[1] < oldest]:
+                del self._done[k]
+        while len(self._done) > self.keep:
+            self._done.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._done)
 
 
 class TickFastPath:
     """WSGI: the page's "anything new?" tick, when nothing is, answered 204 here.
 
-    Only a request that is exactly the page's tick (its callback, its shape, the
-    change counter it last saw equal to the current one) and carries a valid
-    session cookie is answered here; everything else goes on to Dash, which
-    checks it in full (``dashboard.inputs``).
+    Only a request that is exactly the page's tick (its callback, its shape, a
+    valid session cookie) for which ``unchanged(seen)`` says nothing is new is
+    answered here; everything else goes on to Dash, which checks it in full
+    (``dashboard.inputs``) and reports what changed.
     """
 
     def __init__(
         self,
         app: WsgiApp,
-        counter: ChangeCounter,
+        unchanged: Callable[[dict[str, Any]], bool],
         *,
         output: str,
         state: str,
@@ -130,14 +147,14 @@ class TickFastPath:
         max_bytes: int = 4096,
     ) -> None:
         self.app = app
-        self.counter = counter
+        self.unchanged = unchanged
         self.output = output
         self.state = state  # "id.property" of the store holding the last seen counter
         self.valid = valid  # (body, environ): the full shape check, and the session cookie
         self.max_bytes = max_bytes
         self.answered = 0
 
-    def _seen(self, body: object) -> int | None:
+    def _seen(self, body: object) -> dict[str, Any] | None:
         if not isinstance(body, dict) or body.get("output") != self.output:
             return None
         for entry in body.get("state") or ():
@@ -145,8 +162,7 @@ class TickFastPath:
                 self.state
             ):
                 value = entry.get("value")
-                seq = value.get("seq") if isinstance(value, dict) else None
-                return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+                return value if isinstance(value, dict) else None
         return None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -165,7 +181,7 @@ class TickFastPath:
                 except (ValueError, RecursionError):
                     body = None
                 seen = self._seen(body)
-                if seen is not None and seen == self.counter.value() and self.valid(body, environ):
+                if seen is not None and self.valid(body, environ) and self.unchanged(seen):
                     self.answered += 1
                     start_response("204 NO CONTENT", [("Content-Length", "0")])
                     return [b""]

@@ -78,6 +78,12 @@ def test_same_counter_same_object_and_a_new_one_after_a_change(store: Store) -> 
     clock.now += 1
     c = memo.get("run-plots", ("r1", None), figure)
     assert c is not a and c["n"] == 3
+    assert len(memo) == 3  # this change and the one before are kept
+    for run in ("r4", "r5"):
+        store.ensure_run(RunInfo(run, run))
+        clock.now += 1
+        memo.get("run-plots", ("r1", None), figure)
+    assert len(memo) == 2  # older changes' figures are dropped
 
 
 def test_twenty_pages_asking_at_once_cause_one_computation(store: Store) -> None:
@@ -219,3 +225,25 @@ def test_the_server_shares_views_and_answers_idle_ticks_without_dash(
         status, body, _ = _post(srv.port, _banner(changed), token)
         assert status == 200 and views.per_change.computed == computed + 1
         assert body != replies[0][1]
+
+
+def test_a_monitor_problem_is_news_even_when_the_database_did_not_move(
+    store: Store, assay: Assay
+) -> None:
+    from dashboard.app import create_app
+    from dashboard.server import serve
+
+    problems: list[str] = []
+    app = create_app(store, assay, health=lambda: {"problems": list(problems)})
+    name = app.config.csrf_token_name
+    with serve(app, port=0) as srv:
+        status, body, cookies = _post(srv.port, _tick(None))
+        seen = json.loads(body)["response"]["changed"]["data"]
+        token = next(c for c in cookies if c.startswith(name)).split(";")[0]
+        assert _post(srv.port, _tick(seen), token)[0] == 204
+        problems.append("WORKER PROBLEM: dead")  # no database write at all
+        status, body, _ = _post(srv.port, _tick(seen), token)
+        assert status == 200
+        changed = json.loads(body)["response"]["changed"]["data"]
+        assert changed["problems"] == ["WORKER PROBLEM: dead"]
+        assert _post(srv.port, _banner(changed), token)[1].count(b"WORKER PROBLEM") >= 1

@@ -346,8 +346,8 @@ def test_errors_are_read_errors() -> None:
 
 def test_asnmon_ingest_reads_every_good_file_past_bombs_and_a_fifo(tmp_path: Path) -> None:
     """Before: the 12 GiB bomb crashed ``asnmon ingest`` (MemoryError) and the next file
-    was never read; a FIFO or /dev/zero would hang it. Now each is one line and the run
-    goes on; the bombs are stored as READ_ERROR saying which limit to raise."""
+    was never read; a FIFO or /dev/zero would hang it. Now each is a stored READ_ERROR
+    (the bombs saying which limit to raise) and the run goes on."""
     import subprocess
     import sys
 
@@ -378,6 +378,21 @@ def test_asnmon_ingest_reads_every_good_file_past_bombs_and_a_fifo(tmp_path: Pat
     assert {p.name for p in good} <= files  # every good file was read
     assert "raise [read] max_ratio" in errors["000_BOMB.mzML.gz"]
     assert "intensity inflates more than 100 times" in errors["000_ARRAY_BOMB.mzML"]
-    assert "000_PIPE.mzML" not in files and "000_ZERO_LINK.mzML" not in files
-    assert "named pipe (FIFO)" in proc.stdout + proc.stderr
-    assert "character device (through a symbolic link)" in proc.stdout + proc.stderr
+    # refused unread, and stored like any unreadable file (a log line alone is silent)
+    assert "named pipe (FIFO)" in errors["000_PIPE.mzML"]
+    assert "character device (through a symbolic link)" in errors["000_ZERO_LINK.mzML"]
+    again = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+    assert again.returncode == 0, again.stderr
+    with Store(db) as store:
+        rows = store.results("seq")["file"].to_list()
+    assert len(rows) == len(set(rows))  # a second pass records nothing twice
+
+
+def test_hashing_a_vanished_file_raises_the_os_error_callers_expect(tmp_path: Path) -> None:
+    # the pipeline reports "cannot read the file" for an OSError (renamed away mid-run)
+    with pytest.raises(FileNotFoundError):
+        file_sha256(tmp_path / "gone.mzML")
+    with pytest.raises(ReadError, match="does not exist"):
+        read_file(tmp_path / "gone.mzML")
