@@ -115,6 +115,7 @@ _PRUNE_EVERY = 600.0  # s; the memory of handed-on files drops those no longer o
 _START_WAIT = 10.0
 _MAX_DRAIN = 10_000
 _CHECKERS = 3  # completeness checks at once: a slow file takes one, the others go on
+_ORDER_WAIT = 0.5  # s ready files wait for a check still running, to keep their order
 _BATCH_WAIT = 2.0  # s a rescan batch waits for one slow check before the rest go on
 _LOST_NOTICE_EVERY = 60.0  # s between "events lost" notices (each loss still rescans)
 
@@ -694,7 +695,16 @@ class FolderWatcher:
             del self._pending[target]
             self._handed[target] = sig
             self._held.append((key, target))
-        if self._held and not any(t.batch is not None for t in self._pending.values()):
+        now = time.monotonic()
+        in_flight = any(  # a file that may come first is still being checked: wait a moment
+            t.checking is not None and now - t.check_started <= _ORDER_WAIT
+            for t in self._pending.values()
+        )
+        if (
+            self._held
+            and not in_flight
+            and not any(t.batch is not None for t in self._pending.values())
+        ):
             held, self._held = sorted(self._held), []
             for _, target in held:
                 self._emit("ready", target, f"{target.name} is complete")

@@ -133,7 +133,7 @@ def test_fifo_and_device_are_skipped_with_a_note_and_block_nothing(
     assert not wait_for(lambda: len(events.of("not_a_file")) > 2, 1.0)  # said once
 
 
-def slow_gzip(path: Path, members: int = 300_000) -> None:
+def slow_gzip(path: Path, members: int = 800_000) -> None:
     """A real .mzML.gz whose completeness check takes seconds (many tiny gzip members)."""
     member = gzip.compress(b"<!-- a comment -->\n", mtime=0)
     head = gzip.compress(b'<?xml version="1.0"?>\n<mzML>\n', mtime=0)
