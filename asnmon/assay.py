@@ -195,6 +195,15 @@ class Limits:
         lo=0,
     )
     is_drift_slope_window: int = _f(10, source="points for the Theil-Sen drift rate", lo=2)
+    rt_trend_n: int = _f(
+        15, source="injections in the Theil-Sen RT trend (asnmon default, RT_TREND)", lo=3
+    )
+    rt_trend_horizon: int = _f(
+        20,
+        source="[derived] RT_TREND warns when the RT trend reaches the tolerance within this "
+        "many injections (about two QC brackets)",
+        lo=1,
+    )
     is_drift_forecast_confidence: float = _f(
         0.90, source="confidence of the drift rate's interval (Sen 1968)", lo=0.5, hi=0.999
     )

@@ -38,6 +38,11 @@ from asnmon.qc import (
     is_context,
     is_drift_flag,
     qc_level,
+    rt_points,
+    rt_trend_at,
+    rt_trend_ended_flag,
+    rt_trend_flag,
+    rt_trend_raised_at,
 )
 from asnmon.quantify import quantify, response
 from asnmon.records import (
@@ -222,6 +227,7 @@ class RunIngestor:
     _acquired: dict[int, datetime | None] = field(default_factory=dict)
     _drift_flag: tuple[int, Flag] | None = None
     _backfilled: set[int] = field(default_factory=set)
+    _rt_trend: tuple[HistoryPoint, Flag] | None = None  # where RT_TREND was raised, last text
 
     def __post_init__(self) -> None:
         # A run named after a folder the OS gave in bytes that are not UTF-8: keyed in
@@ -601,6 +607,7 @@ class RunIngestor:
     def evaluate(self) -> None:
         """Re-judge the run (verdict and run-level flags) after anything changed."""
         self.keep_is_current()
+        self.keep_rt_current()
         upcoming = self.upcoming()
         qcs = [s for s in upcoming if s.sample_type is SampleType.QC]
         remaining = None
@@ -619,6 +626,38 @@ class RunIngestor:
             flags=ev.flags,
         )
         self._last_evaluation = ev
+
+    def keep_rt_current(self) -> None:
+        """RT_TREND's forecast kept current on the injection where it was raised.
+
+        Remembered in memory only: after a restart an ongoing trend's flag keeps its
+        last text until the trend is raised again.
+        """
+        pts = rt_points(self.history, self.assay)
+        if not pts:
+            return
+        j = len(pts) - 1
+        if rt_trend_raised_at(pts, j, self.assay):  # evaluate_injection just raised it
+            self._rt_trend = None
+            holder = pts[j]
+        elif self._rt_trend is not None:
+            holder = self._rt_trend[0]
+        else:
+            return
+        trend = rt_trend_at(pts, j, self.assay)
+        last = self._rt_trend[1] if self._rt_trend is not None else None
+        if trend is None:
+            if last is None or "ended_at" in last.details:
+                return
+            flag = rt_trend_ended_flag(holder, pts[j], last)
+        else:
+            flag = rt_trend_flag(
+                trend, self.assay, since=holder, last_order=self.history[-1].order, pace=self.pace()
+            )
+        if flag == last:
+            return
+        self.store.update_flag(self.run.run_id, holder.injection_id, flag)
+        self._rt_trend = (holder, flag)
 
     def upcoming(self) -> list[Sample]:
         """Worklist rows not acquired yet, in worklist order (empty without a worklist)."""

@@ -680,3 +680,47 @@ def test_reference_is_frozen_at_the_drift_onset(assay: Assay) -> None:
     early = is_context(run[:25], assay)
     assert early.pct == ctx.pct[: len(early.pct)]
     assert early.settled_pct == ctx.settled_pct[: len(early.settled_pct)]
+
+
+# ---------------------------------------------------------------- RT trending to its tolerance
+
+
+def rt_run(rate: float, seed: int, n: int, start: int = 20, jitter: float = 0.005) -> list:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = cals(8)
+    for i in range(9, n + 1):
+        rt = 3.2 + rate * max(i - start, 0) + float(rng.normal(0, jitter))
+        out.append(hp(i, is_area=1.5e5, is_rt=rt, analyte_rt=rt))
+    return out
+
+
+def test_rt_trend_warns_before_rt_shift_with_a_forecast(assay: Assay) -> None:
+    """+0.004 min per injection from injection 20: the tolerance (max(2.5 %, 0.1 min) =
+    0.1 min) is crossed at injection 45; RT_TREND comes once, before any RT_SHIFT, and
+    its forecast is within a few injections of 45."""
+    from asnmon.qc import evaluate_rt_trend
+
+    run = rt_run(0.004, seed=1, n=60)
+    raised, shifted = [], []
+    for i in range(9, 61):
+        flags = evaluate_rt_trend(run[:i], assay)
+        raised += [(i, f) for f in flags if f.code == "RT_TREND"]
+        if "RT_SHIFT" in codes(evaluate_retention(run[i - 1], {}, run[: i - 1], assay)):
+            shifted.append(i)
+    assert len(raised) == 1
+    at, flag = raised[0]
+    assert shifted and at < min(shifted)
+    assert flag.severity is Severity.WARNING
+    assert abs(flag.details["crossing_at"] - 45) <= 4
+    assert "RT reaches the ±0.100 min tolerance at about injection" in flag.message
+    assert flag.value == pytest.approx(60 * 0.004, rel=0.35)  # s per injection
+
+
+def test_rt_trend_silent_on_clean_runs(assay: Assay) -> None:
+    from asnmon.qc import evaluate_rt_trend
+
+    for seed in range(3):
+        run = rt_run(0.0, seed=seed, n=200, jitter=0.01)
+        assert not any(evaluate_rt_trend(run[:i], assay) for i in range(9, 201))

@@ -274,3 +274,40 @@ def test_run_fail_as_soon_as_the_worklist_cannot_rescue_it(tmp_path: Path, assay
     assert store.flags("D").filter(pl.col("code") == "RUN_FAIL").height == 1
     assert all(verdicts[p][0] == "fail" for p in verdicts if p >= qc_m[1])
     store.close()
+
+
+def test_rt_trend_raised_before_rt_shift_and_kept_current(tmp_path: Path, assay: Assay) -> None:
+    """Real mzML files whose peaks move +0.004 min per injection from injection 20 (the
+    simulator's plan, each injection's rt_shift set): RT_TREND is raised once, before the
+    first RT_SHIFT, on one injection, and its forecast is rewritten as the run goes on;
+    once the RT is out of tolerance its text says the trend no longer applies."""
+    import json
+
+    from asnmon.simulate import plan_run as plan
+    from asnmon.simulate import write_injection, write_worklist
+
+    cfg = SimConfig(n_samples=30, qc_every=10, seed=5)
+    planned = [replace(p, rt_shift=0.004 * max(p.position - 20, 0)) for p in plan(cfg)]
+    folder = tmp_path / "run"
+    folder.mkdir()
+    worklist = write_worklist(planned, folder / "worklist.csv")
+    paths = [write_injection(p, folder / f"{p.stem}.mzML", cfg) for p in planned]
+    store = Store(tmp_path / "db.duckdb")
+    ing = RunIngestor(store, assay, RunInfo("RT", "RT"), worklist=load_worklist(worklist))
+    ingest_paths(ing, paths)
+    every = store.flags("RT", active_only=False)
+    trend = every.filter(pl.col("code") == "RT_TREND").sort("created_at", "flag_id")
+    shift = store.flags("RT").filter(pl.col("code") == "RT_SHIFT")["position"].to_list()
+    assert trend.height >= 3 and shift
+    assert set(trend["position"].to_list()) == {trend["position"][0]}  # one injection
+    assert trend["position"][0] < min(shift)
+    versions = [json.loads(d) for d in trend["details"].to_list()]
+    assert len({v["updated_at"] for v in versions}) >= 3
+    # truth: 0.004 x (N - 20) > 0.1 min from N = 46; noise moves the first RT_SHIFT earlier
+    forecasts = [v["crossing_at"] for v in versions]
+    assert abs(forecasts[0] - 46) <= 8
+    assert abs(sorted(forecasts)[len(forecasts) // 2] - 46) <= 3
+    assert trend.filter(pl.col("active")).height == 1
+    # once the RT left the tolerance, the forecast was withdrawn, not left to go stale
+    assert any("no longer heads for the tolerance" in m for m in trend["message"].to_list())
+    store.close()

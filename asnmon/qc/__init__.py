@@ -51,6 +51,15 @@ from asnmon.qc.internal_standard import (
 )
 from asnmon.qc.peaks import evaluate_peak_quality, evaluate_peaks
 from asnmon.qc.quantities import evaluate_calibration, evaluate_range, qc_tolerance
+from asnmon.qc.retention_trend import (
+    RtTrend,
+    evaluate_rt_trend,
+    rt_points,
+    rt_trend_at,
+    rt_trend_ended_flag,
+    rt_trend_flag,
+    rt_trend_raised_at,
+)
 from asnmon.qc.run import (
     QcTally,
     RunEvaluation,
@@ -72,6 +81,7 @@ __all__ = [
     "SRC_IS",
     "IsContext",
     "QcTally",
+    "RtTrend",
     "RunEvaluation",
     "drift_episodes",
     "drift_forecast",
@@ -86,6 +96,7 @@ __all__ = [
     "evaluate_peaks",
     "evaluate_range",
     "evaluate_retention",
+    "evaluate_rt_trend",
     "evaluate_run",
     "external_calibration_flags",
     "history_point",
@@ -94,4 +105,9 @@ __all__ = [
     "qc_level",
     "qc_tally",
     "qc_tolerance",
+    "rt_points",
+    "rt_trend_at",
+    "rt_trend_ended_flag",
+    "rt_trend_flag",
+    "rt_trend_raised_at",
 ]

@@ -22,6 +22,7 @@ SRC_BIAS = "FDA 2019 IS Q&A (sample IS consistently higher/lower than cal/QC)"
 NEW_CODES = frozenset(
     {
         "IS_NO_REFERENCE",
+        "RT_TREND",
         "IS_BIAS",
         "FEW_POINTS",
         "PEAK_TRUNCATED",  # was TRUNCATED_PEAK: renamed when group integration added details

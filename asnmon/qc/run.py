@@ -17,6 +17,7 @@ from asnmon.qc.chromatography import evaluate_ion_ratio, evaluate_retention
 from asnmon.qc.internal_standard import drift_forecast, evaluate_is, is_context
 from asnmon.qc.peaks import evaluate_peak_quality, evaluate_peaks
 from asnmon.qc.quantities import evaluate_range, qc_tolerance
+from asnmon.qc.retention_trend import evaluate_rt_trend
 from asnmon.records import Calibration, Flag, HistoryPoint, Peak, Result, Role, Sample, SampleType
 from asnmon.records import Severity as S
 
@@ -36,6 +37,7 @@ def evaluate_injection(
     flags += evaluate_peak_quality(peaks, sample, result, assay)
     flags += evaluate_is([*history, point], assay)
     flags += evaluate_retention(point, peaks, history, assay)
+    flags += evaluate_rt_trend([*history, point], assay)
     flags += evaluate_ion_ratio(point, peaks, history, assay)
     flags += evaluate_carryover(point, history, assay)
     flags += evaluate_range(result, sample, calibration, assay)

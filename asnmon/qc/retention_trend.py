@@ -1,0 +1,196 @@
+"""RT_TREND: a retention time moving steadily towards its tolerance, with a forecast.
+
+Why a code of its own rather than details on RT_SHIFT: RT_SHIFT is raised once
+the apex is already outside the tolerance, on that injection; a column that
+ages or a mobile phase that evaporates moves the RT a little at every
+injection, and the analyst needs to know *before* the tolerance is crossed.
+So RT_TREND is a warning raised once, on the injection where the trend is
+first seen heading for the tolerance within ``limits.rt_trend_horizon``
+injections, and the pipeline keeps its message current at every later
+injection (like IS_DRIFT): "RT reaches the tolerance at about injection N".
+
+The trend: Theil-Sen slope of the apex RT (the IS's, else the analyte's) over
+the last ``limits.rt_trend_n`` injections, with Sen's 95 % interval; it must
+exclude zero and point at the nearer edge of the tolerance, the apex must still
+be inside it (else RT_SHIFT speaks), and the fitted line must reach it within
+the horizon. The reference and tolerance are RT_SHIFT's (calibrators' mean,
+``rt_tolerance_pct`` with its absolute floor). On clean simulated runs (0.01
+min jitter) a 15-point slope's noise is ~0.0006 min per injection, a crossing
+~130 injections away: the horizon is what keeps false alarms out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from asnmon.assay import Assay
+from asnmon.drift import Pace
+from asnmon.qc._base import IS_BEARING, _flag, _who
+from asnmon.records import Flag, HistoryPoint, SampleType
+from asnmon.records import Severity as S
+
+SRC_RT_TREND = (
+    "CLSI C62-A (RT tolerance); Theil-Sen trend with Sen's 95 % interval; "
+    "limits.rt_trend_n, limits.rt_trend_horizon"
+)
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class RtTrend:
+    """The RT trend as of one injection, heading for the tolerance."""
+
+    at: HistoryPoint  # the injection it is judged at
+    reference: float  # min, calibrators' mean
+    tolerance: float  # min
+    rate: float  # min per injection
+    rate_low: float
+    rate_high: float
+    shift: float  # fitted apex - reference at ``at``, min
+    crossing: float  # injection order at which the fitted line reaches the tolerance
+    crossing_late: float | None  # from the interval's shallower end
+
+
+def _rt(p: HistoryPoint, has_is: bool) -> float | None:
+    return p.is_rt if has_is else p.analyte_rt
+
+
+def rt_points(history: Sequence[HistoryPoint], assay: Assay) -> list[HistoryPoint]:
+    has_is = assay.is_quant is not None
+    return [
+        p
+        for p in history
+        if p.sample_type in IS_BEARING and not p.error and _rt(p, has_is) is not None
+    ]
+
+
+def rt_trend_at(points: Sequence[HistoryPoint], j: int, assay: Assay) -> RtTrend | None:
+    """The trend over the last ``rt_trend_n`` of ``points`` up to ``j``, if heading out."""
+    lim = assay.limits
+    n = lim.rt_trend_n
+    if j + 1 < n:
+        return None
+    has_is = assay.is_quant is not None
+    cal = [
+        rt
+        for p in points[:j]
+        if p.sample_type is SampleType.CALIBRATOR and (rt := _rt(p, has_is)) is not None
+    ]
+    if not cal:
+        return None
+    ref = sum(cal) / len(cal)
+    tol = max(ref * lim.rt_tolerance_pct / 100.0, lim.rt_tolerance_min_floor)
+    window = points[j - n + 1 : j + 1]
+    xs = np.array([p.order for p in window], dtype=np.float64)
+    ys = np.array([_rt(p, has_is) for p in window], dtype=np.float64)
+    if np.ptp(xs) == 0:
+        return None
+    fit = stats.theilslopes(ys, xs, alpha=CONFIDENCE)
+    slope, low, high = float(fit.slope), float(fit.low_slope), float(fit.high_slope)
+    if low <= 0 <= high:
+        return None  # no trend the data stand behind
+    xm, ym = float(np.median(xs)), float(np.median(ys))
+    now = float(window[-1].order)
+    shift = ym + slope * (now - xm) - ref
+    if abs(shift) > tol:
+        return None  # already outside: RT_SHIFT
+    edge = ref + (tol if slope > 0 else -tol)
+    crossing = xm + (edge - ym) / slope
+    if crossing - now > lim.rt_trend_horizon:
+        return None
+    shallow = low if slope > 0 else high
+    late = xm + (edge - ym) / shallow if shallow != 0 else None
+    return RtTrend(window[-1], ref, tol, slope, low, high, shift, crossing, late)
+
+
+def rt_trend_raised_at(points: Sequence[HistoryPoint], j: int, assay: Assay) -> bool:
+    """Whether RT_TREND is raised at ``j``: a trend there, none over the window before."""
+    if rt_trend_at(points, j, assay) is None:
+        return False
+    n = assay.limits.rt_trend_n
+    return all(rt_trend_at(points, i, assay) is None for i in range(max(0, j - n), j))
+
+
+def rt_trend_flag(
+    trend: RtTrend,
+    assay: Assay,
+    *,
+    since: HistoryPoint | None = None,
+    last_order: int | None = None,
+    pace: Pace | None = None,
+) -> Flag:
+    """RT_TREND with the forecast; ``since``: the injection it was first raised on."""
+    lim = assay.limits
+    now = last_order if last_order is not None else trend.at.order
+    n_at = math.ceil(trend.crossing)
+    remaining = trend.crossing - now
+    late = f"{math.ceil(trend.crossing_late)}" if trend.crossing_late is not None else "never"
+    when = ""
+    details: dict[str, object] = {}
+    if pace is not None:
+        at = pace.at(remaining)
+        minutes = pace.interval.total_seconds() / 60.0
+        zone = " UTC" if at.utcoffset() is not None and not at.utcoffset() else ""
+        when = f", ≈ {at:%H:%M}{zone} at the current interval of {minutes:.1f} min per injection"
+        details = {"crossing_time": at.isoformat(), "interval_min": round(minutes, 2)}
+    first = since if since is not None else trend.at
+    return _flag(
+        "RT_TREND",
+        S.WARNING,
+        f"Retention time {'rising' if trend.rate > 0 else 'falling'} "
+        f"{60 * trend.rate:+.2f} s per injection (95 % CI {60 * trend.rate_low:+.2f} to "
+        f"{60 * trend.rate_high:+.2f}; last {lim.rt_trend_n} injections, first seen at "
+        f"{_who(first)}), now {trend.shift:+.3f} min from the calibrators' mean "
+        f"({trend.reference:.3f} min). RT reaches the ±{trend.tolerance:.3f} min tolerance at "
+        f"about injection {n_at} (latest {late}){when}, {remaining:.0f} injection(s) from now.",
+        "Check the column (age, temperature), the mobile phase (evaporation, pH) and the pump "
+        "pressure before the RT leaves its window; confirm peak identity on the next QCs.",
+        60 * trend.rate,
+        trend.tolerance,
+        SRC_RT_TREND,
+        rate_min_per_injection=trend.rate,
+        rate_low=trend.rate_low,
+        rate_high=trend.rate_high,
+        shift=trend.shift,
+        reference=trend.reference,
+        crossing_at=n_at,
+        crossing_late=math.ceil(trend.crossing_late) if trend.crossing_late else None,
+        remaining=round(remaining, 1),
+        first_seen_at=first.order,
+        updated_at=now,
+        **details,
+    )
+
+
+def evaluate_rt_trend(points: Sequence[HistoryPoint], assay: Assay) -> list[Flag]:
+    """RT_TREND for the last of ``points`` (history + current), raised once per trend."""
+    pts = rt_points(points, assay)
+    if not pts or not points or pts[-1] is not points[-1]:
+        return []
+    j = len(pts) - 1
+    if not rt_trend_raised_at(pts, j, assay):
+        return []
+    trend = rt_trend_at(pts, j, assay)
+    return [rt_trend_flag(trend, assay)] if trend is not None else []
+
+
+def rt_trend_ended_flag(since: HistoryPoint, now: HistoryPoint, last: Flag) -> Flag:
+    """The last word on an RT_TREND that no longer heads for the tolerance."""
+    return _flag(
+        "RT_TREND",
+        S.WARNING,
+        f"The retention-time trend first seen at {_who(since)} no longer heads for the "
+        f"tolerance as of {_who(now)}: the RT has stopped moving, or has left the tolerance "
+        "(then RT_SHIFT is raised on each injection outside it).",
+        "Review the injections since the trend began; check the column and mobile phase "
+        "before the next run.",
+        last.value,
+        last.limit,
+        SRC_RT_TREND,
+        **{**dict(last.details), "ended_at": now.order, "updated_at": now.order},
+    )
