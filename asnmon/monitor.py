@@ -30,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from asnmon.acquired import OrderKey, acquisition_key
 from asnmon.alerts import (
     MONITOR_EVENTS,
     AlertConfig,
@@ -49,7 +50,7 @@ from asnmon.settings import Settings
 from asnmon.share import ShareExporter
 from asnmon.store import STORE_FAILURES, Store, is_data_error, one_line
 from asnmon.watch import ConverterSpec, FolderWatcher, WatchEvent
-from asnmon.worklist import resolve_sample
+from asnmon.worklist import Worklist, load_worklist, resolve_sample
 
 if TYPE_CHECKING:
     from dashboard.server import ServerHandle
@@ -132,6 +133,10 @@ class Monitor:
         self._worker_restarts = 0
         self._worker_problem: str | None = None
         self._notes: list[str] = []  # recent watcher notes (a FIFO skipped, events lost)
+        self._positions: dict[Path, tuple[int, Worklist | None]] = {}
+        self._positions_lock = (
+            threading.Lock()
+        )  # recent watcher notes (a FIFO skipped, events lost)
         instrument = settings.instrument or socket.gethostname()
         # Off-screen alerts and the shared Parquet folder run beside the worker; neither
         # may ever stop ingestion (both catch and report their own failures).
@@ -169,12 +174,14 @@ class Monitor:
             converters=converters,
             converted_dir=converted,
             retry_every=settings.retry_every,
+            rescan_every=settings.rescan_every,
+            order_key=self._order_key,
         )
         self.runs = RunBook(
             self.store,
             assay,
             settings,
-            root=lambda: self.folder,
+            root=lambda: self.watcher.root,
             converted=self._converted,
             announce=self._announce,
             out=self._say,
@@ -288,6 +295,36 @@ class Monitor:
             and pending <= len(waiting)
             and not self.db.in_trouble
         )
+
+    # ------------------------------------------------------------ acquisition order
+
+    def _order_key(self, path: Path) -> OrderKey:
+        """On a watcher thread: the file's own start time, then its worklist position."""
+        return acquisition_key(path, self._position(path))
+
+    def _position(self, path: Path) -> int | None:
+        """The file's worklist position (its own small cache: any thread may ask)."""
+        found = (
+            [Path(self.settings.worklist)]
+            if self.settings.worklist
+            else sorted(path.parent.glob("worklist*.csv"))
+        )
+        if not found:
+            return None
+        try:
+            stamp = found[0].stat().st_mtime_ns
+        except OSError:
+            return None
+        with self._positions_lock:
+            cached = self._positions.get(found[0])
+            if cached is None or cached[0] != stamp:
+                try:
+                    worklist: Worklist | None = load_worklist(found[0])
+                except AsnmonError:  # the worker reports it; order falls back to time
+                    worklist = None
+                self._positions[found[0]] = cached = (stamp, worklist)
+        sample = cached[1].lookup(path) if cached[1] is not None else None
+        return sample.position if sample is not None else None
 
     # ------------------------------------------------------------ health
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from asnmon.acquired import acquisition_key
 from asnmon.assay import Assay
 from asnmon.calibrate import fit_calibration
 from asnmon.drift import Pace, injection_pace
@@ -749,18 +750,14 @@ def _requantified(h: HistoryPoint, new: tuple[Result, list[Flag]] | None) -> His
 
 
 def order_paths(paths: Iterable[Path], worklist: Worklist | None) -> list[Path]:
-    """Acquisition order: worklist position where known, then file time, then name."""
+    """Acquisition order: each file's own start time stamp, then worklist position, then
+    file time and name (``asnmon.acquired``); file-system time stamps never decide alone."""
 
-    def key(p: Path) -> tuple[int, float, str]:
+    def position(p: Path) -> int | None:
         sample = worklist.lookup(p) if worklist else None
-        pos = sample.position if sample and sample.position is not None else 10**9
-        try:
-            mtime = p.stat().st_mtime
-        except OSError:
-            mtime = 0.0
-        return (pos, mtime, p.name)
+        return sample.position if sample is not None else None
 
-    return sorted(paths, key=key)
+    return sorted(paths, key=lambda p: acquisition_key(p, position(p)))
 
 
 def ingest_paths(

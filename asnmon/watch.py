@@ -18,11 +18,22 @@ Threads, all owned by one ``FolderWatcher``:
   one file at a time, so a slow conversion never delays settling; it posts its
   results to the settle thread.
 
+* ``asnmon-watch-check-N``: completeness checks (``watch_support.CheckPool``),
+  so one slow file never holds back the others.
+
 Each of our threads catches unexpected errors at its boundary, logs them
 (logger ``asnmon.watch``), records them in ``status().last_error``, emits an
 ``"error"`` event and keeps going. A folder that disappears (share dropped,
 drive pulled) is ``"folder_lost"``; the watcher retries every ``retry_every``
 seconds, and on ``"folder_back"`` restarts the observer and rescans.
+
+Nothing blocks the pipeline and no event is trusted to arrive: a watched
+folder given as a symlink is watched at its target (re-resolved when the link
+moves); only regular files are ever opened (a FIFO or a device is skipped
+with a ``"not_a_file"`` note); an inotify queue overflow (``"events_lost"``)
+triggers a full rescan, and so does every ``rescan_every`` seconds. A rescan
+is one batch: its files are handed on together, in acquisition order (the
+file's own start time stamp, see ``asnmon.acquired``), not as they settle.
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -48,6 +59,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 from watchdog.utils import UnsupportedLibcError
 
+from asnmon.acquired import OrderKey, acquisition_key
 from asnmon.convert import ConverterSpec, _run_converter, run_converter
 from asnmon.errors import ConvertError, SettingsError
 from asnmon.fileread import (
@@ -57,6 +69,7 @@ from asnmon.fileread import (
     ReadLimits,
     tail_before_whitespace,
 )
+from asnmon.watch_support import CheckPool, listen_for_overflow, not_a_file, stop_listening
 
 __all__ = [
     "DEFAULT_PATTERNS",
@@ -101,6 +114,10 @@ _JOIN_TIMEOUT = 5.0
 _PRUNE_EVERY = 600.0  # s; the memory of handed-on files drops those no longer on disk
 _START_WAIT = 10.0
 _MAX_DRAIN = 10_000
+_CHECKERS = 3  # completeness checks at once: a slow file takes one, the others go on
+_ORDER_WAIT = 0.5  # s ready files wait for a check still running, to keep their order
+_BATCH_WAIT = 2.0  # s a rescan batch waits for one slow check before the rest go on
+_LOST_NOTICE_EVERY = 60.0  # s between "events lost" notices (each loss still rescans)
 
 
 # ---------------------------------------------------------------- records
@@ -279,9 +296,20 @@ def scan_folder(folder: Path, patterns: Sequence[str], recursive: bool) -> list[
 Signature = tuple[bool, int, int, int]  # is_dir, size, newest mtime_ns, entries
 
 
+class _NotAFile(Exception):
+    """The path is a FIFO, a device or a socket: opening or reading it could block forever."""
+
+
 def _signature(path: Path) -> Signature:
-    """Size and mtime of a file; for a raw folder, totals over everything inside."""
+    """Size and mtime of a file; for a raw folder, totals over everything inside.
+
+    Raises ``_NotAFile`` for anything but a regular file or a folder (the target of a
+    symlink counts): ``stat`` never opens it, so this is where it is caught.
+    """
     st = path.stat()
+    what = not_a_file(st.st_mode)
+    if what is not None:
+        raise _NotAFile(what)
     if not stat.S_ISDIR(st.st_mode):
         return (False, st.st_size, st.st_mtime_ns, 1)
     size, newest, count = 0, st.st_mtime_ns, 1
@@ -316,6 +344,10 @@ class _Track:
     checked: Signature | None = None
     complete: bool = False
     reported: bool = False
+    checking: Signature | None = None  # a check of this signature is running
+    check_started: float = 0.0
+    key: OrderKey | None = None
+    batch: int | None = None  # the rescan it came from; handed on with the rest of it
 
 
 class _EnqueueHandler(FileSystemEventHandler):
@@ -355,6 +387,8 @@ class FolderWatcher:
         converters: Mapping[str, ConverterSpec] | None = None,
         converted_dir: Path | None = None,
         retry_every: float = 3.0,
+        rescan_every: float = 300.0,
+        order_key: Callable[[Path], OrderKey] | None = None,
     ) -> None:
         if poll is not None and not poll > 0:
             raise SettingsError(f"poll interval must be positive seconds or None, got {poll!r}")
@@ -364,6 +398,8 @@ class FolderWatcher:
             raise SettingsError(f"max_write must be positive seconds, got {max_write!r}")
         if not retry_every > 0:
             raise SettingsError(f"retry_every must be positive seconds, got {retry_every!r}")
+        if not 0 < rescan_every < float("inf"):
+            raise SettingsError(f"rescan_every must be positive seconds, got {rescan_every!r}")
         converters = dict(converters or {})
         if converters and converted_dir is None:
             raise SettingsError(
@@ -371,6 +407,7 @@ class FolderWatcher:
                 "converted mzML files should be written"
             )
         self._folder = Path(os.path.abspath(folder))
+        self._real = self._folder  # its target if it is a symlink (resolved on connect)
         self._on_event = on_event
         self._patterns = tuple(patterns)
         self._recursive = recursive
@@ -378,10 +415,13 @@ class FolderWatcher:
         self._settle = settle
         self._max_write = max_write
         self._retry_every = retry_every
+        self._rescan_every = rescan_every
+        self._order_key = order_key or acquisition_key
         self._converters = {
             ("." + ext.lower().lstrip(".")): spec for ext, spec in converters.items()
         }
         self._converted_dir = Path(os.path.abspath(converted_dir)) if converted_dir else None
+        self._converted_real = self._converted_dir
         self._scan_patterns = self._patterns + tuple(f"*{ext}" for ext in self._converters)
         self._tick = min(0.1, max(0.02, settle / 4))
 
@@ -391,6 +431,7 @@ class FolderWatcher:
         self._stopping = threading.Event()
         self._first_check = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._checks = CheckPool(self._check, self._checked, _CHECKERS)
 
         # Owned by the settle thread.
         self._observer: BaseObserver | None = None
@@ -399,6 +440,11 @@ class FolderWatcher:
         self._handed: dict[Path, Signature] = {}
         self._check_now = False
         self._next_health = 0.0
+        self._next_rescan = time.monotonic() + rescan_every
+        self._batches = 0
+        self._held: list[tuple[OrderKey, Path]] = []  # ready, waiting for their batch
+        self._not_files: set[Path] = set()
+        self._lost_noticed = -_LOST_NOTICE_EVERY
         self._next_prune = time.monotonic() + _PRUNE_EVERY
         self._next_settle = 0.0
 
@@ -426,6 +472,8 @@ class FolderWatcher:
                     target=self._convert_loop, name="asnmon-watch-convert", daemon=True
                 )
             )
+        self._checks.start()
+        listen_for_overflow(self)
         for thread in self._threads:
             thread.start()
         self._first_check.wait(_START_WAIT)
@@ -433,16 +481,27 @@ class FolderWatcher:
     def stop(self, timeout: float = _JOIN_TIMEOUT) -> bool:
         """Stop observer, threads and running converter; False if a thread outlives ``timeout``."""
         self._stopping.set()
+        stop_listening(self)
         self._inbox.put(("wake", None))
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self._checks.stop(max(0.1, deadline - time.monotonic()))
         alive = [t.name for t in self._threads if t.is_alive()]
         if alive:
             log.warning("watcher threads still running %g s after stop: %s", timeout, alive)
             return False
         self._set_state("stopped")
         return True
+
+    @property
+    def root(self) -> Path:
+        """The folder really watched: the given one, or its target if it is a symlink."""
+        return self._real
+
+    def events_lost(self, reason: str) -> None:
+        """Any thread: the system dropped file events; look at everything again."""
+        self._inbox.put(("lost", reason))
 
     def rescan(self, *, forget: bool = False) -> None:
         """Look at every file again; ``forget``: hand on even those handed on before.
@@ -491,12 +550,16 @@ class FolderWatcher:
         if now >= self._next_prune:  # files archived or deleted since: forget them
             self._next_prune = now + _PRUNE_EVERY
             self._handed = {p: sig for p, sig in self._handed.items() if p.exists()}
+            self._not_files = {p for p in self._not_files if p.exists()}
+        if now >= self._next_rescan and self._observer is not None:
+            self._next_rescan = now + self._rescan_every
+            self._rescan()  # events the system lost without telling anyone
         if now >= self._next_settle:
             self._next_settle = now + self._tick
             if self._observer is not None:
                 self._settle_pending()
         with self._lock:
-            self._pending_count = len(self._pending)
+            self._pending_count = len(self._pending) + len(self._held)
         wait = min(self._next_health, self._next_settle) - time.monotonic()
         self._drain(max(0.0, wait))
 
@@ -515,6 +578,10 @@ class FolderWatcher:
                 if payload:
                     self._handed = {p: s for p, s in self._handed.items() if self._is_raw(p)}
                 self._rescan()
+            elif kind == "lost" and isinstance(payload, str):
+                self._lost(payload)
+            elif kind == "checked" and isinstance(payload, tuple):
+                self._check_done(*payload)
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
@@ -528,8 +595,8 @@ class FolderWatcher:
                 if kind == "emit" and isinstance(payload, WatchEvent):
                     self._deliver(payload)
 
-    def _track(self, path: Path) -> None:
-        if path == self._folder:  # the folder itself was deleted or moved
+    def _track(self, path: Path, batch: int | None = None) -> None:
+        if path in (self._folder, self._real):  # the folder itself was deleted or moved
             self._check_now = True
             return
         if self._observer is None:
@@ -540,25 +607,26 @@ class FolderWatcher:
         target, kind = found
         if target not in self._pending:
             now = time.monotonic()
-            self._pending[target] = _Track(kind=kind, first_seen=now, changed_at=now)
+            self._pending[target] = _Track(kind=kind, first_seen=now, changed_at=now, batch=batch)
 
     def _target_for(self, path: Path) -> tuple[Path, Literal["file", "raw"]] | None:
         """The path to watch for an event path: itself, or the raw folder it sits in."""
         try:
-            parts = path.relative_to(self._folder).parts
+            parts = path.relative_to(self._real).parts
         except ValueError:
             return None
         if not parts:
             return None
-        if self._converted_dir is not None and path.is_relative_to(self._converted_dir):
-            return None
+        for converted in {self._converted_dir, self._converted_real} - {None}:
+            if converted is not None and path.is_relative_to(converted):
+                return None
         for i, part in enumerate(parts):
             if _is_temporary(part):
                 return None
             if self._converter_for(part) is not None:
                 if i > 0 and not self._recursive:
                     return None
-                return self._folder.joinpath(*parts[: i + 1]), "raw"
+                return self._real.joinpath(*parts[: i + 1]), "raw"
         if len(parts) > 1 and not self._recursive:
             return None
         if _matches(parts[-1], self._patterns):
@@ -570,12 +638,16 @@ class FolderWatcher:
         return self._converters.get(suffix) if suffix else None
 
     def _settle_pending(self) -> None:
-        ready: list[tuple[int, str, Path, Signature]] = []
+        ready: list[tuple[OrderKey, Path, Signature, int | None]] = []
         for target, track in list(self._pending.items()):
             try:
                 sig = _signature(target)
             except FileNotFoundError:  # renamed away or deleted
                 del self._pending[target]
+                continue
+            except _NotAFile as exc:
+                del self._pending[target]
+                self._skip(target, str(exc))
                 continue
             except OSError as exc:  # e.g. a share hiccup: try again next tick
                 log.debug("cannot stat %s: %s", target, exc)
@@ -584,6 +656,8 @@ class FolderWatcher:
                 del self._pending[target]
                 continue
             if sig != track.sig:  # stamped after the stat, so stability is never overstated
+                if track.sig is not None:
+                    track.batch = None  # still being written: not part of the batch
                 track.sig, track.changed_at = sig, time.monotonic()
             if self._handed.get(target) == sig:  # a duplicate event, nothing changed
                 del self._pending[target]
@@ -596,22 +670,86 @@ class FolderWatcher:
                     self._jobs.put(target)
                     continue
                 if track.checked != sig:
-                    track.checked, track.complete = sig, is_complete(target)
-                if track.complete:
-                    ready.append((sig[2], target.name, target, sig))
+                    if track.checking != sig:
+                        track.checking, track.check_started = sig, now
+                        self._checks.submit(target, sig)
+                    elif track.batch is not None and now - track.check_started > _BATCH_WAIT:
+                        track.batch = None  # one slow check: the rest of the batch goes on
+                elif track.complete:
+                    ready.append(
+                        (track.key or self._fallback_key(target), target, sig, track.batch)
+                    )
                     continue
+                else:
+                    track.batch = None  # settled but not closed: it comes when it completes
             if not track.reported and now - track.first_seen >= self._max_write:
                 track.reported = True
+                track.batch = None
                 self._emit(
                     "incomplete",
                     target,
                     f"{target.name} is still being written or has no closing mzML tag "
                     f"after {self._max_write:g} s; it will be handed on if it completes",
                 )
-        for _, _, target, sig in sorted(ready):
+        for key, target, sig, _ in ready:
             del self._pending[target]
             self._handed[target] = sig
-            self._emit("ready", target, f"{target.name} is complete")
+            self._held.append((key, target))
+        now = time.monotonic()
+        in_flight = any(  # a file that may come first is still being checked: wait a moment
+            t.checking is not None and now - t.check_started <= _ORDER_WAIT
+            for t in self._pending.values()
+        )
+        if (
+            self._held
+            and not in_flight
+            and not any(t.batch is not None for t in self._pending.values())
+        ):
+            held, self._held = sorted(self._held), []
+            for _, target in held:
+                self._emit("ready", target, f"{target.name} is complete")
+
+    def _check(self, path: Path) -> tuple[bool, OrderKey]:
+        """On a check thread: complete? and where it goes in acquisition order."""
+        complete = is_complete(path)
+        return complete, (self._order_key(path) if complete else self._fallback_key(path))
+
+    def _checked(self, path: Path, token: object, result: object) -> None:
+        self._inbox.put(("checked", (path, token, result)))
+
+    def _check_done(self, path: Path, sig: object, result: object) -> None:
+        track = self._pending.get(path)
+        if track is None or track.checking != sig:
+            return  # gone, or changed since: a newer check decides
+        track.checking = None
+        track.checked = cast(Signature, sig)  # if the file changed since, it is checked again
+        complete, key = result if isinstance(result, tuple) else (False, None)
+        track.complete, track.key = bool(complete), key
+        self._next_settle = 0.0  # hand it on now, not a tick later
+
+    @staticmethod
+    def _fallback_key(path: Path) -> OrderKey:
+        return (float("inf"), 10**9, 0.0, path.name)
+
+    def _skip(self, path: Path, what: str) -> None:
+        if path in self._not_files:
+            return
+        self._not_files.add(path)
+        self._emit(
+            "not_a_file",
+            path,
+            f"{path.name} is {what}, not a regular file: asnmon never opens it (it could "
+            "block or never end). If it should be an injection, copy the real file in.",
+        )
+
+    def _lost(self, reason: str) -> None:
+        """Events were dropped: rescan everything, and say so (at most once a minute)."""
+        now = time.monotonic()
+        if now - self._lost_noticed >= _LOST_NOTICE_EVERY:
+            self._lost_noticed = now
+            self._emit("events_lost", self._folder, f"{reason}; rescanning {self._real}")
+        log.warning("%s; rescanning %s", reason, self._real)
+        self._rescan()
 
     # ------------------------------------------------------------ folder health
 
@@ -659,6 +797,10 @@ class FolderWatcher:
         )
 
     def _connect(self, ident: tuple[int, int], *, announce: bool) -> None:
+        # A symlinked folder is watched at its target: inotify does not follow the link.
+        self._real = Path(os.path.realpath(self._folder))
+        if self._converted_dir is not None:
+            self._converted_real = Path(os.path.realpath(self._converted_dir))
         try:
             self._start_observer()
         except (OSError, UnsupportedLibcError) as exc:
@@ -701,7 +843,7 @@ class FolderWatcher:
 
     def _schedule(self, observer: BaseObserver) -> None:
         try:
-            observer.schedule(self._handler, str(self._folder), recursive=self._recursive)
+            observer.schedule(self._handler, str(self._real), recursive=self._recursive)
             observer.start()
         except (OSError, UnsupportedLibcError):
             self._stop_observer(observer)
@@ -738,14 +880,16 @@ class FolderWatcher:
         self._emit("folder_lost", self._folder, message)
 
     def _rescan(self) -> None:
+        """Track every candidate as one batch, handed on together in acquisition order."""
         try:
-            paths = scan_folder(self._folder, self._scan_patterns, self._recursive)
+            paths = scan_folder(self._real, self._scan_patterns, self._recursive)
         except OSError as exc:
-            log.warning("cannot scan %s: %s", self._folder, exc)
+            log.warning("cannot scan %s: %s", self._real, exc)
             self._check_now = True
             return
+        self._batches += 1
         for path in paths:
-            self._track(path)
+            self._track(path, self._batches)
 
     # ------------------------------------------------------------ converter thread
 
@@ -765,7 +909,7 @@ class FolderWatcher:
         spec = self._converter_for(target.name)
         if spec is None or self._converted_dir is None:
             return
-        output_dir = self._converted_dir / target.parent.relative_to(self._folder)
+        output_dir = self._converted_dir / target.parent.relative_to(self._real)
         try:
             output = _run_converter(spec, target, output_dir, self._stopping)
         except ConvertError as exc:

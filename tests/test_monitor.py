@@ -289,12 +289,12 @@ def test_restart_reconciles_what_arrived_while_down_in_acquisition_order(
     base = time.time() - 1000
 
     def place(paths: tuple[Path, ...], first: int) -> list[str]:
-        """Copy in, with acquisition times (mtime) in reverse name order."""
+        """Copy in, with file times in reverse acquisition order: they must not decide."""
         for k, src in enumerate(reversed(paths)):
             dst = folder / src.name
             shutil.copyfile(src, dst)
             os.utime(dst, (base + first + k, base + first + k))
-        return [p.name for p in reversed(paths)]
+        return [p.name for p in paths]  # the files' own startTimeStamps
 
     first = place(sim.paths[:6], 0)
     monitor, _ = make_monitor(folder)
@@ -308,7 +308,7 @@ def test_restart_reconciles_what_arrived_while_down_in_acquisition_order(
     rows = query(monitor, "SELECT file, count(*) FROM injections GROUP BY file")
     assert {f: n for f, n in rows} == dict.fromkeys(first + second, 1)  # nothing twice
     order = [f for (f,) in query(monitor, "SELECT file FROM injections ORDER BY injection_id")]
-    assert order == first + second  # acquisition order, not name order
+    assert order == first + second  # the files' own acquisition order, not their mtimes
     assert len(lines.having("already ingested")) == 6
 
 

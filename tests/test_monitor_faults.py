@@ -519,3 +519,49 @@ def test_bad_worklist_cell_holds_its_file_loudly_and_a_fix_releases_it(
         .fetchone()
     )
     assert row == (3, sim.injections[2].sample.sample_id)
+
+
+# ---------------------------------------------------------------- order on restart
+
+
+def _judged(store: Store) -> dict[str, tuple[float | None, str]]:
+    """Per file: IS % and the active flag codes, as a clean batch or a restart stored them."""
+    rows = store.reader().execute(
+        "SELECT i.file, round(i.is_pct, 6), coalesce((SELECT string_agg(f.code, ';' "
+        "ORDER BY f.code) FROM flags f WHERE f.injection_id = i.injection_id AND f.active), '') "
+        "FROM injections i WHERE NOT i.superseded"
+    )
+    return {f: (pct, codes) for f, pct, codes in rows.fetchall()}
+
+
+def test_restart_orders_by_the_files_own_start_time_not_by_file_times(
+    make_monitor: Make, sim: SimulatedRun, tmp_path: Path, assay: Assay
+) -> None:
+    """File times from 1999 and 2031 (a restore, a wrong PC clock) change nothing."""
+    import random
+
+    from asnmon.store import RunInfo
+    from asnmon.worklist import load_worklist
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    shutil.copyfile(sim.worklist_path, folder / "worklist.csv")
+    names = copy_in(sim.paths, folder)
+    rng = random.Random(11)
+    for name in names:
+        when = rng.choice([915_000_000.0, 1_940_000_000.0]) + rng.uniform(0, 3e7)  # 1999 / 2031
+        os.utime(folder / name, (when, when))
+    with Store(tmp_path / "clean.duckdb") as clean:
+        run = RunInfo("seq", "seq", str(folder), None, assay.name, assay.unit)
+        ingestor = RunIngestor(clean, assay, run, load_worklist(folder / "worklist.csv"))
+        for name in names:  # the clean batch: acquisition order, as the instrument wrote them
+            ingestor.ingest(folder / name)
+        ingestor.flush()
+        expected = _judged(clean)
+    monitor, _ = make_monitor(folder)  # a restart: every file is already there
+    assert wait_for(lambda: count(monitor) == len(names), 60)
+    assert wait_for(monitor.idle, 10)
+    order = monitor.store.reader().execute("SELECT file FROM injections ORDER BY injection_id")
+    assert [f for (f,) in order.fetchall()] == names
+    got = _judged(monitor.store)
+    assert got == expected
