@@ -176,6 +176,7 @@ class Monitor:
             retry_every=settings.retry_every,
             rescan_every=settings.rescan_every,
             order_key=self._order_key,
+            read_limits=settings.read_limits,
         )
         self.runs = RunBook(
             self.store,

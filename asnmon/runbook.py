@@ -218,6 +218,7 @@ class RunBook:
                 guide_runs=self.settings.guide_runs,
                 guide_start=self.settings.guide_start,
                 guide_end=self.settings.guide_end,
+                read_limits=self.settings.read_limits,
             )
             self._ingestors[run_id] = ingestor
             self._out(

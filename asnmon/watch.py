@@ -389,6 +389,7 @@ class FolderWatcher:
         retry_every: float = 3.0,
         rescan_every: float = 300.0,
         order_key: Callable[[Path], OrderKey] | None = None,
+        read_limits: ReadLimits = DEFAULT_LIMITS,
     ) -> None:
         if poll is not None and not poll > 0:
             raise SettingsError(f"poll interval must be positive seconds or None, got {poll!r}")
@@ -415,6 +416,7 @@ class FolderWatcher:
         self._settle = settle
         self._max_write = max_write
         self._retry_every = retry_every
+        self._read_limits = read_limits  # [read]: the completeness check is bounded too
         self._rescan_every = rescan_every
         self._order_key = order_key or acquisition_key
         self._converters = {
@@ -711,7 +713,7 @@ class FolderWatcher:
 
     def _check(self, path: Path) -> tuple[bool, OrderKey]:
         """On a check thread: complete? and where it goes in acquisition order."""
-        complete = is_complete(path)
+        complete = is_complete(path, self._read_limits)
         return complete, (self._order_key(path) if complete else self._fallback_key(path))
 
     def _checked(self, path: Path, token: object, result: object) -> None:
@@ -917,7 +919,7 @@ class FolderWatcher:
                 log.warning("%s", exc)
                 self._post("convert_error", target, str(exc))
             return
-        if is_complete(output):
+        if is_complete(output, self._read_limits):
             self._post("ready", output, f"{output.name} converted from {target.name}")
         else:
             self._post(
