@@ -80,7 +80,8 @@ class ReadLimits:
 DEFAULT_LIMITS = ReadLimits()
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, in words (for messages)."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -98,7 +99,7 @@ def _refuse_irregular(p: Path, mode: int) -> None:
     if not stat.S_ISREG(mode):
         via = " (through a symbolic link)" if p.is_symlink() else ""
         raise NotRegularFileError(
-            f"{p.name} is {_kind(mode)}{via}, not a regular file; asnmon reads only regular "
+            f"{p.name} is {file_kind(mode)}{via}, not a regular file; asnmon reads only regular "
             "files (remove it from the watched folder)"
         )
 

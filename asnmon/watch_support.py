@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from asnmon.fileread import file_kind
+
 log = logging.getLogger("asnmon.watch")
 
 WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
@@ -33,15 +35,7 @@ def not_a_file(mode: int) -> str | None:
     """None for a regular file or a folder; otherwise what it is, in words."""
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
+    return file_kind(mode)
 
 
 class CheckPool:
