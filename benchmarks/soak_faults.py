@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from asnmon.assay import load_assay
 from asnmon.pipeline import RunIngestor, order_paths
@@ -62,6 +62,10 @@ def counts(db: Path) -> dict[tuple[str, str], int]:
 
 
 class Monitor:
+    # Every instance's output: a file ingested (and printed) by a monitor that a
+    # later fault killed is not printed again by its successor, which skips it.
+    all_lines: ClassVar[list[str]] = []
+
     def __init__(self, watch: Path, db: Path) -> None:
         argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(watch), "--db", str(db)]
         argv += ["--no-dashboard", "--settle", "0.3", "--recursive"]
@@ -75,9 +79,10 @@ class Monitor:
     def _read(self) -> None:
         for line in self.proc.stdout or ():
             self.lines.append(line)
+            Monitor.all_lines.append(line)
 
     def seen(self, text: str) -> bool:
-        return any(text in line for line in list(self.lines))
+        return any(text in line for line in list(Monitor.all_lines))
 
     def end(self, sig: int = signal.SIGTERM) -> int:
         self.proc.send_signal(signal.SIGCONT)
