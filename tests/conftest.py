@@ -1,11 +1,12 @@
-"""Shared fixtures: where the real mzML corpus lives, the shipped assay."""
+"""Shared fixtures: where the real mzML corpus lives, the shipped assay, monitors."""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,35 @@ def no_thread_leak() -> Iterator[None]:
 
     if not wait_for(lambda: not leaked(), 3.0):
         pytest.fail(f"threads leaked past stop(): {leaked()}")
+
+
+@pytest.fixture
+def make_monitor(
+    no_thread_leak: None, tmp_path: Path, assay: Assay
+) -> Iterator[Callable[..., tuple[Any, Any]]]:
+    """Start in-process monitors on real folders; every one is stopped at teardown."""
+    from helpers import MONITOR_SETTLE, Lines
+
+    from asnmon.monitor import Monitor
+    from asnmon.settings import Settings
+
+    made: list[Monitor] = []
+
+    def make(folder: Path, **options: Any) -> tuple[Monitor, Lines]:
+        values: dict[str, Any] = {
+            "folder": str(folder),
+            "db": str(tmp_path / "monitor.duckdb"),
+            "settle": MONITOR_SETTLE,
+            "retry_every": 0.2,
+            "dashboard": False,
+            **options,
+        }
+        lines = Lines()
+        monitor = Monitor(Settings(**values), assay, out=lines)
+        made.append(monitor)
+        monitor.start()
+        return monitor, lines
+
+    yield make
+    for monitor in made:
+        monitor.stop()

@@ -1,8 +1,10 @@
-"""What several test modules need alike: waiting on conditions, and headless Chromium."""
+"""What several test modules need alike: waiting on conditions, a monitor's printed
+lines, and headless Chromium."""
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +16,28 @@ NO_BROWSER = (
     "headless browser tests need chromium and chromedriver on PATH "
     "(Debian: apt-get install chromium chromium-driver)"
 )
+
+
+class Lines:
+    """A monitor's ``out`` callback: keeps every line, thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lines: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        with self._lock:
+            self._lines.append(line)
+
+    def all(self) -> list[str]:
+        with self._lock:
+            return list(self._lines)
+
+    def having(self, text: str) -> list[str]:
+        return [line for line in self.all() if text in line]
+
+
+MONITOR_SETTLE = 0.2  # s, the settle time of the monitors the tests start
 
 
 def wait_for(predicate: Callable[[], object], timeout: float) -> bool:

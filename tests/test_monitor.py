@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from helpers import wait_for
+from helpers import Lines, wait_for
 
 from asnmon.assay import Assay
 from asnmon.monitor import Monitor
 from asnmon.pipeline import RunIngestor
-from asnmon.settings import Settings, parse_settings
+from asnmon.settings import parse_settings
 from asnmon.share import read_share
 from asnmon.simulate import SimConfig, SimulatedRun, simulate_run
 from asnmon.store import RunInfo, Store
@@ -41,7 +41,6 @@ pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("no_thread_leak")
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).resolve().parent / "helpers_converters"
-SETTLE = 0.2
 LINE_TIME = re.compile(r"^\d\d:\d\d:\d\d  ")
 
 
@@ -57,50 +56,7 @@ def by_id(sim: SimulatedRun, sample_id: str) -> Path:
     )
 
 
-class Lines:
-    """The monitor's ``out`` callback: keeps every line, thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lines: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        with self._lock:
-            self._lines.append(line)
-
-    def all(self) -> list[str]:
-        with self._lock:
-            return list(self._lines)
-
-    def having(self, text: str) -> list[str]:
-        return [line for line in self.all() if text in line]
-
-
 Make = Callable[..., tuple[Monitor, Lines]]
-
-
-@pytest.fixture
-def make_monitor(no_thread_leak: None, tmp_path: Path, assay: Assay) -> Iterator[Make]:
-    made: list[Monitor] = []
-
-    def make(folder: Path, **options: Any) -> tuple[Monitor, Lines]:
-        values: dict[str, Any] = {
-            "folder": str(folder),
-            "db": str(tmp_path / "monitor.duckdb"),
-            "settle": SETTLE,
-            "retry_every": 0.2,
-            "dashboard": False,
-            **options,
-        }
-        lines = Lines()
-        monitor = Monitor(Settings(**values), assay, out=lines)
-        made.append(monitor)
-        monitor.start()
-        return monitor, lines
-
-    yield make
-    for monitor in made:
-        monitor.stop()
 
 
 def query(monitor: Monitor, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:

@@ -28,19 +28,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from helpers import wait_for
+from helpers import MONITOR_SETTLE, Lines, wait_for
 
 from asnmon.assay import Assay
 from asnmon.monitor import Monitor
 from asnmon.pipeline import RunIngestor
-from asnmon.settings import Settings
 from asnmon.simulate import SimConfig, SimulatedRun, simulate_run
 from asnmon.store import Store
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_thread_leak")]
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTLE = 0.2
 
 
 @pytest.fixture(scope="module")
@@ -48,45 +46,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> SimulatedRun:
     return simulate_run(tmp_path_factory.mktemp("sim") / "ASNSIM", SimConfig(n_samples=4))
 
 
-class Lines:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lines: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        with self._lock:
-            self._lines.append(line)
-
-    def having(self, text: str) -> list[str]:
-        with self._lock:
-            return [line for line in self._lines if text in line]
-
-
 Make = Callable[..., tuple[Monitor, Lines]]
-
-
-@pytest.fixture
-def make_monitor(no_thread_leak: None, tmp_path: Path, assay: Assay) -> Iterator[Make]:
-    made: list[Monitor] = []
-
-    def make(folder: Path, **options: Any) -> tuple[Monitor, Lines]:
-        values: dict[str, Any] = {
-            "folder": str(folder),
-            "db": str(tmp_path / "monitor.duckdb"),
-            "settle": SETTLE,
-            "retry_every": 0.2,
-            "dashboard": False,
-            **options,
-        }
-        lines = Lines()
-        monitor = Monitor(Settings(**values), assay, out=lines)
-        made.append(monitor)
-        monitor.start()
-        return monitor, lines
-
-    yield make
-    for monitor in made:
-        monitor.stop()
 
 
 class _Posts(http.server.BaseHTTPRequestHandler):
@@ -329,7 +289,7 @@ def test_corrupted_database_healthz_503_json_then_restored_file_resumes(
             "--db",
             str(db),
             "--settle",
-            str(SETTLE),
+            str(MONITOR_SETTLE),
             "--port",
             str(port),
         ],

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
-from helpers import wait_for
+from helpers import Lines, wait_for
 
-from asnmon.assay import Assay
 from asnmon.monitor import Monitor
-from asnmon.settings import Settings
 
 HEAD = b'<?xml version="1.0" encoding="utf-8"?>\n<mzML xmlns="http://psi.hupo.org/ms/mzml"><!--'
 TAIL = b"--></mzML>\n"
-
-
-class _Lines(list[str]):
-    def __call__(self, line: str) -> None:
-        self.append(line)
 
 
 def _errors(monitor: Monitor) -> dict[str, str]:
@@ -33,7 +27,7 @@ def _errors(monitor: Monitor) -> dict[str, str]:
 
 
 def test_a_file_over_the_settings_inflation_limit_is_a_read_error_naming_it(
-    tmp_path: Path, assay: Assay, no_thread_leak: None
+    tmp_path: Path, make_monitor: Callable[..., tuple[Monitor, Lines]]
 ) -> None:
     folder = tmp_path / "seq"
     folder.mkdir()
@@ -41,18 +35,6 @@ def test_a_file_over_the_settings_inflation_limit_is_a_read_error_naming_it(
     # past 8 MB), over this instrument's max_inflated_mb = 2
     payload = HEAD + b" " * (3 << 20) + TAIL
     (folder / "001_BIG.mzML.gz").write_bytes(gzip.compress(payload, mtime=0))
-    lines = _Lines()
-    settings = Settings(
-        folder=str(folder),
-        db=str(tmp_path / "m.duckdb"),
-        settle=0.2,
-        dashboard=False,
-        max_inflated_mb=2.0,
-    )
-    monitor = Monitor(settings, assay, out=lines)
-    monitor.start()
-    try:
-        assert wait_for(lambda: "001_BIG.mzML.gz" in _errors(monitor), 30), "\n".join(lines)
-        assert "max_inflated_mb" in _errors(monitor)["001_BIG.mzML.gz"]
-    finally:
-        monitor.stop()
+    monitor, lines = make_monitor(folder, max_inflated_mb=2.0)
+    assert wait_for(lambda: "001_BIG.mzML.gz" in _errors(monitor), 30), "\n".join(lines.all())
+    assert "max_inflated_mb" in _errors(monitor)["001_BIG.mzML.gz"]
