@@ -865,37 +865,13 @@ class Store:
         Written under a temporary name beside ``dest`` and renamed, so a
         half-written backup never looks like a good one.
         """
-        import os
-        import uuid
-
         dest = Path(dest)
         refusal = backup_refusal(self.path, dest)
         if refusal is not None:
             raise StoreError(refusal)
         if not dest.parent.is_dir():
             raise StoreError(f"{dest.parent}: no such folder for the backup")
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
-        alias = f"asnmon_backup_{uuid.uuid4().hex[:8]}"
-        cur = self._con.cursor()
-        try:
-            source = cur.execute("SELECT current_database()").fetchone()
-            if source is None:
-                raise StoreError("the database did not name itself")
-            cur.execute(f"ATTACH {self._sql_string(str(tmp))} AS {alias} (READ_WRITE)")
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                cur.execute(f'COPY FROM DATABASE "{source[0]}" TO {alias}')
-                cur.execute("COMMIT")
-            finally:
-                cur.execute(f"DETACH {alias}")
-            os.replace(tmp, dest)
-        except duckdb.Error as exc:
-            raise StoreError(f"backup to {dest} failed: {exc}") from exc
-        finally:
-            cur.close()
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                leftover.unlink(missing_ok=True)
-        return dest
+        return self._copy_open_database(dest, "backup", failed=f"backup to {dest} failed")
 
     def _run_rows(self, table: str, run_ids: Sequence[str]) -> tuple[str, list[Any]]:
         """SELECT of one table's rows that belong to the given runs (for archive/prune)."""
@@ -1166,8 +1142,18 @@ class Store:
         The rescue of a database file deleted or replaced while open: the open
         connection still reads the old file, so nothing written to it is lost.
         """
+        return self._copy_open_database(
+            dest, "rescue", failed=f"could not save the open database to {dest}"
+        )
+
+    def _copy_open_database(self, dest: Path, purpose: str, *, failed: str) -> Path:
+        """COPY FROM DATABASE into a temporary file beside ``dest``, then rename it.
+
+        A half-written copy never carries ``dest``'s name: a backup that looks good
+        but is not, or a rescued file cut short, would be worse than none.
+        """
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
-        alias = f"asnmon_rescue_{uuid.uuid4().hex[:8]}"
+        alias = f"asnmon_{purpose}_{uuid.uuid4().hex[:8]}"
         cur = self._con.cursor()
         try:
             source = cur.execute("SELECT current_database()").fetchone()
@@ -1175,12 +1161,14 @@ class Store:
                 raise StoreError("the database did not name itself")
             cur.execute(f"ATTACH {self._sql_string(str(tmp))} AS {alias} (READ_WRITE)")
             try:
+                cur.execute("BEGIN TRANSACTION")
                 cur.execute(f'COPY FROM DATABASE "{source[0]}" TO {alias}')
+                cur.execute("COMMIT")
             finally:
                 cur.execute(f"DETACH {alias}")
             os.replace(tmp, dest)
         except duckdb.Error as exc:
-            raise StoreError(f"could not save the open database to {dest}: {exc}") from exc
+            raise StoreError(f"{failed}: {exc}") from exc
         finally:
             cur.close()
             for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
