@@ -20,7 +20,11 @@ nominal concentration in the vial. Acceptance follows ICH M10 (2022):
 
 Points with zero nominal (blank, zero sample) are not standards: they are kept
 in the record, marked excluded, and never fitted. A standard without a finite
-area ratio (no peak) counts as failed. ``CalibrationPoint.accuracy_pct`` is
+area ratio (no peak) counts as failed. A point passed in already ``excluded``
+(a reviewer's exclusion, ``asnmon.review``) is never fitted, keeps its reason,
+is back-calculated against the final curve for the record, and counts as a
+standard that did not pass (conservative: the 75 % is of all standards run).
+``CalibrationPoint.accuracy_pct`` is
 ``100 * back_calculated / nominal`` (100 = exact), the same as
 ``Result.accuracy_pct``; reasons quote the deviation (accuracy - 100).
 """
@@ -203,6 +207,7 @@ def fit_calibration(
     u = f" {unit}" if unit else ""
     pts = list(points)
     std_idx: list[int] = []
+    manual: set[int] = set()  # excluded by a reviewer before the fit
     for i, p in enumerate(pts):
         if not math.isfinite(p.nominal) or p.nominal < 0:
             pts[i] = replace(p, excluded=True, reason="invalid nominal concentration")
@@ -213,6 +218,8 @@ def fit_calibration(
             std_idx.append(i)
         else:
             std_idx.append(i)
+            if p.excluded:
+                manual.add(i)
     nominal_all = sorted({pts[i].nominal for i in std_idx})
     lo_default = nominal_all[0] if nominal_all else spec.lloq
     hi_default = nominal_all[-1] if nominal_all else spec.uloq
@@ -293,6 +300,11 @@ def fit_calibration(
             reason=why,
         )
 
+    for i in manual:  # the record shows where a reviewer's excluded standard would fall
+        bc = back_calculate(pts[i].area_ratio, coef, spec.model)
+        acc = None if bc is None else 100.0 * bc / pts[i].nominal
+        pts[i] = replace(pts[i], back_calculated=bc, accuracy_pct=acc)
+
     passing = [i for i in std_idx if not pts[i].excluded]
     level_pass = []  # a level passes when >= half its replicates (and at least one) pass
     for nom in nominal_all:
@@ -330,7 +342,9 @@ def fit_calibration(
         listed = ", ".join(
             f"{_label(pts[i], reps[i])}: "
             + (
-                "no area ratio"
+                f"{pts[i].reason}"
+                if i in manual
+                else "no area ratio"
                 if i not in fit_idx
                 else "no real root"
                 if pts[i].back_calculated is None

@@ -29,6 +29,8 @@ CONVERT_ERROR, ...) and goes on with the run.
     │   ├── WorklistError              (names the row, column and problem)
     │   └── SettingsError
     ├── ConvertError                   -> flag CONVERT_ERROR
+    ├── ReviewError                    a reviewer's edit cannot be applied (bounds
+    │                                  outside the trace, no reason, a bad value)
     └── StoreError                     the database cannot be used
 """
 
@@ -129,3 +131,9 @@ class ConvertError(AsnmonError):
 
 class StoreError(AsnmonError):
     code = "STORE_ERROR"
+
+
+class ReviewError(AsnmonError):
+    """A reviewer's change (reintegration, exclusion, edit) cannot be applied; says why."""
+
+    code = "REVIEW_ERROR"
