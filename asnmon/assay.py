@@ -221,6 +221,68 @@ class Limits:
     )
 
 
+# What a reviewer may give as the reason for a change (the lab's SOP list goes in the
+# assay's [review] table). Regulated SOPs ask that every reintegration, exclusion and
+# edit be justified and recorded (FDA 2018 BMV guidance; ICH M10 §3.2.5 and §5).
+REINTEGRATION_REASONS: tuple[str, ...] = (
+    "wrong peak picked",
+    "peak split or shoulder not included",
+    "neighbouring peak or interference included",
+    "baseline misplaced (noise, drift)",
+    "peak tail cut too early",
+    "other (see comment)",
+)
+EXCLUSION_REASONS: tuple[str, ...] = (
+    "injection error (vial, needle, air)",
+    "preparation error documented in the lab book",
+    "chromatography problem (peak shape, RT)",
+    "other (see comment)",
+)
+EDIT_REASONS: tuple[str, ...] = (
+    "worklist typing error",
+    "vial placed in the wrong position",
+    "dilution applied at the bench",
+    "other (see comment)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """The reason lists a reviewer chooses from ([review] in the assay file)."""
+
+    reintegration_reasons: tuple[str, ...] = REINTEGRATION_REASONS
+    exclusion_reasons: tuple[str, ...] = EXCLUSION_REASONS
+    edit_reasons: tuple[str, ...] = EDIT_REASONS
+
+
+def _review(table: Any, probs: _Problems) -> Review:
+    """[review]: each key a non-empty list of distinct, non-empty texts."""
+    if table is None:
+        return Review()
+    if not isinstance(table, dict):
+        probs.add("review", "must be a table")
+        return Review()
+    names = [f.name for f in fields(Review)]
+    values: dict[str, tuple[str, ...]] = {}
+    for key, value in table.items():
+        if key not in names:
+            probs.unknown("review", key, names)
+            continue
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and v.strip() for v in value)
+        ):
+            probs.add(f"review.{key}", "must be a non-empty list of texts")
+            continue
+        texts = tuple(v.strip() for v in value)
+        if len(set(texts)) != len(texts):
+            probs.add(f"review.{key}", "lists a reason twice")
+            continue
+        values[key] = texts
+    return Review(**values)
+
+
 @dataclass(frozen=True, slots=True)
 class Assay:
     name: str
@@ -241,6 +303,7 @@ class Assay:
     source_path: str | None = None
     calibrators: tuple[QcLevel, ...] = ()  # level names -> nominal, for the file-name convention
     traces: TraceLimits = field(default_factory=TraceLimits)
+    review: Review = field(default_factory=Review)
 
     def by_role(self, role: Role) -> Transition | None:
         return next((t for t in self.transitions if t.role == role), None)
@@ -297,6 +360,7 @@ _TOP_KEYS = (
     "matrices",
     "limits",
     "traces",
+    "review",
 )
 
 
@@ -497,6 +561,7 @@ def parse_assay(data: dict[str, Any], source_path: str | None = None) -> Assay:
     calibration = _section(CalibrationSpec, data.get("calibration"), "calibration", probs)
     limits = _section(Limits, data.get("limits"), "limits", probs)
     traces = _section(TraceLimits, data.get("traces"), "traces", probs)
+    review = _review(data.get("review"), probs)
     qc_levels = _named_list(data.get("qc_levels"), "qc_levels", QcLevel, probs)
     matrices = _named_list(data.get("matrices"), "matrices", Matrix, probs)
     calibrators = _named_list(data.get("calibrators"), "calibrators", QcLevel, probs)
@@ -536,6 +601,7 @@ def parse_assay(data: dict[str, Any], source_path: str | None = None) -> Assay:
         source_path=source_path,
         calibrators=calibrators,
         traces=traces,
+        review=review,
         **values,
     )
 

@@ -9,6 +9,7 @@ arrive and re-quantifies the run against every new version.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import Counter
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from asnmon.acquired import acquisition_key
 from asnmon.assay import Assay
@@ -45,6 +47,7 @@ from asnmon.qc import (
     rt_trend_raised_at,
 )
 from asnmon.quantify import quantify, response
+from asnmon.requantify import Requantified, absorb_edits, apply_edits, run_lock
 from asnmon.records import (
     Calibration,
     CalibrationPoint,
@@ -66,6 +69,8 @@ from asnmon.westgard import QcPoint, guides_for, westgard_flags
 from asnmon.worklist import Worklist, resolve_sample
 
 log = logging.getLogger("asnmon.pipeline")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 TRACE_MARGIN = 0.3  # min kept beyond the search window, so a reviewer sees the baseline
 
@@ -186,6 +191,21 @@ class _Entry:
     peaks: Mapping[str, Peak | None]
     error: bool
     duplicate: bool = False  # a copy of another file: not a point of the curve or the trends
+    excluded: str | None = None  # a reviewer excluded this calibrator: why, and who
+
+
+def _one_writer(
+    method: Callable[Concatenate[RunIngestor, P], R],
+) -> Callable[Concatenate[RunIngestor, P], R]:
+    """Under the run's lock, after absorbing any reviewer's edit (``asnmon.requantify``)."""
+
+    @functools.wraps(method)
+    def wrapper(self: RunIngestor, *args: P.args, **kwargs: P.kwargs) -> R:
+        with run_lock(self.store.path, self.run.run_id):
+            absorb_edits(self)
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +248,7 @@ class RunIngestor:
     _drift_flag: tuple[int, Flag] | None = None
     _backfilled: set[int] = field(default_factory=set)
     _rt_trend: tuple[HistoryPoint, Flag] | None = None  # where RT_TREND was raised, last text
+    _edit_seq: int = 0  # the newest reviewer's edit this memory includes
 
     def __post_init__(self) -> None:
         # A run named after a folder the OS gave in bytes that are not UTF-8: keyed in
@@ -287,9 +308,15 @@ class RunIngestor:
             self._remember(name, current)
         copies = {f.injection_id for f in self._files.values() if f.duplicate}
         self.versions = self.store.calibration_versions(self.run.run_id)
+        excluded = self.store.exclusions(self.run.run_id)
         self.entries = {
             e.injection_id: _Entry(
-                e.injection_id, e.sample, e.peaks, e.error, e.injection_id in copies
+                e.injection_id,
+                e.sample,
+                e.peaks,
+                e.error,
+                e.injection_id in copies,
+                excluded.get(e.injection_id),
             )
             for e in stored
         }
@@ -327,6 +354,7 @@ class RunIngestor:
 
     # ------------------------------------------------------------ one file
 
+    @_one_writer
     def ingest(self, path: Path, *, acquired_order: float | None = None) -> IngestReport:
         path = Path(path)
         try:
@@ -386,6 +414,7 @@ class RunIngestor:
         )
         return self.record(outcome)
 
+    @_one_writer
     def record(self, outcome: Outcome, *, acquired_order: float | None = None) -> IngestReport:
         """Store an outcome as the next version of its file; keep the run's memory current."""
         path = outcome.path
@@ -525,7 +554,12 @@ class RunIngestor:
                 continue
             points.append(
                 CalibrationPoint(
-                    sample_id=s.sample_id, level=s.level, nominal=s.nominal, area_ratio=value
+                    sample_id=s.sample_id,
+                    level=s.level,
+                    nominal=s.nominal,
+                    area_ratio=value,
+                    excluded=entry.excluded is not None,
+                    reason=entry.excluded,
                 )
             )
             ids.append(entry.injection_id)
@@ -721,6 +755,7 @@ class RunIngestor:
         self.store.update_flag(self.run.run_id, holder, flag)
         self._drift_flag = (holder, flag)
 
+    @_one_writer
     def flush(self) -> Calibration | None:
         """End of a batch, or the queue ran dry: fit any calibrators still waiting."""
         return self.refit() if self._pending_cal else None
@@ -778,3 +813,12 @@ def ingest_paths(
             on_report(report)
     ingestor.flush()
     return reports
+
+
+def requantify(store: Store, assay: Assay, run_id: str, **options: object) -> Requantified:
+    """After a reviewer's edit: the run rebuilt from the store, refitted if a calibrator
+    changed, re-quantified and re-judged (``asnmon.requantify``). ``options``: the
+    RunIngestor's run settings (guide set, read limits)."""
+    with run_lock(store.path, run_id):
+        ingestor = RunIngestor(store, assay, store.run_info(run_id), **options)  # type: ignore[arg-type]
+        return apply_edits(ingestor)

@@ -43,30 +43,6 @@ from asnmon.records import (
 MANUAL_BASELINE_POINTS = 5  # points around each manual boundary whose median is the baseline
 MIN_MANUAL_POINTS = 3  # a manual peak needs at least this many points of the quantifier
 
-# Default reason lists (an SOP's own list goes in the assay's [review] table). The
-# reintegration reasons follow what regulated SOPs ask a reviewer to document
-# (FDA 2018 BMV guidance / ICH M10 §5: reintegration must be justified and recorded).
-REINTEGRATION_REASONS: tuple[str, ...] = (
-    "wrong peak picked",
-    "peak split or shoulder not included",
-    "neighbouring peak or interference included",
-    "baseline misplaced (noise, drift)",
-    "peak tail cut too early",
-    "other (see comment)",
-)
-EXCLUSION_REASONS: tuple[str, ...] = (
-    "injection error (vial, needle, air)",
-    "preparation error documented in the lab book",
-    "chromatography problem (peak shape, RT)",
-    "other (see comment)",
-)
-EDIT_REASONS: tuple[str, ...] = (
-    "worklist typing error",
-    "vial placed in the wrong position",
-    "dilution applied at the bench",
-    "other (see comment)",
-)
-
 # batch-table fields a reviewer may correct, and what each must be
 EDITABLE_FIELDS: tuple[str, ...] = ("sample_type", "level", "nominal", "dilution", "matrix")
 MAX_TEXT = 100
@@ -246,7 +222,8 @@ def edited_sample(sample: Sample, name: str, value: str | float | None) -> Sampl
         return replace(sample, dilution=float(value) if value is not None else 1.0)
     if name == "nominal":
         return replace(sample, nominal=float(value) if value is not None else None)
-    return replace(sample, **{name: value})
+    text = None if value is None else str(value)
+    return replace(sample, level=text) if name == "level" else replace(sample, matrix=text)
 
 
 def sample_value(sample: Sample, name: str) -> str | float | None:

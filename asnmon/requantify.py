@@ -1,0 +1,145 @@
+"""A run re-quantified after a reviewer's change, and the lock that keeps it one writer.
+
+A reviewer's change (manual peaks, a calibrator excluded or included, a
+corrected batch-table field) is stored first, as that person, with its audit
+event (``asnmon.store.edits``). This module then brings the run up to date:
+the run is rebuilt from the store (``RunIngestor.restore`` reads the manual
+peaks, the corrected samples and the exclusions), the curve is refitted as a
+new version when a calibrator changed (accepted or rejected by the same ICH
+M10 rules) and every injection is re-quantified on it; the changed injections'
+own flags (peaks, IS, RT, ion ratio, carryover, range) are judged again on
+their new peaks. The edit is marked applied only when all that is stored, so
+a crash in between is finished by the next ingestion (``absorb_edits``).
+
+The live monitor's ingestor and the dashboard's review share one process and
+one database: ``run_lock`` serializes them per run, and the monitor's ingestor
+rebuilds itself when it sees an edit it has not absorbed (``absorb_edits``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from asnmon.qc import evaluate_injection, history_point, is_context
+from asnmon.quantify import quantify
+from asnmon.records import Calibration
+
+if TYPE_CHECKING:
+    from asnmon.pipeline import RunIngestor
+
+# Per-injection codes judged again on a reviewer's new peaks or corrected sample. The
+# run-trend flags (IS_DRIFT, IS_BIAS, RT_TREND) live on the injection that raised them
+# and are kept current by the ingestor; file-level ones (READ_ERROR, REPLACED, DUPLICATE)
+# do not depend on peaks.
+REJUDGED_CODES = frozenset(
+    {
+        "NO_PEAK",
+        "LOW_SN",
+        "SATURATION",
+        "FEW_POINTS",
+        "PEAK_TRUNCATED",
+        "IS_LOW",
+        "IS_HIGH",
+        "IS_NO_REFERENCE",
+        "RT_SHIFT",
+        "ION_RATIO",
+        "COELUTION",
+        "CARRYOVER",
+        "BLQ",
+        "ALQ",
+        "NO_CALIBRATION",
+        "REF_LOW",
+        "REF_HIGH",
+        "QC_FAIL",
+        "DEPLETED",
+    }
+)
+
+_LOCKS: dict[tuple[str, str], threading.RLock] = {}
+_GUARD = threading.Lock()
+
+
+def run_lock(db: Path, run_id: str) -> threading.RLock:
+    """The one lock of a run in this process: ingestion and review never interleave."""
+    key = (str(Path(db).resolve()), run_id)
+    with _GUARD:
+        return _LOCKS.setdefault(key, threading.RLock())
+
+
+@dataclass(frozen=True, slots=True)
+class Requantified:
+    """What one application of a reviewer's edits changed."""
+
+    edits: tuple[int, ...]  # edit ids applied
+    injections: tuple[int, ...]  # injections judged again on their own
+    calibration: Calibration | None  # the new curve version, when a calibrator changed
+    requantified: int  # results written
+
+
+def absorb_edits(ingestor: RunIngestor) -> None:
+    """Rebuild the ingestor's memory when the store holds an edit it has not seen.
+
+    Also finishes an edit stored just before a crash (stored, not yet applied).
+    """
+    seq = ingestor.store.edit_seq(ingestor.run.run_id)
+    if seq != ingestor._edit_seq:
+        ingestor.restore()
+        if ingestor.store.pending_edits(ingestor.run.run_id):
+            apply_edits(ingestor)
+        ingestor._edit_seq = seq
+
+
+def apply_edits(ingestor: RunIngestor) -> Requantified:
+    """Apply every stored edit of the run not applied yet; see the module docstring."""
+    store, run_id = ingestor.store, ingestor.run.run_id
+    pending = store.pending_edits(run_id)
+    if not pending:
+        return Requantified((), (), None, 0)
+    cal: Calibration | None = None
+    written = 0
+    if any(p.refits for p in pending):
+        cal = ingestor.refit()
+        written = len([e for e in ingestor.entries.values() if not e.error])
+    touched = sorted({p.injection_id for p in pending if p.injection_id is not None})
+    written += rejudge(ingestor, touched, with_result=cal is None)
+    store.mark_edits_applied(run_id, [p.edit_id for p in pending])
+    ingestor.evaluate()
+    return Requantified(tuple(p.edit_id for p in pending), tuple(touched), cal, written)
+
+
+def rejudge(ingestor: RunIngestor, injection_ids: list[int], *, with_result: bool) -> int:
+    """The injections' own flags (and, unless a refit just did it, their results) again."""
+    assay, cal = ingestor.assay, ingestor.calibration
+    order = {h.injection_id: i for i, h in enumerate(ingestor.history)}
+    written = 0
+    for iid in injection_ids:
+        entry = ingestor.entries.get(iid)
+        if entry is None or entry.error:
+            continue
+        result = quantify(entry.peaks, entry.sample, cal, assay)
+        before = ingestor.history[: order.get(iid, len(ingestor.history))]
+        flags = [
+            f
+            for f in evaluate_injection(entry.peaks, result, entry.sample, cal, assay, before)
+            if f.code in REJUDGED_CODES
+        ]
+        here = history_point(
+            iid, len(before) + 1, entry.sample, entry.peaks, result, assay, entry.error
+        )
+        ctx = is_context([*before, here], assay)
+        is_pct = ctx.pct[-1] if ctx.points and ctx.points[-1] is here else None
+        ingestor.store.rejudge_injection(
+            ingestor.run.run_id,
+            iid,
+            result if with_result else None,
+            flags,
+            REJUDGED_CODES,
+            is_pct=is_pct,
+        )
+        if iid in order:
+            ingestor.history[order[iid]] = here
+        written += int(with_result)
+    return written

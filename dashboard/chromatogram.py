@@ -1,0 +1,567 @@
+"""The chromatogram view: one injection's peak group, drawn beside its reference.
+
+Shared boundaries, each trace's baseline, the cut where a trace's acquisition
+ends and the group's flags on their panel; on each panel what a reviewer reads
+first — RT, area in plain numbers (``66,512``, never ``6.65e+04``), S/N, the
+ion ratio on the qualifier, Q1→Q3 and the unit. A manually integrated group
+shows the automatic boundaries and area beside the manual ones. An injection
+that could not be read shows its error text instead of empty panels. Pure
+builders of Plotly figures from store frames, like ``dashboard.figures``.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from dashboard import style
+from dashboard.figures import base_figure, empty_figure
+from dashboard.tables import details
+
+CHROM_ROLES = ("analyte_quant", "analyte_qual", "is_quant")
+CUT_COLOUR = style.VERMILION
+AREA_UNIT = "counts·min"  # intensity (counts per second) x minutes, as integrated
+OVERLAY_COLOURS = (
+    style.BLUE,
+    style.ORANGE,
+    style.GREEN,
+    style.VERMILION,
+    style.PURPLE,
+    style.SKY,
+    style.BLACK,
+    style.YELLOW,
+)
+MAX_OVERLAY = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """One row of the view: an injection's traces, peaks and what a reviewer did to them."""
+
+    label: str
+    traces: pl.DataFrame
+    peaks: pl.DataFrame
+    flags: pl.DataFrame | None = None
+    auto: pl.DataFrame | None = None  # the automatic integration, when ``peaks`` are manual
+    note: str = ""  # "manually integrated by … because …"
+    error: str | None = None  # why the file has no traces (READ_ERROR, INCOMPLETE …)
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionInfo:
+    """What a panel's title says of its trace."""
+
+    name: str
+    q1: float | None
+    q3: float | None
+
+
+def plain(value: float | None) -> str:
+    """A number as a person reads it: thousands separators, no exponent ("66,512")."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def _as_panel(p: Panel | Sequence[Any]) -> Panel:
+    if isinstance(p, Panel):
+        return p
+    return Panel(p[0], p[1], p[2], p[3] if len(p) > 3 else None)
+
+
+def _mz(info: TransitionInfo | None) -> str:
+    if info is None or info.q1 is None:
+        return ""
+    return f" {info.q1:g}→{info.q3:g}" if info.q3 is not None else f" {info.q1:g}"
+
+
+def _title(label: str, role: str, transition: str | None, infos: Mapping[str, Any]) -> str:
+    info = infos.get(transition or "")
+    return f"{label}: {style.ROLE_LOOK[role][0]}{_mz(info)}"
+
+
+def _role_rows(frame: pl.DataFrame | None) -> dict[str, dict[str, Any]]:
+    if frame is None or frame.is_empty() or "role" not in frame.columns:
+        return {}
+    return {str(r["role"]): r for r in frame.iter_rows(named=True)}
+
+
+def chromatogram_figure(
+    panels: Sequence[Panel | Sequence[Any]],
+    *,
+    transitions: Mapping[str, TransitionInfo] | None = None,
+    share_y: bool = False,
+    select: bool = False,
+) -> go.Figure:
+    """Rows of panels (or (label, traces, peaks[, flags]) tuples): one peak group per row.
+
+    Each column shows its trace, the area shaded above *its own* baseline
+    (dashed), the group's shared boundaries (dotted, the same in every column
+    of the row), where the trace's acquisition window cuts the peak
+    (vermilion), the flags raised on that trace and the peak's numbers. The
+    first row is the selected injection; the second, a reference calibrator,
+    so an odd peak shape is judged against a known good one. ``share_y``: each
+    column's rows on one intensity scale, so an IS at 47 % looks it beside its
+    reference. ``select``: a drag selects a time range (for manual bounds).
+    """
+    if not panels:
+        return empty_figure("Click an injection (table row or plot point)", uirevision="chrom")
+    rows_ = [_as_panel(p) for p in panels]
+    infos = transitions or {}
+    titles = []
+    for p in rows_:
+        roles = _role_rows(p.peaks)
+        by_t = _by_transition(p.traces)
+        for r in CHROM_ROLES:
+            peak = roles.get(r)
+            t = peak["transition"] if peak else _transition_for(r, by_t)
+            titles.append(_title(p.label, r, t, infos))
+    fig = make_subplots(
+        rows=len(rows_),
+        cols=3,
+        subplot_titles=titles,
+        horizontal_spacing=0.06,
+        vertical_spacing=0.2,
+    )
+    base_figure(
+        fig,
+        uirevision="chrom-" + "|".join(p.label for p in rows_) + ("-y" if share_y else ""),
+        height=330 * len(rows_) + 60,
+    )
+    fig.update_layout(showlegend=False, font={"size": 13}, margin={"t": 60})
+    if select:
+        fig.update_layout(dragmode="select", selectdirection="h")
+    fig.update_annotations(font_size=14)
+    for row, panel in enumerate(rows_, start=1):
+        _draw_row(fig, panel, row, len(rows_), infos)
+    if share_y and len(rows_) > 1:
+        for col in range(1, 4):
+            for row in range(2, len(rows_) + 1):
+                fig.update_yaxes(matches=f"y{_axis(1, col)}", row=row, col=col)
+    for row in range(1, len(rows_) + 1):
+        for col in range(1, 4):
+            fig.update_yaxes(tickformat="~s", row=row, col=col)
+    return fig
+
+
+def _by_transition(traces: pl.DataFrame) -> dict[str, tuple[list[float], list[float]]]:
+    if traces.is_empty():
+        return {}
+    return {
+        str(t): (list(rt), list(inten))
+        for t, rt, inten in traces.select("transition", "rt", "intensity").iter_rows()
+    }
+
+
+def _draw_row(
+    fig: go.Figure, panel: Panel, row: int, n_rows: int, infos: Mapping[str, TransitionInfo]
+) -> None:
+    roles = _role_rows(panel.peaks)
+    auto = _role_rows(panel.auto)
+    by_transition = _by_transition(panel.traces)
+    if panel.error and not by_transition:
+        _error_text(fig, panel.error, row)
+        return
+    shared = _shared_bounds(roles)
+    by_flag = _flags_by_transition(panel.flags)
+    quant = roles.get("analyte_quant")
+    for col, role in enumerate(CHROM_ROLES, start=1):
+        name, colour = style.ROLE_LOOK[role]
+        peak = roles.get(role)
+        transition = peak["transition"] if peak else _transition_for(role, by_transition)
+        data = by_transition.get(transition) if transition else None
+        if data is None:
+            fig.add_annotation(
+                text="no trace",
+                showarrow=False,
+                xref=f"x{_axis(row, col)} domain",
+                yref=f"y{_axis(row, col)} domain",
+                x=0.5,
+                y=0.5,
+            )
+            continue
+        rt, inten = data
+        fig.add_trace(
+            go.Scatter(
+                x=rt,
+                y=inten,
+                mode="lines",
+                line={"color": colour, "width": 2},
+                name=name,
+                hovertemplate="%{x:.3f} min, %{y:,.0f} counts<extra></extra>",
+            ),
+            row=row,
+            col=col,
+        )
+        if shared is not None:
+            _shared_lines(fig, shared, rt, inten, row, col)
+        if peak:
+            _integration(fig, peak, rt, inten, colour, row, col)
+        before = auto.get(role)
+        if before is not None and peak is not None:
+            _automatic(fig, before, inten, row, col)
+        own = by_flag.get(transition or "", [])
+        _cuts(fig, peak, own if panel.flags is not None else None, rt, inten, row, col)
+        _flag_notes(fig, own + (by_flag.get("", []) if col == 1 else []), row, col)
+        _numbers(fig, peak, before, quant if role == "analyte_qual" else None, row, col)
+        fig.update_xaxes(title_text="min" if row == n_rows else None, row=row, col=col)
+    if panel.note:
+        fig.add_annotation(
+            text="✎ " + panel.note,
+            showarrow=False,
+            xref=f"x{_axis(row, 1)} domain",
+            yref=f"y{_axis(row, 1)} domain",
+            x=0.0,
+            y=-0.22,
+            xanchor="left",
+            yanchor="top",
+            font={"size": 12, "color": style.VERMILION},
+        )
+
+
+def _error_text(fig: go.Figure, error: str, row: int) -> None:
+    """The reason a file has no chromatograms, where its panels would be."""
+    wrapped = "<br>".join(textwrap.wrap(error, 90)[:6])
+    for col in range(1, 4):
+        fig.update_xaxes(visible=False, row=row, col=col)
+        fig.update_yaxes(visible=False, row=row, col=col)
+    fig.add_annotation(
+        text=f"✖ No chromatograms: {wrapped}",
+        showarrow=False,
+        xref=f"x{_axis(row, 2)} domain",
+        yref=f"y{_axis(row, 2)} domain",
+        x=0.5,
+        y=0.5,
+        align="left",
+        font={"size": 15, "color": style.VERMILION},
+        bgcolor="rgba(213,94,0,0.06)",
+        bordercolor=style.VERMILION,
+    )
+
+
+def _numbers(
+    fig: go.Figure,
+    peak: Mapping[str, Any] | None,
+    auto: Mapping[str, Any] | None,
+    quant: Mapping[str, Any] | None,
+    row: int,
+    col: int,
+) -> None:
+    """RT, area, S/N (and the ion ratio on the qualifier), top left of the panel."""
+    if not peak:
+        lines = ["no peak"]
+    else:
+        lines = [
+            f"RT {_num(peak.get('apex_rt'), '.3f')} min",
+            f"area {plain(_f(peak.get('area')))} {AREA_UNIT}",
+            f"S/N {plain(_f(peak.get('sn')))}",
+        ]
+        q_area = _f(quant.get("area")) if quant else None
+        area = _f(peak.get("area"))
+        if q_area and area is not None:
+            lines.append(f"ion ratio {area / q_area:.3f}")
+        if auto:
+            lines.append(
+                f"automatic: {plain(_f(auto.get('area')))} "
+                f"({_num(auto.get('start_rt'), '.3f')}–{_num(auto.get('end_rt'), '.3f')} min)"
+            )
+    fig.add_annotation(
+        text="<br>".join(lines),
+        showarrow=False,
+        align="left",
+        xref=f"x{_axis(row, col)} domain",
+        yref=f"y{_axis(row, col)} domain",
+        x=0.01,
+        y=0.99,
+        xanchor="left",
+        yanchor="top",
+        font={"size": 11, "color": style.INK},
+        bgcolor="rgba(255,255,255,0.8)",
+    )
+
+
+def _f(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _num(value: object, fmt: str) -> str:
+    v = _f(value)
+    return "—" if v is None else format(v, fmt)
+
+
+def _automatic(
+    fig: go.Figure, auto: Mapping[str, Any], inten: Sequence[float], row: int, col: int
+) -> None:
+    """The automatic boundaries (grey, long dashes) beside a manual integration."""
+    s, e = _f(auto.get("start_rt")), _f(auto.get("end_rt"))
+    if s is None or e is None or not inten:
+        return
+    lo, hi = min(inten), max(inten)
+    fig.add_trace(
+        go.Scatter(
+            x=[s, s, None, e, e],
+            y=[lo, hi, None, lo, hi],
+            mode="lines",
+            line={"color": style.GREY, "width": 1.5, "dash": "longdash"},
+            name="automatic integration",
+            hovertemplate="automatic boundary %{x:.3f} min, area "
+            + plain(_f(auto.get("area")))
+            + "<extra></extra>",
+        ),
+        row=row,
+        col=col,
+    )
+
+
+def overlay_figure(
+    series: Sequence[tuple[str, pl.DataFrame, pl.DataFrame]],
+    *,
+    transitions: Mapping[str, TransitionInfo] | None = None,
+) -> go.Figure:
+    """Several injections' traces on one set of panels (label, traces, peaks), one colour each."""
+    if not series:
+        return empty_figure("Choose injections to overlay", uirevision="overlay")
+    infos = transitions or {}
+    first_roles = _role_rows(series[0][2])
+    titles = []
+    for r in CHROM_ROLES:
+        peak = first_roles.get(r)
+        t = peak["transition"] if peak else _transition_for(r, _by_transition(series[0][1]))
+        info = infos.get(t or "")
+        titles.append(f"{style.ROLE_LOOK[r][0]}{_mz(info)}")
+    fig = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.06)
+    base_figure(fig, uirevision="overlay-" + "|".join(s[0] for s in series), height=380)
+    fig.update_layout(font={"size": 13}, margin={"t": 90})
+    for k, (label, traces, peaks) in enumerate(series[:MAX_OVERLAY]):
+        colour = OVERLAY_COLOURS[k % len(OVERLAY_COLOURS)]
+        roles = _role_rows(peaks)
+        by_t = _by_transition(traces)
+        for col, role in enumerate(CHROM_ROLES, start=1):
+            peak = roles.get(role)
+            t = peak["transition"] if peak else _transition_for(role, by_t)
+            data = by_t.get(t) if t else None
+            if data is None:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=data[0],
+                    y=data[1],
+                    mode="lines",
+                    line={"color": colour, "width": 2},
+                    name=label,
+                    legendgroup=label,
+                    showlegend=col == 1,
+                    hovertemplate=f"{label}: " + "%{x:.3f} min, %{y:,.0f}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text="min")
+    fig.update_yaxes(tickformat="~s")
+    return fig
+
+
+def _shared_bounds(roles: Mapping[str, Mapping[str, Any]]) -> tuple[float, float] | None:
+    """The group's boundaries: the quantifiers', which group integration makes one."""
+    for role in ("is_quant", "analyte_quant"):
+        p = roles.get(role)
+        if p and p.get("start_rt") is not None and p.get("end_rt") is not None:
+            return float(p["start_rt"]), float(p["end_rt"])
+    return None
+
+
+def _shared_lines(
+    fig: go.Figure,
+    bounds: tuple[float, float],
+    rt: Sequence[float],
+    inten: Sequence[float],
+    row: int,
+    col: int,
+) -> None:
+    """Dotted verticals at the shared boundaries, as one hoverable trace."""
+    if not inten:
+        return
+    lo, hi = min(inten), max(inten)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for x in bounds:
+        xs += [x, x, None]
+        ys += [lo, hi, None]
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            line={"color": style.GREY, "width": 1, "dash": "dot"},
+            name="shared boundaries",
+            hovertemplate="shared boundary %{x:.3f} min<extra></extra>",
+        ),
+        row=row,
+        col=col,
+    )
+
+
+def _flags_by_transition(flags: pl.DataFrame | None) -> dict[str, list[dict[str, Any]]]:
+    """An injection's flags by the transition they name ('' for the whole injection)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if flags is None or flags.is_empty():
+        return out
+    for f in flags.iter_rows(named=True):
+        d = details(f.get("details"))
+        out.setdefault(str(d.get("transition") or ""), []).append({**f, "details": d})
+    return out
+
+
+def _cuts(
+    fig: go.Figure,
+    peak: Mapping[str, Any] | None,
+    flags: Sequence[Mapping[str, Any]] | None,
+    rt: Sequence[float],
+    inten: Sequence[float],
+    row: int,
+    col: int,
+) -> None:
+    """A vermilion vertical where this trace's acquisition window cuts its peak.
+
+    From the trace's PEAK_TRUNCATED flag; without any flags to go by (``None``),
+    a truncated peak that ends on the first/last stored point.
+    """
+    where = [
+        float(f["details"]["cut_rt"])
+        for f in flags or ()
+        if f.get("code") == "PEAK_TRUNCATED" and f["details"].get("cut_rt") is not None
+    ]
+    if flags is None and peak and peak.get("truncated") and rt:
+        for x in (peak.get("start_rt"), peak.get("end_rt")):
+            if x is not None and (abs(x - rt[0]) < 1e-6 or abs(x - rt[-1]) < 1e-6):
+                where.append(float(x))
+    if not where or not inten:
+        return
+    lo, hi = min(inten), max(inten)
+    for x in where:
+        fig.add_trace(
+            go.Scatter(
+                x=[x, x],
+                y=[lo, hi],
+                mode="lines",
+                line={"color": CUT_COLOUR, "width": 2.5},
+                name="acquisition ends",
+                hovertemplate="acquisition window ends %{x:.3f} min<extra></extra>",
+            ),
+            row=row,
+            col=col,
+        )
+        fig.add_annotation(
+            x=x,
+            y=0.5,
+            xref=f"x{_axis(row, col)}",
+            yref=f"y{_axis(row, col)} domain",
+            text="acquisition<br>ends",
+            showarrow=False,
+            xanchor="right" if x >= rt[-1] - 1e-6 else "left",
+            font={"size": 11, "color": CUT_COLOUR},
+        )
+
+
+def _flag_notes(fig: go.Figure, flags: Sequence[Mapping[str, Any]], row: int, col: int) -> None:
+    """The flags raised on this trace, icon + code + the numbers that matter, top right."""
+    lines = []
+    for f in sorted(flags, key=lambda f: -style.SEVERITY_RANK.get(str(f.get("severity")), 0)):
+        if f.get("severity") == "info":
+            continue
+        look = style.severity(f.get("severity"))
+        d = f["details"]
+        extra = ""
+        if f.get("code") == "PEAK_TRUNCATED" and d.get("pct_of_apex") is not None:
+            extra = f" {d.get('side', '')}, {float(d['pct_of_apex']):.0f} % of apex"
+        elif f.get("code") == "COELUTION" and f.get("value") is not None:
+            extra = f" {d.get('kind', '')} {float(f['value']):.3g}"
+        lines.append(f"{look.icon} {f.get('code')}{extra}")
+    if not lines:
+        return
+    fig.add_annotation(
+        text="<br>".join(lines[:4]),
+        showarrow=False,
+        align="left",
+        xref=f"x{_axis(row, col)} domain",
+        yref=f"y{_axis(row, col)} domain",
+        x=0.99,
+        y=0.9,
+        xanchor="right",
+        yanchor="top",
+        font={"size": 11, "color": style.INK},
+        bgcolor="rgba(255,255,255,0.8)",
+    )
+
+
+def _axis(row: int, col: int) -> str:
+    n = (row - 1) * 3 + col
+    return "" if n == 1 else str(n)
+
+
+def _transition_for(role: str, by_transition: Mapping[str, Any]) -> str | None:
+    """Without a peak row the role is unknown; guess from the simulator's/assay's naming."""
+    key = {"analyte_quant": "quant", "analyte_qual": "qual", "is_quant": "is"}[role]
+    for t in by_transition:
+        low = t.lower()
+        if role == "is_quant" and low.startswith("is") and "qual" not in low:
+            return t
+        if role != "is_quant" and not low.startswith("is") and key in low:
+            return t
+    return None
+
+
+def _integration(
+    fig: go.Figure,
+    peak: Mapping[str, Any],
+    rt: Sequence[float],
+    inten: Sequence[float],
+    colour: str,
+    row: int,
+    col: int,
+) -> None:
+    """Shade the integrated area above the straight baseline; mark the boundaries."""
+    s, e = peak["start_rt"], peak["end_rt"]
+    b0, b1 = peak["baseline_start"], peak["baseline_end"]
+    if s is None or e is None:
+        return
+    inside = [(x, y) for x, y in zip(rt, inten, strict=False) if s <= x <= e]
+    if inside and b0 is not None and b1 is not None and e > s:
+        xs = [x for x, _ in inside]
+        base = [b0 + (b1 - b0) * (x - s) / (e - s) for x in xs]
+        fig.add_trace(
+            go.Scatter(
+                x=xs + xs[::-1],
+                y=[y for _, y in inside] + base[::-1],
+                fill="toself",
+                fillcolor="rgba(0,0,0,0.10)",
+                line={"width": 0},
+                hoverinfo="skip",
+            ),
+            row=row,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[s, e],
+                y=[b0, b1],
+                mode="lines+markers",
+                line={"color": style.BLACK, "width": 1.5, "dash": "dash"},
+                marker={"symbol": "line-ns-open", "size": 14, "color": style.BLACK},
+                hovertemplate="baseline<extra></extra>",
+            ),
+            row=row,
+            col=col,
+        )
+
