@@ -42,7 +42,9 @@ def stored_traces(store: Store, injection_id: int) -> dict[str, Chromatogram]:
     frame = store.traces(injection_id)
     return {
         str(t): Chromatogram(str(t), i, rt, inten)
-        for i, (t, rt, inten) in enumerate(frame.select("transition", "rt", "intensity").iter_rows())
+        for i, (t, rt, inten) in enumerate(
+            frame.select("transition", "rt", "intensity").iter_rows()
+        )
     }
 
 

@@ -564,4 +564,3 @@ def _integration(
             row=row,
             col=col,
         )
-

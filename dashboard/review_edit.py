@@ -152,9 +152,7 @@ def review_panel(read_only: bool = False) -> html.Div:
                         className="rv-row",
                         children=[_reason("rv-ex-reason"), _comment("rv-ex-comment")],
                     ),
-                    html.Button(
-                        "Exclude from the curve", id="rv-exclude", n_clicks=0, **disabled
-                    ),
+                    html.Button("Exclude from the curve", id="rv-exclude", n_clicks=0, **disabled),
                 ],
             ),
             html.Details(
@@ -263,9 +261,7 @@ class ReviewViews:
     def __init__(self, store: Store, assay: Assay) -> None:
         self.store = store
         self.assay = assay
-        self.transitions = {
-            t.id: TransitionInfo(t.name, t.q1, t.q3) for t in assay.transitions
-        }
+        self.transitions = {t.id: TransitionInfo(t.name, t.q1, t.q3) for t in assay.transitions}
 
     def row(self, injection_id: int) -> dict[str, Any] | None:
         """The injection's results row (the export's columns), or None."""
@@ -416,9 +412,7 @@ class ReviewViews:
         except AsnmonError as err:  # not allowed, locked, a bad value: said in words
             return f"✖ Not recorded ({label}): {err}"
 
-    def _act(
-        self, action: str, actor: Actor, iid: int, label: str, form: Mapping[str, Any]
-    ) -> str:
+    def _act(self, action: str, actor: Actor, iid: int, label: str, form: Mapping[str, Any]) -> str:
         s, a = self.store, self.assay
         if action == "rv-apply":
             before = _area(s.peaks(iid))
@@ -589,9 +583,9 @@ def register(
             nu if keep else start,
             nu if keep else end,
             _choices(reasons(assay, "reintegration")),
-            _choices(reasons(assay, "exclusion")) if not info.get("excluded") else _choices(
-                ("reason for including it again (comment)",)
-            ),
+            _choices(reasons(assay, "exclusion"))
+            if not info.get("excluded")
+            else _choices(("reason for including it again (comment)",)),
             _choices(reasons(assay, "edit")),
             "Include in the curve again" if info.get("excluded") else "Exclude from the curve",
             opts,

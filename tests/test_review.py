@@ -9,7 +9,7 @@ import pytest
 
 from asnmon.assay import Assay
 from asnmon.calibrate import fit_calibration
-from asnmon.errors import ReviewError
+from asnmon.errors import AssayError, ReviewError
 from asnmon.integrate import integrate_injection
 from asnmon.records import CalibrationPoint, Chromatogram, Injection, RunMeta, Sample, SampleType
 from asnmon.review import (
@@ -218,3 +218,28 @@ def test_an_excluded_standard_is_kept_out_of_the_fit_and_on_the_record(assay: As
     assert "CAL06: " + reason in after.reason
     assert "6/8 standards" in after.reason and "7/8 standards" in before.reason
     assert after.coefficients[1] == pytest.approx(0.01, rel=1e-6)
+
+
+def test_the_reason_lists_come_from_the_assay_file() -> None:
+    from asnmon.assay import REINTEGRATION_REASONS, load_assay, parse_assay
+
+    default = load_assay()
+    assert default.review.reintegration_reasons == REINTEGRATION_REASONS
+    import tomllib
+    from importlib import resources
+
+    data = tomllib.loads(
+        resources.files("asnmon.data").joinpath("asparagine.toml").read_text("utf-8")
+    )
+    data["review"] = {"reintegration_reasons": ["SOP-12 §4.2 baseline", "SOP-12 §4.3 split"]}
+    mine = parse_assay(data, "lab.toml")
+    assert mine.review.reintegration_reasons == ("SOP-12 §4.2 baseline", "SOP-12 §4.3 split")
+    assert mine.review.exclusion_reasons == default.review.exclusion_reasons
+    for bad, words in (
+        ({"reintegration_reasons": []}, "non-empty list"),
+        ({"reintegration_reasons": ["a", "a"]}, "twice"),
+        ({"reasons": ["a"]}, "unknown key"),
+    ):
+        data["review"] = bad
+        with pytest.raises(AssayError, match=words):
+            parse_assay(data, "lab.toml")

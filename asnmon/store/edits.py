@@ -268,7 +268,10 @@ class Edits(_Base):
                 kind="revert_integration",
                 target=f"integration of {from_db(inj[1])}",
                 field="bounds",
-                old={r["transition"]: _summary(r) for r in self._group_rows(con, injection_id, members)},
+                old={
+                    r["transition"]: _summary(r)
+                    for r in self._group_rows(con, injection_id, members)
+                },
                 new={r["transition"]: _summary(r) for r in auto},
                 reason=reason,
                 comment=comment,
@@ -477,7 +480,9 @@ class Edits(_Base):
                 target=f"re-injection link of {from_db(inj[1])}",
                 field="reinjection_of",
                 old=old,
-                new=original_id if target is None else {"injection_id": original_id, "file": target},
+                new=original_id
+                if target is None
+                else {"injection_id": original_id, "file": target},
                 reason=reason,
                 comment=comment,
                 refits=False,
@@ -613,8 +618,9 @@ class Edits(_Base):
                 )
         links = self.reinjection_links(run_id)
         names = dict(
-            cur.execute("SELECT injection_id, file FROM injections WHERE run_id = ?", [run_id])
-            .fetchall()
+            cur.execute(
+                "SELECT injection_id, file FROM injections WHERE run_id = ?", [run_id]
+            ).fetchall()
         )
         notes: dict[int, list[str]] = {}
         for iid, text in integration.items():
@@ -662,7 +668,13 @@ class Edits(_Base):
 
 
 def _shown(value: object) -> str:
-    return "—" if value is None or value == "" else f"{value:g}" if isinstance(value, float) else str(value)
+    return (
+        "—"
+        if value is None or value == ""
+        else f"{value:g}"
+        if isinstance(value, float)
+        else str(value)
+    )
 
 
 def _peak_dict(p: Peak) -> dict[str, Any]:

@@ -1,0 +1,169 @@
+"""Reintegration and calibrator exclusion in real headless Chromium, as a reviewer does them.
+
+The page is served by our own server over a real DuckDB file of an ingested
+simulated run; the reviewer logs in (``/login``), selects a calibrator,
+types new boundaries, chooses a reason and sees the result and the curve
+version change; then excludes a calibrator and sees a new curve version in the
+Calibration tab. Each step is checked in the database too. The screenshot the
+README shows is taken here (``screenshots/review-reintegration.png``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium, wait_on
+
+from asnmon.assay import Assay
+from asnmon.pipeline import RunIngestor, ingest_paths
+from asnmon.simulate import SimConfig, simulate_run
+from asnmon.store import RunInfo, Store
+from asnmon.worklist import load_worklist
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "screenshots"
+WAIT = 30.0  # generous: two cores shared by many test runs
+PASSWORD = "correct horse battery"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=NO_BROWSER),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:selenium.*"),
+]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[dict]:
+    from dashboard.app import create_app
+    from dashboard.server import serve
+
+    tmp = tmp_path_factory.mktemp("review")
+    sim = simulate_run(tmp / "run", SimConfig(n_samples=6, seed=21))
+    store = Store(tmp / "db.duckdb")
+    ingestor = RunIngestor(
+        store,
+        assay,
+        RunInfo("run", "run", planned=len(sim.injections)),
+        worklist=load_worklist(sim.worklist_path),
+    )
+    ingest_paths(ingestor, sim.paths)
+    store.add_user("Ana Reviewer", "reviewer", PASSWORD)
+    server = serve(create_app(store, assay, refresh_ms=500), port=0)
+    yield {"store": store, "url": server.url}
+    server.stop()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium(1920, 2000) as driver:
+        yield driver
+
+
+def _text(driver: object, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))  # type: ignore[attr-defined]
+
+
+def _choose(driver: object, dropdown_id: str, option: str) -> bool:
+    """Pick an option of a dcc.Dropdown by its text."""
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.CSS_SELECTOR, f"#{dropdown_id}")  # type: ignore[attr-defined]
+    box.click()
+    for el in driver.find_elements(By.CSS_SELECTOR, f"#{dropdown_id} *"):  # type: ignore[attr-defined]
+        if el.text.strip() == option:
+            el.click()
+            return True
+    return False
+
+
+def _type(driver: object, element_id: str, text: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    el = driver.find_element(By.ID, element_id)  # type: ignore[attr-defined]
+    el.send_keys(Keys.CONTROL, "a")
+    el.send_keys(Keys.BACKSPACE)
+    el.send_keys(text)
+
+
+def _row(driver: object, words: str) -> bool:
+    from selenium.webdriver.common.by import By
+
+    for tr in driver.find_elements(By.CSS_SELECTOR, "tr.inj-row"):  # type: ignore[attr-defined]
+        if words in tr.text:
+            tr.click()
+            return True
+    return False
+
+
+def _log_in(driver: object, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + "/login")  # type: ignore[attr-defined]
+    wait_on(driver, lambda d: d.find_elements(By.NAME, "password"), WAIT)
+    driver.find_element(By.NAME, "name").send_keys("Ana Reviewer")  # type: ignore[attr-defined]
+    pw = driver.find_element(By.NAME, "password")  # type: ignore[attr-defined]
+    pw.send_keys(PASSWORD)
+    pw.submit()
+
+
+def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
+    served: dict, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver, store = browser, served["store"]
+    _log_in(driver, served["url"])
+    wait_on(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.inj-row")) > 5, WAIT)
+    res = store.results("run")
+    cals = res.filter(pl.col("sample_type") == "calibrator").sort("position")
+    cal = cals.row(cals.height // 2, named=True)
+    iid, name = int(cal["injection_id"]), str(cal["sample_id"])
+    versions = store.calibration_versions("run")
+    # the calibrator may be on a later page of the newest-first table
+    while not _row(driver, name):
+        driver.find_element(By.ID, "page-older").click()  # type: ignore[attr-defined]
+    wait_on(driver, lambda d: name in _text(d, "#rv-info"), WAIT)
+    wait_on(
+        driver,
+        lambda d: d.find_element(By.ID, "rv-start").get_attribute("value"),  # prefilled
+        WAIT,
+    )
+    peak = store.peaks(iid).filter(pl.col("role") == "analyte_quant").row(0, named=True)
+    start = peak["start_rt"] + 0.5 * (peak["end_rt"] - peak["start_rt"])
+    _type(driver, "rv-start", f"{start:.3f}")
+    wait_on(driver, lambda d: _choose(d, "rv-reason", "peak tail cut too early"), WAIT)
+    _type(driver, "rv-comment", "tail integrated into the noise")
+    driver.find_element(By.ID, "rv-apply").click()  # type: ignore[attr-defined]
+    wait_on(driver, lambda d: "manually integrated by Ana Reviewer" in _text(d, "#rv-result"), WAIT)
+    assert "Curve refitted: version" in _text(driver, "#rv-result")
+    # the result changed: manual peaks stored, the curve refitted, the panel says so
+    now = store.peaks(iid).filter(pl.col("role") == "analyte_quant").row(0, named=True)
+    assert now["source"] == "manual" and now["start_rt"] == pytest.approx(start, abs=1e-3)
+    assert now["area"] < peak["area"]
+    assert store.calibration_versions("run") == versions + 1
+    wait_on(driver, lambda d: "automatic:" in _text(d, "#chrom"), WAIT)
+    wait_on(driver, lambda d: "manually integrated by Ana Reviewer" in _text(d, "#rv-info"), WAIT)
+    SHOTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SHOTS / "review-reintegration.png"))  # type: ignore[attr-defined]
+    assert store.audit_events("run", iid)["actor"].to_list() == ["Ana Reviewer"]
+
+    # exclude the same calibrator: another curve version, shown in the Calibration tab
+    driver.find_element(By.XPATH, "//summary[contains(., 'Calibrator')]").click()  # type: ignore[attr-defined]
+    wait_on(
+        driver, lambda d: _choose(d, "rv-ex-reason", "injection error (vial, needle, air)"), WAIT
+    )
+    driver.find_element(By.ID, "rv-exclude").click()  # type: ignore[attr-defined]
+    version = versions + 2
+    wait_on(driver, lambda d: f"Curve refitted: version {version}" in _text(d, "#rv-result"), WAIT)
+    assert store.exclusions("run")[iid].startswith("excluded by Ana Reviewer")
+    driver.find_element(By.XPATH, "//div[contains(@class,'tab') and .='Calibration']").click()  # type: ignore[attr-defined]
+    wait_on(driver, lambda d: f"v{version}" in _text(d, "#cal-versions"), WAIT)
+    wait_on(driver, lambda d: "Include in the curve again" in _text(d, "#rv-exclude"), WAIT)
