@@ -23,7 +23,7 @@ from asnmon.assay import Assay
 from asnmon.errors import StoreError
 from asnmon.store import STORE_FAILURES, Store
 from asnmon.westgard import GuideSet, QcPoint, guides_for
-from dashboard import chromatogram, figures, inputs, layout, tables
+from dashboard import figures, inputs, layout, review_edit, tables
 from dashboard.data import RunCache, Snapshot
 from dashboard.guard import MAX_REQUEST_KB
 from dashboard.inputs import BadInput
@@ -37,7 +37,7 @@ Health = Callable[[], Mapping[str, Any]]  # the live monitor's health (Monitor.h
 PAGE_SIZE = 15
 REDRAW_KINDS = frozenset({"calibration", "superseded", "run"})
 # Callbacks that change data: they need the page's session token (dashboard.inputs).
-WRITES = frozenset({"ack-result.children"})
+WRITES = frozenset({"ack-result.children"}) | review_edit.WRITES
 TAB_VALUES = frozenset(v for v, _ in layout.TABS)
 T = TypeVar("T")
 BEEP_JS = """
@@ -86,6 +86,7 @@ class Views:
         self.per_change = PerChange(self.counter) if self.counter is not None else None
         # the Westgard guide set as the monitor's settings choose it (runs or dates)
         self.guide = {k: v for k, v in (guide or {}).items() if v}
+        self.review = review_edit.ReviewViews(store, assay)
 
     # ---------------------------------------------------------------- tick
 
@@ -271,52 +272,9 @@ class Views:
 
     # ---------------------------------------------------------------- chromatograms
 
-    def reference_calibrator(self, run_id: str | None) -> int | None:
-        """The mid-level standard of the newest accepted curve (else the newest curve)."""
-        if run_id is None:
-            return None
-        cals = self.store.calibrations(run_id)
-        if cals.is_empty():
-            return None
-        accepted = cals.filter(pl.col("accepted"))
-        cal = (accepted if not accepted.is_empty() else cals).sort("version").row(-1, named=True)
-        pts = self.store.calibration_points(int(cal["calibration_id"]))
-        pts = pts.filter(
-            ~pl.col("excluded").fill_null(False) & pl.col("injection_id").is_not_null()
-        ).sort("nominal")
-        if pts.is_empty():
-            return None
-        return int(pts["injection_id"][pts.height // 2])
-
     def chromatograms(self, injection_id: int | None, run_id: str | None) -> Any:
-        if injection_id is None:
-            return chromatogram.chromatogram_figure([])
-        snap = self.snapshot(run_id)
-        label = _label(snap.results, injection_id)
-
-        def flags_of(iid: int) -> pl.DataFrame | None:
-            f = snap.flags
-            return None if f.is_empty() else f.filter(pl.col("injection_id") == iid)
-
-        panels: list[tuple[Any, ...]] = [
-            (
-                label,
-                self.store.traces(injection_id),
-                self.store.peaks(injection_id),
-                flags_of(injection_id),
-            )
-        ]
-        ref = self.reference_calibrator(snap.run_id)
-        if ref is not None and ref != injection_id:
-            panels.append(
-                (
-                    "reference " + _label(snap.results, ref),
-                    self.store.traces(ref),
-                    self.store.peaks(ref),
-                    flags_of(ref),
-                )
-            )
-        return chromatogram.chromatogram_figure(panels)
+        """The selected injection beside the reference calibrator (``dashboard.review_edit``)."""
+        return self.review.chromatograms(injection_id, run_id)
 
     # ---------------------------------------------------------------- tabs
 
@@ -650,13 +608,12 @@ def create_app(
                 return inputs.positive_int(value, "clicked injection id")
         raise PreventUpdate
 
-    @app.callback(Output("chrom", "figure"), Input("selected", "data"), State("run", "value"))
-    def on_chrom(injection_id: int | None, run_id: str | None) -> Any:
-        args = (
-            inputs.opt_int(injection_id, "injection id", minimum=1),
-            inputs.opt_str(run_id, "run"),
-        )
-        return views.shared("chromatograms", args, lambda: views.chromatograms(*args))
+    review_edit.register(
+        app,
+        views.review,
+        lambda: review_edit.Bench(BENCH_ACTOR, "single bench, no accounts"),
+        views.shared,
+    )
 
     @app.callback(
         [Output(f"pane-{v}", "style") for v, _ in layout.TABS],

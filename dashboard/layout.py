@@ -14,6 +14,7 @@ from dash import dcc, html
 
 from dashboard import style
 from dashboard.inputs import MAX_COMMENT, MAX_NAME
+from dashboard.review_edit import review_panel
 from dashboard.tables import TABLE_COLUMNS
 
 TYPE_OPTIONS = [{"label": label, "value": kind} for kind, label, *_ in style.SAMPLE_TYPES]
@@ -79,6 +80,7 @@ def build_layout(
                         children=[
                             html.H2("Chromatograms", className="pane-title"),
                             dcc.Graph(id="chrom", config=GRAPH_CONFIG),
+                            review_panel(read_only),
                         ],
                     ),
                 ],

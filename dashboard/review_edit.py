@@ -508,13 +508,12 @@ def _edit_words(e: Mapping[str, Any]) -> str:
 
 def register(
     app: dash.Dash,
-    store: Store,
-    assay: Assay,
+    views: ReviewViews,
     who: Callable[[], WhoLike],
     shared: Callable[[str, object, Callable[[], Any]], Any] | None = None,
-) -> ReviewViews:
+) -> None:
     """The review panel's and the chromatograms' callbacks; ``who``: the request's person."""
-    views = ReviewViews(store, assay)
+    assay = views.assay
 
     def once(name: str, args: object, compute: Callable[[], Any]) -> Any:
         return shared(name, args, compute) if shared is not None else compute()
@@ -644,8 +643,6 @@ def register(
             "link": inputs.opt_int(state[11], "original injection", minimum=1),
         }
         return html.Span(views.act(str(action), who(), iid, form))
-
-    return views
 
 
 def _choices(items: Sequence[str]) -> list[dict[str, str]]:

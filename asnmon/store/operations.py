@@ -57,12 +57,14 @@ class Operations(StoreBase):
         "runs",
         "injections",
         "peaks",
+        "peak_history",
         "traces",
         "results",
         "calibrations",
         "calibration_points",
         "flags",
         "acknowledgements",
+        "edits",
         "changes",
     )
 
@@ -106,6 +108,7 @@ class Operations(StoreBase):
             "runs": f"run_id IN ({marks})",
             "injections": f"run_id IN ({marks})",
             "peaks": by_injection,
+            "peak_history": by_injection,
             "traces": by_injection,
             "results": by_injection,
             "calibrations": f"run_id IN ({marks})",
@@ -113,6 +116,7 @@ class Operations(StoreBase):
             f"WHERE run_id IN ({marks}))",
             "flags": f"run_id IN ({marks})",
             "acknowledgements": f"flag_id IN (SELECT flag_id FROM flags WHERE run_id IN ({marks}))",
+            "edits": f"run_id IN ({marks})",
             "changes": f"run_id IN ({marks})",
         }[table]
         return f"SELECT * FROM {table} WHERE {where}", list(run_ids)

@@ -135,4 +135,45 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     # 3: duplicates are found in the ingestor's memory of its run; an index on every
     # hash only slowed each insert down.
     (3, "DROP INDEX idx_injections_sha;"),
+    # 4: a reviewer's changes (asnmon/store/edits.py): the edits themselves, manual peaks
+    # marked in ``peaks`` (source, edit), and every peak a change replaced, unchanged.
+    (
+        4,
+        """
+    CREATE SEQUENCE seq_edit START 1;
+    CREATE TABLE edits (
+        edit_id BIGINT PRIMARY KEY DEFAULT nextval('seq_edit'),
+        run_id VARCHAR NOT NULL,
+        injection_id BIGINT,
+        kind VARCHAR NOT NULL,
+        field VARCHAR,
+        old_value VARCHAR,
+        new_value VARCHAR,
+        reason VARCHAR NOT NULL,
+        comment VARCHAR,
+        actor VARCHAR NOT NULL,
+        actor_role VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        refits BOOLEAN NOT NULL DEFAULT FALSE,
+        applied_at TIMESTAMP,
+        event_id BIGINT
+    );
+    CREATE INDEX idx_edits_run ON edits(run_id);
+    ALTER TABLE peaks ADD COLUMN source VARCHAR DEFAULT 'auto';
+    ALTER TABLE peaks ADD COLUMN edit_id BIGINT;
+    CREATE TABLE peak_history (
+        injection_id BIGINT NOT NULL,
+        transition VARCHAR NOT NULL,
+        role VARCHAR,
+        apex_rt DOUBLE, start_rt DOUBLE, end_rt DOUBLE,
+        area DOUBLE, height DOUBLE,
+        baseline_start DOUBLE, baseline_end DOUBLE,
+        fwhm DOUBLE, sn DOUBLE, points INTEGER,
+        saturated BOOLEAN, truncated BOOLEAN,
+        source VARCHAR, edit_id BIGINT,
+        replaced_by BIGINT NOT NULL,
+        replaced_at TIMESTAMP NOT NULL
+    );
+    """,
+    ),
 )

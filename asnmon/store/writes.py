@@ -140,7 +140,12 @@ class Writes(StoreBase):
                 for tid, p in outcome.peaks.items()
                 if p is not None
             ]
-            _insert_rows(con, "peaks", peak_rows)
+            _insert_rows(
+                con,
+                "peaks (injection_id, transition, role, apex_rt, start_rt, end_rt, area, "
+                "height, baseline_start, baseline_end, fwhm, sn, points, saturated, truncated)",
+                peak_rows,
+            )
             _insert_rows(
                 con,
                 "traces",
