@@ -87,8 +87,10 @@ def _mz(info: TransitionInfo | None) -> str:
 
 
 def _title(label: str, role: str, transition: str | None, infos: Mapping[str, Any]) -> str:
+    """'S1: Asn quantifier' and, on a second line, its Q1→Q3."""
     info = infos.get(transition or "")
-    return f"{label}: {style.ROLE_LOOK[role][0]}{_mz(info)}"
+    mz = _mz(info).strip()
+    return f"{label}: {style.ROLE_LOOK[role][0]}" + (f"<br>{mz}" if mz else "")
 
 
 def _role_rows(frame: pl.DataFrame | None) -> dict[str, dict[str, Any]]:
@@ -139,10 +141,10 @@ def chromatogram_figure(
         uirevision="chrom-" + "|".join(p.label for p in rows_) + ("-y" if share_y else ""),
         height=330 * len(rows_) + 60,
     )
-    fig.update_layout(showlegend=False, font={"size": 13}, margin={"t": 60})
+    fig.update_layout(showlegend=False, font={"size": 13}, margin={"t": 80})
     if select:
         fig.update_layout(dragmode="select", selectdirection="h")
-    fig.update_annotations(font_size=14)
+    fig.update_annotations(font_size=13)
     for row, panel in enumerate(rows_, start=1):
         _draw_row(fig, panel, row, len(rows_), infos)
     if share_y and len(rows_) > 1:

@@ -64,8 +64,8 @@ def test_numbers_are_plain(value: float | None, shown: str) -> None:
 def test_each_panel_says_rt_area_sn_ion_ratio_transition_and_unit() -> None:
     fig = chromatogram_figure([Panel("S1", traces(), peaks())], transitions=INFOS)
     t = texts(fig)
-    assert "S1: Asn quantifier 133.1→87.1" in t
-    assert "S1: IS quantifier 139.1→92.1" in t
+    assert "S1: Asn quantifier<br>133.1→87.1" in t
+    assert "S1: IS quantifier<br>139.1→92.1" in t
     quant = next(x for x in t if x.startswith("RT 3.201 min") and "66,512" in x)
     assert "area 66,512 counts·min" in quant and "S/N 245" in quant
     assert "e+" not in " ".join(t)

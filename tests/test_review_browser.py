@@ -75,8 +75,10 @@ def _choose(driver: object, dropdown_id: str, option: str) -> bool:
     from selenium.webdriver.common.by import By
 
     box = driver.find_element(By.CSS_SELECTOR, f"#{dropdown_id}")  # type: ignore[attr-defined]
-    box.click()
-    for el in driver.find_elements(By.CSS_SELECTOR, f"#{dropdown_id} *"):  # type: ignore[attr-defined]
+    if box.get_attribute("aria-expanded") != "true":
+        box.click()
+    # Dash 4 renders the open list in a pop-over at the end of the page
+    for el in driver.find_elements(By.CSS_SELECTOR, "[role=option]"):  # type: ignore[attr-defined]
         if el.text.strip() == option:
             el.click()
             return True
@@ -137,7 +139,7 @@ def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
         WAIT,
     )
     peak = store.peaks(iid).filter(pl.col("role") == "analyte_quant").row(0, named=True)
-    start = peak["start_rt"] + 0.5 * (peak["end_rt"] - peak["start_rt"])
+    start = peak["apex_rt"] - 0.6 * peak["fwhm"]  # the front of the peak left out
     _type(driver, "rv-start", f"{start:.3f}")
     wait_on(driver, lambda d: _choose(d, "rv-reason", "peak tail cut too early"), WAIT)
     _type(driver, "rv-comment", "tail integrated into the noise")
