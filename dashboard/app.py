@@ -270,6 +270,24 @@ class Views:
             tables.flag_codes(snap.flags),
         )
 
+    def page_of(
+        self,
+        run_id: str | None,
+        types: Sequence[str],
+        codes: Sequence[str],
+        injection_id: int | None,
+        page_size: int,
+    ) -> int | None:
+        """The table page that shows ``injection_id`` (None: filtered out or unknown)."""
+        if injection_id is None:
+            return None
+        snap = self.snapshot(run_id)
+        rows = tables.injection_rows(
+            snap.results, snap.flags, lloq=self.assay.calibration.lloq, types=types, codes=codes
+        )
+        ids = [r["injection_id"] for r in rows]
+        return ids.index(injection_id) // page_size if injection_id in ids else None
+
     # ---------------------------------------------------------------- chromatograms
 
     def chromatograms(self, injection_id: int | None, run_id: str | None) -> Any:
@@ -536,15 +554,27 @@ def create_app(
         Input("filter-type", "value"),
         Input("filter-flag", "value"),
         Input("run", "value"),
+        Input("selected", "data"),
         State("page", "data"),
         prevent_initial_call=True,
     )
-    def on_page(_newer: int, _older: int, _t: Any, _f: Any, _r: Any, page: int | None) -> int:
+    def on_page(
+        _newer: int, _older: int, t: Any, f: Any, r: Any, selected: Any, page: int | None
+    ) -> Any:
         page = inputs.opt_int(page, "page") or 0
         if ctx.triggered_id == "page-newer":
             return max(0, page - 1)
         if ctx.triggered_id == "page-older":
             return page + 1  # clamped by the table view
+        if ctx.triggered_id == "selected":  # a plot point clicked: its row comes into view
+            found = views.page_of(
+                inputs.opt_str(r, "run"),
+                inputs.str_list(t, "sample types"),
+                inputs.str_list(f, "flag codes"),
+                inputs.opt_int(selected, "selected injection", minimum=1),
+                PAGE_SIZE,
+            )
+            return dash.no_update if found is None or found == page else found
         return 0
 
     @app.callback(

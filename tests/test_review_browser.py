@@ -96,12 +96,17 @@ def _type(driver: object, element_id: str, text: str) -> None:
 
 
 def _row(driver: object, words: str) -> bool:
+    """Click the table row naming ``words``; False when it is not on this page (yet)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    for tr in driver.find_elements(By.CSS_SELECTOR, "tr.inj-row"):  # type: ignore[attr-defined]
-        if words in tr.text:
-            tr.click()
-            return True
+    try:
+        for tr in driver.find_elements(By.CSS_SELECTOR, "tr.inj-row"):  # type: ignore[attr-defined]
+            if words in tr.text:
+                tr.click()
+                return True
+    except StaleElementReferenceException:  # the live table was redrawn meanwhile
+        return False
     return False
 
 
@@ -124,14 +129,29 @@ def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
     driver, store = browser, served["store"]
     _log_in(driver, served["url"])
     wait_on(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.inj-row")) > 5, WAIT)
+    # a plot point clicked brings its table row into view (the first injection: last page)
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    point = wait_on(
+        driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#is-plot .scatterlayer .point"), WAIT
+    )[0]
+    ActionChains(driver).move_to_element(point).click().perform()  # type: ignore[arg-type]
+    wait_on(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.inj-row.selected"), WAIT)
+    assert "page 1 /" not in _text(driver, "#page-label")
     res = store.results("run")
     cals = res.filter(pl.col("sample_type") == "calibrator").sort("position")
     cal = cals.row(cals.height // 2, named=True)
     iid, name = int(cal["injection_id"]), str(cal["sample_id"])
     versions = store.calibration_versions("run")
     # the calibrator may be on a later page of the newest-first table
-    while not _row(driver, name):
+    driver.get(served["url"])  # type: ignore[attr-defined]
+    wait_on(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.inj-row")) > 5, WAIT)
+    for _ in range(10):
+        if _row(driver, name):
+            break
+        label = _text(driver, "#page-label")
         driver.find_element(By.ID, "page-older").click()  # type: ignore[attr-defined]
+        wait_on(driver, lambda d: _text(d, "#page-label") != label, WAIT)
     wait_on(driver, lambda d: name in _text(d, "#rv-info"), WAIT)
     wait_on(
         driver,
