@@ -50,7 +50,7 @@ def stored_traces(store: Store, injection_id: int) -> dict[str, Chromatogram]:
 
 def stored_peaks(store: Store, injection_id: int) -> dict[str, Peak]:
     frame = store.peaks(injection_id)
-    fields = Peak.__slots__  # type: ignore[attr-defined]
+    fields = Peak.__slots__
     out = {}
     for r in frame.iter_rows(named=True):
         out[str(r["transition"])] = Peak(

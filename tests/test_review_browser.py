@@ -151,7 +151,7 @@ def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
             break
         label = _text(driver, "#page-label")
         driver.find_element(By.ID, "page-older").click()  # type: ignore[attr-defined]
-        wait_on(driver, lambda d: _text(d, "#page-label") != label, WAIT)
+        wait_on(driver, lambda d, was=label: _text(d, "#page-label") != was, WAIT)
     wait_on(driver, lambda d: name in _text(d, "#rv-info"), WAIT)
     wait_on(
         driver,

@@ -25,16 +25,11 @@ from asnmon.errors import ReviewError, StoreError
 from asnmon.names import from_db
 from asnmon.records import Flag, Peak, Result, Sample, SampleType
 from asnmon.store._sql import _change, _deactivate, _insert_flags, _insert_result, _now
+from asnmon.store.base import StoreBase
 from asnmon.store.rows import RunInfo
 from asnmon.users import Actor, require
 from asnmon.worklist import file_key
 
-if TYPE_CHECKING:
-    from asnmon.store import Store
-
-    _Base = Store
-else:
-    _Base = object
 
 PEAK_COLUMNS = (
     "injection_id, transition, role, apex_rt, start_rt, end_rt, area, height, "
@@ -58,8 +53,26 @@ def _json(value: object) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
-class Edits(_Base):
+class Edits(StoreBase):
     """Manual integration, exclusion, batch-table edits, re-injection links; their reads."""
+
+    if TYPE_CHECKING:  # the audit mixin's (asnmon/store/audit.py), combined in Store
+
+        def append_event(
+            self,
+            con: duckdb.DuckDBPyConnection,
+            *,
+            run_id: str | None,
+            injection_id: int | None,
+            actor: Actor,
+            action: str,
+            target: str,
+            old: Any,
+            new: Any,
+            reason: str,
+        ) -> int: ...
+
+        def ensure_unlocked(self, run_id: str | None) -> None: ...
 
     # ---------------------------------------------------------------- plumbing
 
