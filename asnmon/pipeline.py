@@ -47,7 +47,6 @@ from asnmon.qc import (
     rt_trend_raised_at,
 )
 from asnmon.quantify import quantify, response
-from asnmon.requantify import Requantified, absorb_edits, apply_edits, run_lock
 from asnmon.records import (
     Calibration,
     CalibrationPoint,
@@ -62,6 +61,7 @@ from asnmon.records import (
     SampleType,
     Severity,
 )
+from asnmon.requantify import Requantified, absorb_edits, apply_edits, run_lock
 from asnmon.store import RunInfo, Store, StoredFile
 from asnmon.traces import TraceCheck, check_traces, coverage_flags, search_window
 from asnmon.westgard import RULES as WESTGARD_RULES

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import dash
 import polars as pl
+from asnmon.users import Actor
 from dash import Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
@@ -34,7 +35,6 @@ from asnmon.review_actions import (
     set_calibrator_excluded,
 )
 from asnmon.store import Store
-from asnmon.users import Actor
 from dashboard import chromatogram, inputs
 from dashboard.chromatogram import Panel, TransitionInfo, plain
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from asnmon.users import Actor
 
 from asnmon.assay import Assay
 from asnmon.errors import AccessDenied, ReviewError
@@ -26,7 +27,6 @@ from asnmon.review_actions import (
 )
 from asnmon.simulate import SimConfig, simulate_run
 from asnmon.store import MIGRATIONS, RunInfo, Store
-from asnmon.users import Actor
 from asnmon.worklist import load_worklist
 
 ANA = Actor("Ana Reviewer", "reviewer")

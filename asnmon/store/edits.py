@@ -30,7 +30,6 @@ from asnmon.store.rows import RunInfo
 from asnmon.users import Actor, require
 from asnmon.worklist import file_key
 
-
 PEAK_COLUMNS = (
     "injection_id, transition, role, apex_rt, start_rt, end_rt, area, height, "
     "baseline_start, baseline_end, fwhm, sn, points, saturated, truncated, source, edit_id"
