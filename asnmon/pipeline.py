@@ -61,7 +61,7 @@ from asnmon.records import (
     SampleType,
     Severity,
 )
-from asnmon.requantify import Requantified, absorb_edits, apply_edits, run_lock
+from asnmon.requantify import Requantified, absorb_edits, apply_edits, edit_count, run_lock
 from asnmon.store import RunInfo, Store, StoredFile
 from asnmon.traces import TraceCheck, check_traces, coverage_flags, search_window
 from asnmon.westgard import RULES as WESTGARD_RULES
@@ -236,6 +236,7 @@ class RunIngestor:
     guide_start: str | None = None  # ... or the QCs acquired between these dates (ISO)
     guide_end: str | None = None
     read_limits: ReadLimits = DEFAULT_LIMITS  # [read] settings: file size, inflation bounds
+    apply_pending: bool = True  # finish reviewer's edits stored before a crash, on start
     _pending_cal: bool = False
     _calibration_id: int | None = None  # database id of self.calibration, once written
     _last_evaluation: RunEvaluation | None = None
@@ -264,6 +265,10 @@ class RunIngestor:
         has_carried = self.calibration is not None and self.calibration.version == 0
         if self.carry_calibration and not self.versions and not has_carried:
             self._carry_over()
+        self._edit_seq = edit_count(self.store.path, self.run.run_id)
+        if self.apply_pending and self.store.pending_edits(self.run.run_id):
+            with run_lock(self.store.path, self.run.run_id):
+                apply_edits(self)  # an edit stored, then the process died: finish it
 
     def _carry_over(self) -> None:
         """Quantify from the first sample with the last accepted curve, where the SOP allows."""
@@ -820,5 +825,6 @@ def requantify(store: Store, assay: Assay, run_id: str, **options: object) -> Re
     changed, re-quantified and re-judged (``asnmon.requantify``). ``options``: the
     RunIngestor's run settings (guide set, read limits)."""
     with run_lock(store.path, run_id):
-        ingestor = RunIngestor(store, assay, store.run_info(run_id), **options)  # type: ignore[arg-type]
+        info = store.run_info(run_id)
+        ingestor = RunIngestor(store, assay, info, apply_pending=False, **options)  # type: ignore[arg-type]
         return apply_edits(ingestor)

@@ -14,7 +14,7 @@ from asnmon.assay import Assay
 from asnmon.errors import ReviewError
 from asnmon.pipeline import requantify
 from asnmon.records import Chromatogram, Peak, SampleType
-from asnmon.requantify import Requantified, run_lock
+from asnmon.requantify import Requantified, edited, run_lock
 from asnmon.review import (
     affects_curve,
     check_comment,
@@ -83,6 +83,7 @@ def reintegrate_injection(
         store.write_reintegration(
             actor, run_id, injection_id, result.peaks, roles, reason=why, comment=note
         )
+        edited(store.path, run_id)
         return requantify(store, assay, run_id)
 
 
@@ -94,6 +95,7 @@ def revert_to_automatic(
     run_id, _ = store.stored_sample(injection_id)
     with run_lock(store.path, run_id):
         store.revert_integration(actor, run_id, injection_id, reason=why, comment=comment.strip())
+        edited(store.path, run_id)
         return requantify(store, assay, run_id)
 
 
@@ -117,6 +119,7 @@ def set_calibrator_excluded(
         raise ReviewError(f"{sample.sample_id} is not a calibrator.")
     with run_lock(store.path, run_id):
         store.set_excluded(actor, run_id, injection_id, excluded, reason=why, comment=note)
+        edited(store.path, run_id)
         return requantify(store, assay, run_id)
 
 
@@ -148,6 +151,7 @@ def edit_batch_field(
             comment=note,
             refits=affects_curve(sample, after),
         )
+        edited(store.path, run_id)
         return requantify(store, assay, run_id)
 
 

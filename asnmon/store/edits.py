@@ -480,15 +480,6 @@ class Edits(StoreBase):
 
     # ---------------------------------------------------------------- re-quantification
 
-    def edit_seq(self, run_id: str) -> int:
-        """The newest edit of a run (0: none): the live ingestor rebuilds when it moves."""
-        row = (
-            self.reader()
-            .execute("SELECT coalesce(max(edit_id), 0) FROM edits WHERE run_id = ?", [run_id])
-            .fetchone()
-        )
-        return int(row[0]) if row else 0
-
     def pending_edits(self, run_id: str) -> list[PendingEdit]:
         rows = (
             self.reader()
