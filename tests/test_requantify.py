@@ -290,3 +290,30 @@ def test_the_migration_upgrades_a_database_made_before_it(tmp_path: Path) -> Non
         peaks = store.peaks(1)
         assert peaks["source"].to_list() == ["auto"] and peaks["area"].to_list() == [5.0]
         assert store.edits("any").is_empty()
+
+
+def test_an_approved_run_is_locked_against_every_change(store: Store, assay: Assay) -> None:
+    from asnmon.errors import RunLocked
+
+    admin = Actor("lab-admin (command line)", "admin")
+    store.add_user("Ana Reviewer", "reviewer", "correct horse 1", actor=admin)
+    store.add_user("Paul Approver", "approver", "correct horse 2", actor=admin)
+    store.sign_run(RUN, name="Ana Reviewer", password="correct horse 1", meaning="reviewed")
+    store.sign_run(RUN, name="Paul Approver", password="correct horse 2", meaning="approved")
+    cal = int(_one(store, "calibrator")["injection_id"])
+    sample = int(_one(store, "sample")["injection_id"])
+    before = (store.results(RUN), store.calibration_versions(RUN), store.edits(RUN).height)
+    p = _peak(store, sample, "analyte_quant")
+    for change in (
+        lambda: reintegrate_injection(store, assay, ANA, sample, p["start_rt"], p["end_rt"],
+                                      reason="wrong peak picked"),
+        lambda: set_calibrator_excluded(store, assay, ANA, cal, True,
+                                        reason="injection error (vial, needle, air)"),
+        lambda: edit_batch_field(store, assay, ANA, sample, "dilution", "2",
+                                 reason="worklist typing error"),
+        lambda: link_reinjection(store, ANA, sample, cal, reason="x"),
+    ):  # fmt: skip
+        with pytest.raises(RunLocked):
+            change()
+    assert store.results(RUN).equals(before[0])
+    assert (store.calibration_versions(RUN), store.edits(RUN).height) == before[1:]
