@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 
 import dash
 import polars as pl
+from asnmon.users import BENCH_ACTOR
 from dash import ALL, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
 from werkzeug.http import parse_cookie
 
 from asnmon.assay import Assay
 from asnmon.errors import StoreError
-from asnmon.users import BENCH_ACTOR
 from asnmon.store import STORE_FAILURES, Store
 from asnmon.westgard import GuideSet, QcPoint, guides_for
 from dashboard import figures, inputs, layout, review_edit, tables

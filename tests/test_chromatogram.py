@@ -7,13 +7,8 @@ import math
 import polars as pl
 import pytest
 
-from dashboard.chromatogram import (
-    Panel,
-    TransitionInfo,
-    chromatogram_figure,
-    overlay_figure,
-    plain,
-)
+from dashboard.chromatogram import Panel, TransitionInfo, chromatogram_figure, plain
+from dashboard.overlay import overlay_figure
 from dashboard.review_edit import _x_range, describe, info_block
 
 RT = [3.0 + i * 0.01 for i in range(41)]
