@@ -58,7 +58,11 @@ class Edits(EditReads):
     # ---------------------------------------------------------------- plumbing
 
     def _person_write(self, actor: Actor, action: str, run_id: str) -> None:
-        """Who may, and whether the run is open for changes; before the transaction."""
+        """Who may, and whether the run is open for changes: refused before any work.
+
+        ``_edit_row`` asks the lock again inside the change's transaction, which a
+        signature's transaction cannot interleave with.
+        """
         require(actor, action)
         self.ensure_unlocked(run_id)
 
@@ -78,6 +82,7 @@ class Edits(EditReads):
         comment: str,
         refits: bool,
     ) -> int:
+        self.ensure_unlocked(run_id)  # under the write lock: no approval slips in between
         why = reason + (f" ({comment})" if comment else "")
         event_id = self.append_event(
             con,
