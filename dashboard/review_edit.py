@@ -271,14 +271,20 @@ def register(
         Output("chrom-overlay", "options"),
         Input("selected", "data"),
         Input("changed", "data"),
+        Input("chrom", "selectedData"),
         State("run", "value"),
     )
-    def on_info(selected: Any, changed: Any, run_id: Any) -> Any:
+    def on_info(selected: Any, changed: Any, dragged: Any, run_id: Any) -> Any:
         iid = inputs.opt_int(selected, "injection id", minimum=1)
+        nu = dash.no_update
+        if ctx.triggered_id == "chrom":  # a drag across a panel proposes the bounds
+            span = _x_range(inputs.opt_dict(dragged, "selection"))
+            if span is None:
+                raise PreventUpdate
+            return (nu, round(span[0], 3), round(span[1], 3), *([nu] * 6))
         if ctx.triggered_id == "changed" and not _redraw(changed):
             raise PreventUpdate
         info = views.info(iid)
-        nu = dash.no_update
         keep = ctx.triggered_id == "changed"  # a refresh never overwrites typed times
         start, end = info.get("bounds", (None, None)) if info else (None, None)
         run = info.get("run_id") or inputs.opt_str(run_id, "run")
@@ -296,18 +302,6 @@ def register(
             opts,
             opts,
         )
-
-    @app.callback(
-        Output("rv-start", "value", allow_duplicate=True),
-        Output("rv-end", "value", allow_duplicate=True),
-        Input("chrom", "selectedData"),
-        prevent_initial_call=True,
-    )
-    def on_drag(selected: Any) -> Any:
-        span = _x_range(inputs.opt_dict(selected, "selection"))
-        if span is None:
-            raise PreventUpdate
-        return round(span[0], 3), round(span[1], 3)
 
     @app.callback(
         Output("rv-result", "children"),

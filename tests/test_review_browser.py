@@ -158,8 +158,25 @@ def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
         lambda d: d.find_element(By.ID, "rv-start").get_attribute("value"),  # prefilled
         WAIT,
     )
+    # a drag across the first panel proposes the bounds (the reviewer can still type them)
+    drag = driver.find_element(By.CSS_SELECTOR, "#chrom .nsewdrag")  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", drag)  # type: ignore[attr-defined]
+    width = drag.size["width"]
+    typed_before = driver.find_element(By.ID, "rv-start").get_attribute("value")  # type: ignore[attr-defined]
+    ActionChains(driver).move_to_element_with_offset(
+        drag, -width // 4, 0
+    ).click_and_hold().move_by_offset(width // 3, 0).release().perform()  # type: ignore[arg-type]
+    wait_on(
+        driver,
+        lambda d: d.find_element(By.ID, "rv-start").get_attribute("value") != typed_before,
+        WAIT,
+    )
+    lo = float(driver.find_element(By.ID, "rv-start").get_attribute("value"))  # type: ignore[attr-defined]
+    hi = float(driver.find_element(By.ID, "rv-end").get_attribute("value"))  # type: ignore[attr-defined]
+    assert 2.0 < lo < hi < 4.5
     peak = store.peaks(iid).filter(pl.col("role") == "analyte_quant").row(0, named=True)
     start = peak["apex_rt"] - 0.6 * peak["fwhm"]  # the front of the peak left out
+    _type(driver, "rv-end", f"{peak['end_rt']:.3f}")
     _type(driver, "rv-start", f"{start:.3f}")
     wait_on(driver, lambda d: _choose(d, "rv-reason", "peak tail cut too early"), WAIT)
     _type(driver, "rv-comment", "tail integrated into the noise")
