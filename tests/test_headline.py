@@ -7,6 +7,7 @@ import pytest
 from asnmon.qc.headline import (
     FlagRow,
     cause_of,
+    forecasts,
     group_flags,
     headline,
     impact,
@@ -219,3 +220,68 @@ def _row(f: FlagRow) -> dict[str, object]:
         "position": f.position,
         "details": dict(f.details),
     }
+
+
+def _forecast_drift(remaining: float, *, escalated: bool = False, **more: object) -> FlagRow:
+    return drift(
+        rate_low_pct=-2.7,
+        rate_high_pct=-2.3,
+        confidence=0.9,
+        crossing_early=61,
+        crossing_late=64,
+        remaining=remaining,
+        escalated=escalated,
+        samples_after=[[62, "S0041"], [63, "S0042"], [64, "QC-L-04"], [65, "S0043"], [66, "X"]],
+        **more,
+    )
+
+
+@pytest.mark.parametrize(
+    ("remaining", "escalated", "urgency"),
+    [(30.0, False, "info"), (15.0, False, "warning"), (8.0, False, "fail"), (25.0, True, "fail")],
+)
+def test_the_forecast_escalates_as_it_shortens(
+    remaining: float, escalated: bool, urgency: str
+) -> None:
+    (fc,) = forecasts([_forecast_drift(remaining, escalated=escalated)], escalate_n=10)
+    assert fc.urgency == urgency
+    assert fc.text.startswith("IS -2.5 % per injection (90 % CI -2.7 to -2.3): reaches 50 %")
+    assert "at about injection 62, range 61–64, ≈ 03:40" in fc.text
+    assert f"in about {remaining:.0f} injection(s)" in fc.text
+    assert "Worklist after it (5): S0041 (62), S0042 (63), QC-L-04 (64), S0043 (65) … +1" in fc.text
+    assert fc.samples_after[0] == (62, "S0041")
+
+
+def test_a_crossed_forecast_says_so_and_an_ended_one_is_gone() -> None:
+    (fc,) = forecasts([_forecast_drift(-3.0)], escalate_n=10)
+    assert fc.urgency == "fail" and "passed 50 % at about injection 62" in fc.text
+    assert forecasts([_forecast_drift(5.0, ended_at=70)], escalate_n=10) == []
+    # the latest IS_DRIFT flag speaks: an older episode's forecast is not shown twice
+    old, new = _forecast_drift(40.0), _forecast_drift(4.0)
+    assert [f.remaining for f in forecasts([new, old], escalate_n=10)] == [4.0]
+
+
+def test_rt_trend_forecast_in_seconds_per_injection() -> None:
+    trend = FlagRow(
+        flag_id=9000,
+        code="RT_TREND",
+        severity="warning",
+        injection_id=1,
+        position=40,
+        limit=0.15,
+        details={
+            "rate_min_per_injection": 0.004,
+            "rate_low": 0.003,
+            "rate_high": 0.005,
+            "crossing_at": 58,
+            "crossing_late": 66,
+            "remaining": 18.0,
+            "crossing_time": "2024-05-06T05:10:00+00:00",
+        },
+    )
+    (fc,) = forecasts([trend, flag("IS_LOW")], escalate_n=10)
+    assert fc.code == "RT_TREND" and fc.urgency == "warning"
+    assert fc.text == (
+        "RT +0.24 s per injection (95 % CI +0.18 to +0.30): reaches its ±0.150 min tolerance "
+        "at about injection 58 (latest 66, ≈ 05:10), in about 18 injection(s)."
+    )
