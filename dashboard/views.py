@@ -20,7 +20,7 @@ from asnmon.qc.headline import FlagGroup, FlagRow, forecasts, headline, spans
 from asnmon.store import STORE_FAILURES, Store
 from asnmon.westgard import GuideSet, QcPoint, guides_for
 from dashboard import banner as banners
-from dashboard import cards, figures, layout, style, tables
+from dashboard import cards, chromatogram, figures, layout, style, tables
 from dashboard.data import RunCache, Snapshot
 from dashboard.shared import ChangeCounter, PerChange
 
@@ -270,7 +270,7 @@ class Views:
 
     def chromatograms(self, injection_id: int | None, run_id: str | None) -> Any:
         if injection_id is None:
-            return figures.chromatogram_figure([])
+            return chromatogram.chromatogram_figure([])
         snap = self.snapshot(run_id)
         label = _label(snap.results, injection_id)
 
@@ -296,7 +296,7 @@ class Views:
                     flags_of(ref),
                 )
             )
-        return figures.chromatogram_figure(panels)
+        return chromatogram.chromatogram_figure(panels)
 
     # ---------------------------------------------------------------- tabs
 
