@@ -54,6 +54,10 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h ago"
 
 
+def _span(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 def _hhmm(epoch: float) -> str:
     return time.strftime("%H:%M", time.localtime(epoch))
 
@@ -78,7 +82,7 @@ def watcher_tile(
     ``since_file_s``: seconds since the last file was stored; ``live``: served by the
     running monitor (False: ``asnmon dashboard --db``, a read-only review)."""
     now = time.time() if now is None else now
-    pace = f"; one file every ≈ {interval_s / 60:.1f} min" if interval_s else ""
+    pace = f"; one file every ≈ {_span(interval_s)}" if interval_s else ""
     quiet = ""
     if since_file_s is not None and interval_s:
         quiet = f"; last file {_ago(since_file_s)}"
@@ -150,7 +154,9 @@ def headline_line(head: Headline | None, counts: RunCounts, reason: str) -> html
         children=[
             html.Span(f"{look.icon} ", className="hl-icon"),
             html.Strong(head.text, className="hl-text"),
-            html.Span(f" → {head.action}", className="hl-action") if head.action else None,
+            html.Span(f" → {head.short_action}", className="hl-action", title=head.action)
+            if head.action
+            else None,
         ],
     )
 

@@ -34,7 +34,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[dict[str, Any]]:
-    from asnmon.cli import demo_faults
+    from asnmon.cli.simulation import demo_faults
     from dashboard.app import create_app
     from dashboard.server import serve
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from asnmon.qc.headline import (
@@ -88,7 +90,9 @@ def test_headline_names_the_is_drift_not_the_junk_file() -> None:
     assert "— IS_LOW ×11 (injections 62–72)" in h.text  # what it has done so far
     assert "READ_ERROR" not in h.text
     assert h.action == "Do something about IS_DRIFT."  # the action's first sentence
-    assert "→" in h.line
+    assert h.line.endswith("→ Do something about IS_DRIFT")
+    long = replace(h, action="Pause the queue before the crossing: clean the ion source.")
+    assert long.short_action == "Pause the queue before the crossing"
 
 
 def test_open_consequences_of_an_acknowledged_cause_still_lead() -> None:

@@ -288,8 +288,17 @@ class Headline:
     flag_ids: tuple[int, ...] = ()
 
     @property
+    def short_action(self) -> str:
+        """The action's first clause ("Pause the queue before the crossing"): one line."""
+        for sep in (":", ";", " — "):
+            cut = self.action.find(sep)
+            if cut >= 12:
+                return self.action[:cut]
+        return self.action.removesuffix(".")
+
+    @property
     def line(self) -> str:
-        return f"{self.text} → {self.action}" if self.action else self.text
+        return f"{self.text} → {self.short_action}" if self.action else self.text
 
 
 def first_sentence(text: str) -> str:
