@@ -63,7 +63,9 @@ class WatcherBase:
     _ident: tuple[int, int] | None
     _pending: dict[Path, Track]
     _handed: dict[Path, Signature]
-    _moved_on: dict[Path, int]  # run folder -> newest mtime_ns of a file handed on from it
+    _moved_on: dict[
+        Path, tuple[int, str]
+    ]  # run folder -> (mtime_ns, name) of its newest file handed on
     _check_now: bool
     _batches: int
     _held: list[tuple[OrderKey, Path]]

@@ -157,6 +157,11 @@ class Settler(WatcherBase):
             del self._pending[target]
             self._handed[target] = sig
             self._held.append((key, target))
+            if not sig[0]:
+                newest = self._moved_on.get(target.parent)
+                if newest is None or sig[2] > newest[0]:
+                    self._moved_on[target.parent] = (sig[2], target.name)
+        self._report_abandoned()  # before the files that show it are handed on
         now = time.monotonic()
         in_flight = any(  # a file that may come first is still being checked: wait a moment
             t.checking is not None and now - t.check_started <= ORDER_WAIT
@@ -170,6 +175,40 @@ class Settler(WatcherBase):
             held, self._held = sorted(self._held), []
             for _, target in held:
                 self._emit("ready", target, f"{target.name} is complete")
+
+    def _report_abandoned(self) -> None:
+        """Open files older than a complete one of their run folder: the instrument moved on.
+
+        Only a file checked at its current signature, settled and not closed, counts;
+        one still growing is being written. Reported once; it stays pending, so a
+        file that does complete after all is handed on (and supersedes the report).
+        """
+        now = time.monotonic()
+        for target, track in self._pending.items():
+            sig = track.sig
+            if (
+                track.reported
+                or track.kind != "file"
+                or sig is None
+                or track.checked != sig
+                or track.complete
+                or now - track.changed_at < self._settle
+            ):
+                continue
+            newer = self._moved_on.get(target.parent)
+            if newer is None or newer[0] <= sig[2]:
+                continue
+            track.reported = True
+            track.batch = None
+            quiet = max(0.0, time.time() - sig[2] / 1e9)
+            self._emit(
+                "incomplete",
+                target,
+                f"{target.name} stopped growing {quiet:.0f} s ago at {sig[1] / MB:.2f} MB "
+                f"without its closing mzML tag, and {newer[1]}, written after it, is complete: "
+                "the instrument moved on, so this acquisition was probably aborted. It is "
+                "ingested normally if the file completes later.",
+            )
 
     def _check(self, path: Path) -> tuple[bool, OrderKey]:
         """On a check thread: complete? and where it goes in acquisition order."""
