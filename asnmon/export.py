@@ -7,6 +7,12 @@ the lab's report. Following the OWASP guidance on CSV injection
 (https://owasp.org/www-community/attacks/CSV_Injection), such *text* cells
 are written with a leading single quote, which spreadsheets show as text.
 Numbers are left alone: a real negative value stays a number.
+
+A CSV starts with a UTF-8 byte-order mark: without it Excel reads the file as
+the PC's ANSI code page and "µM" becomes "Âµm". Its numbers are rounded by the
+report's rule (``asnmon.report.format``: concentrations to 3 significant
+figures, areas as integers, % to 1 decimal) unless ``full_precision``; Parquet
+keeps every value as stored, typed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from asnmon.errors import AsnmonError
+from asnmon.report.format import round_for_export
 
 FORMATS = (".csv", ".txt", ".parquet")
 # OWASP's list of characters that start a formula in common spreadsheets.
@@ -35,12 +42,13 @@ def quote_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_results(frame: pl.DataFrame, out: Path) -> None:
-    """``.csv``/``.txt`` (formula-safe) or ``.parquet`` (typed, unchanged)."""
+def write_results(frame: pl.DataFrame, out: Path, *, full_precision: bool = False) -> None:
+    """``.csv``/``.txt`` (formula-safe, BOM, rounded) or ``.parquet`` (typed, unchanged)."""
     suffix = out.suffix.lower()
     if suffix == ".parquet":
         frame.write_parquet(out)
     elif suffix in (".csv", ".txt"):
-        quote_formulas(frame).write_csv(out)
+        table = frame if full_precision else round_for_export(frame)
+        quote_formulas(table).write_csv(out, include_bom=True)
     else:
         raise AsnmonError(f"unknown format '{out.suffix}': use .csv or .parquet")

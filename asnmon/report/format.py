@@ -90,8 +90,9 @@ def sig(x: object, figures: int = 3) -> str:
     if value == 0:
         return "0"
     exponent = math.floor(math.log10(abs(value)))
-    decimals = max(figures - 1 - exponent, 0)
-    rounded = round(value, decimals)
+    places = figures - 1 - exponent  # negative: round to tens, hundreds ...
+    rounded = round(value, places)
+    decimals = max(places, 0)
     if decimals == 0:
         return f"{rounded:,.0f}"
     return f"{rounded:,.{decimals}f}"

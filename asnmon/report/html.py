@@ -89,7 +89,7 @@ def _plain(v: object) -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
-        return cell("", v)
+        return repr(v)  # as recorded: the shortest text that gives the value back
     if isinstance(v, list):
         return ", ".join(_plain(x) for x in v)
     if isinstance(v, dict):

@@ -106,14 +106,14 @@ def audit_summary(data: ReportData) -> str:
     n = data.audit.height
     head = ""
     if n and "hash" in data.audit.columns:
-        head = f"; this run's newest event hash {str(data.audit['hash'][-1])[:16]}…"
+        head = f" (this run's newest event hash {str(data.audit['hash'][-1])[:16]}…)"
     if data.audit_problems:
         return (
-            f"Audit trail: {n} events for this run. THE CHAIN IS BROKEN — the history was "
+            f"Audit trail: {n} event(s) for this run. THE CHAIN IS BROKEN — the history was "
             f"altered: {' '.join(data.audit_problems[:3])}"
             + (f" (+{len(data.audit_problems) - 3} more)" if len(data.audit_problems) > 3 else "")
         )
-    return f"Audit trail: {n} events for this run; the database's hash chain verified intact{head}."
+    return f"Audit trail: {n} event(s) for this run; the database's hash chain verified intact{head}."
 
 
 def _changed(data: ReportData) -> dict[int, list[str]]:
