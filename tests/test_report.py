@@ -262,10 +262,12 @@ def test_audit_events_and_signatures_render_whatever_their_kind(assay: Assay) ->
     )
     sigs = pl.DataFrame(
         {
-            "meaning": ["reviewed", "approved"],
-            "printed_name": ["Rita Reviewer", "Abe Approver"],
-            "role": ["reviewer", "approver"],
-            "signed_at": [datetime(2024, 5, 7, 9, 2), datetime(2024, 5, 7, 9, 3)],
+            "meaning": ["reviewed", "approved", "reopened", "approved"],
+            "name": ["Rita Reviewer", "Abe Approver", "Abe Approver", "Abe Approver"],
+            "role": ["reviewer", "approver", "approver", "approver"],
+            "signed_at": [datetime(2024, 5, 7, 9, m) for m in (2, 3, 4, 5)],
+            "reason": ["", "", "wrong dilution on X3", ""],
+            "current": [True, False, False, True],
         }
     )
     data = make_data(
@@ -282,7 +284,9 @@ def test_audit_events_and_signatures_render_whatever_their_kind(assay: Assay) ->
     assert "changed by review: reintegrate" in seen  # and its result row says so
     assert "Rita Reviewer" in seen and "Abe Approver" in seen
     assert "2024-05-07 09:03:00" in seen
+    assert "wrong dilution on X3" in seen and "ended by a later reopen" in seen
     assert "LOCKED" in seen and "approved by Abe Approver" in seen
+    assert "Approved by Abe Approver (approver) on 2024-05-07 09:05:00 UTC" in seen
     assert "chain verified intact" in seen
 
 

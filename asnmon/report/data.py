@@ -40,6 +40,7 @@ class ReportData:
     lock: Lock
     audit_problems: tuple[str, ...] | None  # None: this database keeps no audit trail
     assay: Assay
+    audit_head: tuple[int, str] | None = None  # the database's newest event id and hash
     guide_runs: tuple[str, ...] | None = None
     chromatograms: tuple[tuple[dict[str, Any], pl.DataFrame, pl.DataFrame], ...] = ()
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -65,12 +66,17 @@ def _frame_or_empty(store: Any, method: str, *args: Any) -> pl.DataFrame | None:
 
 def run_acknowledgements(store: Any, flags: pl.DataFrame) -> pl.DataFrame:
     """Every acknowledgement of the run's flags, oldest first."""
+    ids = (
+        [int(i) for i in flags.filter(pl.col("acks") > 0)["flag_id"].to_list()]
+        if flags.height and "acks" in flags.columns
+        else []
+    )
     frames = []
-    if flags.height and "acks" in flags.columns:
-        for flag_id in flags.filter(pl.col("acks") > 0)["flag_id"].to_list():
-            ack = store.acknowledgements(int(flag_id))
-            if ack.height:
-                frames.append(ack)
+    if ids and hasattr(store, "acknowledgements_of"):  # one query
+        frames.append(store.acknowledgements_of(ids))
+    else:
+        frames = [f for f in (store.acknowledgements(i) for i in ids) if f.height]
+    frames = [f for f in frames if f.height]
     if not frames:
         return pl.DataFrame(
             schema={"flag_id": pl.Int64, "by_name": pl.String, "comment": pl.String}
@@ -103,8 +109,11 @@ def load_report_data(
     audit = _frame_or_empty(store, "audit_events", run_id)
     signatures = _frame_or_empty(store, "signatures", run_id)
     problems: tuple[str, ...] | None = None
+    head: tuple[int, str] | None = None
     if audit is not None:
         problems = tuple(store.verify_audit())
+        if hasattr(store, "audit_head"):
+            head = store.audit_head()
     lock = Lock(False)
     if hasattr(store, "ensure_unlocked"):
         try:
@@ -130,6 +139,7 @@ def load_report_data(
         signatures=signatures if signatures is not None else pl.DataFrame(),
         lock=lock,
         audit_problems=problems,
+        audit_head=head,
         assay=assay,
         guide_runs=guide_runs,
         chromatograms=tuple(pages),

@@ -143,7 +143,7 @@ def audit_section(data: ReportData) -> str:
             text += f"<br>injection {esc(samples.get(int(iid), iid))}"  # type: ignore[call-overload]
         return text
 
-    cols = [c for c in ("event_id", "at") if c in audit.columns]
+    cols = [c for c in ("event_id", "at_utc", "at") if c in audit.columns][:2]
     parts.append(
         table_html(
             audit,
@@ -151,6 +151,7 @@ def audit_section(data: ReportData) -> str:
             headings={
                 "event_id": "#",
                 "at": "When (UTC)",
+                "at_utc": "When (UTC)",
                 "who": "Who",
                 "action": "Action",
                 "target_text": "What",
@@ -159,7 +160,8 @@ def audit_section(data: ReportData) -> str:
                 "reason": "Why",
             },
             render={
-                "at": lambda r: esc(_when(r.get("at"))),
+                "at": _time_of("at"),
+                "at_utc": _time_of("at_utc"),
                 "who": who,
                 "target_text": target,
                 "old": lambda r: esc(value_text(r.get("old"))),
@@ -173,58 +175,57 @@ def audit_section(data: ReportData) -> str:
 
 SIGNATURE_COLUMNS = (
     ("meaning", "Meaning"),
-    ("printed_name", "Printed name"),
     ("name", "Printed name"),
-    ("actor", "Signed by"),
+    ("printed_name", "Printed name"),
     ("role", "Role"),
     ("signed_at", "Signed (UTC)"),
-    ("at", "Signed (UTC)"),
-    ("comment", "Comment"),
+    ("local_time", "Local time"),
     ("reason", "Reason"),
+    ("results_digest", "Results SHA-256 signed"),
 )
 
 
 def signatures_section(data: ReportData) -> str:
-    """The electronic signatures (printed name, time, meaning: 21 CFR Part 11 §11.50)."""
+    """Every signature and reopening: printed name, time, meaning (21 CFR Part 11 §11.50)."""
     cls, state = signoff_state(data)
     parts = [
         '<section class="keep signature"><h2>Signatures</h2>',
         f'<div class="{cls}">{esc(state)}</div>',
     ]
     sigs = data.signatures
-    if sigs.height:
-        cols, seen = [], set()
-        for col, heading in SIGNATURE_COLUMNS:
-            if col in sigs.columns and heading not in seen:
-                cols.append((col, heading))
-                seen.add(heading)
-        parts.append(
-            table_html(
-                sigs,
-                [c for c, _ in cols],
-                headings=dict(cols),
-                render={c: _time_of(c) for c in ("signed_at", "at") if c in sigs.columns},
-                row_class=lambda r: "",
-            )
-        )
-    else:
+    if not sigs.height:
         parts.append("<p>No electronic signature is recorded for this run.</p>")
-    reopen = (
-        data.audit.filter(pl.col("action") == "reopen")
-        if data.audit.height and "action" in data.audit.columns
-        else pl.DataFrame()
-    )
-    if reopen.height:
-        parts.append("<h3>Reopened</h3>")
-        parts.append(
-            table_html(
-                reopen,
-                ["at", "actor", "role", "reason"],
-                headings={"at": "When (UTC)", "actor": "By", "role": "Role", "reason": "Why"},
-                render={"at": lambda r: esc(_when(r.get("at")))},
-                row_class=lambda r: "",
-            )
+        return "".join(parts) + "</section>"
+    cols: list[tuple[str, str]] = []
+    for col, heading in SIGNATURE_COLUMNS:
+        if col in sigs.columns and heading not in dict(cols).values():
+            cols.append((col, heading))
+
+    def meaning(r: dict[str, object]) -> str:
+        text = f"<b>{esc(str(r.get('meaning') or '').capitalize())}</b>"
+        if r.get("current") is False and r.get("meaning") != "reopened":
+            text += "<br><span class='small'>ended by a later reopen</span>"
+        return text
+
+    render = {
+        "meaning": meaning,
+        "signed_at": _time_of("signed_at"),
+        "results_digest": lambda r: f"<span class='small'>{esc(r.get('results_digest'))}</span>",
+    }
+    parts.append(
+        table_html(
+            sigs,
+            [c for c, _ in cols],
+            headings=dict(cols),
+            render={k: v for k, v in render.items() if k in sigs.columns},
+            row_class=lambda r: "",
         )
+    )
+    parts.append(
+        "<p class='small'>Each signature was given by re-entering the signer's password and "
+        "is an event of the hash-chained audit trail; the results' SHA-256 is what was "
+        "signed.</p>"
+    )
     return "".join(parts) + "</section>"
 
 

@@ -26,28 +26,28 @@ def asnmon_version() -> str:
         return "unknown"
 
 
+def _signed(r: dict[str, object]) -> str:
+    when = r.get("signed_at") or r.get("at_utc") or r.get("at")
+    who = r.get("name") or r.get("printed_name") or r.get("actor") or "?"
+    role = f" ({r['role']})" if r.get("role") else ""
+    stamp = f" on {str(when)[:19]} UTC" if when else ""
+    return f"{str(r.get('meaning') or 'signed').capitalize()} by {who}{role}{stamp}"
+
+
 def signoff_state(data: ReportData) -> tuple[str, str]:
-    """(css class, sentence): whether these results are released, in words."""
+    """(css class, sentence): whether these results are released, in words.
+
+    Only the current sign-off cycle counts: a reopen ends the one before it.
+    """
     sigs = data.signatures
-    meanings = []
-    if sigs.height:
-        col = next((c for c in ("meaning", "action", "kind") if c in sigs.columns), None)
-        who = next(
-            (c for c in ("printed_name", "name", "actor", "by_name") if c in sigs.columns), None
-        )
-        when = next((c for c in ("signed_at", "at", "created_at") if c in sigs.columns), None)
-        for r in sigs.iter_rows(named=True):
-            meanings.append(
-                f"{r.get(col) if col else 'signed'} by {r.get(who) if who else '?'}"
-                f"{' on ' + str(r.get(when))[:19] + ' UTC' if when and r.get(when) else ''}"
-            )
+    if sigs.height and "current" in sigs.columns:
+        sigs = sigs.filter(pl.col("current"))
+    signed = [_signed(r) for r in sigs.iter_rows(named=True)] if sigs.height else []
     if data.lock.locked:
-        text = "LOCKED — approved; any change needs a reopen with a reason. " + data.lock.message
-        return "state locked", text + (" Signed: " + "; ".join(meanings) + "." if meanings else "")
-    if meanings:
-        return "state", "Signed: " + "; ".join(
-            meanings
-        ) + ". Not locked: not approved (or reopened)."
+        text = "LOCKED: approved; any change needs a reopen with a reason. " + data.lock.message
+        return "state locked", text + (" " + "; ".join(signed) + "." if signed else "")
+    if signed:
+        return "state", "; ".join(signed) + ". Not approved: the results are not released yet."
     return "state", "NOT SIGNED: no review or approval is recorded; these results are not released."
 
 
@@ -105,15 +105,18 @@ def audit_summary(data: ReportData) -> str:
         return "Audit trail: this database keeps none (written by an asnmon before audit trails)."
     n = data.audit.height
     head = ""
-    if n and "hash" in data.audit.columns:
-        head = f" (this run's newest event hash {str(data.audit['hash'][-1])[:16]}…)"
+    if data.audit_head is not None:
+        event_id, digest = data.audit_head
+        head = f"; newest event {event_id}, hash {digest[:16]}…"
     if data.audit_problems:
         return (
             f"Audit trail: {n} event(s) for this run. THE CHAIN IS BROKEN — the history was "
             f"altered: {' '.join(data.audit_problems[:3])}"
             + (f" (+{len(data.audit_problems) - 3} more)" if len(data.audit_problems) > 3 else "")
         )
-    return f"Audit trail: {n} event(s) for this run; the database's hash chain verified intact{head}."
+    return (
+        f"Audit trail: {n} event(s) for this run; the database's hash chain verified intact{head}."
+    )
 
 
 def _changed(data: ReportData) -> dict[int, list[str]]:
