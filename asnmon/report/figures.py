@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from asnmon.report.format import rt, sig, whole
+from asnmon.report.format import rt, whole
 from asnmon.westgard import GuideSet, QcPoint, evaluate_westgard, ordered
 
 WIDTH = 700  # px: A4 portrait less 12 mm margins is 186 mm = 703 CSS px
@@ -279,10 +279,11 @@ def chromatogram_figure(
     names: Mapping[str, str],
     order: Sequence[str],
 ) -> go.Figure:
-    """One injection's traces side by side, each with its integration boundaries.
+    """One injection's traces, two per row, each with its integration boundaries and baseline.
 
-    ``names`` maps a transition id to its label (``Asn 133.1→87.1``), ``order``
-    gives the panels' order; a transition without a stored trace is left out.
+    ``names`` maps a transition id to its label, ``order`` gives the panels'
+    order (analyte quantifier first); a transition without a stored trace is
+    left out.
     """
     stored = {str(t): i for i, t in enumerate(traces["transition"].to_list())}
     panels = [t for t in order if t in stored] or list(stored)
@@ -291,42 +292,46 @@ def chromatogram_figure(
     for t in panels:
         p = peak_of.get(t)
         detail = (
-            f"RT {rt(p.get('apex_rt'))} min, area {whole(p.get('area'))}, S/N {sig(p.get('sn'), 3)}"
+            f"RT {rt(p.get('apex_rt'))} min, area {whole(p.get('area'))}"
             if p and p.get("area") is not None
             else "no peak"
         )
-        titles.append(f"{names.get(t, t)}<br><sup>{detail}</sup>")
-    fig = make_subplots(rows=1, cols=max(len(panels), 1), subplot_titles=titles or None)
-    for col, t in enumerate(panels, start=1):
-        row = traces.row(stored[t], named=True)
+        titles.append(f"{names.get(t, t)}: {detail}")
+    n_rows = max((len(panels) + 1) // 2, 1)
+    fig = make_subplots(
+        rows=n_rows,
+        cols=2,
+        subplot_titles=titles or None,
+        vertical_spacing=0.5 / n_rows,
+        horizontal_spacing=0.12,
+    )
+    for k, t in enumerate(panels):
+        where = {"row": k // 2 + 1, "col": k % 2 + 1}
+        trace = traces.row(stored[t], named=True)
         fig.add_trace(
             go.Scatter(
-                x=row["rt"],
-                y=row["intensity"],
+                x=trace["rt"],
+                y=trace["intensity"],
                 mode="lines",
                 line={"color": FIT, "width": 1.2},
                 showlegend=False,
             ),
-            row=1,
-            col=col,
+            **where,
         )
         p = peak_of.get(t)
         if p and p.get("start_rt") is not None and p.get("end_rt") is not None:
-            y0 = p.get("baseline_start") or 0.0
-            y1 = p.get("baseline_end") or 0.0
             fig.add_trace(
                 go.Scatter(
                     x=[p["start_rt"], p["end_rt"]],
-                    y=[y0, y1],
+                    y=[p.get("baseline_start") or 0.0, p.get("baseline_end") or 0.0],
                     mode="lines+markers",
                     line={"color": LIMIT, "width": 1.5, "dash": "dash"},
-                    marker={"symbol": "line-ns-open", "size": 14, "color": LIMIT},
+                    marker={"symbol": "line-ns-open", "size": 16, "color": LIMIT},
                     showlegend=False,
                 ),
-                row=1,
-                col=col,
+                **where,
             )
-        fig.update_xaxes(title_text="RT (min)", row=1, col=col)
-    fig.update_yaxes(title_text="intensity (cps)", rangemode="tozero", row=1, col=1)
-    fig.update_annotations(font_size=10)
-    return _layout(fig, "", 300).update_layout(margin={"t": 60, "r": 20})
+        fig.update_xaxes(title_text="RT (min)", **where)
+        fig.update_yaxes(title_text="intensity (cps)", rangemode="tozero", **where)
+    fig.update_annotations(font_size=11)
+    return _layout(fig, "", 280 * n_rows + 40).update_layout(margin={"t": 40, "r": 20})

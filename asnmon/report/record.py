@@ -9,6 +9,7 @@ change appears on the report without a change here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -229,13 +230,16 @@ def signatures_section(data: ReportData) -> str:
     return "".join(parts) + "</section>"
 
 
+def _transition_name(t: Any) -> str:
+    """``Asn 133.1→87.1``: the assay's name, with Q1→Q3 unless the name already says them."""
+    mz = f"{t.q1:g}→{t.q3:g}" if t.q3 is not None else f"{t.q1:g}"
+    return t.name if f"{t.q1:g}" in t.name else f"{t.name} {mz}"
+
+
 def chromatogram_pages(data: ReportData, fig: Figures) -> str:
     """One page per injection: its traces with the boundaries it was integrated over."""
     assay = data.assay
-    names = {
-        t.id: f"{t.name} {t.q1:g}→{t.q3:g}" if t.q3 is not None else f"{t.name} {t.q1:g}"
-        for t in assay.transitions
-    }
+    names = {t.id: _transition_name(t) for t in assay.transitions}
     order = [t.id for t in assay.transitions]
     lloq = float(data.run.get("lloq") or assay.calibration.lloq)
     uloq = float(data.run.get("uloq") or assay.calibration.uloq)
@@ -249,6 +253,33 @@ def chromatogram_pages(data: ReportData, fig: Figures) -> str:
         )
         if traces.height:
             body = fig(chromatogram_figure(traces, peaks, names, order))
+            if peaks.height:
+                body += table_html(
+                    peaks.with_columns(
+                        pl.col("transition").replace_strict(names, default=pl.col("transition"))
+                    ),
+                    [
+                        "transition",
+                        "apex_rt",
+                        "start_rt",
+                        "end_rt",
+                        "area",
+                        "height",
+                        "sn",
+                        "points",
+                    ],
+                    headings={
+                        "transition": "Transition",
+                        "apex_rt": "Apex RT (min)",
+                        "start_rt": "Start (min)",
+                        "end_rt": "End (min)",
+                        "area": "Area (counts)",
+                        "height": "Height (cps)",
+                        "sn": "S/N",
+                        "points": "Points across",
+                    },
+                    row_class=lambda r: "",
+                )
         else:
             error = row.get("error")
             body = f"<p>No trace stored{': ' + esc(error) if error else ''}.</p>"
