@@ -10,12 +10,12 @@ row and the signatures; its pages as images (PDFium) must show the curve's
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pypdfium2 as pdfium
 import pytest
+from asnmon.users import cli_actor
 from helpers import CHROMIUM
 from pypdf import PdfReader
 
@@ -25,13 +25,15 @@ from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.report.figures import LIMIT, SD1, SD2
 from asnmon.simulate import SimConfig, simulate_run
 from asnmon.store import RunInfo, Store
-from asnmon.users import cli_actor
 from asnmon.worklist import load_worklist
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="printing the report needs chromium (Debian: apt-get install chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="printing the report needs chromium (Debian: apt-get install chromium)",
+    ),
 ]
 SCALE = 2.0  # render at 144 dpi: a 2 px line is ~3 pixel rows
 
