@@ -175,6 +175,8 @@ def test_levey_jennings_draws_mean_and_three_sd_pairs() -> None:
     colour = {s["y0"]: s["line"]["color"] for s in lines}
     assert (colour[85], colour[90], colour[95]) == (LIMIT, SD2, SD1)
     assert "< 5 points" in fig.layout.title.text
+    low, high = fig.layout.yaxis.range
+    assert low < 85 and high > 120  # every line and point in view, whatever the autorange
     assert any("violation" in (t.name or "") for t in fig.data)  # +4 SD is marked
 
 

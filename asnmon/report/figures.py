@@ -263,8 +263,13 @@ def levey_jennings_figure(points: Sequence[QcPoint], guide: GuideSet, run_id: st
             )
     _hline(fig, guide.mean, CENTRE, "solid", f"mean {guide.mean:.1f}")
     small = " (guide set < 5 points: SD uncertain)" if guide.small else ""
-    fig.update_xaxes(title_text="QC injection (acquisition order across runs)")
-    fig.update_yaxes(title_text="accuracy (% of nominal)")
+    # plotly's autorange ignores the lines: the ±3 SD band is always in view
+    values = [p.value for p in pts]
+    low = min([guide.mean - 3.4 * guide.sd, *values])
+    high = max([guide.mean + 3.4 * guide.sd, *values])
+    pad = 0.06 * (high - low) or 1.0
+    fig.update_xaxes(title_text="QC injection (acquisition order across runs)", dtick=1)
+    fig.update_yaxes(title_text="accuracy (% of nominal)", range=[low - pad, high + pad])
     return _layout(
         fig,
         f"Levey-Jennings {guide.level}: mean {guide.mean:.1f} %, SD {guide.sd:.2f} % "
