@@ -83,8 +83,12 @@ def page_image(doc: pdfium.PdfDocument, index: int) -> np.ndarray:
     return bitmap.to_numpy()[:, :, :3].astype(int)
 
 
-def line_rows(image: np.ndarray, colour: str, min_px: int = 250, tol: int = 45) -> list[int]:
-    """Pixel rows holding a horizontal line of ``colour`` (dashes count), one per line."""
+def line_rows(image: np.ndarray, colour: str, min_px: int = 250, tol: int = 20) -> list[int]:
+    """Pixel rows holding a horizontal line of ``colour`` (dashes count), one per line.
+
+    The tolerance is tight: the anti-aliased edge of a vermilion line is within 45 of
+    orange, and must not count as an orange line.
+    """
     rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
     mask = (np.abs(image - rgb) <= tol).all(axis=2)
     rows = np.flatnonzero(mask.sum(axis=1) >= min_px)
