@@ -285,6 +285,10 @@ def test_the_migration_upgrades_a_database_made_before_it(tmp_path: Path) -> Non
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
     con.execute("INSERT INTO peaks (injection_id, transition, area) VALUES (1, 'asn_quant', 5.0)")
     con.close()
+    with Store(db, read_only=True) as old:  # a review of an old file: no edits, no failure
+        assert old.edits("any").is_empty() and old.review_notes("any") == {}
+        assert old.automatic_peaks(1).is_empty() and old.exclusions("any") == {}
+        assert old.pending_edits("any") == [] and old.reinjection_links("any") == {}
     with Store(db) as store:
         assert store.schema_version() >= mine
         peaks = store.peaks(1)

@@ -34,7 +34,25 @@ class PendingEdit:
 
 
 class EditReads(StoreBase):
-    """Automatic peaks kept, exclusions, links, pending edits, notes, the edit list."""
+    """Automatic peaks kept, exclusions, links, pending edits, notes, the edit list.
+
+    A database from before the review (opened read-only, so not migrated) has no
+    edits: every read here then answers "none" instead of failing.
+    """
+
+    _has_edits: bool | None = None
+
+    def _edits_table(self) -> bool:
+        if self._has_edits is None or not self._has_edits:
+            row = (
+                self.reader()
+                .execute(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_name = 'edits'"
+                )
+                .fetchone()
+            )
+            self._has_edits = bool(row and row[0])
+        return self._has_edits
 
     def _automatic(self, con: duckdb.DuckDBPyConnection, injection_id: int) -> list[dict[str, Any]]:
         """The automatic integration: current, or the last one a manual one replaced."""
@@ -48,6 +66,8 @@ class EditReads(StoreBase):
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def automatic_peaks(self, injection_id: int) -> pl.DataFrame:
+        if not self._edits_table():
+            return pl.DataFrame()
         """The automatic integration of an injection whose current peaks are manual (else
         empty): shown beside the manual one."""
         manual = (
@@ -77,6 +97,8 @@ class EditReads(StoreBase):
         return out
 
     def exclusions(self, run_id: str) -> dict[int, str]:
+        if not self._edits_table():
+            return {}
         """Calibrators a reviewer excluded, with the reason the curve shows."""
         return {k: v for k, v in self._excluded_in(self.reader(), run_id).items() if v}
 
@@ -93,10 +115,14 @@ class EditReads(StoreBase):
         return out
 
     def reinjection_links(self, run_id: str) -> dict[int, int]:
+        if not self._edits_table():
+            return {}
         """re-injection id -> original injection id, as reviewers linked them."""
         return {k: v for k, v in self._links(self.reader(), run_id).items() if v is not None}
 
     def pending_edits(self, run_id: str) -> list[PendingEdit]:
+        if not self._edits_table():
+            return []
         rows = (
             self.reader()
             .execute(
@@ -126,6 +152,8 @@ class EditReads(StoreBase):
 
     def edits(self, run_id: str, injection_id: int | None = None) -> pl.DataFrame:
         """The run's edits, oldest first, with the file they touched."""
+        if not self._edits_table():
+            return pl.DataFrame()
         where = "e.run_id = ?" + (" AND e.injection_id = ?" if injection_id is not None else "")
         params: list[Any] = [run_id] + ([injection_id] if injection_id is not None else [])
         return self._frame(
@@ -135,6 +163,8 @@ class EditReads(StoreBase):
         )
 
     def review_notes(self, run_id: str) -> dict[int, str]:
+        if not self._edits_table():
+            return {}
         """What each changed injection's result says about it, in words."""
         cur = self.reader()
         rows = cur.execute(
