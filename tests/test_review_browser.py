@@ -21,6 +21,7 @@ from asnmon.assay import Assay
 from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.simulate import SimConfig, simulate_run
 from asnmon.store import RunInfo, Store
+from asnmon.users import Actor
 from asnmon.worklist import load_worklist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[d
         worklist=load_worklist(sim.worklist_path),
     )
     ingest_paths(ingestor, sim.paths)
-    store.add_user("Ana Reviewer", "reviewer", PASSWORD)
+    store.add_user("Ana Reviewer", "reviewer", PASSWORD, actor=Actor("lab-admin", "admin"))
     server = serve(create_app(store, assay, refresh_ms=500), port=0)
     yield {"store": store, "url": server.url}
     server.stop()
