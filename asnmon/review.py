@@ -17,9 +17,11 @@ integrated between the same two times, as the automatic group integration does.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -39,6 +41,48 @@ from asnmon.records import (
     Sample,
     SampleType,
 )
+
+
+class ActorLike(Protocol):
+    """Who makes a change: ``asnmon.users.Actor`` (name and role)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """An actor where ``asnmon.users`` is not installed (a database without accounts)."""
+
+    name: str
+    role: str
+
+
+BENCH = Person("bench (no accounts)", "bench")
+
+
+def require_may(actor: ActorLike, action: str) -> None:
+    """``asnmon.users.require`` (AccessDenied in words) where accounts exist in this install.
+
+    Without the accounts module every change is the single bench's, which may edit.
+    """
+    try:
+        users = importlib.import_module("asnmon.users")
+    except ImportError:
+        return
+    users.require(actor, action)
+
+
+def bench_actor() -> ActorLike:
+    """The single bench without accounts, as ``asnmon.users`` names it (else ``BENCH``)."""
+    try:
+        actor: ActorLike = importlib.import_module("asnmon.users").BENCH_ACTOR
+        return actor
+    except ImportError:
+        return BENCH
+
 
 MANUAL_BASELINE_POINTS = 5  # points around each manual boundary whose median is the baseline
 MIN_MANUAL_POINTS = 3  # a manual peak needs at least this many points of the quantifier

@@ -16,6 +16,7 @@ from asnmon.pipeline import requantify
 from asnmon.records import Chromatogram, Peak, SampleType
 from asnmon.requantify import Requantified, edited, run_lock
 from asnmon.review import (
+    ActorLike,
     affects_curve,
     check_comment,
     edited_sample,
@@ -24,7 +25,6 @@ from asnmon.review import (
     require_reason,
 )
 from asnmon.store import Store
-from asnmon.users import Actor
 
 
 def reasons(assay: Assay, kind: str) -> tuple[str, ...]:
@@ -62,7 +62,7 @@ def stored_peaks(store: Store, injection_id: int) -> dict[str, Peak]:
 def reintegrate_injection(
     store: Store,
     assay: Assay,
-    actor: Actor,
+    actor: ActorLike,
     injection_id: int,
     start_rt: float,
     end_rt: float,
@@ -88,7 +88,13 @@ def reintegrate_injection(
 
 
 def revert_to_automatic(
-    store: Store, assay: Assay, actor: Actor, injection_id: int, *, reason: str, comment: str = ""
+    store: Store,
+    assay: Assay,
+    actor: ActorLike,
+    injection_id: int,
+    *,
+    reason: str,
+    comment: str = "",
 ) -> Requantified:
     """The automatic integration back in force (the manual one kept in the history)."""
     why = require_reason(reason, (), "return to the automatic integration")
@@ -102,7 +108,7 @@ def revert_to_automatic(
 def set_calibrator_excluded(
     store: Store,
     assay: Assay,
-    actor: Actor,
+    actor: ActorLike,
     injection_id: int,
     excluded: bool,
     *,
@@ -126,7 +132,7 @@ def set_calibrator_excluded(
 def edit_batch_field(
     store: Store,
     assay: Assay,
-    actor: Actor,
+    actor: ActorLike,
     injection_id: int,
     field: str,
     text: object,
@@ -157,7 +163,7 @@ def edit_batch_field(
 
 def link_reinjection(
     store: Store,
-    actor: Actor,
+    actor: ActorLike,
     injection_id: int,
     original_id: int | None,
     *,

@@ -25,10 +25,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 
 import polars as pl  # noqa: E402
-from asnmon.users import Actor  # noqa: E402
 
 from asnmon.assay import load_assay  # noqa: E402
 from asnmon.pipeline import RunIngestor, ingest_paths  # noqa: E402
+from asnmon.review import Person  # noqa: E402
 from asnmon.review_actions import reintegrate_injection  # noqa: E402
 from asnmon.simulate import SimConfig, simulate_run  # noqa: E402
 from asnmon.store import RunInfo, Store  # noqa: E402
@@ -64,7 +64,7 @@ def main() -> int:
         reintegrate_injection(
             store,
             assay,
-            Actor("Ana Reviewer", "reviewer"),
+            Person("Ana Reviewer", "reviewer"),
             iid,
             p["start_rt"],
             p["apex_rt"] + 1.5 * p["fwhm"],  # the tail stopped where the signal meets noise

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import dash
-from asnmon.users import BENCH_ACTOR
 from dash import ALL, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
 from werkzeug.http import parse_cookie
@@ -321,7 +320,7 @@ def create_app(
     review_edit.register(
         app,
         views.review,
-        lambda: review_edit.Bench(BENCH_ACTOR, "single bench, no accounts"),
+        review_edit.bench_who,
         views.shared,
     )
 

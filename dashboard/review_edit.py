@@ -25,9 +25,24 @@ from asnmon.review_actions import (
 )
 from dashboard import inputs
 from dashboard.chromatogram import plain
-from dashboard.review_views import FIELD_LABELS, Bench, ReviewViews, WhoLike, describe
+from dashboard.review_views import (
+    FIELD_LABELS,
+    Bench,
+    ReviewViews,
+    WhoLike,
+    bench_who,
+    describe,
+)
 
-__all__ = ["Bench", "ReviewViews", "WhoLike", "describe", "register", "review_panel"]
+__all__ = [
+    "Bench",
+    "ReviewViews",
+    "WhoLike",
+    "bench_who",
+    "describe",
+    "register",
+    "review_panel",
+]
 
 # the callback output that changes data: it needs the page's session token
 WRITES = frozenset({"rv-result.children"})

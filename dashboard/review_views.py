@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import polars as pl
-from asnmon.users import Actor
 
 from asnmon.assay import Assay
 from asnmon.errors import AsnmonError
 from asnmon.requantify import Requantified
+from asnmon.review import ActorLike, bench_actor
 from asnmon.review_actions import (
     edit_batch_field,
     link_reinjection,
@@ -37,16 +37,21 @@ FIELD_LABELS = {
 
 class WhoLike(Protocol):
     @property
-    def actor(self) -> Actor | None: ...
+    def actor(self) -> ActorLike | None: ...
     @property
     def note(self) -> str: ...
+
+
+def bench_who() -> Bench:
+    """Without log-in (``dashboard.auth``): the single bench, named on the screen."""
+    return Bench(bench_actor(), "single bench, no accounts")
 
 
 @dataclass(frozen=True, slots=True)
 class Bench:
     """Who a write is done as without accounts (before ``dashboard.auth`` decides)."""
 
-    actor: Actor | None
+    actor: ActorLike | None
     note: str
 
 
@@ -222,7 +227,9 @@ class ReviewViews:
         except AsnmonError as err:  # not allowed, locked, a bad value: said in words
             return f"✖ Not recorded ({label}): {err}"
 
-    def _act(self, action: str, actor: Actor, iid: int, label: str, form: Mapping[str, Any]) -> str:
+    def _act(
+        self, action: str, actor: ActorLike, iid: int, label: str, form: Mapping[str, Any]
+    ) -> str:
         s, a = self.store, self.assay
         if action == "rv-apply":
             before = _area(s.peaks(iid))

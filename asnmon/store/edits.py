@@ -22,9 +22,9 @@ import duckdb
 from asnmon.errors import ReviewError, StoreError
 from asnmon.names import from_db
 from asnmon.records import Flag, Peak, Result, SampleType
+from asnmon.review import ActorLike, require_may
 from asnmon.store._sql import _change, _deactivate, _insert_flags, _insert_result, _now
 from asnmon.store.edit_reads import PEAK_COLUMNS, EditReads
-from asnmon.users import Actor, require
 
 # kinds of edit, as stored and as the audit trail's action
 KINDS = ("reintegrate", "revert_integration", "exclude", "include", "sample", "link")
@@ -45,7 +45,7 @@ class Edits(EditReads):
             *,
             run_id: str | None,
             injection_id: int | None,
-            actor: Actor,
+            actor: ActorLike,
             action: str,
             target: str,
             old: Any,
@@ -57,20 +57,31 @@ class Edits(EditReads):
 
     # ---------------------------------------------------------------- plumbing
 
-    def _person_write(self, actor: Actor, action: str, run_id: str) -> None:
+    def _unlocked(self, run_id: str) -> None:
+        """``RunLocked`` for an approved run, where the sign-off mixin is part of Store."""
+        check = getattr(self, "ensure_unlocked", None)
+        if check is not None:
+            check(run_id)
+
+    def _event(self, con: duckdb.DuckDBPyConnection, **event: Any) -> int | None:
+        """The audit event in the change's transaction (None: no audit mixin in Store)."""
+        append = getattr(self, "append_event", None)
+        return int(append(con, **event)) if append is not None else None
+
+    def _person_write(self, actor: ActorLike, action: str, run_id: str) -> None:
         """Who may, and whether the run is open for changes: refused before any work.
 
         ``_edit_row`` asks the lock again inside the change's transaction, which a
         signature's transaction cannot interleave with.
         """
-        require(actor, action)
-        self.ensure_unlocked(run_id)
+        require_may(actor, action)
+        self._unlocked(run_id)
 
     def _edit_row(
         self,
         con: duckdb.DuckDBPyConnection,
         *,
-        actor: Actor,
+        actor: ActorLike,
         run_id: str,
         injection_id: int | None,
         kind: str,
@@ -82,9 +93,9 @@ class Edits(EditReads):
         comment: str,
         refits: bool,
     ) -> int:
-        self.ensure_unlocked(run_id)  # under the write lock: no approval slips in between
+        self._unlocked(run_id)  # under the write lock: no approval slips in between
         why = reason + (f" ({comment})" if comment else "")
-        event_id = self.append_event(
+        event_id = self._event(
             con,
             run_id=run_id,
             injection_id=injection_id,
@@ -140,7 +151,7 @@ class Edits(EditReads):
 
     def write_reintegration(
         self,
-        actor: Actor,
+        actor: ActorLike,
         run_id: str,
         injection_id: int,
         peaks: Mapping[str, Peak | None],
@@ -207,7 +218,7 @@ class Edits(EditReads):
         return edit_id
 
     def revert_integration(
-        self, actor: Actor, run_id: str, injection_id: int, *, reason: str, comment: str = ""
+        self, actor: ActorLike, run_id: str, injection_id: int, *, reason: str, comment: str = ""
     ) -> int:
         """Back to the automatic integration (the manual one kept in peak_history)."""
         self._person_write(actor, "reintegrate", run_id)
@@ -279,7 +290,7 @@ class Edits(EditReads):
 
     def set_excluded(
         self,
-        actor: Actor,
+        actor: ActorLike,
         run_id: str,
         injection_id: int,
         excluded: bool,
@@ -321,7 +332,7 @@ class Edits(EditReads):
 
     def edit_sample(
         self,
-        actor: Actor,
+        actor: ActorLike,
         run_id: str,
         injection_id: int,
         field: str,
@@ -365,7 +376,7 @@ class Edits(EditReads):
 
     def link_reinjection(
         self,
-        actor: Actor,
+        actor: ActorLike,
         run_id: str,
         injection_id: int,
         original_id: int | None,
