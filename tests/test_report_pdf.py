@@ -9,6 +9,7 @@ row and the signatures; its pages as images (PDFium) must show the curve's
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 
 import numpy as np
@@ -72,7 +73,8 @@ def printed(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[
     assert main([*args, "--guide-runs", "prior,batch7"]) == 0
     pdf = html.with_suffix(".pdf")
     reader = PdfReader(pdf)
-    texts = [page.extract_text() for page in reader.pages]
+    # NFKC: the PDF's "ﬁ" ligatures read back as "fi"
+    texts = [unicodedata.normalize("NFKC", page.extract_text()) for page in reader.pages]
     doc = pdfium.PdfDocument(pdf)
     yield {"pdf": pdf, "texts": texts, "doc": doc, "results": results, "flag": flag}
     doc.close()
