@@ -118,7 +118,8 @@ def test_every_injection_has_its_row(printed: dict) -> None:
     n_samples = results.filter(pl.col("sample_type") == "sample").height
     assert n_samples >= 6
     words = " ".join(table.split())  # a heading may wrap inside its cell
-    assert "Result (µM, × dilution)" in words  # people's headings, with the unit
+    heading = unicodedata.normalize("NFKC", "Result (µM, × dilution)")  # µ reads back as μ
+    assert heading in words  # people's headings, with the unit
     assert "conc_vial" not in table and "accuracy_pct" not in table
 
 
