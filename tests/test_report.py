@@ -297,6 +297,24 @@ def test_audit_events_and_signatures_render_whatever_their_kind(assay: Assay) ->
     assert "chain verified intact" in seen
 
 
+def test_results_changed_after_signing_are_said(assay: Assay) -> None:
+    sigs = pl.DataFrame(
+        {
+            "meaning": ["reviewed"],
+            "name": ["rita"],
+            "role": ["reviewer"],
+            "signed_at": [datetime(2024, 5, 7, 9, 2)],
+            "results_digest": ["a" * 64],
+            "current": [True],
+        }
+    )
+    same = text_of(build_report_html(make_data(assay, signatures=sigs, results_digest="a" * 64)))
+    assert "the results are those signed" in same and "CHANGED" not in same
+    moved = text_of(build_report_html(make_data(assay, signatures=sigs, results_digest="b" * 64)))
+    head = moved[: moved.index("Results: every injection")]
+    assert "THE RESULTS CHANGED after the last signature" in head
+
+
 def test_broken_chain_is_said_on_the_first_page(assay: Assay) -> None:
     data = make_data(assay, audit_problems=("event 3 was altered",))
     seen = text_of(build_report_html(data))

@@ -43,6 +43,15 @@ def signoff_state(data: ReportData) -> tuple[str, str]:
     if sigs.height and "current" in sigs.columns:
         sigs = sigs.filter(pl.col("current"))
     signed = [_signed(r) for r in sigs.iter_rows(named=True)] if sigs.height else []
+    if signed and data.results_digest and "results_digest" in sigs.columns:
+        last = str(sigs["results_digest"][-1] or "")
+        if last and last != data.results_digest:
+            signed.append(
+                f"THE RESULTS CHANGED after the last signature (signed SHA-256 {last[:12]}…, "
+                f"now {data.results_digest[:12]}…): they must be reviewed again"
+            )
+        elif last:
+            signed.append(f"the results are those signed (SHA-256 {last[:12]}…)")
     if data.lock.locked:
         text = "LOCKED: approved; any change needs a reopen with a reason. " + data.lock.message
         return "state locked", text + (" " + "; ".join(signed) + "." if signed else "")
