@@ -165,6 +165,7 @@ def test_signatures_acknowledgement_and_lock_are_on_the_record(printed: dict) ->
     assert "Reviewed" in block and "rita" in block and "reviewer" in block
     assert "Approved" in block and "abe" in block and "approver" in block
     assert "LOCKED" in texts[0]  # said on the first page, not only at the end
+    assert "the results are those signed" in " ".join(texts[0].split())
     assert "seen on the bench, vial checked again" in everything
     assert "chain verified intact" in everything
 

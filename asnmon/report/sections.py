@@ -116,7 +116,7 @@ def audit_summary(data: ReportData) -> str:
     head = ""
     if data.audit_head is not None:
         event_id, digest = data.audit_head
-        head = f"; newest event {event_id}, hash {digest[:16]}…"
+        head = f" (newest event {event_id}, hash {digest[:16]}…)"
     if data.audit_problems:
         return (
             f"Audit trail: {n} event(s) for this run. THE CHAIN IS BROKEN — the history was "
