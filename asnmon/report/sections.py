@@ -201,9 +201,10 @@ def calibration_section(data: ReportData, fig: Figures) -> str:
         )
         return "".join(parts) + "</section>"
     limit = data.assay.calibration.accuracy_pct
-    parts.append(fig(calibration_figure(data.cal_points, cal, limit)))
+    parts.append(fig(calibration_figure(data.cal_points, cal, limit, data.assay.unit)))
+    reason = str(cal.get("reason") or "").rstrip(". ")
     parts.append(
-        f"<p>{esc(cal.get('reason'))} Limits: back-calculated standards within ±{limit:g} % "
+        f"<p>{esc(reason.capitalize())}. Limits: back-calculated standards within ±{limit:g} % "
         f"(±{data.assay.calibration.accuracy_lloq_pct:g} % at the LLOQ), ICH M10.</p>"
     )
     pts = data.cal_points
