@@ -267,6 +267,8 @@ def register(
         Input("selected", "data"),
     )
     def on_overlay(chosen: Any, selected: Any) -> Any:
+        if chosen is not None and (not isinstance(chosen, list) or len(chosen) > inputs.MAX_ITEMS):
+            raise inputs.BadInput(f"overlay: a list of at most {inputs.MAX_ITEMS} injection ids")
         ids = [inputs.positive_int(v, "overlay injection") for v in (chosen or [])]
         iid = inputs.opt_int(selected, "injection id", minimum=1)
         if not ids:
