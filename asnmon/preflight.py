@@ -172,9 +172,11 @@ def check_database(settings: Settings) -> Check:
         if "lock" in text.lower():
             return _bad(
                 "database",
-                f"{db} is open in another process (DuckDB allows one writer): {text}",
+                f"{db} is open in another process (DuckDB allows one writer): {text}. "
+                "`asnmon run` waits for it, retrying with back-off, and says so",
                 "Stop the other asnmon (service, scheduled task, or an open `asnmon dashboard "
                 "--db`) or give this monitor its own [database] db.",
+                fatal=False,
             )
         return _bad(
             "database",

@@ -525,3 +525,87 @@ def test_restart_orders_by_the_files_own_start_time_not_by_file_times(
     assert [f for (f,) in order.fetchall()] == names
     got = _judged(monitor.store)
     assert got == expected
+
+
+# ---------------------------------------------------------------- locked at start-up
+
+
+def hold_database(db: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another real process with the file open, as a forgotten ``asnmon dashboard --db``."""
+    code = (
+        "import sys, time, duckdb\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "print('holding', flush=True)\n"
+        "time.sleep(float(sys.argv[2]))\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
+    sim: SimulatedRun, tmp_path: Path, webhook: str
+) -> None:
+    """A real second process holds the file; `asnmon run` waits instead of exiting."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    db = tmp_path / "live.duckdb"
+    Store(db).close()
+    names = copy_in(sim.paths[:3], folder)  # already there: the start's reconciliation
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[alerts]\nwebhook = "{webhook}"\nbatch_seconds = 0.2\n', "utf-8")
+    holder = hold_database(db, 6.0)
+    argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
+    argv += ["--settings", str(settings), "--no-dashboard", "--settle", str(MONITOR_SETTLE)]
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        said = f"is locked by process {holder.pid}"
+        assert wait_for(lambda: any(said in x for x in out), 30), out
+        assert any("DATABASE PROBLEM" in x and "retries" in x for x in out), out
+        assert wait_for(lambda: alerted(said), 15), _Posts.received
+        assert proc.poll() is None  # waiting, not ended
+        assert holder.wait(30) == 0  # the other process lets go
+        assert wait_for(lambda: any("DATABASE BACK" in x for x in out), 40), out
+        assert wait_for(lambda: all(any(n in x for x in out) for n in names), 40), out
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        reader.join(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert code == 0, out
+    assert files_once(db) == dict.fromkeys(names, 1)
+
+
+def test_database_that_is_not_one_is_refused_at_start_up_with_its_name(
+    sim: SimulatedRun, tmp_path: Path
+) -> None:
+    """Waiting cannot fix a file that is not a database: refused, never overwritten."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    db = tmp_path / "live.duckdb"
+    db.write_bytes(b"id,name\n1,not a database\n" * 1000)
+    before = db.read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
+        + ["--no-dashboard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "is not a DuckDB database" in done.stderr and str(db) in done.stderr
+    assert db.read_bytes() == before
