@@ -130,12 +130,22 @@ class Monitor:
             argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         Monitor.started += 1
+        self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self) -> None:
         for line in self.proc.stdout or ():
+            self.lines.append(line)
             Monitor.all_lines.append(line)
+
+    def wait_watching(self, timeout: float = 120.0) -> None:
+        """Until this monitor watches (its observer and database are up)."""
+        deadline = time.monotonic() + timeout
+        while not any("watching" in x for x in list(self.lines)):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"the monitor did not start: {self.lines[-5:]}")
+            time.sleep(0.1)
 
     @staticmethod
     def seen(text: str) -> bool:
@@ -153,28 +163,44 @@ class Monitor:
 
 
 class LockHolder:
-    """Another process holding the database file, as an open ``asnmon dashboard --db`` does."""
+    """Another process holding the database file, as an open ``asnmon dashboard --db`` does.
 
-    def __init__(self, db: Path, seconds: float) -> None:
+    It lets go ``seconds`` after the new monitor said the file is locked (or after
+    ``most`` s if it never says so: the soak then fails on what was not said).
+    """
+
+    def __init__(self, db: Path, seconds: float, most: float = 120.0) -> None:
         code = (
-            "import sys, time, duckdb\n"
-            "from pathlib import Path\n"
-            "db = Path(sys.argv[1])\n"
-            "con = duckdb.connect(str(db), read_only=db.exists())\n"
+            "import sys, duckdb\n"
+            "con = duckdb.connect(sys.argv[1], read_only=True)\n"
             "print('holding', flush=True)\n"
-            "time.sleep(float(sys.argv[2]))\n"
+            "sys.stdin.readline()\n"
             "con.close()\n"
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(db), str(seconds)],
+            [sys.executable, "-c", code, str(db)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         first = self.proc.stdout.readline() if self.proc.stdout else ""
         if first.strip() != "holding":
             raise RuntimeError(f"the lock holder did not take the database: {first!r}")
+        self.said = f"locked by process {self.proc.pid}"
+        self._release = threading.Thread(target=self._let_go, args=(seconds, most), daemon=True)
+        self._release.start()
+
+    def _let_go(self, seconds: float, most: float) -> None:
+        deadline = time.monotonic() + most
+        while not Monitor.seen(self.said) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(seconds)
+        if self.proc.stdin is not None:
+            self.proc.stdin.write("\n")
+            self.proc.stdin.close()
 
     def done(self) -> None:
+        self._release.join()
         self.proc.wait(120)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
@@ -279,7 +305,8 @@ def soak(cfg: SoakConfig, work: Path) -> SoakResult:
     plan = sorted(rng.sample(range(1, len(staged)), min(cfg.faults, len(staged) - 1)))
     faults = {i: KINDS[n % len(KINDS)] for n, i in enumerate(plan)}
     watch = work / "watch"
-    watch.mkdir()
+    junk = watch / "junk"  # watched from the start: an overflow's files land in a watched folder
+    junk.mkdir(parents=True)
     timers: list[threading.Timer] = []
     holders: list[LockHolder] = []
     bombs: list[tuple[str, str]] = []
@@ -287,16 +314,16 @@ def soak(cfg: SoakConfig, work: Path) -> SoakResult:
     with small_filesystem(work / "small", cfg.fs_size) as fs:
         db = fs / "soak.duckdb"
         monitor = Monitor(watch, db, cfg.settle)
-        deadline = time.monotonic() + 120
-        while not Monitor.seen("watching") and time.monotonic() < deadline:
-            time.sleep(0.1)  # the faults begin once the monitor runs (its database exists)
+        monitor.wait_watching()  # the faults begin once the monitor runs (its database exists)
         began = time.monotonic()
         try:
             for i, (run_id, src) in enumerate(staged):
                 dest = watch / run_id
                 if not dest.exists():
                     dest.mkdir()
-                    shutil.copyfile(work / "staging" / run_id / "worklist.csv", dest / "worklist.csv")
+                    shutil.copyfile(
+                        work / "staging" / run_id / "worklist.csv", dest / "worklist.csv"
+                    )
                 fault = faults.get(i)
                 if fault == "disk_full":
                     filler = fill(fs)
@@ -307,7 +334,7 @@ def soak(cfg: SoakConfig, work: Path) -> SoakResult:
                     monitor.end(signal.SIGKILL)
                     if fault == "locked":
                         holders.append(LockHolder(db, cfg.lock_seconds))
-                        result.said[f"locked by process {holders[-1].proc.pid}"] = False
+                        result.said[holders[-1].said] = False
                     monitor = Monitor(watch, db, cfg.settle)
                 elif fault == "fifo":
                     os.mkfifo(dest / f"fifo_{i}.mzML")
@@ -322,12 +349,11 @@ def soak(cfg: SoakConfig, work: Path) -> SoakResult:
                     os.replace(tmp, dest / f"bomb_{i}.mzML.gz")
                     bombs.append((run_id, f"bomb_{i}.mzML.gz"))
                 elif fault == "overflow":
+                    monitor.wait_watching()  # a monitor still starting has no queue to overflow
                     monitor.proc.send_signal(signal.SIGSTOP)
                     limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
-                    junk = watch / f"junk_{i}"
-                    junk.mkdir()
                     for j in range(limit // 2 + 1000):  # created + closed: two events each
-                        (junk / f"n{j}.txt").touch()
+                        (junk / f"n{i}_{j}.txt").touch()
                     result.said["FILE EVENTS LOST"] = False
                 tmp = dest / f".{src.name}.part"
                 shutil.copyfile(src, tmp)
@@ -336,6 +362,7 @@ def soak(cfg: SoakConfig, work: Path) -> SoakResult:
                     monitor.proc.send_signal(signal.SIGCONT)
                 if fault is not None:
                     result.faults.append(fault)
+                    Monitor.all_lines.append(f"--- soak: {fault} before {src.name}\n")
                 time.sleep(1.0 / cfg.rate)
             result.seconds_writing = round(time.monotonic() - began, 1)
             wait_for_the_monitor([src.name for _, src in staged] + [n for _, n in bombs])
@@ -347,10 +374,10 @@ def soak(cfg: SoakConfig, work: Path) -> SoakResult:
             for holder in holders:
                 holder.done()
         result.seconds_total = round(time.monotonic() - began, 1)
+        (work / "monitor-output.txt").write_text("".join(Monitor.all_lines), "utf-8")
         result.monitors_started = Monitor.started
         if result.faults.count("disk_full"):
-            result.said["DATABASE PROBLEM"] = False
-            result.said["DATABASE BACK"] = False
+            result.said["DATABASE PROBLEM"] = False  # its DATABASE BACK may come from a successor
         for text in result.said:
             result.said[text] = Monitor.seen(text)
         result.database_mb = round(db.stat().st_size / 2**20, 1)
