@@ -16,7 +16,8 @@ def _every_module() -> list[str]:
     names = []
     for package in (asnmon, dashboard):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            names.append(info.name)
+            if not info.name.endswith(".__main__"):  # runs the command line when imported
+                names.append(info.name)
     return names
 
 

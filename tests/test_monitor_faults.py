@@ -609,3 +609,39 @@ def test_database_that_is_not_one_is_refused_at_start_up_with_its_name(
     assert done.returncode == 1
     assert "is not a DuckDB database" in done.stderr and str(db) in done.stderr
     assert db.read_bytes() == before
+
+
+def test_started_on_a_full_disk_waits_then_creates_a_whole_database(
+    sim: SimulatedRun, tmp_path: Path
+) -> None:
+    """The soak's first failure: created on a full disk, the database was a 0-byte file
+    every later start refused ("not a valid DuckDB database file")."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    names = copy_in(sim.paths[:3], folder)
+    with small_filesystem(tmp_path / "small", "40m") as fs:
+        db = fs / "monitor.duckdb"
+        filler = fill(fs)
+        argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder)]
+        argv += ["--db", str(db), "--no-dashboard", "--settle", str(MONITOR_SETTLE)]
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.extend(proc.stdout or ()), daemon=True)
+        reader.start()
+        try:
+            said = "cannot create the database"
+            assert wait_for(lambda: any(said in x and "No space left" in x for x in out), 30), out
+            assert not db.exists()  # no half-made file carries the name
+            assert proc.poll() is None
+            filler.unlink()
+            assert wait_for(lambda: all(any(n in x for x in out) for n in names), 60), out
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(30)
+            reader.join(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        assert code == 0, out
+        assert files_once(db) == dict.fromkeys(names, 1)
