@@ -598,9 +598,9 @@ def test_database_that_is_not_one_is_refused_at_start_up_with_its_name(
     db = tmp_path / "live.duckdb"
     db.write_bytes(b"id,name\n1,not a database\n" * 1000)
     before = db.read_bytes()
+    argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
     done = subprocess.run(
-        [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
-        + ["--no-dashboard"],
+        [*argv, "--no-dashboard"],
         cwd=ROOT,
         capture_output=True,
         text=True,
