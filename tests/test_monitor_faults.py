@@ -530,16 +530,20 @@ def test_restart_orders_by_the_files_own_start_time_not_by_file_times(
 # ---------------------------------------------------------------- locked at start-up
 
 
-def hold_database(db: Path, seconds: float) -> subprocess.Popen[str]:
-    """Another real process with the file open, as a forgotten ``asnmon dashboard --db``."""
+def hold_database(db: Path) -> subprocess.Popen[str]:
+    """Another real process with the file open, as a forgotten ``asnmon dashboard --db``;
+    it lets go when its stdin is closed."""
     code = (
-        "import sys, time, duckdb\n"
+        "import sys, duckdb\n"
         "con = duckdb.connect(sys.argv[1], read_only=True)\n"
         "print('holding', flush=True)\n"
-        "time.sleep(float(sys.argv[2]))\n"
+        "sys.stdin.readline()\n"
     )
     holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
     return holder
@@ -556,7 +560,7 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
     names = copy_in(sim.paths[:3], folder)  # already there: the start's reconciliation
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[alerts]\nwebhook = "{webhook}"\nbatch_seconds = 0.2\n', "utf-8")
-    holder = hold_database(db, 6.0)
+    holder = hold_database(db)
     argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
     argv += ["--settings", str(settings), "--no-dashboard", "--settle", str(MONITOR_SETTLE)]
     proc = subprocess.Popen(
@@ -570,14 +574,18 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
         assert wait_for(lambda: any(said in x for x in out), 30), out
         assert any("DATABASE PROBLEM" in x and "retries" in x for x in out), out
         assert wait_for(lambda: alerted(said), 15), _Posts.received
+        time.sleep(1.0)
         assert proc.poll() is None  # waiting, not ended
-        assert holder.wait(30) == 0  # the other process lets go
+        assert not any("watching" in x for x in out)  # nothing started without its database
+        assert holder.stdin is not None
+        holder.stdin.close()  # the other process lets go
+        assert holder.wait(30) == 0
         assert wait_for(lambda: any("DATABASE BACK" in x for x in out), 40), out
         assert wait_for(lambda: all(any(n in x for x in out) for n in names), 40), out
     finally:
-        if holder.poll() is None:
-            holder.kill()
-        holder.wait(10)
+        if holder.stdin is not None and not holder.stdin.closed:
+            holder.stdin.close()
+        holder.wait(30)
         if holder.stdout is not None:
             holder.stdout.close()
         proc.send_signal(signal.SIGTERM)
