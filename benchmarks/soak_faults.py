@@ -248,6 +248,10 @@ def stage(cfg: SoakConfig, staging: Path) -> list[tuple[str, Path]]:
     while len(staged) < cfg.injections:
         k += 1
         run_id = f"seq{k:03d}"
+        done = staging / run_id / ".staged"  # a run staged before (--work): used again
+        if done.exists() and done.read_text("utf-8") == repr(cfg.per_run):
+            staged += [(run_id, p) for p in sorted((staging / run_id).glob("s*.mzML"))]
+            continue
         run = simulate_run(staging / run_id, SimConfig(n_samples=cfg.per_run, seed=k))
         for path in run.paths:
             renamed = path.with_name(f"s{k:03d}_{path.name}")
@@ -260,6 +264,7 @@ def stage(cfg: SoakConfig, staging: Path) -> list[tuple[str, Path]]:
             row[column] = f"s{k:03d}_{row[column]}"
         with run.worklist_path.open("w", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerows(rows)
+        done.write_text(repr(cfg.per_run), "utf-8")
     return staged[: cfg.injections]
 
 
@@ -405,13 +410,17 @@ def main() -> None:
     for name, value in asdict(defaults).items():
         ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--work", type=Path, help="work folder (kept; its staged runs are reused)")
     args = ap.parse_args()
     cfg = SoakConfig(**{k: getattr(args, k) for k in asdict(defaults)})
-    work = Path(tempfile.mkdtemp(prefix="asnmon-soak-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="asnmon-soak-"))
+    shutil.rmtree(work / "watch", ignore_errors=True)  # what an earlier soak in --work left
+    for name in ("clean.duckdb", "clean.duckdb.wal"):
+        (work / name).unlink(missing_ok=True)
     try:
         result = soak(cfg, work)
     finally:
-        if not args.keep:
+        if not (args.keep or args.work):
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({**asdict(result), "passed": result.passed}))
     sys.exit(0 if result.passed else 1)
