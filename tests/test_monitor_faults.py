@@ -571,8 +571,12 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
     reader.start()
     try:
         said = f"is locked by process {holder.pid}"
-        assert wait_for(lambda: any(said in x for x in out), 30), out
-        assert any("DATABASE PROBLEM" in x and "retries" in x for x in out), out
+
+        def problem() -> list[str]:  # the terminal line (the log's may come first)
+            return [x for x in out if "DATABASE PROBLEM" in x and said in x]
+
+        assert wait_for(problem, 30), out
+        assert "retries" in problem()[0]
         assert wait_for(lambda: alerted(said), 15), _Posts.received
         time.sleep(1.0)
         assert proc.poll() is None  # waiting, not ended
