@@ -29,7 +29,9 @@ CONVERT_ERROR, ...) and goes on with the run.
     │   ├── WorklistError              (names the row, column and problem)
     │   └── SettingsError
     ├── ConvertError                   -> flag CONVERT_ERROR
-    └── StoreError                     the database cannot be used
+    ├── StoreError                     the database cannot be used
+    └── AccessDenied                   a person's change refused (role, password, account)
+        └── RunLocked                  the run is approved: reopen it first
 """
 
 from __future__ import annotations
@@ -129,3 +131,15 @@ class ConvertError(AsnmonError):
 
 class StoreError(AsnmonError):
     code = "STORE_ERROR"
+
+
+class AccessDenied(AsnmonError):
+    """A person may not make this change now; the message says who may, or what to do."""
+
+    code = "ACCESS_DENIED"
+
+
+class RunLocked(AccessDenied):
+    """The run is approved (signed and locked): an approver must reopen it first."""
+
+    code = "RUN_LOCKED"
