@@ -69,9 +69,15 @@ def as_json(value: Any) -> str | None:
     return None if value is None else canonical(value)
 
 
+def _getter(e: Event | Mapping[str, Any]) -> Any:
+    if isinstance(e, Mapping):
+        return e.get
+    return lambda key: getattr(e, key)
+
+
 def event_body(e: Event | Mapping[str, Any]) -> str:
     """The canonical text an event's hash covers (everything but the hashes)."""
-    get = e.get if isinstance(e, Mapping) else lambda k: getattr(e, k)
+    get = _getter(e)
     at = get("at")
     return canonical(
         {
@@ -110,7 +116,7 @@ def seal(
     reason: str,
 ) -> Event:
     """A new event, hashed onto ``prev_hash``."""
-    fields = {
+    fields: dict[str, Any] = {
         "event_id": event_id,
         "at": at,
         "run_id": run_id,
@@ -132,7 +138,7 @@ def verify_chain(events: Iterable[Event | Mapping[str, Any]]) -> list[str]:
     prev = GENESIS
     expected_id = 1
     for e in events:
-        get = e.get if isinstance(e, Mapping) else lambda k, e=e: getattr(e, k)
+        get = _getter(e)
         event_id = int(get("event_id"))
         what = f"event {event_id} ({get('action')} by {get('actor')} at {get('at')})"
         if event_id != expected_id:
