@@ -27,7 +27,7 @@ class Event:
     """One audit event as stored; ``old``/``new`` are canonical JSON text (or None)."""
 
     event_id: int
-    at: datetime  # UTC, naive (as DuckDB's TIMESTAMP holds it), microseconds
+    at_utc: datetime  # UTC, naive (as DuckDB's TIMESTAMP holds it), microseconds
     run_id: str | None
     injection_id: int | None
     actor: str
@@ -78,7 +78,7 @@ def _getter(e: Event | Mapping[str, Any]) -> Any:
 def event_body(e: Event | Mapping[str, Any]) -> str:
     """The canonical text an event's hash covers (everything but the hashes)."""
     get = _getter(e)
-    at = get("at")
+    at = get("at_utc")
     return canonical(
         {
             "event_id": int(get("event_id")),
@@ -103,7 +103,7 @@ def chain_hash(prev_hash: str, body: str) -> str:
 def seal(
     *,
     event_id: int,
-    at: datetime,
+    at_utc: datetime,
     prev_hash: str,
     run_id: str | None,
     injection_id: int | None,
@@ -118,7 +118,7 @@ def seal(
     """A new event, hashed onto ``prev_hash``."""
     fields: dict[str, Any] = {
         "event_id": event_id,
-        "at": at,
+        "at_utc": at_utc,
         "run_id": run_id,
         "injection_id": injection_id,
         "actor": actor,
@@ -140,7 +140,7 @@ def verify_chain(events: Iterable[Event | Mapping[str, Any]]) -> list[str]:
     for e in events:
         get = _getter(e)
         event_id = int(get("event_id"))
-        what = f"event {event_id} ({get('action')} by {get('actor')} at {get('at')})"
+        what = f"event {event_id} ({get('action')} by {get('actor')} at {get('at_utc')})"
         if event_id != expected_id:
             problems.append(
                 f"event {expected_id} is missing: the next stored event is {event_id} "

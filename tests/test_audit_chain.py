@@ -21,7 +21,7 @@ def chain(n: int) -> list[Event]:
     for i in range(1, n + 1):
         e = seal(
             event_id=i,
-            at=T0 + timedelta(seconds=i),
+            at_utc=T0 + timedelta(seconds=i),
             prev_hash=prev,
             run_id="run-1",
             injection_id=i * 10,
@@ -49,7 +49,7 @@ def test_an_intact_chain_verifies() -> None:
         ("actor", "paul"),
         ("reason", "because"),
         ("new", '{"comment":"nothing to see"}'),
-        ("at", T0),
+        ("at_utc", T0),
         ("injection_id", 99),
         ("run_id", None),
     ],

@@ -245,7 +245,7 @@ def cmd_audit_show(args: argparse.Namespace) -> int:
         why = f"  because: {e['reason']}" if e["reason"] else ""
         inj = f" injection {e['injection_id']}" if e["injection_id"] is not None else ""
         print(
-            f"#{e['event_id']} {e['at']:%Y-%m-%d %H:%M:%S} UTC  {e['actor']} ({e['role']})  "
+            f"#{e['event_id']} {e['at_utc']:%Y-%m-%d %H:%M:%S} UTC  {e['actor']} ({e['role']})  "
             f"{e['action']} {e['target']}{inj}  {change}{why}"
         )
     return 0

@@ -40,7 +40,7 @@ LEGACY_ROLE = "unverified (typed name)"
 
 AUDIT_COLUMNS = (
     "event_id",
-    "at",
+    "at_utc",
     "run_id",
     "injection_id",
     "actor",
@@ -58,7 +58,7 @@ AUDIT_COLUMNS = (
 MIGRATION_SQL = """
     CREATE TABLE audit_events (
         event_id BIGINT NOT NULL,
-        at TIMESTAMP NOT NULL,
+        at_utc TIMESTAMP NOT NULL,
         run_id VARCHAR,
         injection_id BIGINT,
         actor VARCHAR NOT NULL,
@@ -134,7 +134,7 @@ def append_event(
     event_id = int(last[0]) + 1 if last else 1
     e = seal(
         event_id=event_id,
-        at=_now(),
+        at_utc=_now(),
         prev_hash=str(last[1]) if last else GENESIS,
         run_id=run_id,
         injection_id=injection_id,
@@ -230,7 +230,7 @@ class AuditMixin(_Base):
             return 0
         with self._tx() as con:
             rows = con.execute(
-                "SELECT rowid, a.flag_id, a.by_name, a.comment, a.acked_at, f.run_id, "
+                "SELECT a.rowid, a.flag_id, a.by_name, a.comment, a.acked_at, f.run_id, "
                 "f.injection_id, f.code FROM acknowledgements a LEFT JOIN flags f USING "
                 "(flag_id) WHERE a.event_id IS NULL ORDER BY a.acked_at, a.flag_id"
             ).fetchall()
