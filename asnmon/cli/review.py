@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from asnmon.cli.common import Subcommands
+
 from asnmon.errors import AccessDenied
 
 if TYPE_CHECKING:
