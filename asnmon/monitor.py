@@ -215,6 +215,8 @@ class Monitor:
                         "end": self.settings.guide_end,
                     },
                     health=self.health,
+                    idle_minutes=self.settings.idle_minutes,
+                    approver_not_reviewer=self.settings.approver_not_reviewer,
                 ),
                 host=self.settings.host,
                 port=self.settings.port,

@@ -20,10 +20,11 @@ from dash.exceptions import PreventUpdate
 from werkzeug.http import parse_cookie
 
 from asnmon.assay import Assay
-from asnmon.errors import StoreError
+from asnmon.errors import AccessDenied, StoreError
 from asnmon.store import STORE_FAILURES, Store
 from asnmon.westgard import GuideSet, QcPoint, guides_for
-from dashboard import chromatogram, figures, inputs, layout, tables
+from dashboard import acks, chromatogram, figures, inputs, layout, signoff, tables
+from dashboard.auth import Auth, Who
 from dashboard.data import RunCache, Snapshot
 from dashboard.guard import MAX_REQUEST_KB
 from dashboard.inputs import BadInput
@@ -37,7 +38,7 @@ Health = Callable[[], Mapping[str, Any]]  # the live monitor's health (Monitor.h
 PAGE_SIZE = 15
 REDRAW_KINDS = frozenset({"calibration", "superseded", "run"})
 # Callbacks that change data: they need the page's session token (dashboard.inputs).
-WRITES = frozenset({"ack-result.children"})
+WRITES = frozenset({"ack-result.children"}) | signoff.WRITES
 TAB_VALUES = frozenset(v for v, _ in layout.TABS)
 T = TypeVar("T")
 BEEP_JS = """
@@ -320,9 +321,17 @@ class Views:
 
     # ---------------------------------------------------------------- tabs
 
-    def flag_cards(self, run_id: str | None) -> list[Any]:
+    def flag_cards(self, run_id: str | None, show_acked: bool = False) -> list[Any]:
         snap = self.snapshot(run_id)
-        return layout.flag_cards(tables.open_flags(snap.flags), read_only=self.store.read_only)
+        rows = tables.open_flags(snap.flags)
+        ro = self.store.read_only
+        shown = acks.visible(rows, show_acked)
+        cards = layout.flag_cards(shown, read_only=ro)
+        if rows and not shown:
+            cards = [
+                html.P(f"✔ All {len(rows)} open flags are acknowledged.", className="all-clear")
+            ]
+        return [acks.group_buttons(rows, read_only=ro), *cards]
 
     def calibration(self, run_id: str | None) -> tuple[Any, Any]:
         snap = self.snapshot(run_id)
@@ -362,21 +371,32 @@ class Views:
     def pools(self, run_id: str | None) -> Any:
         return figures.pools_figure(self.snapshot(run_id).results, self.assay)
 
-    def acknowledge(self, flag_id: int, name: str | None, comment: str | None) -> str:
+    def acknowledge(
+        self, flag_ids: Sequence[int], who: Who, comment: str | None, *, again: bool = True
+    ) -> str:
+        """Acknowledge as the logged-in person (or the bench); the line the page shows."""
         if self.store.read_only:
             return (
                 "✖ Not recorded: this is a read-only review of a finished database "
-                "(asnmon dashboard --db). Acknowledge flags in the running monitor."
+                "(asnmon dashboard --db). Acknowledge flags in the running monitor, or open "
+                "the database for review (asnmon dashboard --review)."
             )
-        if not (name or "").strip():
-            return "▲ Enter your name first: an acknowledgement records who looked."
+        if who.actor is None:
+            return f"✖ Not recorded: {who.note}"
         try:
-            self.store.acknowledge(flag_id, name or "", comment or "")
-        except StoreError as err:
-            if self.store.read_only or "read-only" in str(err).lower():
+            labels = self.store.flag_labels(flag_ids)
+            done = self.store.acknowledge_many(flag_ids, who.actor, comment or "", again=again)
+        except (AccessDenied, StoreError) as err:
+            if "read-only" in str(err).lower():
                 return "✖ Not recorded: the database is open read-only for review."
             return f"✖ Not recorded: {err}"
-        return f"✔ Flag {flag_id} acknowledged by {(name or '').strip()}."
+        names = [labels.get(f, f"flag {f}") for f in flag_ids]
+        what = (
+            names[0]
+            if len(names) == 1
+            else f"{done} flags ({', '.join(names[:3])}" + (", …)" if len(names) > 3 else ")")
+        )
+        return f"✔ {what} acknowledged by {who.actor.name}."
 
 
 def _word(problems: Sequence[str]) -> str:
@@ -454,6 +474,8 @@ def create_app(
     guide: Mapping[str, Any] | None = None,
     shared_views: bool = True,
     health: Health | None = None,
+    idle_minutes: float = 30.0,
+    approver_not_reviewer: bool = True,
 ) -> dash.Dash:
     """The dashboard over ``store``; serve it with ``dashboard.server.serve``.
 
@@ -461,6 +483,7 @@ def create_app(
     ``shared_views``: one change counter and one computation of each view per change
     for all open pages (``dashboard.shared``); False only to measure without it.
     ``health``: the live monitor's ``Monitor.health`` (for ``/healthz`` and the banner).
+    ``idle_minutes``, ``approver_not_reviewer``: the ``[review]`` settings (log-in, sign-off).
     """
     views = Views(store, assay, guide, shared=shared_views, health=health)
     cookie = inputs.token_cookie_name(store.path.resolve())
@@ -473,6 +496,8 @@ def create_app(
     )
     tokens = inputs.SessionTokens(cookie)
     inputs.protect(app, max_bytes=MAX_REQUEST_KB * 1024, writes=WRITES, tokens=tokens)
+    auth = Auth(store, idle_minutes=idle_minutes, cookie=cookie.replace("token", "session"))
+    auth.install(app)
     if views.counter is not None:
 
         def is_page_tick(body: object, environ: dict[str, Any]) -> bool:
@@ -494,6 +519,14 @@ def create_app(
         kiosk=kiosk, sound=sound, refresh_ms=refresh_ms, read_only=store.read_only
     )
     app.views = views  # type: ignore[attr-defined]  # for the benchmark and tests
+    app.auth = auth  # type: ignore[attr-defined]
+    signoff.register(
+        app,
+        store,
+        auth,
+        lambda run_id: views.snapshot(run_id).run_id,
+        approver_not_reviewer=approver_not_reviewer,
+    )
 
     @app.server.route("/healthz")
     def healthz() -> Any:
@@ -678,44 +711,82 @@ def create_app(
         Input("run", "value"),
         Input("tabs", "value"),
         Input("root", "className"),
+        Input("show-acked", "value"),
     )
-    def on_tabs(_changed: Any, run_id: str | None, tab: str, root_class: str | None) -> Any:
+    def on_tabs(
+        _changed: Any, run_id: str | None, tab: str, root_class: str | None, show: Any
+    ) -> Any:
         run_id = inputs.opt_str(run_id, "run")
         tab = inputs.choice(tab, "tab", TAB_VALUES)
+        show_acked = bool(inputs.str_list(show, "show acknowledged"))
         if "kiosk" in (inputs.opt_str(root_class, "class") or ""):
             raise PreventUpdate  # kiosk shows none of these: spare the queries
-        return views.shared("tabs", (run_id, tab), lambda: tab_outputs(run_id, tab))
+        return views.shared(
+            "tabs", (run_id, tab, show_acked), lambda: tab_outputs(run_id, tab, show_acked)
+        )
 
-    def tab_outputs(run_id: str | None, tab: str) -> Any:
+    def tab_outputs(run_id: str | None, tab: str, show_acked: bool = False) -> Any:
         nu = dash.no_update
         if tab == "flags":
-            return views.flag_cards(run_id), nu, nu, nu, nu
+            return views.flag_cards(run_id, show_acked), nu, nu, nu, nu
         if tab == "calibration":
             fig, versions = views.calibration(run_id)
             return nu, fig, versions, nu, nu
         if tab == "qc":
             return nu, nu, nu, views.levey_jennings(run_id), nu
-        return nu, nu, nu, nu, views.pools(run_id)
+        if tab == "pools":
+            return nu, nu, nu, nu, views.pools(run_id)
+        return nu, nu, nu, nu, nu
 
     @app.callback(
         Output("ack-result", "children"),
         Input({"type": "ack", "flag": ALL}, "n_clicks"),
-        State("ack-name", "value"),
+        Input({"type": "ack-code", "code": ALL}, "n_clicks"),
+        Input("ack-shown", "n_clicks"),
         State("ack-comment", "value"),
+        State({"type": "ack", "flag": ALL}, "id"),
+        State("run", "value"),
         prevent_initial_call=True,
     )
-    def on_ack(clicks: list[int | None], name: str | None, comment: str | None) -> Any:
-        trig = ctx.triggered_id
-        if not isinstance(trig, dict) or not any(inputs.clicks(clicks, "clicks")):
-            raise PreventUpdate
+    def on_ack(
+        clicks: Any, group_clicks: Any, shown_clicks: Any, comment: Any, ids: Any, run: Any
+    ) -> Any:
         # a re-rendered list fires with n_clicks 0: only a real click acknowledges
-        value = next((t["value"] for t in ctx.triggered if t["prop_id"].startswith("{")), None)
-        if not value:
+        inputs.clicks(clicks, "clicks")
+        inputs.clicks(group_clicks, "group clicks")
+        if not any(t["value"] for t in ctx.triggered):
             raise PreventUpdate
-        flag_id = inputs.positive_int(trig["flag"], "flag id")
-        name = inputs.opt_str(name, "name", inputs.MAX_NAME)
+        trig = ctx.triggered_id
         comment = inputs.opt_str(comment, "comment", inputs.MAX_COMMENT)
-        return html.Span(views.acknowledge(flag_id, name, comment))
+        if trig == "ack-shown":
+            if not isinstance(ids, list) or len(ids) > inputs.MAX_ITEMS:
+                raise BadInput("flag ids must be a list")
+            flag_ids = [
+                inputs.positive_int(i.get("flag"), "flag id") for i in ids if isinstance(i, dict)
+            ]
+            if not flag_ids:
+                return html.Span("No open flags shown to acknowledge.")
+            return html.Span(views.acknowledge(flag_ids, auth.who(), comment, again=False))
+        if not isinstance(trig, dict):
+            raise PreventUpdate
+        if trig.get("type") == "ack-code":
+            code = inputs.opt_str(trig.get("code"), "flag code") or ""
+            flags = views.snapshot(inputs.opt_str(run, "run")).flags
+            group = (
+                [
+                    int(f)
+                    for f in flags.filter((pl.col("code") == code) & (pl.col("acks") == 0))[
+                        "flag_id"
+                    ]
+                ]
+                if not flags.is_empty()
+                else []
+            )
+            if not group:
+                return html.Span(f"No unacknowledged {code} flags left.")
+            return html.Span(views.acknowledge(group, auth.who(), comment, again=False))
+        flag_id = inputs.positive_int(trig.get("flag"), "flag id")
+        return html.Span(views.acknowledge([flag_id], auth.who(), comment))
 
     app.clientside_callback(
         KIOSK_JS,

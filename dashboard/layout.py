@@ -12,8 +12,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard import style
-from dashboard.inputs import MAX_COMMENT, MAX_NAME
+from dashboard import acks, signoff, style
 from dashboard.tables import TABLE_COLUMNS
 
 TYPE_OPTIONS = [{"label": label, "value": kind} for kind, label, *_ in style.SAMPLE_TYPES]
@@ -22,6 +21,7 @@ TABS = (
     ("calibration", "Calibration"),
     ("qc", "QC (Levey-Jennings)"),
     ("pools", "Pools: media / lysate"),
+    signoff.TAB,
 )
 GRAPH_CONFIG = {"displaylogo": False}
 
@@ -59,6 +59,7 @@ def build_layout(
                         className="sound",
                     ),
                     html.A("kiosk view", href="?kiosk=1", className="kiosk-link"),
+                    signoff.user_bar(),
                     html.Span("read-only review" if read_only else "live", className="mode-tag"),
                 ],
             ),
@@ -104,6 +105,7 @@ def build_layout(
                     html.Div(
                         id="pane-pools", className="pane", children=[dcc.Graph(id="pools-plot")]
                     ),
+                    html.Div(id="pane-signoff", className="pane", children=signoff.pane()),
                 ],
             ),
         ],
@@ -175,36 +177,7 @@ def flag_badge(code: str, severity: str, acks: int = 0) -> html.Span:
 
 
 def flags_pane(read_only: bool) -> list[Any]:
-    note = (
-        "Read-only review: acknowledgements cannot be recorded here; record them in the "
-        "running monitor (asnmon run)."
-        if read_only
-        else "Acknowledging records who looked and what they decided; the flag stays."
-    )
-    return [
-        html.Div(
-            className="ack-form",
-            children=[
-                dcc.Input(
-                    id="ack-name",
-                    placeholder="your name",
-                    type="text",
-                    debounce=False,
-                    maxLength=MAX_NAME,
-                ),
-                dcc.Input(
-                    id="ack-comment",
-                    placeholder="comment (what you checked / decided)",
-                    type="text",
-                    className="ack-comment",
-                    maxLength=MAX_COMMENT,
-                ),
-                html.Span(note, className="hint"),
-            ],
-        ),
-        html.Div(id="ack-result", className="ack-result", role="status"),
-        html.Div(id="flag-list"),
-    ]
+    return [*acks.ack_form(read_only), html.Div(id="flag-list")]
 
 
 MAX_FLAG_CARDS = 50  # thousands of cards make a page that takes seconds to draw

@@ -16,7 +16,6 @@ from asnmon.errors import AccessDenied, RunLocked, StoreError
 from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.simulate import Faults, SimConfig, plan_run, simulate_run
 from asnmon.store import MIGRATIONS, RunInfo, Store
-from asnmon.store.audit import MIGRATION_SQL
 from asnmon.users import BENCH_ACTOR, Actor, cli_actor
 from asnmon.worklist import load_worklist
 
@@ -265,7 +264,7 @@ def test_an_old_database_is_upgraded_and_its_typed_acknowledgements_join_the_cha
     """A database from before accounts: migrated on open, its acknowledgements kept as typed."""
     path = tmp_path / "old.duckdb"
     shutil.copy(base_db, path)
-    version = next(v for v, sql in MIGRATIONS if sql == MIGRATION_SQL)
+    version = next(v for v, sql in MIGRATIONS if "CREATE TABLE audit_events" in sql)
     con = duckdb.connect(str(path))
     for sql in (
         "DROP TABLE audit_events",

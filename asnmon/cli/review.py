@@ -13,7 +13,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from asnmon.cli.common import Subcommands
-
 from asnmon.errors import AccessDenied
 
 if TYPE_CHECKING:

@@ -17,141 +17,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import polars as pl
 
-from asnmon.audit import GENESIS, Event, as_json, canonical, seal, verify_chain
+from asnmon.audit import GENESIS, Event, canonical, verify_chain
 from asnmon.errors import AccessDenied, RunLocked, StoreError
+from asnmon.store.queries import Queries
+from asnmon.store.trail import AUDIT_COLUMNS, _notify, _now, append_event, local_text
+from asnmon.store.users import UsersMixin
 from asnmon.users import Actor, require
-
-if TYPE_CHECKING:
-    from asnmon.store import Store
-
-    _Base = Store
-else:
-    _Base = object
 
 MEANINGS: dict[str, str] = {"reviewed": "Reviewed", "approved": "Approved"}
 # the role an acknowledgement typed before accounts is recorded with
 LEGACY_ROLE = "unverified (typed name)"
-
-AUDIT_COLUMNS = (
-    "event_id",
-    "at_utc",
-    "run_id",
-    "injection_id",
-    "actor",
-    "role",
-    "action",
-    "target",
-    "old",
-    "new",
-    "reason",
-    "prev_hash",
-    "hash",
-)
-
-# The migration that adds these tables (asnmon/store/schema.py holds the list).
-MIGRATION_SQL = """
-    CREATE TABLE audit_events (
-        event_id BIGINT NOT NULL,
-        at_utc TIMESTAMP NOT NULL,
-        run_id VARCHAR,
-        injection_id BIGINT,
-        actor VARCHAR NOT NULL,
-        role VARCHAR NOT NULL,
-        action VARCHAR NOT NULL,
-        target VARCHAR NOT NULL,
-        old VARCHAR,
-        new VARCHAR,
-        reason VARCHAR NOT NULL,
-        prev_hash VARCHAR NOT NULL,
-        hash VARCHAR NOT NULL
-    );
-    CREATE INDEX idx_audit_run ON audit_events(run_id);
-    CREATE TABLE users (
-        name VARCHAR NOT NULL,
-        role VARCHAR NOT NULL,
-        password_hash VARCHAR NOT NULL,
-        disabled BOOLEAN NOT NULL DEFAULT FALSE,
-        created_at TIMESTAMP,
-        password_changed_at TIMESTAMP
-    );
-    CREATE TABLE signatures (
-        event_id BIGINT NOT NULL,
-        run_id VARCHAR NOT NULL,
-        meaning VARCHAR NOT NULL,
-        name VARCHAR NOT NULL,
-        role VARCHAR NOT NULL,
-        signed_at TIMESTAMP NOT NULL,
-        local_time VARCHAR NOT NULL,
-        reason VARCHAR,
-        results_digest VARCHAR
-    );
-    ALTER TABLE acknowledgements ADD COLUMN role VARCHAR;
-    ALTER TABLE acknowledgements ADD COLUMN event_id BIGINT;
-"""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def local_text(utc: datetime) -> str:
-    """A UTC time as the lab's clock shows it, with the zone and its offset."""
-    local = utc.replace(tzinfo=UTC).astimezone()
-    offset = local.strftime("%z")
-    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} (UTC{offset[:3]}:{offset[3:]})"
-
-
-def _notify(con: duckdb.DuckDBPyConnection, run_id: str | None, kind: str, inj: int | None) -> None:
-    """A row in ``changes``: open dashboards redraw what this touched."""
-    con.execute(
-        "INSERT INTO changes (changed_at, run_id, kind, injection_id) VALUES (?,?,?,?)",
-        [_now(), run_id, kind, inj],
-    )
-
-
-def append_event(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    run_id: str | None,
-    injection_id: int | None,
-    actor: Actor,
-    action: str,
-    target: str,
-    old: Any,
-    new: Any,
-    reason: str,
-) -> int:
-    """One event hashed onto the chain, in the caller's transaction; its id."""
-    last = con.execute(
-        "SELECT event_id, hash FROM audit_events ORDER BY event_id DESC LIMIT 1"
-    ).fetchone()
-    event_id = int(last[0]) + 1 if last else 1
-    e = seal(
-        event_id=event_id,
-        at_utc=_now(),
-        prev_hash=str(last[1]) if last else GENESIS,
-        run_id=run_id,
-        injection_id=injection_id,
-        actor=actor.name,
-        role=actor.role,
-        action=action,
-        target=target,
-        old=as_json(old),
-        new=as_json(new),
-        reason=(reason or "").strip(),
-    )
-    con.execute(
-        f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES "
-        f"({','.join('?' * len(AUDIT_COLUMNS))})",
-        [getattr(e, c) for c in AUDIT_COLUMNS],
-    )
-    return event_id
 
 
 def results_digest(results: pl.DataFrame) -> str:
@@ -181,18 +61,15 @@ def results_digest(results: pl.DataFrame) -> str:
     return hashlib.sha256(canonical(rows).encode()).hexdigest()
 
 
-class AuditMixin(_Base):
+class AuditMixin(UsersMixin, Queries):
     """The audit trail, acknowledgements and sign-off of ``Store``."""
 
     # ---------------------------------------------------------------- plumbing
 
-    def _has_table(self, name: str) -> bool:
-        row = (
-            self.reader()
-            .execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
-            .fetchone()
-        )
-        return bool(row and row[0])
+    def migrate(self) -> None:
+        """The numbered migrations, then old acknowledgements into the trail (once)."""
+        super().migrate()
+        self.adopt_legacy_acknowledgements()
 
     def append_event(
         self,
@@ -260,7 +137,8 @@ class AuditMixin(_Base):
         """The trail, oldest first; filtered to one run and/or one injection."""
         if not self._has_table("audit_events"):
             return pl.DataFrame(schema=dict.fromkeys(AUDIT_COLUMNS, pl.String))
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if run_id is not None:
             where.append("run_id = ?")
             params.append(run_id)
@@ -321,7 +199,7 @@ class AuditMixin(_Base):
 
     def signatures(self, run_id: str) -> pl.DataFrame:
         """Every signing and reopening of a run, oldest first; ``current``: this cycle."""
-        schema = {
+        schema: dict[str, Any] = {
             "event_id": pl.Int64,
             "run_id": pl.String,
             "meaning": pl.String,
@@ -542,6 +420,25 @@ class AuditMixin(_Base):
         return ""
 
     # ---------------------------------------------------------------- listing helpers
+
+    def flag_labels(self, flag_ids: Sequence[int]) -> dict[int, str]:
+        """How a person names a flag: its code and where ("IS_LOW on QC-M-2")."""
+        if not flag_ids:
+            return {}
+        marks = ",".join("?" * len(flag_ids))
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT f.flag_id, f.code, i.sample_id, i.file, f.run_id FROM flags f LEFT JOIN "
+                f"injections i USING (injection_id) WHERE f.flag_id IN ({marks})",
+                [int(f) for f in flag_ids],
+            )
+            .fetchall()
+        )
+        return {
+            int(fid): f"{code} on {sample or file}" if (sample or file) else f"{code} (run {run})"
+            for fid, code, sample, file, run in rows
+        }
 
     def acknowledgements_of(self, flag_ids: Sequence[int]) -> pl.DataFrame:
         """Who acknowledged these flags, when, with what comment (oldest first)."""

@@ -8,13 +8,11 @@ the event never holds a password or its hash.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
-
 import polars as pl
 
 from asnmon.errors import AccessDenied
-from asnmon.store.audit import append_event
+from asnmon.store.base import StoreBase
+from asnmon.store.trail import _now, append_event
 from asnmon.users import (
     Actor,
     check_name,
@@ -24,22 +22,20 @@ from asnmon.users import (
     spend_a_check,
 )
 
-if TYPE_CHECKING:
-    from asnmon.store import Store
-
-    _Base = Store
-else:
-    _Base = object
-
 WRONG = "wrong account name or password"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-class UsersMixin(_Base):
+class UsersMixin(StoreBase):
     """Accounts of ``Store``; ``authenticate`` is the one place a password is checked."""
+
+    def _has_table(self, name: str) -> bool:
+        """Read-only opens skip migrations: an old file may lack the review tables."""
+        row = (
+            self.reader()
+            .execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
+            .fetchone()
+        )
+        return bool(row and row[0])
 
     def has_accounts(self) -> bool:
         """Any enabled account: then the dashboard's writes need a log-in."""
