@@ -240,7 +240,8 @@ def _page(nxt: str, message: str) -> str:
     note = "You are logged out." if out else message
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>asnmon: log in</title>
-<link rel="stylesheet" href="/assets/asnmon.css"></head>
+<link rel="stylesheet" href="/assets/asnmon.css">
+<link rel="stylesheet" href="/assets/signoff.css"></head>
 <body><main class="login-page">
 <h1>asnmon</h1>
 <p>Log in to acknowledge flags, edit the run and sign it. Reading needs no log-in:

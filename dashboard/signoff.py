@@ -291,7 +291,7 @@ def sign_message(
     """Sign as the logged-in person; the plain line the page shows."""
     who = auth.who()
     if who.actor is None:
-        return auth.refusal(who)
+        return f"✖ Not signed: {who.note}"
     if who.actor.role == "bench":
         return (
             "✖ Not signed: signing needs a named account (asnmon user add NAME --role "
