@@ -8,6 +8,7 @@ checks the password, the role, the four-eyes rule and the lock.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -95,13 +96,22 @@ def pane() -> list[Any]:
     ]
 
 
-def state_block(run_id: str | None, state: str, sigs: Sequence[Mapping[str, Any]]) -> list[Any]:
+def state_block(
+    run_id: str | None, state: str, sigs: Sequence[Mapping[str, Any]], drift: str = ""
+) -> list[Any]:
     if run_id is None:
         return [html.P("No run yet.")]
-    head = html.P(
-        [html.Strong(f"Run {run_id}: "), STATE_WORDS[state]],
-        className=f"sign-state sign-{state}",
-        id="sign-state",
+    head = html.Div(
+        [
+            html.P(
+                [html.Strong(f"Run {run_id}: "), STATE_WORDS[state]],
+                className=f"sign-state sign-{state}",
+                id="sign-state",
+            ),
+            html.P(f"▲ Warning: {drift}", className="chain-broken", id="sign-drift")
+            if drift
+            else None,
+        ]
     )
     if not sigs:
         return [head, html.P("No signatures yet.", className="hint")]
@@ -150,9 +160,21 @@ def sign_as(who: Who, state: str) -> str:
     return f"Signing as {a.name} ({a.role}). Next step for this run: {nxt}."
 
 
-def _short(text: str | None, n: int = 80) -> str:
+def _short(text: str | None, n: int = 90) -> str:
+    """A stored old/new value as a person reads it: ``key: value`` pairs, not JSON."""
     if not text:
         return "–"
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    if isinstance(value, dict):
+        text = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in value.items() if v != "")
+    elif not isinstance(value, str):
+        text = str(value)
+    else:
+        text = value
+    text = text or "–"
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -233,6 +255,7 @@ def register(
                 return state_block(None, "open", []), "", None, None
             state = store.sign_state(run)
             sigs = list(store.signatures(run).iter_rows(named=True))
+            drift = store.changed_since_approval(run) if state == "approved" else ""
             problems = store.verify_audit()
             count, _head = store.audit_head()
             trail = store.audit_events(run)
@@ -244,7 +267,7 @@ def register(
         except STORE_FAILURES as exc:
             return html.P(f"The database does not answer: {exc}"), "", None, None
         return (
-            [*state_block(run, state, sigs), chain_line(problems, count)],
+            [*state_block(run, state, sigs, drift), chain_line(problems, count)],
             sign_as(auth.who(), state),
             events_table(trail, "No changes recorded for this run yet."),
             injection,

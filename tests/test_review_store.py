@@ -215,6 +215,18 @@ def test_a_signature_event_carries_the_printed_name_meaning_time_and_digest(stor
     assert len(digest) == 64 and digest in e["new"]
 
 
+def test_results_that_change_after_approval_are_named(store: Store) -> None:
+    sign(store, "rita", "reviewed")
+    sign(store, "paul", "approved")
+    assert store.changed_since_approval("run") == ""
+    # the instrument, not a person: a re-read injection changes a result under the signature
+    con = store._con
+    con.execute("UPDATE results SET conc = conc * 2 WHERE current AND conc IS NOT NULL")
+    why = store.changed_since_approval("run")
+    assert "results changed after paul approved them" in why
+    assert "reopen" in why
+
+
 def test_signing_an_unknown_run_is_refused(store: Store) -> None:
     with pytest.raises(StoreError, match="no run 'nosuchrun'"):
         store.sign_run("nosuchrun", name="rita", password=PW["rita"], meaning="reviewed")

@@ -232,6 +232,26 @@ class AuditMixin(UsersMixin, Queries):
         meanings = set(current["meaning"].to_list())
         return "approved" if "approved" in meanings else "reviewed" if meanings else "open"
 
+    def changed_since_approval(self, run_id: str) -> str:
+        """Why the approved record no longer matches the run ('' when it does).
+
+        A person cannot change an approved run, but the instrument can: a file
+        arriving (or re-read) after approval changes the results under the signature.
+        """
+        approved = self.signatures(run_id).filter(
+            pl.col("current") & (pl.col("meaning") == "approved")
+        )
+        if approved.is_empty():
+            return ""
+        signed = approved.row(-1, named=True)
+        if signed["results_digest"] == results_digest(self.results(run_id)):
+            return ""
+        return (
+            f"the results changed after {signed['name']} approved them "
+            f"({signed['signed_at']:%Y-%m-%d %H:%M} UTC): an injection arrived or was re-read. "
+            "An approver should reopen the run so it is reviewed and approved again."
+        )
+
     def ensure_unlocked(self, run_id: str | None) -> None:
         """``RunLocked`` for an approved run: every person's write calls this first."""
         if run_id is None:
