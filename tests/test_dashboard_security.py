@@ -97,17 +97,9 @@ def ack_payload(flag_id: Any, comment: Any = "checked") -> dict:
     return {
         "output": "ack-result.children",
         "outputs": {"id": "ack-result", "property": "children"},
-        "inputs": [
-            [{"id": pid, "property": "n_clicks", "value": 1}],
-            [],
-            {"id": "ack-shown", "property": "n_clicks", "value": 0},
-        ],
+        "inputs": [[{"id": pid, "property": "n_clicks", "value": 1}]],
         "changedPropIds": [json.dumps(pid, sort_keys=True, separators=(",", ":")) + ".n_clicks"],
-        "state": [
-            {"id": "ack-comment", "property": "value", "value": comment},
-            [{"id": pid, "property": "id", "value": pid}],
-            {"id": "run", "property": "value", "value": None},
-        ],
+        "state": [{"id": "ack-comment", "property": "value", "value": comment}],
     }
 
 
