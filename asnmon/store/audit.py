@@ -16,6 +16,7 @@ unlocks it, which ends the cycle: it is reviewed and approved anew.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,8 @@ from asnmon.store.queries import Queries
 from asnmon.store.trail import AUDIT_COLUMNS, _notify, _now, append_event, local_text
 from asnmon.store.users import UsersMixin
 from asnmon.users import Actor, require
+
+log = logging.getLogger("asnmon.store")
 
 MEANINGS: dict[str, str] = {"reviewed": "Reviewed", "approved": "Approved"}
 # the role an acknowledgement typed before accounts is recorded with
@@ -67,9 +70,17 @@ class AuditMixin(UsersMixin, Queries):
     # ---------------------------------------------------------------- plumbing
 
     def migrate(self) -> None:
-        """The numbered migrations, then old acknowledgements into the trail (once)."""
+        """The numbered migrations, then old acknowledgements into the trail (once).
+
+        A file that cannot be read here (corrupt, disk failing) still opens: the
+        monitor's own error handling names the problem on its first write, and the
+        adoption is tried again on the next open.
+        """
         super().migrate()
-        self.adopt_legacy_acknowledgements()
+        try:
+            self.adopt_legacy_acknowledgements()
+        except StoreError as exc:
+            log.warning("acknowledgements from before the audit trail not adopted yet: %s", exc)
 
     def append_event(
         self,
