@@ -350,7 +350,7 @@ def _shapes() -> list[tuple[str, bytes]]:
     deep = b"[" * 100_000 + b"]" * 100_000
     return [
         ("state missing", json.dumps(no_state).encode()),
-        ("state short", json.dumps({**ack, "state": ack["state"][:1]}).encode()),
+        ("state short", json.dumps({**ack, "state": []}).encode()),
         ("name not an entry", json.dumps({**ack, "state": ["x", "y"]}).encode()),
         ("inputs not a list", json.dumps({**ack, "inputs": {"a": 1}}).encode()),
         ("pattern input not a list", json.dumps({**ack, "inputs": [ack["inputs"][0][0]]}).encode()),
