@@ -45,6 +45,7 @@ from asnmon.integrate.boundaries import (
     find_bounds,
     quiet_stretch,
 )
+from asnmon.integrate.interference import find_interference
 from asnmon.integrate.noise import low_quantile, median, noise_sd, smooth
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
 
@@ -221,6 +222,10 @@ def measure(
         pct = 100.0 * level / top if top > 0 else 0.0
         if pct >= params.truncation_pct and level > DETECTION_SN * sd0:
             sides.append((name, pct, at, own[j] and i in (0, rt.size - 1)))
+    # a side this trace's own acquisition cut is what its flag is about; a side only held
+    # to a partner's shorter window is reported when nothing of its own is cut
+    own_cuts = [z for z in sides if z[3]]
+    shown = own_cuts or sides
     peak = Peak(
         transition=tid,
         apex_rt=_apex_rt(rt, s_all, k),
@@ -235,10 +240,10 @@ def measure(
         points=i1 - i0 + 1,
         saturated=saturated,
         truncated=bool(sides),
-        cut_side=("both" if len(sides) == 2 else sides[0][0]) if sides else None,
-        cut_pct=max(p for _, p, _, _ in sides) if sides else None,
-        cut_rt=max(sides, key=lambda z: z[1])[2] if sides else None,
-        acquisition_cut=any(a for *_, a in sides),
+        cut_side=("both" if len(shown) == 2 else shown[0][0]) if shown else None,
+        cut_pct=max(p for _, p, _, _ in shown) if shown else None,
+        cut_rt=max(shown, key=lambda z: z[1])[2] if shown else None,
+        acquisition_cut=bool(own_cuts),
     )
     return peak, s_all, (b0, b1)
 
@@ -366,6 +371,47 @@ def integrate_group(
         extra[t] = (s, base)
     ref_peak = peaks.get(ref)
     if ref_peak is not None:
+        for t, p in list(peaks.items()):
+            if p is None or t == ref:
+                continue
+            found = find_interference(
+                members[t],
+                *extra[t],
+                (p.start_rt, p.end_rt),
+                members[ref],
+                *extra[ref],
+                float(grid[b.apex]),
+                b.fwhm,
+                b.window,
+                sd[t],
+                b.noise.rel,
+                params.valley_depth,
+            )
+            if found is None:
+                continue
+            if not found.separated:
+                peaks[t] = replace(p, interference=found)
+                continue
+            clean = (p.start_rt, found.cut_rt) if found.side == "right" else (found.cut_rt, p.end_rt)
+            q, s, base = measure(
+                t,
+                members[t],
+                clean,
+                # the baseline from the side away from the interferent: its tail is no baseline
+                (quiet[0], None) if found.side == "right" else (None, quiet[1]),
+                (regions[0], regions[1]),
+                b.quiet_width,
+                b.fwhm,
+                (b.left_cut and found.side == "right", b.right_cut and found.side == "left"),
+                b.window,
+                params,
+                require_signal=False,
+                sd0=sd[t],
+                rel=b.noise.rel,
+            )
+            if q is not None:
+                peaks[t] = replace(q, area=q.area / found.clean_share, interference=found)
+                extra[t] = (s, base)
         for t, p in peaks.items():
             if p is not None and t != ref:
                 peaks[t] = _shape(p, members[t], *extra[t], ref_peak, members[ref], *extra[ref])

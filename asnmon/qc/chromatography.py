@@ -78,7 +78,78 @@ def evaluate_retention(
         and (an.sn is None or an.sn >= assay.integration.min_sn)
     ):
         flags.extend(_coelution(an, point.is_rt, assay))
+    if point.sample_type in IS_BEARING:
+        flags.extend(_interference(peaks, assay))
     return flags
+
+
+def _interference(peaks: Mapping[str, Peak | None], assay: Assay) -> list[Flag]:
+    """INTERFERENCE: a second peak on an analyte trace inside the group's boundaries.
+
+    Separated at a valley (the area scaled by the IS's share of its own peak in
+    the clean interval): INFO, the number stands. Not separable: WARNING, the
+    area includes the interferent's share, which the message estimates.
+    """
+    out = []
+    for t in assay.transitions:
+        if t.role not in (Role.ANALYTE_QUANT, Role.ANALYTE_QUAL):
+            continue
+        p = peaks.get(t.id)
+        f = p.interference if p is not None else None
+        if p is None or f is None:
+            continue
+        what = "area" if t.role is Role.ANALYTE_QUANT else "area (and the ion ratio)"
+        seen = (
+            f"{t.name}: a second peak at {f.apex_rt:.3f} min ({f.side} of the analyte, "
+            f"{f.excess_sn:.0f} noise SDs) inside the group's boundaries; the IS has none there"
+        )
+        if f.separated:
+            out.append(
+                _flag(
+                    "INTERFERENCE",
+                    S.INFO,
+                    f"{seen}. Integrated to the valley at {f.cut_rt:.3f} min; the "
+                    f"{100 * (1 - f.clean_share):.0f} % of the peak beyond it taken from the "
+                    f"IS's shape (the interferent would have added {f.excess_pct:.0f} % to the "
+                    f"{what}).",
+                    "None if the split looks right on the chromatogram; an interferent seen "
+                    "on every injection calls for more chromatographic resolution.",
+                    f.excess_pct,
+                    None,
+                    "stable-isotope IS has the analyte's shape; integrate.interference",
+                    transition=t.id,
+                    side=f.side,
+                    interferent_rt=f.apex_rt,
+                    cut_rt=f.cut_rt,
+                    clean_share=f.clean_share,
+                    separated=True,
+                )
+            )
+        else:
+            why = (
+                "no valley between them"
+                if f.clean_share >= 0.6
+                else f"only {100 * f.clean_share:.0f} % of the IS's peak lies clear of it"
+            )
+            out.append(
+                _flag(
+                    "INTERFERENCE",
+                    S.WARNING,
+                    f"{seen}, and it cannot be separated ({why}): the {what} includes about "
+                    f"{f.excess_pct:.0f} % from it.",
+                    "Review the chromatogram and reintegrate by hand, or improve the "
+                    "separation and re-inject; do not report this value unreviewed.",
+                    f.excess_pct,
+                    None,
+                    "stable-isotope IS has the analyte's shape; integrate.interference",
+                    transition=t.id,
+                    side=f.side,
+                    interferent_rt=f.apex_rt,
+                    clean_share=f.clean_share,
+                    separated=False,
+                )
+            )
+    return out
 
 
 def _coelution(an: Peak, is_rt: float, assay: Assay) -> list[Flag]:

@@ -1,0 +1,122 @@
+"""A second peak on one member inside the group's boundaries: separated, or said.
+
+The IS is spiked clean; the analyte transitions can carry a compound sharing
+the precursor and a fragment (an isobar eluting 0.2-0.3 min away). Inside the
+shared boundaries it adds its area to the analyte's and the ratio with it.
+What a stable-isotope IS allows is to see it: the member should be its
+reference's profile scaled (``rho``, from the top of the peak), so the
+*excess* ``member - rho x reference`` is flat noise on a clean group and a
+peak where something else elutes.
+
+An excess peak at least one and a half FWHM from the group apex, standing
+``INTERFERENCE_SN`` noise SDs and carrying most of the member's signal there,
+is an interferent. Where the member dips to a valley between its own apex and
+the interferent's (``integration.valley_depth`` of the interferent's height),
+the member is integrated only up to that valley and its area scaled by the
+reference's share of its own peak inside the same interval: the IS has the
+analyte's shape, so the part of the analyte's peak under the interferent is
+the part of the IS's peak there (the ratio of the two areas over the clean
+interval is the ratio of the whole peaks). No valley, or less than
+``MIN_CLEAN_SHARE`` of the reference inside the clean interval, and the
+member keeps the whole-boundary area and says it cannot be separated.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+
+from asnmon.integrate.noise import median, smoothing_gain
+from asnmon.records import Chromatogram, FloatArray, Interference
+
+INTERFERENCE_SN = 5.0  # excess peak height / noise (smoothed) to call an interferent
+EXCESS_SHARE = 0.5  # ... and at least this share of the member's own signal at its apex
+APEX_GAP_FWHM = 1.5  # ... and at least this many FWHM from the group apex
+MIN_CLEAN_SHARE = 0.6  # the reference's share of its peak that the clean interval must hold
+MIN_POINTS = 8  # member points inside the boundaries needed to look at all
+
+
+def _line(base: tuple[float, float], t: FloatArray) -> FloatArray:
+    return base[0] + base[1] * t
+
+
+def area_between(
+    trace: Chromatogram, lo: float, hi: float, base: tuple[float, float]
+) -> float:
+    """Trapezoid of the raw trace minus its baseline over [lo, hi], ends interpolated."""
+    rt, y = trace.rt, trace.intensity
+    lo, hi = max(lo, float(rt[0])), min(hi, float(rt[-1]))
+    if not hi > lo:
+        return 0.0
+    i0, i1 = int(np.searchsorted(rt, lo, "left")), int(np.searchsorted(rt, hi, "right"))
+    x = np.concatenate(([lo], rt[i0:i1], [hi]))
+    v = np.interp(x, rt, y) - _line(base, x)
+    return float(np.trapezoid(v, x))
+
+
+def find_interference(
+    trace: Chromatogram,
+    s: FloatArray,
+    base: tuple[float, float],
+    bounds: tuple[float, float],
+    ref_trace: Chromatogram,
+    ref_s: FloatArray,
+    ref_base: tuple[float, float],
+    group_apex: float,
+    fwhm: float,
+    window: int,
+    sd0: float,
+    rel: float,
+    valley_depth: float,
+) -> Interference | None:
+    """The member's excess peak over its reference inside ``bounds``, or None (clean)."""
+    rt = trace.rt
+    idx = np.flatnonzero((rt >= bounds[0]) & (rt <= bounds[1]))
+    if idx.size < MIN_POINTS or fwhm <= 0.0:
+        return None
+    t = rt[idx]
+    z = s[idx] - _line(base, t)
+    zr = np.interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
+    top = zr >= 0.5 * float(zr.max())
+    if not zr.max() > 0 or int(top.sum()) < 2:
+        return None
+    rho = max(0.0, median(z[top] / zr[top]))
+    excess = z - rho * zr
+    far = np.abs(t - group_apex) >= APEX_GAP_FWHM * fwhm
+    if not far.any():
+        return None
+    cand = np.flatnonzero(far)
+    q = int(cand[np.argmax(excess[cand])])
+    gain = smoothing_gain(window)
+    noise = gain * math.hypot(sd0, rel * max(float(z[q]), 0.0))
+    x_q = float(excess[q])
+    sn = x_q / noise if noise > 0 else float("inf")
+    if sn < INTERFERENCE_SN or x_q < EXCESS_SHARE * float(z[q]):
+        return None
+    k = int(np.argmin(np.abs(t - group_apex)))
+    side = "right" if q > k else "left"
+    lo, hi = (k, q) if q > k else (q, k)
+    v = lo + int(np.argmin(z[lo : hi + 1]))
+    cut = float(t[v])
+    clean = (bounds[0], cut) if side == "right" else (cut, bounds[1])
+    whole_ref = area_between(ref_trace, bounds[0], bounds[1], ref_base)
+    clean_ref = area_between(ref_trace, clean[0], clean[1], ref_base)
+    share = clean_ref / whole_ref if whole_ref > 0 else 0.0
+    clean_area = area_between(trace, clean[0], clean[1], base)
+    whole = area_between(trace, bounds[0], bounds[1], base)
+    dips = float(z[q]) - float(z[v]) >= valley_depth * float(z[q]) and v not in (lo, hi)
+    separated = dips and share >= MIN_CLEAN_SHARE
+    if separated:
+        estimate = clean_area / share
+    else:  # what the excess adds, far from the apex, as the interferent's share
+        estimate = whole - float(np.trapezoid(np.where(far, np.maximum(excess, 0.0), 0.0), t))
+    excess_pct = 100.0 * (whole - estimate) / estimate if estimate > 0 else float("inf")
+    return Interference(
+        side=side,
+        apex_rt=float(t[q]),
+        cut_rt=cut,
+        separated=separated,
+        clean_share=share,
+        excess_pct=excess_pct,
+        excess_sn=sn,
+    )
