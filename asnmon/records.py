@@ -118,6 +118,7 @@ class Interference:
     clean_share: float  # the reference's share of its peak inside the clean interval
     excess_pct: float  # % of the member's (clean) area the interferent added in the bounds
     excess_sn: float  # the excess peak's height in noise SDs
+    kind: str = "valley"  # "valley": split at a valley; "tail": an earlier peak's tail skimmed
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ from asnmon.integrate.boundaries import (
     find_bounds,
     quiet_stretch,
 )
-from asnmon.integrate.interference import find_interference
+from asnmon.integrate.interference import find_interference, find_tail
 from asnmon.integrate.noise import low_quantile, median, noise_sd, smooth
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
 
@@ -289,6 +289,46 @@ def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float
     return float(trace.rt[k]), strength
 
 
+def _skim_tail(
+    t: str,
+    p: Peak,
+    members: Mapping[str, Chromatogram],
+    extra: dict[str, tuple[FloatArray, tuple[float, float]]],
+    ref: str,
+    quiet: tuple[tuple[float, float] | None, ...],
+    regions: tuple[tuple[float, float], ...],
+    b: Bounds,
+    params: Integration,
+    sd: Mapping[str, float],
+) -> tuple[Peak, tuple[FloatArray, tuple[float, float]]] | None:
+    """A member riding on an earlier peak's tail: its baseline from the far side, the tail skimmed."""
+    args = (members[ref], *extra[ref], b.window, sd[t], b.noise.rel)
+    if find_tail(members[t], *extra[t], (p.start_rt, p.end_rt), *args) is None:
+        return None
+    q, s, base = measure(
+        t,
+        members[t],
+        (p.start_rt, p.end_rt),
+        (None, quiet[1]),  # the left side is the other peak's tail: no baseline
+        (regions[0], regions[1]),
+        b.quiet_width,
+        b.fwhm,
+        (b.left_cut, b.right_cut),
+        b.window,
+        params,
+        require_signal=False,
+        sd0=sd[t],
+        rel=b.noise.rel,
+    )
+    if q is None:
+        return None
+    found = find_tail(members[t], s, base, (q.start_rt, q.end_rt), *args)
+    if found is None:
+        return replace(q, area=q.area), (s, base)
+    seen, skim = found
+    return replace(q, area=max(0.0, q.area - skim), interference=seen), (s, base)
+
+
 def integrate_group(
     traces: Mapping[str, Chromatogram],
     roles: Mapping[str, Role],
@@ -388,6 +428,9 @@ def integrate_group(
                 params.valley_depth,
             )
             if found is None:
+                skimmed = _skim_tail(t, p, members, extra, ref, quiet, regions, b, params, sd)
+                if skimmed is not None:
+                    peaks[t], extra[t] = skimmed
                 continue
             if not found.separated:
                 peaks[t] = replace(p, interference=found)

@@ -34,6 +34,8 @@ EXCESS_SHARE = 0.5  # ... and at least this share of the member's own signal at 
 APEX_GAP_FWHM = 1.5  # ... and at least this many FWHM from the group apex
 MIN_CLEAN_SHARE = 0.6  # the reference's share of its peak that the clean interval must hold
 MIN_POINTS = 8  # member points inside the boundaries needed to look at all
+TAIL_SHARE = 0.03  # a member still this share of its apex up at the start, the IS not: a tail
+MAX_SKIM_SHARE = 0.5  # a skim taking more than this share of the area is no estimate
 
 
 def _line(base: tuple[float, float], t: FloatArray) -> FloatArray:
@@ -120,3 +122,64 @@ def find_interference(
         excess_pct=excess_pct,
         excess_sn=sn,
     )
+
+
+def find_tail(
+    trace: Chromatogram,
+    s: FloatArray,
+    base: tuple[float, float],
+    bounds: tuple[float, float],
+    ref_trace: Chromatogram,
+    ref_s: FloatArray,
+    ref_base: tuple[float, float],
+    window: int,
+    sd0: float,
+    rel: float,
+) -> tuple[Interference, float] | None:
+    """An earlier peak's tail running under the member's peak: (what was seen, area to skim).
+
+    The member is still well up where the group starts while its reference is
+    not: the decay of the member's own points before the start (log-linear, the
+    exponential tail of a chromatographic peak) is extended under the peak and
+    its area taken off -- the exponential skim of chromatography data systems.
+    """
+    rt = trace.rt
+    t_s, t_e = bounds
+    idx = np.flatnonzero((rt >= t_s) & (rt <= t_e))
+    pre = np.flatnonzero(rt < t_s)
+    if idx.size < MIN_POINTS or pre.size < 4:
+        return None
+    z = s - _line(base, rt)
+    top = float(z[idx].max())
+    zr = ref_s - _line(ref_base, ref_trace.rt)
+    ref_top = float(zr.max())
+    if not top > 0 or not ref_top > 0:
+        return None
+    at_start = float(np.interp(t_s, rt, z))
+    ref_start = float(np.interp(t_s, ref_trace.rt, zr)) / ref_top
+    noise = smoothing_gain(window) * math.hypot(sd0, rel * max(at_start, 0.0))
+    if at_start / top - ref_start < TAIL_SHARE or at_start < INTERFERENCE_SN * noise:
+        return None
+    # the member's decay before the start: back from the start while it rises (to the
+    # earlier peak's apex), the first few points after that apex left out (its top)
+    k = int(pre[-1])
+    j = k
+    while j > 0 and z[j - 1] >= z[j] and z[j - 1] > 0:
+        j -= 1
+    run = np.arange(j + max(1, (k - j) // 4), k + 1)
+    run = run[z[run] > 0]
+    if run.size < 3:
+        return None
+    slope, icpt = np.polyfit(rt[run] - t_s, np.log(z[run]), 1, w=np.sqrt(z[run]))
+    apex = float(rt[j])
+    if not slope < 0:
+        seen = Interference("left", apex, t_s, False, 1.0, float("inf"), at_start / noise, "tail")
+        return seen, 0.0
+    tau = -1.0 / float(slope)
+    amp = math.exp(float(icpt))
+    skim = amp * tau * (1.0 - math.exp(-(t_e - t_s) / tau))
+    area = area_between(trace, t_s, t_e, base)
+    ok = area > 0 and skim < MAX_SKIM_SHARE * area
+    pct = 100.0 * skim / (area - skim) if ok else float("inf")
+    seen = Interference("left", apex, t_s, ok, 1.0, pct, at_start / noise, "tail")
+    return seen, skim if ok else 0.0
