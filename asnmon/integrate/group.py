@@ -265,8 +265,10 @@ def _shape(
     if grid.size >= MIN_SHAPE_POINTS:
         a = np.interp(grid, trace.rt, s) - (base[0] + base[1] * grid)
         b = np.interp(grid, ref_trace.rt, ref_s) - (ref_base[0] + ref_base[1] * grid)
-        if np.std(a) > 0 and np.std(b) > 0:
-            r = float(np.corrcoef(a, b)[0, 1])
+        a, b = a - a.mean(), b - b.mean()
+        den = float(np.sqrt(float(a @ a) * float(b @ b)))
+        if den > 0:
+            r = float(a @ b) / den
     return replace(
         peak, apex_offset=peak.apex_rt - ref.apex_rt, shape_r=r, reference=ref.transition
     )
