@@ -53,6 +53,7 @@ QUIET_SPAN_FWHM = 5.0  # ... and are searched over this many FWHM further out
 MIN_QUIET_POINTS = 8  # a baseline stretch has at least this many points
 QUIET_SD = 2.5  # a quiet stretch scatters about its line by at most this x the noise there
 FLAT_FRACTION = 0.08  # ... and changes by at most this fraction of the peak height per FWHM
+TAILING = 1.25  # half width after / before the apex that makes a tailing peak
 BASELINE_FRACTION = 1e-4  # "back on the baseline": the averaged profile within this of it
 
 
@@ -263,7 +264,8 @@ def find_bounds(
     hw_left, hw_right = _half_widths(s, apex, level)
     offset = QUIET_OFFSET_FWHM * fw_pts
     off_lo = int(np.ceil(offset))
-    off_hi = int(np.ceil(max(offset, QUIET_OFFSET_FWHM * 2.0 * hw_right)))
+    tailing = hw_right >= TAILING * hw_left
+    off_hi = int(np.ceil(max(offset, QUIET_OFFSET_FWHM * 2.0 * hw_right) if tailing else offset))
     span = max(int(np.ceil(QUIET_SPAN_FWHM * fw_pts)), 2 * width)
     strong = cand[prom >= thr]
     max_slope = FLAT_FRACTION * float(s[apex] - level) / max(fw_pts, 1.0)
