@@ -53,7 +53,7 @@ QUIET_SPAN_FWHM = 5.0  # ... and are searched over this many FWHM further out
 MIN_QUIET_POINTS = 8  # a baseline stretch has at least this many points
 QUIET_SD = 2.5  # a quiet stretch scatters about its line by at most this x the noise there
 FLAT_FRACTION = 0.08  # ... and changes by at most this fraction of the peak height per FWHM
-TAILING = 1.25  # half width after / before the apex that makes a tailing peak
+TAILING = 1.5  # half width after / before the apex that makes a tailing peak
 BASELINE_FRACTION = 1e-4  # "back on the baseline": the averaged profile within this of it
 
 

@@ -24,6 +24,7 @@ member keeps the whole-boundary area and says it cannot be separated.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from asnmon.integrate.noise import median, smoothing_gain
@@ -42,9 +43,7 @@ def _line(base: tuple[float, float], t: FloatArray) -> FloatArray:
     return base[0] + base[1] * t
 
 
-def area_between(
-    trace: Chromatogram, lo: float, hi: float, base: tuple[float, float]
-) -> float:
+def area_between(trace: Chromatogram, lo: float, hi: float, base: tuple[float, float]) -> float:
     """Trapezoid of the raw trace minus its baseline over [lo, hi], ends interpolated."""
     rt, y = trace.rt, trace.intensity
     lo, hi = max(lo, float(rt[0])), min(hi, float(rt[-1]))
