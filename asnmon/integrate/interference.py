@@ -33,6 +33,7 @@ from asnmon.records import Chromatogram, FloatArray, Interference
 INTERFERENCE_SN = 5.0  # excess peak height / noise (smoothed) to call an interferent
 EXCESS_SHARE = 0.5  # ... and at least this share of the member's own signal at its apex
 APEX_GAP_FWHM = 1.5  # ... and at least this many FWHM from the group apex
+MIN_EXCESS_PCT = 1.0  # % of the area an interferent must add to be acted on (and said)
 MIN_CLEAN_SHARE = 0.6  # the reference's share of its peak that the clean interval must hold
 MIN_POINTS = 8  # member points inside the boundaries needed to look at all
 TAIL_SHARE = 0.03  # a member still this share of its apex up at the start, the IS not: a tail
@@ -89,10 +90,24 @@ def find_interference(
     cand = np.flatnonzero(far)
     q = int(cand[np.argmax(excess[cand])])
     gain = smoothing_gain(window)
-    noise = gain * math.hypot(sd0, rel * max(float(z[q]), 0.0))
+    # the noise there: the model's, or the raw scatter about the smoothed trace nearby if
+    # larger (counting noise at a few hundred counts is neither the baseline's nor the top's)
+    near = idx[max(0, q - window) : q + window + 1]
+    local = float(np.std(trace.intensity[near] - s[near])) if near.size >= 3 else 0.0
+    noise = gain * max(math.hypot(sd0, rel * max(float(z[q]), 0.0)), local)
     x_q = float(excess[q])
     sn = x_q / noise if noise > 0 else float("inf")
     if sn < INTERFERENCE_SN or x_q < EXCESS_SHARE * float(z[q]):
+        return None
+    # a peak, not a spike: as wide as a third of the group's peak above half its height
+    above = excess >= 0.5 * x_q
+    a = q
+    while a > 0 and above[a - 1]:
+        a -= 1
+    e = q
+    while e < above.size - 1 and above[e + 1]:
+        e += 1
+    if float(t[e] - t[a]) < fwhm / 3.0:
         return None
     k = int(np.argmin(np.abs(t - group_apex)))
     side = "right" if q > k else "left"
@@ -112,6 +127,8 @@ def find_interference(
     else:  # what the excess adds, far from the apex, as the interferent's share
         estimate = whole - float(np.trapezoid(np.where(far, np.maximum(excess, 0.0), 0.0), t))
     excess_pct = 100.0 * (whole - estimate) / estimate if estimate > 0 else float("inf")
+    if excess_pct < MIN_EXCESS_PCT:  # nothing the area would notice: no interference to speak of
+        return None
     return Interference(
         side=side,
         apex_rt=float(t[q]),
@@ -180,5 +197,7 @@ def find_tail(
     area = area_between(trace, t_s, t_e, base)
     ok = area > 0 and skim < MAX_SKIM_SHARE * area
     pct = 100.0 * skim / (area - skim) if ok else float("inf")
+    if pct < MIN_EXCESS_PCT:
+        return None
     seen = Interference("left", apex, t_s, ok, 1.0, pct, at_start / noise, "tail")
     return seen, skim if ok else 0.0
