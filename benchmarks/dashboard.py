@@ -17,7 +17,6 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path and its name would
@@ -25,36 +24,11 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+sys.path.append(str(_HERE))  # last: its siblings (big_run), never before the package
+
+from big_run import fill_run  # noqa: E402
 
 from asnmon.assay import load_assay  # noqa: E402
-from asnmon.mzml import file_sha256  # noqa: E402
-from asnmon.pipeline import RunIngestor, ingest_paths, process_file  # noqa: E402
-from asnmon.simulate import SimConfig, simulate_run  # noqa: E402
-from asnmon.store import RunInfo, Store  # noqa: E402
-from asnmon.worklist import load_worklist, resolve_sample  # noqa: E402
-
-
-def fill(db: Path, n: int, work: Path) -> Store:
-    assay = load_assay()
-    sim = simulate_run(work / "run", SimConfig(n_samples=30))
-    store = Store(db)
-    wl = load_worklist(sim.worklist_path)
-    ing = RunIngestor(store, assay, RunInfo("big", "big", planned=n), worklist=wl)
-    ingest_paths(ing, sim.paths)
-    cal = ing.calibration
-    outcomes = [
-        process_file(p, file_sha256(p), resolve_sample(p, wl, assay), assay, cal) for p in sim.paths
-    ]
-    k = len(sim.paths)
-    while k < n:
-        o = outcomes[k % len(outcomes)]
-        name = f"{k + 1:05d}_{o.path.name}"
-        ing.record(
-            replace(o, path=o.path.with_name(name), sha256=f"{k:064d}"),
-            acquired_order=float(k),
-        )
-        k += 1
-    return store
 
 
 def timed(fn: Callable[[], object], repeat: int = 5) -> tuple[float, float, float]:
@@ -80,7 +54,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="asnmon-bench-") as tmp:
         t = time.perf_counter()
-        store = fill(Path(tmp) / "big.duckdb", args.injections, Path(tmp))
+        store, _, _ = fill_run(Path(tmp) / "big.duckdb", args.injections, Path(tmp))
         print(
             f"filled {store.runs()['injections'][0]} injections in {time.perf_counter() - t:.1f} s"
         )

@@ -39,44 +39,20 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+sys.path.append(str(_HERE))  # last: its siblings (big_run), never before the package
+
+from big_run import fill_run  # noqa: E402
 
 from asnmon.assay import load_assay  # noqa: E402
-from asnmon.mzml import file_sha256  # noqa: E402
-from asnmon.pipeline import RunIngestor, ingest_paths, process_file  # noqa: E402
+from asnmon.pipeline import RunIngestor  # noqa: E402
 from asnmon.records import Outcome  # noqa: E402
-from asnmon.simulate import SimConfig, simulate_run  # noqa: E402
-from asnmon.store import RunInfo, Store  # noqa: E402
-from asnmon.worklist import load_worklist, resolve_sample  # noqa: E402
+from asnmon.store import Store  # noqa: E402
 from dashboard.server import THREADS  # noqa: E402
 
 CALLBACK = "/_dash-update-component"
 PER_PAGE = 6  # concurrent requests a browser makes to one host
 # pattern-matched buttons, and the output whose new children re-draw them
 CONTAINERS = {"inj-row": "injections.children", "ack": "flag-list.children"}
-
-
-def fill(db: Path, n: int, work: Path) -> tuple[Store, RunIngestor, list[Outcome]]:
-    """~n injections (as benchmarks/dashboard.py), the ingestor, and sample outcomes."""
-    assay = load_assay()
-    sim = simulate_run(work / "run", SimConfig(n_samples=30))
-    store = Store(db)
-    wl = load_worklist(sim.worklist_path)
-    ing = RunIngestor(store, assay, RunInfo("big", "big", planned=n), worklist=wl)
-    ingest_paths(ing, sim.paths)
-    cal = ing.calibration
-    outcomes = [
-        process_file(p, file_sha256(p), resolve_sample(p, wl, assay), assay, cal) for p in sim.paths
-    ]
-    k = len(sim.paths)
-    while k < n:
-        o = outcomes[k % len(outcomes)]
-        ing.record(
-            replace(o, path=o.path.with_name(f"{k + 1:05d}_{o.path.name}"), sha256=f"{k:064d}"),
-            acquired_order=float(k),
-        )
-        k += 1
-    samples = [o for o in outcomes if o.sample.sample_type == "sample"]
-    return store, ing, samples
 
 
 class Writer(threading.Thread):
@@ -382,7 +358,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="asnmon-load-") as tmp:
         t = time.perf_counter()
-        store, ing, samples = fill(Path(tmp) / "big.duckdb", args.injections, Path(tmp))
+        store, ing, samples = fill_run(Path(tmp) / "big.duckdb", args.injections, Path(tmp))
         print(
             f"filled {store.runs()['injections'][0]} injections in {time.perf_counter() - t:.1f} s;"
             f" {args.clients} pages polling every 1 s, a new injection every "

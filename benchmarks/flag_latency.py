@@ -13,21 +13,21 @@ Target (issue 5): within 2 s.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 # The tests' browser helpers; and not this folder first, whose dashboard.py (the
 # dashboard benchmark) would shadow the dashboard package.
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path[:0] = [str(HERE.parent / "tests"), str(HERE.parent)]
+sys.path.append(str(HERE))  # last: its siblings (big_run), never before the package
 
+from big_run import fill_run  # noqa: E402
 from helpers import CHROMEDRIVER, CHROMIUM, chromium, wait_on  # noqa: E402
 
 from asnmon.assay import load_assay  # noqa: E402
@@ -35,16 +35,6 @@ from asnmon.pipeline import RunIngestor  # noqa: E402
 from asnmon.store import RunInfo  # noqa: E402
 from dashboard.app import create_app  # noqa: E402
 from dashboard.server import serve  # noqa: E402
-
-
-def _dashboard_bench() -> Any:
-    """benchmarks/dashboard.py, whose name the dashboard package would shadow on import."""
-    spec = importlib.util.spec_from_file_location("dashboard_bench", HERE / "dashboard.py")
-    if spec is None or spec.loader is None:
-        raise ImportError("benchmarks/dashboard.py not found")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     assay = load_assay()
     with tempfile.TemporaryDirectory(prefix="asnmon-flag-") as tmp:
         print(f"filling a run of {args.injections} injections ...", flush=True)
-        store = _dashboard_bench().fill(Path(tmp) / "db.duckdb", args.injections, Path(tmp))
+        store, _, _ = fill_run(Path(tmp) / "db.duckdb", args.injections, Path(tmp))
         ingestor = RunIngestor(store, assay, RunInfo("big", "big"), None)
         server = serve(create_app(store, assay, refresh_ms=args.refresh_ms), port=0)
         seconds = []

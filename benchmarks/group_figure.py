@@ -28,7 +28,7 @@ import polars as pl  # noqa: E402
 from asnmon.assay import load_assay  # noqa: E402
 from asnmon.pipeline import process_file  # noqa: E402
 from asnmon.records import Outcome, Sample, SampleType  # noqa: E402
-from dashboard import figures  # noqa: E402
+from dashboard import chromatogram  # noqa: E402
 
 FILE = "smartpeak_misc/RawDataProcessor_mzML_1.mzML"
 
@@ -85,7 +85,7 @@ def main() -> int:
     sample = Sample(file=path.stem, sample_id="broth QC", sample_type=SampleType.SAMPLE)
     outcome = process_file(path, "-", sample, assay, None)
     traces, peaks, flags = frames(outcome)
-    fig = figures.chromatogram_figure([("real file", traces, peaks, flags)])
+    fig = chromatogram.chromatogram_figure([("real file", traces, peaks, flags)])
     for ax in ("xaxis", "xaxis2", "xaxis3"):
         fig.layout[ax].range = [0.6, 1.4]
     fig.update_layout(width=1500, height=430)

@@ -23,7 +23,7 @@ from asnmon.assay import Assay
 from asnmon.errors import StoreError
 from asnmon.store import STORE_FAILURES, Store
 from asnmon.westgard import GuideSet, QcPoint, guides_for
-from dashboard import figures, inputs, layout, tables
+from dashboard import chromatogram, figures, inputs, layout, tables
 from dashboard.data import RunCache, Snapshot
 from dashboard.guard import MAX_REQUEST_KB
 from dashboard.inputs import BadInput
@@ -290,7 +290,7 @@ class Views:
 
     def chromatograms(self, injection_id: int | None, run_id: str | None) -> Any:
         if injection_id is None:
-            return figures.chromatogram_figure([])
+            return chromatogram.chromatogram_figure([])
         snap = self.snapshot(run_id)
         label = _label(snap.results, injection_id)
 
@@ -316,7 +316,7 @@ class Views:
                     flags_of(ref),
                 )
             )
-        return figures.chromatogram_figure(panels)
+        return chromatogram.chromatogram_figure(panels)
 
     # ---------------------------------------------------------------- tabs
 

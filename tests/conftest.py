@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from asnmon.assay import Assay, load_assay
+
+# Timings never decide a test (the machine may be loaded): no per-example deadline
+# for any hypothesis test, not only the ones that remember to say so.
+settings.register_profile("asnmon", deadline=None)
+settings.load_profile("asnmon")
 
 ROOT = Path(__file__).resolve().parent.parent
 

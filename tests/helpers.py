@@ -1,14 +1,18 @@
 """What several test modules need alike: waiting on conditions, a monitor's printed
-lines, and headless Chromium."""
+lines, a real ``asnmon`` process, and headless Chromium."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -85,3 +89,52 @@ def wait_on(driver: Any, condition: Any, timeout: float) -> Any:
     return WebDriverWait(
         driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
     ).until(condition)
+
+
+class Proc:
+    """A real ``asnmon`` process whose stdout and stderr lines are collected as they come."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        self.popen = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="backslashreplace",  # a file name that is not UTF-8 must not kill the reader
+        )
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, into), daemon=True)
+            for stream, into in ((self.popen.stdout, self.lines), (self.popen.stderr, self.errors))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.errors)
+
+    def having(self, text: str) -> list[str]:
+        return [line for line in list(self.lines) if text in line]
+
+    def finish(self, timeout: float = 30) -> int:
+        code = self.popen.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        return code
+
+    def close(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.finish()
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from asnmon.assay import Assay
-from dashboard import figures, layout, style, tables
+from dashboard import chromatogram, figures, layout, style, tables
 
 pytestmark = pytest.mark.filterwarnings(
     # dash -> requests -> urllib3 warns about its deprecated [secure] extra on import
@@ -270,7 +270,9 @@ def test_chromatogram_figure_boundaries_and_reference_row() -> None:
             "area": [1.0e4] * 3,
         }
     )
-    fig = figures.chromatogram_figure([("S1", traces, peaks), ("reference CAL05", traces, peaks)])
+    fig = chromatogram.chromatogram_figure(
+        [("S1", traces, peaks), ("reference CAL05", traces, peaks)]
+    )
     baselines = [t for t in fig.data if t.hovertemplate == "baseline<extra></extra>"]
     assert len(baselines) == 6
     assert list(baselines[0].x) == [3.1, 3.3]
@@ -392,7 +394,7 @@ def test_chromatogram_figure_shows_the_group_its_cut_and_its_flags() -> None:
             ],
         }
     )  # fmt: skip
-    fig = figures.chromatogram_figure([("S1", traces, peaks, flags)])
+    fig = chromatogram.chromatogram_figure([("S1", traces, peaks, flags)])
     shared = [t for t in fig.data if t.name == "shared boundaries"]
     assert len(shared) == 2  # one per drawn trace, the same two times in both
     assert {tuple(x for x in t.x if x is not None) for t in shared} == {(0.9, 0.9, rt[-1], rt[-1])}
@@ -404,6 +406,6 @@ def test_chromatogram_figure_shows_the_group_its_cut_and_its_flags() -> None:
     assert any("PEAK_TRUNCATED right, 4 % of apex" in n for n in notes)
     assert any("NO_CALIBRATION" in n for n in notes)  # injection-level flags: first column
     # without flags (an older database) the builder still draws the group
-    plain = figures.chromatogram_figure([("S1", traces, peaks)])
+    plain = chromatogram.chromatogram_figure([("S1", traces, peaks)])
     assert not any("PEAK_TRUNCATED" in str(a.text) for a in plain.layout.annotations)
     assert len([t for t in plain.data if t.name == "acquisition ends"]) == 2  # from the peaks

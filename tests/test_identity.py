@@ -12,16 +12,14 @@ import io
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import wait_for
+from helpers import Proc, wait_for
 
 from asnmon.assay import Assay
 from asnmon.names import from_db
@@ -30,7 +28,6 @@ from asnmon.simulate import SimConfig, SimulatedRun, simulate_run, write_injecti
 from asnmon.store import RunInfo, Store
 from asnmon.worklist import load_worklist
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIG = SimConfig(n_samples=4, seed=17)
 
 
@@ -155,46 +152,6 @@ def test_same_content_under_a_second_name_is_recorded_as_a_duplicate(
 # ---------------------------------------------------------------- the monitor, killed
 
 
-class Proc:
-    """``asnmon run`` as a subprocess, its stdout lines collected as they come."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.lines: list[str] = []
-        self.popen = subprocess.Popen(
-            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for raw in self.popen.stdout:
-            self.lines.append(raw.decode("utf-8", "backslashreplace").rstrip("\n"))
-
-    def raw_lines(self) -> list[str]:
-        return list(self.lines)
-
-    def having(self, text: str) -> list[str]:
-        return [line for line in list(self.lines) if text in line]
-
-    def finish(self, timeout: float = 30) -> int:
-        code = self.popen.wait(timeout)
-        self._reader.join(timeout)
-        return code
-
-    def stderr(self) -> str:
-        assert self.popen.stderr is not None
-        return self.popen.stderr.read().decode("utf-8", "backslashreplace")
-
-    def close(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-        self.finish()
-        for stream in (self.popen.stdout, self.popen.stderr):
-            if stream is not None:
-                stream.close()
-
-
 @pytest.fixture
 def procs() -> Iterator[Any]:
     started: list[Proc] = []
@@ -238,7 +195,7 @@ def test_a_b_a_across_a_kill_9_gives_a_new_version_a(
     assert wait_for(lambda: second.having("(v3)"), 60), second.lines
     assert wait_for(lambda: all(second.having(p.name) for p in others), 60)
     second.popen.send_signal(signal.SIGTERM)
-    assert second.finish() == 0, second.stderr()
+    assert second.finish() == 0, second.stderr
 
     with Store(db, read_only=True) as store:
         got = rows(
@@ -277,8 +234,8 @@ def test_any_name_the_os_gives_is_stored_and_shown_safely(
     assert wait_for(lambda: monitor.having("Probe_M\\xfcller.mzML"), 60), monitor.lines
     assert wait_for(lambda: monitor.having("\\x1b[2J\\x1b[31mS0002\\u202e.mzML"), 60)
     monitor.popen.send_signal(signal.SIGTERM)
-    assert monitor.finish() == 0, monitor.stderr()
-    for line in monitor.raw_lines():  # nothing reached the terminal that it would act on
+    assert monitor.finish() == 0, monitor.stderr
+    for line in list(monitor.lines):  # nothing reached the terminal that it would act on
         assert line.isprintable(), repr(line)
 
     with Store(db, read_only=True) as store:

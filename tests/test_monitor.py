@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from helpers import Lines, wait_for
+from helpers import Lines, Proc, wait_for
 
 from asnmon.assay import Assay
 from asnmon.monitor import Monitor
@@ -288,54 +288,6 @@ def test_restart_fits_calibrators_stored_but_not_fitted_before_a_kill(
     assert wait_for(monitor.idle, 5)
     assert monitor.store.calibrations("seq").height >= 1
     assert results(monitor, "seq")["S0001"]["conc"] is not None
-
-
-class Proc:
-    """A real ``asnmon`` process whose stdout and stderr lines are collected as they come."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.lines: list[str] = []
-        self.errors: list[str] = []
-        self.popen = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-        )
-        self._readers = [
-            threading.Thread(target=self._read, args=(stream, into), daemon=True)
-            for stream, into in ((self.popen.stdout, self.lines), (self.popen.stderr, self.errors))
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    @staticmethod
-    def _read(stream: Any, into: list[str]) -> None:
-        for line in stream:
-            into.append(line.rstrip("\n"))
-
-    @property
-    def stderr(self) -> str:
-        return "\n".join(self.errors)
-
-    def having(self, text: str) -> list[str]:
-        return [line for line in list(self.lines) if text in line]
-
-    def finish(self, timeout: float = 30) -> int:
-        code = self.popen.wait(timeout)
-        for reader in self._readers:
-            reader.join(timeout)
-        return code
-
-    def close(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-        self.finish()
-        for stream in (self.popen.stdout, self.popen.stderr):
-            if stream is not None:
-                stream.close()
 
 
 @pytest.fixture

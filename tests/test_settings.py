@@ -239,15 +239,8 @@ def test_invalid_command_line_value_names_option(
 
 
 def run_argv(*args: str) -> list[str]:
-    """``python -m asnmon.cli run ...``; until cli.COMMANDS dispatches "run", the same
-    ``main`` with that one entry added (see test_monitor's strict xfail)."""
-    if "run" in cli.COMMANDS:
-        return [sys.executable, "-m", "asnmon.cli", "run", *args]
-    shim = (
-        "import sys; from asnmon import cli; cli.COMMANDS.setdefault('run', cli.cmd_run); "
-        "sys.exit(cli.main(sys.argv[1:]))"
-    )
-    return [sys.executable, "-c", shim, "run", *args]
+    """``python -m asnmon.cli run ...``, as a user types it."""
+    return [sys.executable, "-m", "asnmon.cli", "run", *args]
 
 
 def test_precedence_in_a_real_asnmon_run(tmp_path: Path) -> None:

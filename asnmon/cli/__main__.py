@@ -1,0 +1,7 @@
+"""``python -m asnmon.cli``."""
+
+import sys
+
+from asnmon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,183 @@
+"""SQL helpers shared by the store's mixins: the transaction, row inserts, encodings."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from asnmon.errors import StoreError
+from asnmon.names import printable
+from asnmon.records import Flag, Result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# What a failing database raises: DuckDB's own errors escape a few paths (a
+# failed commit) unwrapped, so callers that must survive one catch both.
+STORE_FAILURES: tuple[type[Exception], ...] = (StoreError, duckdb.Error)
+
+
+_DATA_ERRORS = (duckdb.DataError, duckdb.IntegrityError, duckdb.InvalidInputException)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether a store failure is about the values written (the schema refuses one),
+    not the database: retrying that file cannot help, and other files still store."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(
+            seen, duckdb.DataError | duckdb.IntegrityError | duckdb.InvalidInputException
+        ):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+class _Transaction:
+    """``with store._tx() as con:`` — commit on success, roll back on any error."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, lock: threading.Lock) -> None:
+        self._con = con
+        self._lock = lock
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        self._lock.acquire()
+        self._con.begin()
+        return self._con
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self._con.commit()
+            else:
+                self._con.rollback()
+        finally:
+            self._lock.release()
+        if isinstance(exc, duckdb.Error):
+            raise StoreError(f"database write failed: {exc}") from exc
+
+
+def _insert_result(
+    con: duckdb.DuckDBPyConnection, injection_id: int, r: Result, calibration_id: int | None
+) -> None:
+    con.execute(
+        "INSERT INTO results (injection_id, calibration_id, calibration_version, status, "
+        "area_ratio, conc_vial, conc, unit, normalized_value, normalized_unit, accuracy_pct, "
+        "current, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,TRUE,?)",
+        [
+            injection_id,
+            calibration_id,
+            r.calibration_version,
+            r.status,
+            r.area_ratio,
+            r.conc_vial,
+            r.conc,
+            r.unit,
+            r.normalized_value,
+            r.normalized_unit,
+            r.accuracy_pct,
+            _now(),
+        ],
+    )
+
+
+def _insert_flags(
+    con: duckdb.DuckDBPyConnection, run_id: str, injection_id: int | None, flags: Iterable[Flag]
+) -> None:
+    rows = [
+        [
+            run_id,
+            injection_id,
+            f.code,
+            f.severity.value,
+            _text(f.message),
+            _text(f.action),
+            f.value,
+            f.limit,
+            _text(f.source),
+            json.dumps(dict(f.details), default=str),
+            _now(),
+        ]
+        for f in flags
+    ]
+    _insert_rows(
+        con,
+        "flags (run_id, injection_id, code, severity, message, action, value, limit_value, "
+        "source, details, created_at)",
+        rows,
+    )
+
+
+def _deactivate(
+    con: duckdb.DuckDBPyConnection, run_id: str, injection_id: int | None, codes: Sequence[str]
+) -> None:
+    """Flags are never deleted: the ones being replaced stop being active."""
+    if not codes:
+        return
+    target = "injection_id = ?" if injection_id is not None else "injection_id IS NULL"
+    params: list[Any] = [_now(), run_id]
+    if injection_id is not None:
+        params.append(injection_id)
+    con.execute(
+        f"UPDATE flags SET active = FALSE, deactivated_at = ? WHERE run_id = ? AND {target} "
+        f"AND active AND code IN ({','.join('?' * len(codes))})",
+        [*params, *codes],
+    )
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One multi-row INSERT: DuckDB's executemany pays a statement per row."""
+    if not rows:
+        return
+    one = "(" + ",".join("?" * len(rows[0])) + ")"
+    con.execute(
+        f"INSERT INTO {table} VALUES " + ",".join([one] * len(rows)),
+        [v for row in rows for v in row],
+    )
+
+
+def _text(value: str | None) -> str | None:
+    """Free text as the database can hold it and a screen can show it (asnmon.names)."""
+    return printable(value) if value is not None else None
+
+
+def _shown(value: object) -> object:
+    """A status value as the dashboard may show it: file names and errors made printable."""
+    if isinstance(value, str | Path):
+        return printable(str(value))
+    if isinstance(value, list | tuple):
+        return [_shown(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(str(k)): _shown(v) for k, v in value.items()}
+    return value
+
+
+def _blob(values: np.ndarray) -> bytes:
+    return np.asarray(values, dtype="<f4").tobytes()
+
+
+def _unblob(data: bytes | None) -> list[float]:
+    return np.frombuffer(data, dtype="<f4").astype(np.float64).tolist() if data else []
+
+
+def _change(
+    con: duckdb.DuckDBPyConnection, run_id: str | None, kind: str, injection_id: int | None
+) -> None:
+    con.execute(
+        "INSERT INTO changes (changed_at, run_id, kind, injection_id) VALUES (?,?,?,?)",
+        [_now(), run_id, kind, injection_id],
+    )

@@ -1,0 +1,168 @@
+"""The connection: open, migrate, per-thread readers, transactions, health probes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import duckdb
+import polars as pl
+
+from asnmon.errors import StoreError
+from asnmon.store._sql import (
+    STORE_FAILURES,
+    _now,
+    _Transaction,
+    one_line,
+)
+from asnmon.store.schema import MIGRATIONS
+
+# DuckDB caches table blocks up to its memory limit (80 % of RAM by default), so a
+# monitor left running for months would grow by ~23 MiB per 1,000 injections until
+# then (measured: benchmarks/latency.py --soak). A fixed cap keeps its memory flat.
+MEMORY_MB = 256
+
+
+class StoreBase:
+    """One DuckDB file. Writers call the ``write_*`` methods from one thread."""
+
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, memory_mb: int = MEMORY_MB
+    ) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._memory_mb = memory_mb
+        try:
+            if read_only and not self.path.exists():
+                raise StoreError(f"{self.path}: no such database")
+            self._con = duckdb.connect(
+                str(self.path), read_only=read_only, config={"memory_limit": f"{memory_mb}MB"}
+            )
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"{self.path}: cannot open the database ({exc}). Is another "
+                "asnmon process using it? DuckDB allows one writer."
+            ) from exc
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        if not read_only:
+            self.migrate()
+
+    # ------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own cursor: DuckDB connections are not shared across threads."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            self._local.cursor = cur
+        return cur
+
+    def schema_version(self) -> int:
+        cur = self.reader()
+        exists = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name='schema_version'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def migrate(self) -> None:
+        con = self._con
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP)"
+        )
+        current = self.schema_version()
+        for version, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            con.begin()
+            try:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+                con.commit()
+            except duckdb.Error as exc:
+                con.rollback()
+                raise StoreError(f"migration {version} failed: {exc}") from exc
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._con, self._lock)
+
+    def _frame(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """A query as a polars frame (built from rows: no pyarrow needed)."""
+        cur = self.reader().execute(sql, list(params))
+        columns = [d[0] for d in cur.description or ()]
+        rows = cur.fetchall()
+        return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+
+    # ------------------------------------------------------------ health (the monitor's)
+
+    def identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the file at ``path`` now; None when nothing is there.
+
+        DuckDB keeps writing into a file deleted or replaced under it, so what it
+        writes would vanish at exit: the monitor compares this with what it opened.
+        """
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def probe(self, *, deep: bool = False) -> str | None:
+        """None if the database reads and commits a small write; otherwise why not.
+
+        ``deep`` also reads every row of every table, which is where a corrupted
+        file shows (DuckDB checks a block's checksum only when it reads it).
+        """
+        try:
+            cur = self.reader()
+            cur.execute("SELECT count(*) FROM monitor_status").fetchone()
+            if deep:
+                tables = cur.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'main' AND table_type = 'BASE TABLE'"
+                ).fetchall()
+                for (table,) in tables:
+                    cur.execute(f'SELECT max(hash("{table}")) FROM "{table}"').fetchone()
+            with self._tx() as con:
+                con.execute(
+                    "INSERT OR REPLACE INTO monitor_status VALUES ('probe', ?, ?)",
+                    [json.dumps(time.time()), _now()],
+                )
+        except STORE_FAILURES as exc:
+            return one_line(exc)
+        return None
+
+    def reconnect(self) -> None:
+        """Close and reopen ``path`` (after a fatal error, or onto a restored file).
+
+        Every thread's cursor belonged to the old connection: each gets a new one.
+        """
+        with self._lock:
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
+            self._local = threading.local()
+            try:
+                self._con = duckdb.connect(
+                    str(self.path), config={"memory_limit": f"{self._memory_mb}MB"}
+                )
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.path}: cannot reopen the database ({exc})") from exc
+        self.migrate()

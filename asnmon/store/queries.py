@@ -1,0 +1,306 @@
+"""Reads: typed rows for the ingestor, polars frames for the dashboard and reports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+
+from asnmon.names import from_db
+from asnmon.records import Calibration, Peak, Sample, SampleType
+from asnmon.store._sql import (
+    _unblob,
+)
+from asnmon.store.base import StoreBase
+from asnmon.store.rows import StoredEntry, StoredFile
+from asnmon.worklist import file_key as file_stem
+
+
+class Queries(StoreBase):
+    """Read queries; each runs on the calling thread's own cursor."""
+
+    def run_files(self, run_id: str) -> dict[str, StoredFile]:
+        """Each file's current version, by its name as the OS gives it, in arrival order."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT file, injection_id, version, error IS NOT NULL, sha256, path, "
+                "injection_id IN (SELECT injection_id FROM flags WHERE run_id = ? "
+                "AND code = 'DUPLICATE') FROM injections WHERE run_id = ? AND NOT superseded "
+                "ORDER BY injection_id",
+                [run_id, run_id],
+            )
+            .fetchall()
+        )
+        return {
+            from_db(r[0]): StoredFile(
+                int(r[1]), int(r[2]), bool(r[3]), str(r[4]), from_db(r[5] or ""), bool(r[6])
+            )
+            for r in rows
+        }
+
+    def load_run(self, run_id: str) -> list[StoredEntry]:
+        """Every current injection of a run with its sample and peaks, in arrival order.
+
+        A restarted monitor rebuilds its in-memory run (calibrators, history)
+        from this, so a restart changes nothing about how later files are judged.
+        """
+        cur = self.reader()
+        rows = cur.execute(
+            "SELECT injection_id, file, sample_id, sample_type, position, level, nominal, "
+            "matrix, dilution, normalizer, normalizer_unit, volume_ul, group_name, in_worklist, "
+            "error FROM injections WHERE run_id = ? AND NOT superseded ORDER BY injection_id",
+            [run_id],
+        ).fetchall()
+        peaks: dict[int, dict[str, Peak]] = {}
+        for r in cur.execute(
+            "SELECT p.injection_id, p.transition, p.apex_rt, p.start_rt, p.end_rt, p.area, "
+            "p.height, p.baseline_start, p.baseline_end, p.fwhm, p.sn, p.points, p.saturated, "
+            "p.truncated FROM peaks p JOIN injections i USING (injection_id) "
+            "WHERE i.run_id = ? AND NOT i.superseded",
+            [run_id],
+        ).fetchall():
+            peaks.setdefault(r[0], {})[r[1]] = Peak(r[1], *r[2:])
+        out = []
+        for r in rows:
+            sample = Sample(
+                file=file_stem(from_db(r[1])),
+                sample_id=r[2],
+                sample_type=SampleType(r[3]),
+                position=r[4],
+                level=r[5],
+                nominal=r[6],
+                matrix=r[7],
+                dilution=r[8] or 1.0,
+                normalizer=r[9],
+                normalizer_unit=r[10],
+                volume_ul=r[11],
+                group=r[12],
+                in_worklist=bool(r[13]),
+            )
+            out.append(StoredEntry(int(r[0]), sample, peaks.get(r[0], {}), r[14] is not None))
+        return out
+
+    def latest_calibration(
+        self, *, run_id: str | None = None, exclude_run: str | None = None, accepted: bool = True
+    ) -> Calibration | None:
+        """The newest (accepted) curve of a run, or of any other run (carry-over)."""
+        sql = (
+            "SELECT run_id, version, model, weighting, zero_intercept, c0, c1, c2, r2, "
+            "accepted, reason, lloq, uloq, carried_over_from FROM calibrations WHERE TRUE"
+        )
+        params: list[Any] = []
+        if accepted:
+            sql += " AND accepted"
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            params.append(run_id)
+        if exclude_run is not None:
+            sql += " AND run_id <> ?"
+            params.append(exclude_run)
+        row = (
+            self.reader()
+            .execute(sql + " ORDER BY created_at DESC, calibration_id DESC LIMIT 1", params)
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Calibration(
+            version=int(row[1]),
+            model=row[2],
+            weighting=row[3],
+            coefficients=(float(row[5]), float(row[6]), float(row[7])),
+            r2=float(row[8]),
+            points=(),
+            accepted=bool(row[9]),
+            reason=row[10],
+            lloq=float(row[11]),
+            uloq=float(row[12]),
+            zero_intercept=bool(row[4]),
+            carried_over_from=row[13] or f"{row[0]} v{row[1]}",
+        )
+
+    def qc_values(self) -> list[tuple[str, str, str, float]]:
+        """(run_id, acquired, level, accuracy %) of every current QC result, all runs.
+
+        The Westgard rules read this after every QC; a narrow query (no peaks, no
+        flags) keeps it to a fraction of a millisecond.
+        """
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT i.run_id, coalesce(i.acquired_at, CAST(i.ingested_at AS VARCHAR), ''), "
+                "i.level, r.accuracy_pct FROM injections i JOIN results r "
+                "ON r.injection_id = i.injection_id AND r.current "
+                "WHERE NOT i.superseded AND i.sample_type = 'qc' AND i.level IS NOT NULL "
+                "AND r.accuracy_pct IS NOT NULL ORDER BY i.injection_id"
+            )
+            .fetchall()
+        )
+        return [(str(a), str(b), str(c), float(d)) for a, b, c, d in rows]
+
+    def fitted_calibrators(self, run_id: str) -> set[int]:
+        """Injection ids of the calibrators behind the run's newest curve version."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT p.injection_id FROM calibration_points p JOIN calibrations c "
+                "USING (calibration_id) WHERE c.run_id = ? AND c.version = "
+                "(SELECT max(version) FROM calibrations WHERE run_id = ?)",
+                [run_id, run_id],
+            )
+            .fetchall()
+        )
+        return {int(r[0]) for r in rows if r[0] is not None}
+
+    def calibration_versions(self, run_id: str) -> int:
+        row = (
+            self.reader()
+            .execute(
+                "SELECT coalesce(max(version), 0) FROM calibrations WHERE run_id = ?", [run_id]
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def last_change(self) -> int:
+        row = self.reader().execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
+        return int(row[0]) if row else 0
+
+    def runs(self) -> pl.DataFrame:
+        return self._frame(
+            "SELECT r.*, (SELECT count(*) FROM injections i WHERE i.run_id = r.run_id AND NOT "
+            "i.superseded) AS injections FROM runs r ORDER BY created_at DESC"
+        )
+
+    def flags(self, run_id: str, *, active_only: bool = True) -> pl.DataFrame:
+        where = "AND f.active" if active_only else ""
+        return self._frame(
+            "SELECT f.*, i.file, i.sample_id, i.position, "
+            "(SELECT count(*) FROM acknowledgements a WHERE a.flag_id = f.flag_id) AS acks "
+            "FROM flags f LEFT JOIN injections i USING (injection_id) "
+            f"WHERE f.run_id = ? {where} "
+            "ORDER BY f.flag_id",
+            [run_id],
+        )
+
+    def acknowledgements(self, flag_id: int) -> pl.DataFrame:
+        return self._frame(
+            "SELECT * FROM acknowledgements WHERE flag_id = ? ORDER BY acked_at", [flag_id]
+        )
+
+    def calibrations(self, run_id: str) -> pl.DataFrame:
+        return self._frame("SELECT * FROM calibrations WHERE run_id = ? ORDER BY version", [run_id])
+
+    def calibration_points(self, calibration_id: int) -> pl.DataFrame:
+        return self._frame(
+            "SELECT * FROM calibration_points WHERE calibration_id = ?", [calibration_id]
+        )
+
+    def peaks(self, injection_id: int) -> pl.DataFrame:
+        return self._frame("SELECT * FROM peaks WHERE injection_id = ?", [injection_id])
+
+    def traces(self, injection_id: int) -> pl.DataFrame:
+        """transition, rt and intensity (lists of floats) of an injection's stored windows."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT transition, rt, intensity FROM traces WHERE injection_id = ?",
+                [injection_id],
+            )
+            .fetchall()
+        )
+        return pl.DataFrame(
+            {
+                "injection_id": [injection_id] * len(rows),
+                "transition": [r[0] for r in rows],
+                "rt": [_unblob(r[1]) for r in rows],
+                "intensity": [_unblob(r[2]) for r in rows],
+            },
+            schema={
+                "injection_id": pl.Int64,
+                "transition": pl.String,
+                "rt": pl.List(pl.Float64),
+                "intensity": pl.List(pl.Float64),
+            },
+        )
+
+    def status(self) -> dict[str, Any]:
+        rows = self.reader().execute("SELECT key, value FROM monitor_status").fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def results(self, run_id: str | None = None) -> pl.DataFrame:
+        """One row per current injection, the contract's columns (README "Export")."""
+        where = "WHERE NOT i.superseded"
+        params: list[Any] = []
+        if run_id:
+            where += " AND i.run_id = ?"
+            params.append(run_id)
+        return self._frame(
+            f"""
+            SELECT i.run_id, i.position, i.file, i.sample_id, i.sample_type, i.level, i.matrix,
+                   i.acquired_at, i.ingested_at,
+                   a.area AS analyte_area, s.area AS is_area, r.area_ratio,
+                   a.apex_rt AS analyte_rt, s.apex_rt AS is_rt,
+                   CASE WHEN q.area IS NOT NULL AND a.area > 0 THEN q.area / a.area END
+                       AS ion_ratio,
+                   r.conc_vial, r.conc, r.unit, i.dilution, r.normalized_value,
+                   r.normalized_unit, r.accuracy_pct, r.calibration_id, r.status,
+                   coalesce((SELECT string_agg(DISTINCT f.code, ';' ORDER BY f.code)
+                             FROM flags f WHERE f.injection_id = i.injection_id AND f.active),
+                            '') AS flags,
+                   i.injection_id, i.version, i.group_name, i.nominal, i.error, i.is_pct
+            FROM injections i
+            LEFT JOIN results r ON r.injection_id = i.injection_id AND r.current
+            LEFT JOIN peaks a ON a.injection_id = i.injection_id AND a.role = 'analyte_quant'
+            LEFT JOIN peaks s ON s.injection_id = i.injection_id AND s.role = 'is_quant'
+            LEFT JOIN peaks q ON q.injection_id = i.injection_id AND q.role = 'analyte_qual'
+            {where}
+            ORDER BY i.run_id, i.position NULLS LAST, i.injection_id
+        """,
+            params,
+        )
+
+    # ---- dashboard queries (begin)
+    def changes_since(self, seq: int) -> pl.DataFrame:
+        """What was written after ``seq``, so the dashboard can append instead of redraw."""
+        return self._frame(
+            "SELECT seq, run_id, kind, injection_id FROM changes WHERE seq > ? ORDER BY seq",
+            [seq],
+        )
+
+    # ---- dashboard queries (end)
+
+    def max_flag_id(self) -> int:
+        row = self.reader().execute("SELECT coalesce(max(flag_id), 0) FROM flags").fetchone()
+        return int(row[0]) if row else 0
+
+    def alert_flags_since(self, flag_id: int) -> list[dict[str, Any]]:
+        """Active fail-severity flags newer than ``flag_id``, with their file (for alerts)."""
+        cur = self.reader().execute(
+            "SELECT f.flag_id, f.run_id, f.injection_id, f.code, f.severity, f.message, "
+            "f.action, i.file FROM flags f LEFT JOIN injections i USING (injection_id) "
+            "WHERE f.flag_id > ? AND f.severity = 'fail' AND f.active ORDER BY f.flag_id",
+            [flag_id],
+        )
+        names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def run_verdicts(self) -> dict[str, tuple[str, str]]:
+        """run_id -> (verdict, reason); cheap enough to poll."""
+        rows = self.reader().execute("SELECT run_id, verdict, verdict_reason FROM runs").fetchall()
+        return {r[0]: (r[1] or "", r[2] or "") for r in rows}
+
+    def acquisition_times(self, run_id: str) -> dict[int, str | None]:
+        """injection_id -> acquired_at (the file's startTimeStamp) of a run's current injections."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT injection_id, acquired_at FROM injections "
+                "WHERE run_id = ? AND NOT superseded",
+                [run_id],
+            )
+            .fetchall()
+        )
+        return {int(r[0]): r[1] for r in rows}

@@ -1,0 +1,354 @@
+"""Writes: every one a single transaction, so a kill leaves all of it or none."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+
+from asnmon.errors import StoreError
+from asnmon.names import printable, to_db
+from asnmon.records import Calibration, Flag, Outcome, Result
+from asnmon.store._sql import (
+    _blob,
+    _change,
+    _deactivate,
+    _insert_flags,
+    _insert_result,
+    _insert_rows,
+    _now,
+    _shown,
+    _text,
+)
+from asnmon.store.base import StoreBase
+from asnmon.store.rows import QUANT_CODES, RunInfo
+
+
+class Writes(StoreBase):
+    """Injections, curves, flags, verdicts, acknowledgements, monitor status."""
+
+    def ensure_run(self, run: RunInfo) -> str:
+        with self._tx() as con:
+            row = con.execute("SELECT run_id FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
+            if row is None:
+                con.execute(
+                    "INSERT INTO runs (run_id, name, folder, worklist, assay_name, assay_unit, "
+                    "lloq, uloq, planned, created_at, verdict, verdict_reason) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?, 'pending', 'no injections yet')",
+                    [
+                        run.run_id,
+                        run.name,
+                        run.folder,
+                        run.worklist,
+                        run.assay_name,
+                        run.assay_unit,
+                        run.lloq,
+                        run.uloq,
+                        run.planned,
+                        _now(),
+                    ],
+                )
+                _change(con, run.run_id, "run", None)
+        return run.run_id
+
+    def write_injection(
+        self,
+        run_id: str,
+        outcome: Outcome,
+        *,
+        position: int | None,
+        version: int = 1,
+        supersedes: int | None = None,
+        calibration_id: int | None = None,
+    ) -> int:
+        """Store one file's outcome: injection, peaks, traces, result, flags. One transaction.
+
+        ``calibration_id``: the curve the result was quantified on, when the caller
+        knows it (else it is looked up from the result's calibration version).
+        """
+        s = outcome.sample
+        with self._tx() as con:
+            if supersedes is not None:
+                con.execute(
+                    "UPDATE injections SET superseded = TRUE WHERE injection_id = ?", [supersedes]
+                )
+                con.execute(
+                    "UPDATE results SET current = FALSE WHERE injection_id = ?", [supersedes]
+                )
+                con.execute(
+                    "UPDATE flags SET active = FALSE, deactivated_at = ? "
+                    "WHERE injection_id = ? AND active",
+                    [_now(), supersedes],
+                )
+            row = con.execute(
+                "INSERT INTO injections (run_id, position, file, path, sha256, version, "
+                "sample_id, sample_type, level, nominal, matrix, dilution, normalizer, "
+                "normalizer_unit, volume_ul, group_name, in_worklist, acquired_at, "
+                "acquired_order, ingested_at, mzml_run_id, instrument, polarity, error, notes, "
+                "is_pct) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "RETURNING injection_id",
+                [
+                    run_id,
+                    position,
+                    to_db(outcome.path.name),
+                    to_db(str(outcome.path)),
+                    outcome.sha256,
+                    version,
+                    _text(s.sample_id),
+                    s.sample_type.value,
+                    _text(s.level),
+                    s.nominal,
+                    _text(s.matrix),
+                    s.dilution,
+                    s.normalizer,
+                    _text(s.normalizer_unit),
+                    s.volume_ul,
+                    _text(s.group),
+                    s.in_worklist,
+                    _text(outcome.meta.started_at),
+                    outcome.acquired_order,
+                    _now(),
+                    _text(outcome.meta.run_id),
+                    _text(outcome.meta.instrument),
+                    _text(outcome.meta.polarity),
+                    _text(outcome.error),
+                    "\n".join(printable(n) for n in outcome.notes) or None,
+                    outcome.is_pct,
+                ],
+            ).fetchone()
+            if row is None:
+                raise StoreError("the database returned no id for the new injection")
+            injection_id = int(row[0])
+            peak_rows = [
+                [
+                    injection_id,
+                    tid,
+                    outcome.roles.get(tid),
+                    p.apex_rt,
+                    p.start_rt,
+                    p.end_rt,
+                    p.area,
+                    p.height,
+                    p.baseline_start,
+                    p.baseline_end,
+                    p.fwhm,
+                    p.sn,
+                    p.points,
+                    p.saturated,
+                    p.truncated,
+                ]
+                for tid, p in outcome.peaks.items()
+                if p is not None
+            ]
+            _insert_rows(con, "peaks", peak_rows)
+            _insert_rows(
+                con,
+                "traces",
+                [
+                    [injection_id, tid, _blob(tr.rt), _blob(tr.intensity)]
+                    for tid, tr in outcome.traces.items()
+                ],
+            )
+            cal_id = calibration_id
+            if cal_id is None and outcome.result.calibration_version is not None:
+                found = con.execute(
+                    "SELECT max(calibration_id) FROM calibrations WHERE run_id = ? AND version = ?",
+                    [run_id, outcome.result.calibration_version],
+                ).fetchone()
+                cal_id = found[0] if found else None
+            _insert_result(con, injection_id, outcome.result, cal_id)
+            _insert_flags(con, run_id, injection_id, outcome.flags)
+            if supersedes is not None:
+                _change(con, run_id, "superseded", supersedes)
+            _change(con, run_id, "injection", injection_id)
+        return injection_id
+
+    def write_calibration(
+        self,
+        run_id: str,
+        calibration: Calibration,
+        point_injections: Sequence[int | None],
+        requantified: Mapping[int, tuple[Result, Sequence[Flag]]],
+        run_flags: Sequence[Flag] = (),
+    ) -> int:
+        """Store a new curve version and the run re-quantified against it, atomically."""
+        c = calibration
+        with self._tx() as con:
+            row = con.execute(
+                "INSERT INTO calibrations (run_id, version, model, weighting, zero_intercept, "
+                "c0, c1, c2, r2, accepted, reason, lloq, uloq, carried_over_from, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING calibration_id",
+                [
+                    run_id,
+                    c.version,
+                    c.model,
+                    c.weighting,
+                    c.zero_intercept,
+                    *c.coefficients,
+                    c.r2,
+                    c.accepted,
+                    c.reason,
+                    c.lloq,
+                    c.uloq,
+                    c.carried_over_from,
+                    _now(),
+                ],
+            ).fetchone()
+            if row is None:
+                raise StoreError("the database returned no id for the new calibration")
+            cal_id = int(row[0])
+            _insert_rows(
+                con,
+                "calibration_points",
+                [
+                    [
+                        cal_id,
+                        inj,
+                        p.sample_id,
+                        p.level,
+                        p.nominal,
+                        p.area_ratio,
+                        p.back_calculated,
+                        p.accuracy_pct,
+                        p.excluded,
+                        p.reason,
+                    ]
+                    for p, inj in zip(c.points, point_injections, strict=True)
+                ],
+            )
+            for injection_id, (result, flags) in requantified.items():
+                con.execute(
+                    "UPDATE results SET current = FALSE WHERE injection_id = ? AND current",
+                    [injection_id],
+                )
+                _insert_result(con, injection_id, result, cal_id)
+                codes = sorted(QUANT_CODES)
+                con.execute(
+                    f"UPDATE flags SET active = FALSE, deactivated_at = ? WHERE injection_id = ? "
+                    f"AND active AND code IN ({','.join('?' * len(codes))})",
+                    [_now(), injection_id, *codes],
+                )
+                _insert_flags(
+                    con, run_id, injection_id, [f for f in flags if f.code in QUANT_CODES]
+                )
+            if run_flags:
+                _insert_flags(con, run_id, None, run_flags)
+            _change(con, run_id, "calibration", None)
+        return cal_id
+
+    def replace_run_flags(
+        self,
+        run_id: str,
+        codes: Iterable[str],
+        flags: Sequence[Flag],
+        *,
+        injection_id: int | None = None,
+    ) -> None:
+        """Deactivate the given codes (run-level or on one injection), insert the new set."""
+        with self._tx() as con:
+            _deactivate(con, run_id, injection_id, sorted(set(codes)))
+            _insert_flags(con, run_id, injection_id, flags)
+            _change(con, run_id, "flags", injection_id)
+
+    def set_verdict(
+        self,
+        run_id: str,
+        verdict: str,
+        reason: str,
+        *,
+        replace_codes: Iterable[str] | None = None,
+        flags: Sequence[Flag] = (),
+    ) -> None:
+        """The run's verdict, and (with ``replace_codes``) its run-level flags, in one write."""
+        with self._tx() as con:
+            con.execute(
+                "UPDATE runs SET verdict = ?, verdict_reason = ? WHERE run_id = ?",
+                [verdict, reason, run_id],
+            )
+            if replace_codes is not None:
+                _deactivate(con, run_id, None, sorted(set(replace_codes)))
+                _insert_flags(con, run_id, None, flags)
+            _change(con, run_id, "verdict", None)
+
+    def acknowledge(self, flag_id: int, by: str, comment: str = "") -> None:
+        """Record who looked at a flag and what they said; the flag itself stays."""
+        if not by.strip():
+            raise StoreError("an acknowledgement needs a name")
+        with self._tx() as con:
+            row = con.execute("SELECT run_id FROM flags WHERE flag_id = ?", [flag_id]).fetchone()
+            if row is None:
+                raise StoreError(f"no flag with id {flag_id}")
+            con.execute(
+                "INSERT INTO acknowledgements VALUES (?,?,?,?)",
+                [flag_id, by.strip(), comment.strip(), _now()],
+            )
+            _change(con, row[0], "acknowledgement", None)
+
+    def set_status(self, values: Mapping[str, object]) -> None:
+        """Monitor health (watcher state, queue, last error) for the dashboard."""
+        with self._tx() as con:
+            now = _now()
+            for key, value in values.items():
+                con.execute(
+                    "INSERT OR REPLACE INTO monitor_status VALUES (?,?,?)",
+                    [key, json.dumps(_shown(value), default=str), now],
+                )
+            _change(con, None, "status", None)
+
+    # ---- live flag updates (IS_DRIFT forecast, IS % backfill)
+
+    def update_flag(self, run_id: str, injection_id: int, flag: Flag) -> None:
+        """Keep one injection's flag of ``flag.code`` current, its history kept.
+
+        Same severity: the active row keeps its id (its acknowledgements, and no
+        second alert) and takes the new text; the text it had is kept as an
+        inactive row. A new severity (escalation) deactivates the row and inserts
+        a new one, which needs its own acknowledgement and raises its own alert.
+        """
+        with self._tx() as con:
+            row = con.execute(
+                "SELECT flag_id, severity FROM flags WHERE run_id = ? AND injection_id = ? "
+                "AND code = ? AND active ORDER BY flag_id DESC LIMIT 1",
+                [run_id, injection_id, flag.code],
+            ).fetchone()
+            if row is not None and row[1] == flag.severity.value:
+                now = _now()
+                con.execute(
+                    "INSERT INTO flags (run_id, injection_id, code, severity, message, action, "
+                    "value, limit_value, source, details, active, created_at, deactivated_at) "
+                    "SELECT run_id, injection_id, code, severity, message, action, value, "
+                    "limit_value, source, details, FALSE, created_at, ? FROM flags "
+                    "WHERE flag_id = ?",
+                    [now, row[0]],
+                )
+                con.execute(
+                    "UPDATE flags SET message = ?, action = ?, value = ?, limit_value = ?, "
+                    "source = ?, details = ?, created_at = ? WHERE flag_id = ?",
+                    [
+                        flag.message,
+                        flag.action,
+                        flag.value,
+                        flag.limit,
+                        flag.source,
+                        json.dumps(dict(flag.details), default=str),
+                        now,
+                        row[0],
+                    ],
+                )
+            else:
+                _deactivate(con, run_id, injection_id, [flag.code])
+                _insert_flags(con, run_id, injection_id, [flag])
+            _change(con, run_id, "flags", injection_id)
+
+    def backfill_is_pct(self, run_id: str, values: Mapping[int, float]) -> None:
+        """IS % for injections that had no reference when they arrived (never overwrites)."""
+        if not values:
+            return
+        with self._tx() as con:
+            for injection_id, pct in values.items():
+                con.execute(
+                    "UPDATE injections SET is_pct = ? WHERE run_id = ? AND injection_id = ? "
+                    "AND is_pct IS NULL",
+                    [pct, run_id, injection_id],
+                )
+            _change(con, run_id, "run", None)  # earlier points moved: the plots redraw
