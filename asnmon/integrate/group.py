@@ -37,7 +37,7 @@ import numpy as np
 
 from asnmon.assay import Integration
 from asnmon.integrate.boundaries import DETECTION_SN, Bounds, find_bounds
-from asnmon.integrate.interference import find_interference, find_tail
+from asnmon.integrate.interference import find_interference, find_profile_skew, find_tail
 from asnmon.integrate.member import measure
 from asnmon.integrate.noise import low_quantile, noise_sd, smooth
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
@@ -130,6 +130,13 @@ def _separate(
         skimmed = _skim_tail(t, p, members, extra, ref, quiet, regions, b, params, sd)
         if skimmed is not None:
             peaks[t], extra[t] = skimmed
+            return
+        skew = find_profile_skew(
+            members[t], *extra[t], (p.start_rt, p.end_rt), members[ref], *extra[ref], b.fwhm,
+            b.window, sd[t],
+        )  # fmt: skip
+        if skew is not None:
+            peaks[t] = replace(p, interference=skew)
         return
     if not found.separated:
         peaks[t] = replace(p, interference=found)
