@@ -37,6 +37,7 @@ MIN_EXCESS_PCT = 1.0  # % of the area an interferent must add to be acted on (an
 MIN_CLEAN_SHARE = 0.6  # the reference's share of its peak that the clean interval must hold
 MIN_POINTS = 8  # member points inside the boundaries needed to look at all
 TAIL_SHARE = 0.03  # a member still this share of its apex up at the start, the IS not: a tail
+TAIL_SN = 3.0  # ... and that far up by this many noise SDs (the detection limit)
 PROFILE_CHANGE = 0.20  # member/reference ratio change per FWHM across the top (clean: <= 0.15)
 PROFILE_T = 4.0  # ... this many standard errors from flat
 PROFILE_SN = 10.0  # ... judged only on a member peak this many noise SDs tall
@@ -110,7 +111,8 @@ def find_interference(
     e = q
     while e < above.size - 1 and above[e + 1]:
         e += 1
-    if float(t[e] - t[a]) < fwhm / 3.0:
+    at_edge = a == 0 or e == above.size - 1  # it goes on past the boundary: width unseen
+    if float(t[e] - t[a]) < fwhm / 3.0 and not at_edge:
         return None
     k = int(np.argmin(np.abs(t - group_apex)))
     side = "right" if q > k else "left"
@@ -177,7 +179,7 @@ def find_tail(
     at_start = float(np.interp(t_s, rt, z))
     ref_start = float(np.interp(t_s, ref_trace.rt, zr)) / ref_top
     noise = smoothing_gain(window) * math.hypot(sd0, rel * max(at_start, 0.0))
-    if at_start / top - ref_start < TAIL_SHARE or at_start < INTERFERENCE_SN * noise:
+    if at_start / top - ref_start < TAIL_SHARE or at_start < TAIL_SN * noise:
         return None
     # the member's decay before the start: back from the start while it rises (to the
     # earlier peak's apex), the first few points after that apex left out (its top)
