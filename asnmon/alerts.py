@@ -59,9 +59,13 @@ class AlertEvent:
     run_id: str | None = None
     code: str | None = None
     at: float = field(default_factory=time.time)
+    file: str | None = None  # the injection's file, for a flag (the on_fail hook uses it)
+    injection_id: int | None = None
 
 
-def event_from_flag(run_id: str, flag: Flag, file: str | None = None) -> AlertEvent:
+def event_from_flag(
+    run_id: str, flag: Flag, file: str | None = None, injection_id: int | None = None
+) -> AlertEvent:
     where = f"{file}: " if file else ""
     return AlertEvent(
         kind="flag",
@@ -70,6 +74,8 @@ def event_from_flag(run_id: str, flag: Flag, file: str | None = None) -> AlertEv
         severity=flag.severity.value,
         run_id=run_id,
         code=flag.code,
+        file=file,
+        injection_id=injection_id,
     )
 
 
@@ -104,17 +110,23 @@ MONITOR_EVENTS: dict[str, tuple[str, Severity]] = {
     "WORKLIST_FIXED": ("WORKLIST FIXED", Severity.INFO),
     "EVENTS_LOST": ("FILE EVENTS LOST", Severity.WARNING),
     "NOT_A_FILE": ("NOT A REGULAR FILE", Severity.WARNING),
+    "INSTRUMENT_STALLED": ("INSTRUMENT STALLED", Severity.FAIL),
+    "INSTRUMENT_RESUMED": ("INSTRUMENT RESUMED", Severity.INFO),
+    "RUN_FINISHED": ("RUN FINISHED", Severity.INFO),  # raised to the verdict's severity
+    "ACTION_FAILED": ("ON_FAIL HOOK FAILED", Severity.FAIL),
 }
 
 
-def event_from_monitor(code: str, message: str, run_id: str | None = None) -> AlertEvent:
-    """A monitor health change (``MONITOR_EVENTS``) as an alert."""
-    title, severity = MONITOR_EVENTS[code]
+def event_from_monitor(
+    code: str, message: str, run_id: str | None = None, severity: Severity | None = None
+) -> AlertEvent:
+    """A monitor health change (``MONITOR_EVENTS``) as an alert; ``severity`` overrides."""
+    title, default = MONITOR_EVENTS[code]
     return AlertEvent(
         kind="monitor",
         title=title,
         detail=message,
-        severity=severity.value,
+        severity=(severity or default).value,
         run_id=run_id,
         code=code,
     )
@@ -646,7 +658,12 @@ class AlertFeed:
                 message=row["message"] or "",
                 action=row["action"] or "",
             )
-            events.append(event_from_flag(key[0], flag, row["file"]))
+            injection = row["injection_id"]
+            events.append(
+                event_from_flag(
+                    key[0], flag, row["file"], int(injection) if injection is not None else None
+                )
+            )
         verdicts = self.store.run_verdicts()
         for run_id, (verdict, reason) in verdicts.items():
             old = self._verdicts.get(run_id)

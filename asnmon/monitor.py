@@ -11,12 +11,15 @@ write, a backup) is contained. A store failure is a DATABASE PROBLEM (see
 waits behind it, so files are stored in the order they came, once. A
 watchdog thread restarts a dead worker and reports a stuck one; ``health()``
 is what ``/healthz`` and the banner show.
+
+Split by responsibility: ``monitor_health`` (health, watchdog),
+``monitor_chores`` (idle-time work), ``monitor_status`` (heartbeat, stalled
+instrument, run finished, the JSON status file and the on_fail hook).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import queue
 import signal
@@ -31,17 +34,19 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from asnmon.acquired import OrderKey, acquisition_key
+from asnmon.actions import status_file_path
 from asnmon.alerts import (
-    MONITOR_EVENTS,
     AlertConfig,
     Alerter,
     AlertFeed,
-    event_from_monitor,
     event_from_watch,
 )
 from asnmon.assay import Assay
 from asnmon.dbguard import DatabaseGuard
 from asnmon.errors import AsnmonError
+from asnmon.monitor_chores import IDENTITY_EVERY, MonitorChores, backup_request_path
+from asnmon.monitor_health import MonitorHealth
+from asnmon.monitor_status import MonitorStatus
 from asnmon.names import printable
 from asnmon.pipeline import IngestReport
 from asnmon.records import Flag, Outcome, Result, Severity
@@ -57,21 +62,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("asnmon.monitor")
 
-FEED_EVERY = 5.0  # s between looks for new fail flags to alert on
+__all__ = ["Monitor", "backup_request_path", "format_line", "print_line"]
+
 IDLE = 0.25  # s without work before pending calibrators are fitted and health is written
 QUIET = 0.15  # s idle() re-checks: longer than the settle thread's tick (<= 0.1 s) plus a drain
-IDENTITY_EVERY = 2.0  # s between checks that the database file is still the one opened
-WATCHDOG_EVERY = 1.0  # s between looks at the worker's heartbeat
 
 
 def print_line(line: str) -> None:
     """``print`` that flushes: a piped stdout (systemd, a log file, a test) is block-buffered."""
     print(line, flush=True)
-
-
-def backup_request_path(db: Path) -> Path:
-    """Where ``asnmon backup`` leaves a request for the monitor that holds ``db``."""
-    return db.with_name(db.name + ".backup-request")
 
 
 def format_line(report: IngestReport) -> str:
@@ -102,7 +101,7 @@ class _Stop:
     pass
 
 
-class Monitor:
+class Monitor(MonitorChores, MonitorHealth):
     """Everything ``asnmon run`` does, startable and stoppable from tests."""
 
     def __init__(
@@ -187,11 +186,22 @@ class Monitor:
             announce=self._announce,
             out=self._say,
         )
+        self.beacon = MonitorStatus(
+            self.store,
+            settings,
+            status_file=Path(settings.status_file)
+            if settings.status_file
+            else status_file_path(self.store.path),
+            planned=self.runs.planned,
+            announce=self._announce_run,
+            report_hook=self._hook_done,
+        )
 
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
         self.alerter.start()
+        self.beacon.actions.start()
         self._worker.start()
         self._watchdog.start()
         self.watcher.start()  # includes the reconciliation scan of what is already there
@@ -249,6 +259,7 @@ class Monitor:
             if self._worker.is_alive():
                 log.error("the ingestion worker is still busy %g s after stop", timeout)
                 return
+        self.beacon.actions.stop()
         self.alerter.stop()
         self.store.close()
 
@@ -327,107 +338,6 @@ class Monitor:
         sample = cached[1].lookup(path) if cached[1] is not None else None
         return sample.position if sample is not None else None
 
-    # ------------------------------------------------------------ health
-
-    def health(self) -> dict[str, Any]:
-        """What ``/healthz`` answers and the banner shows; ``ok`` False means 503."""
-        db = self.db.health()
-        st = self.watcher.status()
-        age = time.monotonic() - self._beat_at
-        if not self._worker.is_alive() and not self._stopped.is_set():
-            worker = "dead"
-        elif age > self.settings.stuck_after:
-            worker = "stuck"
-        else:
-            worker = "alive"
-        problems: list[str] = []
-        if not db.ok:
-            problems.append(f"DATABASE PROBLEM: {db.problem}")
-        if worker != "alive" or self._worker_problem:
-            problems.append(f"WORKER PROBLEM: {self._worker_problem or worker}")
-        problems.extend(self.runs.problems())
-        return {
-            "ok": db.ok and worker == "alive",
-            "database": db.ok,
-            "database_problem": db.problem,
-            "database_problem_since": db.since,
-            "database_failures": db.failures,
-            "database_notice": db.notice,
-            "worker": worker,
-            "worker_doing": self._doing,
-            "worker_heartbeat_age": round(age, 3),
-            "worker_restarts": self._worker_restarts,
-            "watcher": st.state,
-            "observer": st.observer,
-            "pending": st.pending,
-            "queue": self._queue.qsize(),
-            "held": self.runs.held_count(),
-            "last_injection": self._last_injection,
-            "last_error": self._last_error or st.last_error,
-            "problems": problems,
-            "notes": list(self._notes[-5:]),
-        }
-
-    def _announce(self, code: str, message: str) -> None:
-        """A monitor health change: terminal line, alert, and the error shown on the banner."""
-        title = MONITOR_EVENTS[code][0]
-        self._say(f"{title}: {message}")
-        self.alerter.notify(event_from_monitor(code, message))
-        if code in ("NOT_A_FILE", "EVENTS_LOST"):
-            self._notes = [*self._notes[-19:], f"{datetime.now():%H:%M:%S} {message}"]
-
-    def _say(self, text: str) -> None:
-        self.out(f"{datetime.now():%H:%M:%S}  {text}")
-
-    def _beat(self) -> None:
-        self._beat_at = time.monotonic()
-
-    # ------------------------------------------------------------ the watchdog
-
-    def _new_worker(self) -> threading.Thread:
-        return threading.Thread(target=self._work_to_the_end, name="asnmon-ingest", daemon=True)
-
-    def _work_to_the_end(self) -> None:
-        try:
-            self._work()
-        except BaseException as exc:  # the thread's last word: the watchdog restarts it
-            log.exception("the ingestion worker died")
-            self._worker_problem = f"the ingestion worker died: {type(exc).__name__}: {exc}"
-
-    def _watch_worker(self) -> None:
-        """Restart a dead worker, report a stuck one: a monitor that stops must say so."""
-        stuck = False
-        while not self._stopped.wait(WATCHDOG_EVERY):
-            if not self._worker.is_alive() and not self._stopped.is_set():
-                self._worker_restarts += 1
-                why = self._worker_problem or "the ingestion worker stopped"
-                self._announce(
-                    "WORKER_PROBLEM",
-                    f"{why}; restarted it (restart {self._worker_restarts}). The file it was "
-                    f"handling ({self._doing}) is retried; please report this.",
-                )
-                self._beat()
-                if self._current is not None:  # never stored: hand it to the new worker
-                    self._queue.put(self._current)
-                    self._current = None
-                self._worker = self._new_worker()
-                self._worker.start()
-                self._last_error = f"{why} (restarted)"  # shown on the watcher tile
-                self._worker_problem = None
-                continue
-            age = time.monotonic() - self._beat_at
-            if age > self.settings.stuck_after and not stuck:
-                stuck = True
-                self._worker_problem = (
-                    f"no progress for {age:.0f} s while {self._doing}; if it does not recover, "
-                    "restart asnmon (files wait on disk, nothing is lost)"
-                )
-                self._announce("WORKER_PROBLEM", self._worker_problem)
-            elif stuck and age <= self.settings.stuck_after:
-                stuck = False
-                self._worker_problem = None
-                self._announce("WORKER_BACK", f"the ingestion worker moves again ({self._doing})")
-
     # ------------------------------------------------------------ the worker
 
     def _work(self) -> None:
@@ -457,6 +367,7 @@ class Monitor:
             if self.share is not None:
                 self.share.maybe_export(force=True)
             self._flush()
+            self.beacon.stopped()
         except STORE_FAILURES as exc:
             log.error("could not commit the last curve on stop: %s", exc)
 
@@ -554,122 +465,8 @@ class Monitor:
         if report.stored:
             self._last_injection = path.name
             self._unflushed = True
+            self.beacon.stored(ingestor.run.run_id)
         self.out(format_line(report))
-
-    # ------------------------------------------------------------ idle time
-
-    def _idle_safely(self) -> None:
-        """Idle chores, each contained: none of them may stop the worker."""
-        trouble = self.db.in_trouble
-        if trouble and (not self.db.due() or not self._database_answers()):
-            return
-        steps: tuple[tuple[str, Callable[[], object]], ...] = (
-            ("checking the database file", lambda: self._check_identity(every=IDENTITY_EVERY)),
-            ("fitting waiting calibrators", self._flush_idle),
-            ("re-checking held worklists", self._release_held),
-            ("writing the monitor status", self._write_status),
-            ("looking for new alerts", self._poll_feed),
-            ("exporting to the share", self._share),
-            ("taking a backup", lambda: self._maybe_backup(time.monotonic())),
-            ("answering a backup request", self._answer_backup_request),
-        )
-        for doing, step in steps:
-            self._doing = doing
-            try:
-                step()
-            except STORE_FAILURES as exc:
-                self.runs.forget()
-                self.db.failed(doing, one_line(exc))
-                return
-            except Exception as exc:  # documented thread boundary (see _handle_safely)
-                log.exception("while %s", doing)
-                self._last_error = f"while {doing}: {type(exc).__name__}: {exc}"
-                self.out(f"ERROR {self._last_error}")
-        if trouble:
-            self.db.recovered()
-
-    def _flush_idle(self) -> None:
-        self._flush()
-        self._unflushed = False  # only now: the curve and re-quantified results are committed
-
-    def _release_held(self) -> None:
-        for path in self.runs.take_released():
-            self._queue.put(WatchEvent("ready", path, f"{path.name}: worklist fixed", time.time()))
-
-    def _poll_feed(self) -> None:
-        now = time.monotonic()
-        if now >= self._next_feed:  # new fail flags and verdict changes -> alerts
-            self._next_feed = now + FEED_EVERY
-            if self._feed is None:
-                self._feed = AlertFeed(self.store)
-            self.alerter.notify_all(self._feed.poll())
-
-    def _share(self) -> None:
-        if self.share is not None:
-            self.share.maybe_export()
-
-    def _maybe_backup(self, now: float) -> None:
-        """The monitor's own backups: no other process may open its database meanwhile."""
-        folder = self.settings.backup_dir
-        if not folder or now < self._next_backup or self.settings.backup_every <= 0:
-            return
-        self._next_backup = now + self.settings.backup_every * 3600
-        target = Path(folder) / f"asnmon-{datetime.now():%Y%m%d-%H%M%S}.duckdb"
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.store.backup(target)
-        except (OSError, AsnmonError) as exc:
-            self._last_error = f"backup to {target} failed: {exc}"
-            self.out(f"{datetime.now():%H:%M:%S}  BACKUP FAILED: {exc}")
-            return
-        keep = max(1, self.settings.backup_keep)
-        for old in sorted(Path(folder).glob("asnmon-*.duckdb"))[:-keep]:
-            old.unlink(missing_ok=True)
-        self.out(f"{datetime.now():%H:%M:%S}  backup -> {target}")
-
-    def _answer_backup_request(self) -> None:
-        """``asnmon backup`` from another process: DuckDB lets only us read the file."""
-        request = backup_request_path(self.store.path)
-        if not request.exists():
-            return
-        try:
-            ask = json.loads(request.read_text("utf-8"))
-            request.unlink()
-            target = Path(ask["to"])
-            done = request.with_name(f"{request.name}.{ask['id']}.done")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("ignoring a malformed backup request %s: %s", request, exc)
-            request.unlink(missing_ok=True)
-            return
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            answer = {"ok": True, "path": str(self.store.backup(target))}
-        except (OSError, AsnmonError) as exc:
-            answer = {"ok": False, "error": str(exc)}
-        done.write_text(json.dumps(answer), "utf-8")
-        self.out(f"{datetime.now():%H:%M:%S}  backup on request -> {answer}")
-
-    def _flush(self) -> None:
-        for cal in self.runs.flush():
-            self._say(f"calibration v{cal.version}: {cal.reason}")
-
-    def _write_status(self, force: bool = False) -> None:
-        st = self.watcher.status()
-        health = self.health()
-        status: dict[str, object] = {
-            "watcher": st.state,
-            "folder": str(st.folder),
-            "observer": st.observer,
-            "pending": st.pending,
-            "queue": self._queue.qsize(),
-            "last_error": self._last_error or st.last_error,
-            "last_injection": self._last_injection,
-            "problems": health["problems"],
-            "notes": health["notes"],
-        }
-        if force or status != self._last_status:
-            self.store.set_status({**status, "updated": time.time()})
-            self._last_status = status
 
     def _record_failure(self, path: Path, code: str, message: str) -> None:
         """INCOMPLETE / CONVERT_ERROR become data like any result, then the run goes on."""
@@ -701,4 +498,6 @@ class Monitor:
             error=message,
         )
         ingestor.record(outcome)
+        self._unflushed = True
+        self.beacon.stored(ingestor.run.run_id)
         self.out(f"{datetime.now():%H:%M:%S}  {printable(path.name)}: {code}: {printable(message)}")

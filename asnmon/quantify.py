@@ -18,7 +18,12 @@
 5. back-calculated vial concentration < lloq -> ``BLQ``, > uloq -> ``ALQ``
    (also when the quadratic never reaches the ratio); concentration fields
    None -- an extrapolated number is never reported as a result. The limits
-   are inclusive: exactly at the LLOQ or ULOQ is ``ok``.
+   are inclusive: exactly at the LLOQ or ULOQ is ``ok``. BLQ/ALQ are for
+   study samples and QCs only: a **calibrator** defines the range, so the
+   standards at its ends (CAL01 at 97.6 %, CAL08 at 101.8 %) keep their
+   back-calculated value and accuracy (``ok``; ICH M10 judges them by
+   accuracy, not by range); one the curve cannot back-calculate is
+   ``no_result``.
 6. otherwise ``ok``: conc = conc_vial x dilution; with ``normalizer`` and
    ``volume_ul`` also nmol per normalizer unit.
 
@@ -142,6 +147,14 @@ def quantify(
     if conc_vial is not None and sample.nominal and stype in (SampleType.CALIBRATOR, SampleType.QC):
         accuracy = 100.0 * conc_vial / sample.nominal
     if conc_vial is None:
+        if stype is SampleType.CALIBRATOR:
+            return Result(
+                status="no_result",
+                area_ratio=ratio,
+                unit=assay.unit,
+                calibration_version=version,
+                response=resp,
+            )
         # the quadratic never reaches this response: above its top or below its bottom
         c2 = usable.coefficients[2]
         status = "ALQ" if c2 < 0 else "BLQ"
@@ -152,9 +165,11 @@ def quantify(
             calibration_version=version,
             response=resp,
         )
-    if conc_vial < usable.lloq * (1.0 - _REL_TOL):
+    # a standard is judged by its accuracy, not by the range it defines
+    ranged = stype is not SampleType.CALIBRATOR
+    if ranged and conc_vial < usable.lloq * (1.0 - _REL_TOL):
         status = "BLQ"
-    elif conc_vial > usable.uloq * (1.0 + _REL_TOL):
+    elif ranged and conc_vial > usable.uloq * (1.0 + _REL_TOL):
         status = "ALQ"
     else:
         conc = conc_vial * sample.dilution

@@ -184,6 +184,12 @@ class RunBook:
             )
         return out
 
+    def planned(self, run_id: str) -> int | None:
+        """Worklist rows of an open run (its worklist as last read), or None."""
+        ingestor = self._ingestors.get(run_id)
+        worklist = ingestor.worklist if ingestor is not None else None
+        return len(worklist) if worklist is not None else None
+
     def held_count(self) -> int:
         return sum(len(w.held) for w in self._worklists.values())
 

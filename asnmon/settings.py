@@ -50,6 +50,24 @@ class Settings:
     stuck_after: float = _k(
         "run", 300.0, "s without progress before the ingestion worker is reported stuck"
     )
+    heartbeat_every: float = _k(
+        "run", 10.0, "s between status writes; a status 3 beats old = monitor not running"
+    )
+    stall_factor: float = _k(
+        "run",
+        3.0,
+        "INSTRUMENT STALLED when no file came for this many median injection intervals",
+    )
+    on_fail: tuple[str, ...] = _k(
+        "actions",
+        (),
+        'command run (no shell) when an injection or the run turns FAIL, e.g. ["pause.cmd", '
+        '"{run}"]; placeholders {run} {file} {position} {code} {event} {status_file}',
+    )
+    on_fail_timeout: float = _k("actions", 30.0, "s before the on_fail command is killed")
+    status_file: str | None = _k(
+        "actions", None, "JSON verdict file (default: <db name>.status.json beside the database)"
+    )
     db: str = _k("database", "asnmon.duckdb", "DuckDB file")
     backup_dir: str | None = _k("database", None, "folder for the monitor's own backups")
     backup_every: float = _k("database", 24.0, "hours between backups")
@@ -151,6 +169,11 @@ _TYPES = {
     "retry_every": float,
     "rescan_every": float,
     "stuck_after": float,
+    "heartbeat_every": float,
+    "stall_factor": float,
+    "on_fail": tuple,
+    "on_fail_timeout": float,
+    "status_file": str,
     "patterns": tuple,
     "assay": str,
     "worklist": str,
@@ -227,10 +250,23 @@ _RANGES: dict[str, tuple[float, float, str, str]] = {
                      "less than daily leaves a lost file event unnoticed for a day"),
     "stuck_after": (1.0, 86400.0, " s", "an injection is read in seconds; a worker silent for "
                     "a day is stuck"),
+    "heartbeat_every": (1.0, 300.0, " s", "faster only writes the database; slower than 5 min "
+                        "and a dead monitor looks alive for a quarter of an hour"),
+    # 3 by default: one injection the worklist does not show (an extra blank, a long
+    # re-equilibration) is one extra interval without a file; three intervals means at
+    # least two injections did not happen, which no method's jitter explains.
+    "stall_factor": (1.5, 50.0, " intervals", "below 1.5 a normal slow injection alarms; "
+                     "above 50 a stopped instrument goes unnoticed all night"),
+    "on_fail_timeout": (1.0, 600.0, " s", "a pause command that has not answered in 10 min "
+                        "will not; less than a second cannot start a program"),
 }  # fmt: skip
 _ZERO_MEANS = {"poll": "native file events", "backup_every": "no backups"}
 # a file is written there, so a folder cannot work (with an example of a name for one)
-_PATH_IS_FILE = {"log_file": "asnmon.log", "db": "asnmon.duckdb"}
+_PATH_IS_FILE = {
+    "log_file": "asnmon.log",
+    "db": "asnmon.duckdb",
+    "status_file": "asnmon.status.json",
+}
 _CHOICES = {
     "webhook_kind": ("slack", "teams", "generic"),
     "smtp_security": ("starttls", "ssl", "none"),
@@ -249,6 +285,11 @@ def _check(key: str, value: Any, where: str) -> Any:
             raise SettingsError(
                 f'{where}: must name at least one file pattern (e.g. ["*.mzML", "*.mzML.gz"]); '
                 f"got {value!r}, so no file would ever be read"
+            )
+        if key == "on_fail" and value and not value[0].strip():
+            raise SettingsError(
+                f'{where}: the first item must be the program to run (e.g. ["pause.cmd", '
+                f'"{{run}}"]); got {value!r}'
             )
         return tuple(value)
     if not isinstance(value, typ) or (typ in (int, float) and isinstance(value, bool)):

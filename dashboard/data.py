@@ -3,6 +3,8 @@
 A refresh fans out to several callbacks on different server threads; without
 this each would run the same queries. The snapshot is keyed by the store's
 change counter, so it is never stale and costs one cheap query to validate.
+It also holds the flags grouped and counted ONCE (``asnmon.qc.headline``): the
+banner, the flags tab and the beep read the same numbers, so they agree.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from asnmon.qc.headline import FlagGroup, FlagRow, RunCounts, group_flags, run_counts
 from asnmon.store import Store
 from dashboard.tables import is_reference
+
+NO_COUNTS = run_counts(None, (), (), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +29,9 @@ class Snapshot:
     results: pl.DataFrame
     flags: pl.DataFrame
     reference: float | None  # mean IS area of calibrators and QCs
+    rows: tuple[FlagRow, ...] = ()  # the flags as records
+    groups: tuple[FlagGroup, ...] = ()  # cards, most urgent first
+    counts: RunCounts = NO_COUNTS  # every counter the page shows
 
 
 class RunCache:
@@ -36,6 +44,11 @@ class RunCache:
 
     def runs(self) -> pl.DataFrame:
         return self.store.runs()
+
+    def run_ids(self) -> list[str | None]:
+        """The runs whose snapshots are in hand, newest load first."""
+        with self._lock:
+            return [s.run_id for s in reversed(list(self._snaps.values()))]
 
     def get(self, run_id: str | None) -> Snapshot:
         seq = self.store.last_change()
@@ -61,4 +74,23 @@ class RunCache:
             return Snapshot(seq, run_id, None, empty, empty, None)
         results = self.store.results(run_id)
         flags = self.store.flags(run_id)
-        return Snapshot(seq, run_id, row, results, flags, is_reference(results))
+        rows = tuple(FlagRow.of(r) for r in flags.iter_rows(named=True))
+        positions = results["position"].to_list() if not results.is_empty() else []
+        planned = row.get("planned")
+        counts = run_counts(
+            str(row.get("verdict") or "pending"),
+            rows,
+            positions,
+            int(planned) if isinstance(planned, int) else None,
+        )
+        return Snapshot(
+            seq,
+            run_id,
+            row,
+            results,
+            flags,
+            is_reference(results),
+            rows,
+            tuple(group_flags(rows)),
+            counts,
+        )

@@ -9,7 +9,7 @@ instead of shipping whole figures every second.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -54,36 +54,65 @@ def empty_figure(message: str, *, uirevision: str = "empty") -> go.Figure:
 
 
 def run_series(results: pl.DataFrame, reference: float | None = None) -> pl.DataFrame:
-    """Injection order (arrival, 1-based), IS % of the reference and concentration."""
+    """Acquisition position, IS % of the reference and concentration, per injection.
+
+    ``order`` is the worklist position (the number the table and the flags use);
+    an injection outside the worklist sits half a step after the one acquired
+    before it. ``oor`` says "BLQ"/"ALQ" for a result outside the curve, whose
+    ``conc`` is None: the plots draw it at the limit instead of dropping it.
+    """
     if results.is_empty():
         return pl.DataFrame(
             schema={
-                "order": pl.Int64,
+                "order": pl.Float64,
                 "injection_id": pl.Int64,
                 "sample_type": pl.String,
                 "sample_id": pl.String,
                 "is_pct": pl.Float64,
                 "conc": pl.Float64,
+                "oor": pl.String,
+                "dilution": pl.Float64,
             }
         )
     ref = reference if reference is not None else is_reference(results)
-    frame = results.sort("injection_id").with_row_index("order", offset=1)
+    frame = results.sort("injection_id")
     fallback = (
         (100.0 * pl.col("is_area").cast(pl.Float64) / ref) if ref else pl.lit(None, pl.Float64)
     )
+    has = set(frame.columns)
+    order = _acquisition_x(frame["position"].to_list() if "position" in has else [])
+    status = pl.col("status") if "status" in has else pl.lit(None, pl.String)
     return frame.select(
-        pl.col("order").cast(pl.Int64),
+        pl.Series("order", order or list(range(1, frame.height + 1)), dtype=pl.Float64),
         pl.col("injection_id").cast(pl.Int64),
         pl.col("sample_type").fill_null("sample"),
         pl.col("sample_id").fill_null(""),
         (
             # As judged on arrival (asnmon.qc.is_context) where stored, else of the run mean.
             pl.coalesce(pl.col("is_pct").cast(pl.Float64), fallback)
-            if "is_pct" in frame.columns
+            if "is_pct" in has
             else fallback
         ).alias("is_pct"),
         pl.col("conc").cast(pl.Float64),
+        pl.when(status.is_in(["BLQ", "ALQ"]) & pl.col("conc").is_null())
+        .then(status)
+        .otherwise(None)
+        .alias("oor"),
+        (pl.col("dilution").cast(pl.Float64) if "dilution" in has else pl.lit(1.0))
+        .fill_null(1.0)
+        .alias("dilution"),
     )
+
+
+def _acquisition_x(positions: Sequence[int | None]) -> list[float]:
+    """Worklist positions; an unlisted injection half a step after the previous one."""
+    out: list[float] = []
+    last = 0.0
+    for p in positions:
+        x = float(p) if p is not None else math.floor(last) + 0.5
+        out.append(x)
+        last = x
+    return out
 
 
 def _type_arrays(series: pl.DataFrame, y: str) -> list[dict[str, list[Any]]]:
@@ -97,6 +126,28 @@ def _type_arrays(series: pl.DataFrame, y: str) -> list[dict[str, list[Any]]]:
                 "y": part[y].to_list(),
                 "customdata": part["injection_id"].to_list(),
                 "text": part["sample_id"].to_list(),
+            }
+        )
+    return out
+
+
+# Results outside the curve, drawn AT the limit (ICH M10: never an extrapolated number).
+OUT_OF_RANGE = (("ALQ", "> ULOQ", "triangle-up"), ("BLQ", "< LLOQ", "triangle-down"))
+
+
+def _oor_arrays(series: pl.DataFrame, assay: Assay) -> list[dict[str, list[Any]]]:
+    """One array set per OUT_OF_RANGE kind: y at the limit times the sample's dilution."""
+    cal = assay.calibration
+    out = []
+    for status, label, _ in OUT_OF_RANGE:
+        part = series.filter(pl.col("oor") == status)
+        limit = cal.uloq if status == "ALQ" else cal.lloq
+        out.append(
+            {
+                "x": part["order"].to_list(),
+                "y": [limit * d for d in part["dilution"].to_list()],
+                "customdata": part["injection_id"].to_list(),
+                "text": [f"{sid} {label}" for sid in part["sample_id"].to_list()],
             }
         )
     return out
@@ -124,9 +175,39 @@ def _type_traces(fig: go.Figure, series: pl.DataFrame, y: str, unit: str) -> Non
         )
 
 
-def run_extension(new: pl.DataFrame, y: str) -> tuple[dict[str, list[list[Any]]], list[int]]:
-    """``extendData`` payload appending new injections to a run plot's type traces."""
+def _oor_traces(fig: go.Figure, series: pl.DataFrame, assay: Assay) -> None:
+    for (status, label, symbol), arr in zip(OUT_OF_RANGE, _oor_arrays(series, assay), strict=True):
+        fig.add_trace(
+            go.Scatter(
+                name=label,
+                mode="markers+text",
+                marker={
+                    "color": style.VERMILION,
+                    "symbol": symbol,
+                    "size": 16,
+                    "line": {"width": 2, "color": style.INK},
+                },
+                textposition="top center" if status == "ALQ" else "bottom center",
+                textfont={"size": 14, "color": style.INK},
+                hovertemplate=f"%{{text}}<br>injection %{{x}}<br>drawn at the limit "
+                f"(%{{y:.3g}} {assay.unit})<extra>{label}</extra>",
+                meta=status,
+                **arr,
+            )
+        )
+
+
+def run_extension(
+    new: pl.DataFrame, y: str, assay: Assay | None = None
+) -> tuple[dict[str, list[list[Any]]], list[int]]:
+    """``extendData`` payload appending new injections to a run plot's traces.
+
+    The asparagine plot (``y`` "conc", with ``assay``) also has the two out-of-range
+    traces after the type traces.
+    """
     arrays = _type_arrays(new, y)
+    if y == "conc" and assay is not None:
+        arrays += _oor_arrays(new, assay)
     payload = {k: [a[k] for a in arrays] for k in ("x", "y", "customdata", "text")}
     return payload, list(range(len(arrays)))
 
@@ -220,8 +301,14 @@ def asn_figure(
         fig.add_hline(y=y, line={"color": style.VERMILION, "width": 2, "dash": "dash"})
         _log_label(fig, y, f"{name} {y:g}", x=1.0, left=False)
     _type_traces(fig, series, "conc", assay.unit)
-    fig.update_layout(title_text=f"Asparagine, {assay.unit}")
+    _oor_traces(fig, series, assay)
+    n_out = series.filter(pl.col("oor").is_not_null()).height
+    fig.update_layout(
+        title_text=f"Asparagine, {assay.unit}"
+        + (f" — {n_out} outside the curve, drawn at the limit" if n_out else "")
+    )
     values = [v for v in series["conc"].to_list() if v is not None and v > 0]
+    values += [y for a in _oor_arrays(series, assay) for y in a["y"] if y > 0]
     lo = min([cal.lloq / 2, *values])
     hi = max([cal.uloq * 2, *values])
     fig.update_yaxes(
@@ -493,13 +580,26 @@ def pools_figure(results: pl.DataFrame, assay: Assay) -> go.Figure:
     )
     if paired.is_empty():
         return empty_figure("No paired media/lysate samples in this run", uirevision="pools")
-    media = paired.filter(pl.col("matrix") == "media").select(
-        "group_name", pl.col("conc").alias("media")
+    cal = assay.calibration
+    limit = {"ALQ": (cal.uloq, "> ULOQ"), "BLQ": (cal.lloq, "< LLOQ")}
+    status = pl.col("status") if "status" in paired.columns else pl.lit(None, pl.String)
+    dilution = (
+        pl.col("dilution").cast(pl.Float64).fill_null(1.0)
+        if "dilution" in paired.columns
+        else pl.lit(1.0)
     )
-    lysate = paired.filter(pl.col("normalized_value").is_not_null()).select(
+    paired = paired.with_columns(status.alias("_status"), dilution.alias("_dilution"))
+    media = paired.filter(pl.col("matrix") == "media").select(
+        "group_name", pl.col("conc").alias("media"), "_status", "_dilution"
+    )
+    lysate = paired.filter(
+        pl.col("normalized_value").is_not_null() | pl.col("_status").is_in(list(limit))
+    ).filter(pl.col("matrix").fill_null("") != "media")
+    lysate = lysate.select(
         "group_name",
         pl.col("normalized_value").alias("lysate"),
         pl.col("normalized_unit").alias("unit"),
+        pl.col("_status").alias("_lstatus"),
     )
     both = media.join(lysate, on="group_name", how="full", coalesce=True).sort("group_name")
     unit = next((u for u in both["unit"].to_list() if u), "nmol/mg protein")
@@ -510,11 +610,35 @@ def pools_figure(results: pl.DataFrame, assay: Assay) -> go.Figure:
     )
     base_figure(fig, uirevision="pools", height=460)
     groups = both["group_name"].to_list()
+    # Outside the curve: the media bar drawn at the limit, hatched and labelled; the lysate
+    # has no normalized amount then, so its label stands where the bar would be.
+    media_y, media_text = [], []
+    for v, st, dil in both.select("media", "_status", "_dilution").iter_rows():
+        if v is None and st in limit:
+            media_y.append(limit[st][0] * (dil or 1.0))
+            media_text.append(limit[st][1])
+        else:
+            media_y.append(v)
+            media_text.append("")
     fig.add_trace(
-        go.Bar(x=groups, y=both["media"].to_list(), name="media", marker_color=style.BLUE),
+        go.Bar(
+            x=groups,
+            y=media_y,
+            name="media",
+            marker_color=style.BLUE,
+            marker_pattern_shape=["x" if t else "" for t in media_text],
+            text=media_text,
+            textposition="outside",
+            textfont={"size": 15, "color": style.INK},
+            cliponaxis=False,
+        ),
         row=1,
         col=1,
     )
+    lys_text = [
+        limit[st][1] + " (no value)" if v is None and st in limit else ""
+        for v, st in both.select("lysate", "_lstatus").iter_rows()
+    ]
     fig.add_trace(
         go.Bar(
             x=groups,
@@ -526,6 +650,22 @@ def pools_figure(results: pl.DataFrame, assay: Assay) -> go.Figure:
         row=1,
         col=2,
     )
+    if any(lys_text):
+        fig.add_trace(
+            go.Scatter(
+                x=[g for g, t in zip(groups, lys_text, strict=True) if t],
+                y=[0.0 for t in lys_text if t],
+                text=[t for t in lys_text if t],
+                mode="markers+text",
+                marker={"symbol": "x", "size": 14, "color": style.VERMILION},
+                textposition="top center",
+                textfont={"size": 15, "color": style.INK},
+                name="outside the curve",
+                showlegend=False,
+            ),
+            row=1,
+            col=2,
+        )
     for col, name in ((1, "media"), (2, "intracellular")):
         m = assay.matrix(name)
         if m is not None and m.ref_low is not None and m.ref_high is not None:

@@ -1,20 +1,31 @@
 """Layout builders: pure functions of rows and settings, returning Dash components.
 
-The banner is the part read from across the room: one word, one icon, one
-colour, large; everything else is for the scientist at the bench.
+The page's skeleton, the injection table and the calibration versions; the
+banner (read from across the room) is ``dashboard.banner``, the flag cards
+``dashboard.cards``.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dash import dcc, html
 
+from asnmon.qc.headline import run_counts
 from dashboard import style
-from dashboard.inputs import MAX_COMMENT, MAX_NAME
+from dashboard.banner import banner, problem_banner
+from dashboard.cards import MAX_FLAG_CARDS, flag_cards, flags_pane
 from dashboard.tables import TABLE_COLUMNS
+
+__all__ = [
+    "MAX_FLAG_CARDS",
+    "banner",
+    "build_layout",
+    "flag_cards",
+    "flags_pane",
+    "problem_banner",
+]
 
 TYPE_OPTIONS = [{"label": label, "value": kind} for kind, label, *_ in style.SAMPLE_TYPES]
 TABS = (
@@ -43,26 +54,35 @@ def build_layout(
             dcc.Store(id="kiosk-default", data=kiosk),
             html.Div(id="beep", style={"display": "none"}),
             html.Header(
-                className="topbar controls",
+                className="topbar",
                 children=[
                     html.Span("asnmon", className="brand"),
                     dcc.Dropdown(
                         id="run",
                         placeholder="newest run (follows new runs)",
                         clearable=True,
-                        className="run-picker",
+                        className="run-picker controls",
                     ),
+                    # outside .controls: the kiosk keeps it; remembered by this browser
                     dcc.Checklist(
                         id="sound",
                         options=[{"label": " sound on new FAIL", "value": "on"}],
                         value=["on"] if sound else [],
                         className="sound",
+                        persistence=True,
+                        persistence_type="local",
                     ),
-                    html.A("kiosk view", href="?kiosk=1", className="kiosk-link"),
+                    html.Span(id="sound-note", className="sound-note"),
+                    html.A("kiosk view", href="?kiosk=1", className="kiosk-link controls"),
+                    html.A("◀ full view", href="?kiosk=0", className="full-link", id="full-link"),
                     html.Span("read-only review" if read_only else "live", className="mode-tag"),
                 ],
             ),
-            html.Section(id="banner", className="banner", children=banner(None, {}, 0)),
+            html.Section(
+                id="banner",
+                className="banner",
+                children=banner(None, run_counts(None, (), (), None)),
+            ),
             html.Section(
                 className="run-plots",
                 children=[
@@ -89,7 +109,9 @@ def build_layout(
                     dcc.Tabs(
                         id="tabs",
                         value="flags",
-                        children=[dcc.Tab(label=label, value=v) for v, label in TABS],
+                        children=[
+                            dcc.Tab(label=label, value=v, id=f"tab-{v}") for v, label in TABS
+                        ],
                     ),
                     html.Div(id="pane-flags", className="pane", children=flags_pane(read_only)),
                     html.Div(
@@ -172,247 +194,6 @@ def flag_badge(code: str, severity: str, acks: int = 0) -> html.Span:
         title=f"{look.word}" + (" (acknowledged)" if acks else ""),
         style={"background": look.colour, "color": look.text},
     )
-
-
-def flags_pane(read_only: bool) -> list[Any]:
-    note = (
-        "Read-only review: acknowledgements cannot be recorded here; record them in the "
-        "running monitor (asnmon run)."
-        if read_only
-        else "Acknowledging records who looked and what they decided; the flag stays."
-    )
-    return [
-        html.Div(
-            className="ack-form",
-            children=[
-                dcc.Input(
-                    id="ack-name",
-                    placeholder="your name",
-                    type="text",
-                    debounce=False,
-                    maxLength=MAX_NAME,
-                ),
-                dcc.Input(
-                    id="ack-comment",
-                    placeholder="comment (what you checked / decided)",
-                    type="text",
-                    className="ack-comment",
-                    maxLength=MAX_COMMENT,
-                ),
-                html.Span(note, className="hint"),
-            ],
-        ),
-        html.Div(id="ack-result", className="ack-result", role="status"),
-        html.Div(id="flag-list"),
-    ]
-
-
-MAX_FLAG_CARDS = 50  # thousands of cards make a page that takes seconds to draw
-
-
-def flag_cards(rows: Sequence[Mapping[str, Any]], *, read_only: bool = False) -> list[Any]:
-    """One card per open flag (the first MAX_FLAG_CARDS): badge, where, message, what to do.
-
-    ``rows`` come most urgent first (``tables.open_flags``); past the cap a line says
-    how many more there are and where to find them, rather than drawing them all.
-    """
-    if not rows:
-        return [html.P("✔ No open flags.", className="all-clear")]
-    cards = []
-    for f in rows[:MAX_FLAG_CARDS]:
-        look = style.severity(f["severity"])
-        acked = f["acks"] > 0
-        cards.append(
-            html.Div(
-                className="flag-card" + (" acked" if acked else ""),
-                style={"borderLeftColor": look.colour},
-                children=[
-                    html.Div(
-                        className="flag-head",
-                        children=[
-                            html.Span(
-                                f"{look.icon} {look.word}",
-                                className="badge",
-                                style={"background": look.colour, "color": look.text},
-                            ),
-                            html.Strong(f" {f['code']} "),
-                            html.Span(f"— {f['where']}", className="where"),
-                            html.Span(
-                                f" ✓ acknowledged ×{f['acks']}" if acked else "",
-                                className="acked-tag",
-                            ),
-                        ],
-                    ),
-                    html.P(f["message"], className="flag-msg"),
-                    html.P(f"What to do: {f['action']}", className="flag-action")
-                    if f["action"]
-                    else None,
-                    html.Button(
-                        "Acknowledge",
-                        id={"type": "ack", "flag": f["flag_id"]},
-                        className="ack-btn",
-                        disabled=read_only,
-                        n_clicks=0,
-                    ),
-                ],
-            )
-        )
-    if len(rows) > MAX_FLAG_CARDS:
-        more = len(rows) - MAX_FLAG_CARDS
-        cards.append(
-            html.P(
-                f"… and {more} more open flag(s), less urgent or older: filter the injection "
-                "table by flag code to see them.",
-                className="flag-more",
-            )
-        )
-    return cards
-
-
-def summarize_alarms(alarms: Sequence[str]) -> str:
-    """ "IS_LOW ×18, READ_ERROR; latest IS_LOW (085.mzML)": readable from across the room."""
-    counts: dict[str, int] = {}
-    for a in alarms:
-        code = a.split(" ", 1)[0]
-        counts[code] = counts.get(code, 0) + 1
-    codes = ", ".join(f"{c} ×{n}" if n > 1 else c for c, n in counts.items())
-    return (
-        f"{codes}; latest {alarms[-1]}"
-        if len(alarms) > 1
-        else codes + (alarms[0][len(alarms[0].split(" ", 1)[0]) :] if alarms else "")
-    )
-
-
-def banner(
-    run: Mapping[str, Any] | None,
-    status: Mapping[str, Any],
-    fail_flags: int,
-    *,
-    last_injection: str | None = None,
-    now: float | None = None,
-    alarms: Sequence[str] = (),
-    problems: Sequence[str] = (),
-) -> list[Any]:
-    """Verdict (icon + word + colour), why, progress, last injection, watcher health.
-
-    ``alarms`` are unacknowledged FAIL flags: they show FAIL whatever the run's
-    verdict says, until someone acknowledges them, because the banner's job is to
-    get a person to the instrument. ``problems`` are the monitor's own ("DATABASE
-    PROBLEM: ...", "WORKER PROBLEM: ...", "WORKLIST PROBLEM ..."): a monitor that
-    cannot store results says so in the verdict's place, before anything else.
-    """
-    if problems:
-        return problem_banner(problems, run)
-    if run is None:
-        look = style.verdict("pending")
-        return [
-            html.Div(
-                className="verdict",
-                style={"background": look.colour, "color": look.text},
-                children=[html.Span(look.icon, className="icon"), html.Span("WAITING")],
-            ),
-            html.Div(className="facts", children=[html.Div("No run in the database yet.")]),
-        ]
-    look = style.verdict(run.get("verdict"))
-    reason = str(run.get("verdict_reason") or "")
-    if alarms and look.word != "FAIL":
-        look = style.verdict("fail")
-        reason = (
-            f"{len(alarms)} unacknowledged FAIL flag(s): {summarize_alarms(alarms)} — run "
-            f"verdict {str(run.get('verdict') or 'pending').upper()}: {reason}"
-        )
-    done = run.get("injections") or 0
-    planned = run.get("planned")
-    progress = f"{done} / {planned}" if planned else f"{done}"
-    watcher, watcher_detail, watcher_alert = _watcher(status, now)
-    facts = [
-        html.Div(
-            className="reason",
-            children=f"{run.get('name') or run.get('run_id')}: {reason}",
-        ),
-        html.Div(
-            className="stats",
-            children=[
-                _stat("Injections", progress),
-                _stat("Last injection", last_injection or "—"),
-                _stat(
-                    "Open FAIL flags",
-                    f"✖ {fail_flags}" if fail_flags else "0",
-                    alert=fail_flags > 0,
-                ),
-                _stat("Watcher", watcher, watcher_detail, alert=watcher_alert),
-            ],
-        ),
-    ]
-    return [
-        html.Div(
-            className="verdict",
-            id="verdict",
-            style={"background": look.colour, "color": look.text},
-            children=[html.Span(look.icon, className="icon"), html.Span(look.word)],
-        ),
-        html.Div(className="facts", children=facts),
-    ]
-
-
-def problem_banner(problems: Sequence[str], run: Mapping[str, Any] | None = None) -> list[Any]:
-    """The monitor's own problems in the verdict's place: the word, then each problem."""
-    look = style.verdict("fail")
-    word = problems[0].split(":", 1)[0].split(" in run ", 1)[0].strip()
-    facts: list[Any] = [
-        html.Div(className="reason problem", children=p, id={"type": "problem", "index": i})
-        for i, p in enumerate(problems)
-    ]
-    if run is not None:
-        facts.append(
-            html.Div(
-                className="stat-detail",
-                children=f"run {run.get('name') or run.get('run_id')}: verdict "
-                f"{str(run.get('verdict') or 'pending').upper()}, "
-                f"{run.get('injections') or 0} injection(s) stored",
-            )
-        )
-    return [
-        html.Div(
-            className="verdict",
-            id="verdict",
-            style={"background": look.colour, "color": look.text},
-            children=[html.Span(look.icon, className="icon"), html.Span(word)],
-        ),
-        html.Div(className="facts", children=facts),
-    ]
-
-
-def _stat(label: str, value: str, detail: str = "", *, alert: bool = False) -> html.Div:
-    return html.Div(
-        className="stat" + (" alert" if alert else ""),
-        children=[
-            html.Div(label, className="stat-label"),
-            html.Div(value, className="stat-value"),
-            html.Div(detail, className="stat-detail") if detail else None,
-        ],
-    )
-
-
-def _watcher(status: Mapping[str, Any], now: float | None) -> tuple[str, str, bool]:
-    """(value, detail, alert) for the watcher tile; a read-only review has no watcher."""
-    if not status:
-        return "— review", "no live watcher", False
-    state = str(status.get("watcher") or "unknown")
-    queue = status.get("queue") or 0
-    pending = status.get("pending") or 0
-    err = status.get("last_error")
-    updated = status.get("updated")
-    age = (now or time.time()) - float(updated) if isinstance(updated, int | float) else None
-    ok = state in ("watching", "running", "ok") and not err
-    icon = "✔" if ok else "▲"
-    detail = f"queue {queue}, settling {pending}"
-    if age is not None and age > 120:
-        detail += f"; status {age / 60:.0f} min old"
-        ok = False
-    if err:
-        detail += f"; {err}"
-    return f"{icon} {state}", detail, not ok
 
 
 def versions_table(calibrations: Sequence[Mapping[str, Any]]) -> Any:

@@ -69,8 +69,12 @@ def concentration_text(
     lloq: float | None = None,
     dilution: float | None = None,
     dilute_factor: int | None = None,
+    accuracy: float | None = None,
 ) -> str:
-    """The reportable value in words: never an extrapolated number outside the curve."""
+    """The reportable value in words: never an extrapolated number outside the curve.
+
+    ``accuracy``: a standard's or QC's back-calculated accuracy, shown beside its value.
+    """
     unit = unit or ""
     if status == "BLQ":
         if lloq is not None:
@@ -81,6 +85,8 @@ def concentration_text(
     if status in ("no_peak", "no_result") or conc is None:
         return "—"
     text = f"{_number(conc)} {unit}".strip()
+    if accuracy is not None:  # a calibrator or QC: its back-calculated accuracy beside it
+        text += f" ({accuracy:.1f} %)"
     return f"{text} (provisional)" if status == "provisional" else text
 
 
@@ -158,6 +164,7 @@ def injection_rows(
                     lloq=lloq,
                     dilution=r["dilution"],
                     dilute_factor=factors.get(inj),
+                    accuracy=r.get("accuracy_pct") if r["sample_type"] in REFERENCE_TYPES else None,
                 ),
                 "is_pct": f"{pct:.0f} %" if pct is not None else "—",
                 "flags": inj_flags,

@@ -108,7 +108,7 @@ def test_live_page_flags_new_is_drop_and_opens_chromatograms(live: dict, browser
     _wait(driver, lambda d: "✖ 1" in _text(d, "#banner"), timeout=5)
     # an unacknowledged FAIL flag turns the banner to FAIL whatever the run verdict
     _wait(driver, lambda d: "FAIL" in _text(d, ".verdict"), timeout=5)
-    _wait(driver, lambda d: "IS_LOW" in _text(d, ".reason"))
+    _wait(driver, lambda d: "IS_LOW" in _text(d, "#headline"))  # the headline names it
     _wait(driver, lambda d: _text(d, "#banner") != before)
 
     # clicking an injection shows its traces beside the reference calibrator
@@ -134,9 +134,20 @@ def test_acknowledging_a_flag_records_it(live: dict, browser: object) -> None:
     acks = live["store"].acknowledgements(flag_id)
     assert acks["by_name"].to_list() == ["A. Scientist"]
     assert acks["comment"].to_list() == ["re-injection queued"]
+    # the acknowledged card leaves "Open flags"; the toggle shows it again
+    _wait(driver, lambda d: f'"flag":{flag_id}' not in _ack_ids(d))
+    driver.find_element(By.CSS_SELECTOR, "#show-acked input").click()  # type: ignore[attr-defined]
     _wait(driver, lambda d: "acknowledged ×1" in _text(d, "#flag-list"))
+    driver.find_element(By.CSS_SELECTOR, "#show-acked input").click()  # type: ignore[attr-defined]
     if live["store"].runs()["verdict"][0] != "fail":  # the alarm ends once acknowledged
         _wait(driver, lambda d: "FAIL" not in _text(d, ".verdict"))
+
+
+def _ack_ids(driver: object) -> str:
+    from selenium.webdriver.common.by import By
+
+    buttons = driver.find_elements(By.CSS_SELECTOR, ".ack-btn")  # type: ignore[attr-defined]
+    return " ".join(b.get_attribute("id") or "" for b in buttons)
 
 
 def test_kiosk_view_shows_banner_and_run_plots_only(live: dict, browser: object) -> None:

@@ -107,19 +107,6 @@ def test_table_rows_newest_first_with_is_percent_badges_and_dilution() -> None:
     assert [r["injection_id"] for r in tables.injection_rows(res, flags, types=["qc"])] == [2]
 
 
-def test_open_flags_unacknowledged_and_worst_first_skipping_injection_info() -> None:
-    flags = flags_frame(
-        [
-            {"code": "A", "severity": "warning", "injection_id": 1},
-            {"code": "B", "severity": "fail", "injection_id": 2, "acks": 2},
-            {"code": "C", "severity": "fail", "injection_id": 3},
-            {"code": "D", "severity": "info", "injection_id": 4},
-            {"code": "RUN", "severity": "info"},
-        ]
-    )
-    assert [f["code"] for f in tables.open_flags(flags)] == ["C", "A", "RUN", "B"]
-
-
 def test_every_state_has_icon_and_word_not_only_colour() -> None:
     for look in [*style.SEVERITY.values(), *style.VERDICT.values()]:
         assert look.icon
@@ -156,6 +143,40 @@ def test_is_figure_has_window_reference_types_and_drift_mark(assay: Assay) -> No
     assert {50.0, 100.0, 150.0} <= ys
     assert any("IS drift -2.5 %/inj" in (a.text or "") for a in fig.layout.annotations)
     assert fig.layout.uirevision == "r"
+
+
+def test_run_series_plots_the_acquisition_position_not_the_arrival_order() -> None:
+    # a junk file ingested last, at position 2; a re-injection outside the worklist
+    res = results_frame([{"position": 1}, {"position": 3}, {"position": None}, {"position": 2}])
+    assert figures.run_series(res)["order"].to_list() == [1.0, 3.0, 3.5, 2.0]
+
+
+def test_out_of_range_results_are_drawn_at_the_limit_and_labelled(assay: Assay) -> None:
+    cal = assay.calibration
+    res = results_frame(
+        [
+            {"conc": 50.0},
+            {"conc": None, "status": "ALQ", "sample_id": "OVER"},
+            {"conc": None, "status": "BLQ", "sample_id": "LOW", "dilution": 2.0},
+            {"conc": None, "status": "no_peak", "sample_id": "GONE"},
+        ]
+    )
+    series = figures.run_series(res)
+    fig = figures.asn_figure(series, assay)
+    over = next(t for t in fig.data if t.name == "> ULOQ")
+    low = next(t for t in fig.data if t.name == "< LLOQ")
+    assert (list(over.x), list(over.y), list(over.text)) == ([2.0], [cal.uloq], ["OVER > ULOQ"])
+    assert (list(low.x), list(low.y)) == ([3.0], [cal.lloq * 2.0])  # the sample's own limit
+    assert over.mode == "markers+text" and over.marker.symbol == "triangle-up"
+    assert "2 outside the curve, drawn at the limit" in fig.layout.title.text
+    assert not any("GONE" in str(t.text) for t in fig.data)  # no value and no limit: not drawn
+    _, hi = fig.layout.yaxis.range
+    assert 10**hi > cal.uloq  # the marker is inside the axis
+    # appended live in the same traces, by index after the sample types
+    payload, idx = figures.run_extension(series, "conc", assay)
+    n = len(style.SAMPLE_TYPES)
+    assert idx == list(range(n + 2))
+    assert payload["y"][n] == [cal.uloq] and payload["customdata"][n] == [2]
 
 
 def test_run_extension_appends_by_type(assay: Assay) -> None:
@@ -304,63 +325,20 @@ def test_pools_pairs_media_and_lysate_by_group(assay: Assay) -> None:
     assert any("nmol/mg protein" in a.text for a in fig.layout.annotations)
 
 
-def test_banner_shows_word_icon_progress_and_watcher() -> None:
-    run = {
-        "run_id": "r",
-        "name": "r",
-        "verdict": "fail",
-        "verdict_reason": "IS low",
-        "planned": 10,
-        "injections": 4,
-    }
-    status = {"watcher": "watching", "queue": 2, "pending": 0, "updated": 100.0}
-    text = str(layout.banner(run, status, 1, last_injection="08:00", now=110.0))
-    for part in ("FAIL", "✖", "4 / 10", "IS low", "queue 2", "08:00"):
-        assert part in text
-    alarm = str(layout.banner({**run, "verdict": "pass"}, status, 1, alarms=["IS_LOW (a.mzML)"]))
-    assert "FAIL" in alarm
-    assert "IS_LOW (a.mzML)" in alarm
-    stale = str(layout.banner(run, {**status, "last_error": "folder lost"}, 0, now=1000.0))
-    assert "folder lost" in stale
-    assert "min old" in stale
-
-
-@pytest.mark.parametrize(
-    ("alarms", "expected"),
-    [
-        (["READ_ERROR (c.mzML)"], "READ_ERROR (c.mzML)"),
-        (
-            ["IS_LOW (a.mzML)", "IS_LOW (b.mzML)", "READ_ERROR (c.mzML)"],
-            "IS_LOW ×2, READ_ERROR; latest READ_ERROR (c.mzML)",
-        ),
-        (["RUN_FAIL", "RUN_FAIL"], "RUN_FAIL ×2; latest RUN_FAIL"),
-    ],
-)
-def test_banner_summarizes_many_alarms(alarms: list[str], expected: str) -> None:
-    from dashboard.layout import summarize_alarms
-
-    assert summarize_alarms(alarms) == expected
-
-
-def test_flag_cards_are_capped_most_urgent_first() -> None:
-    from dashboard.layout import MAX_FLAG_CARDS, flag_cards
-
-    rows = [
-        {
-            "flag_id": i,
-            "code": "IS_LOW",
-            "severity": "fail",
-            "message": f"m{i}",
-            "action": "a",
-            "where": f"file{i}",
-            "acks": 0,
-        }
-        for i in range(MAX_FLAG_CARDS + 7)
-    ]
-    cards = flag_cards(rows)
-    assert len(cards) == MAX_FLAG_CARDS + 1
-    assert "7 more open flag(s)" in str(cards[-1].children)
-    assert "m0" in str(cards[0].children)  # the order given (most urgent first) is kept
+def test_pools_bars_outside_the_curve_are_labelled_not_missing(assay: Assay) -> None:
+    res = results_frame(
+        [
+            {"group_name": "G1", "matrix": "media", "conc": None, "status": "ALQ"},
+            {"group_name": "G1", "matrix": "lysate", "conc": None, "status": "ALQ"},
+            {"group_name": "G2", "matrix": "media", "conc": 280.0},
+        ]
+    )
+    fig = figures.pools_figure(res, assay)
+    media = fig.data[0]
+    assert list(media.y) == [assay.calibration.uloq, 280.0]  # drawn at the limit
+    assert list(media.text) == ["> ULOQ", ""]
+    marks = [t for t in fig.data if t.name == "outside the curve"]
+    assert marks and list(marks[0].text) == ["> ULOQ (no value)"] and list(marks[0].x) == ["G1"]
 
 
 def test_chromatogram_figure_shows_the_group_its_cut_and_its_flags() -> None:

@@ -172,8 +172,11 @@ def test_blank_keeps_its_area_ratio_for_carryover(assay: Assay) -> None:
     ("stype", "nominal", "conc", "status", "accuracy"),
     [
         (SampleType.QC, 3.0, 3.3, "ok", 110.0),
-        (SampleType.CALIBRATOR, 500.0, 520.0, "ALQ", 104.0),  # outside range: still judged
-        (SampleType.CALIBRATOR, 1.0, 0.9, "BLQ", 90.0),
+        # a standard past the curve's end keeps its value: BLQ/ALQ are for samples and QCs
+        (SampleType.CALIBRATOR, 500.0, 520.0, "ok", 104.0),
+        (SampleType.CALIBRATOR, 1.0, 0.9, "ok", 90.0),
+        (SampleType.QC, 400.0, 520.0, "ALQ", 130.0),
+        (SampleType.QC, 1.0, 0.9, "BLQ", 90.0),
         (SampleType.SAMPLE, 3.0, 3.3, "ok", None),
     ],
 )
@@ -188,6 +191,9 @@ def test_accuracy_for_calibrators_and_qcs(
     r = quantify(peaks_for(conc), sample(stype, nominal=nominal), CAL, assay)
     assert r.status == status
     assert r.accuracy_pct == pytest.approx(accuracy)
+    if stype is SampleType.CALIBRATOR:  # its back-calculated value, for the export
+        assert r.conc_vial == pytest.approx(conc, rel=1e-6)
+        assert r.conc == pytest.approx(conc, rel=1e-6)
 
 
 @pytest.mark.parametrize(("ratio", "status"), [(30.0, "ALQ"), (-30.0, "BLQ")])
@@ -196,6 +202,9 @@ def test_quadratic_out_of_reach(assay: Assay, ratio: float, status: str) -> None
     cal = replace(CAL, model="quadratic", coefficients=coef)
     peaks = {"asn_quant": peak("asn_quant", ratio * IS_AREA), "is_quant": peak("is_quant", IS_AREA)}
     assert quantify(peaks, sample(), cal, assay).status == status
+    # a standard the curve cannot reach has no value, and is not called out of range
+    stuck = quantify(peaks, sample(SampleType.CALIBRATOR, nominal=500.0), cal, assay)
+    assert (stuck.status, stuck.conc) == ("no_result", None)
 
 
 def test_area_ratio(assay: Assay) -> None:
