@@ -176,6 +176,7 @@ class Monitor(MonitorChores, MonitorHealth):
             rescan_every=settings.rescan_every,
             order_key=self._order_key,
             read_limits=settings.read_limits,
+            one_writer=settings.one_writer,
         )
         self.runs = RunBook(
             self.store,

@@ -290,7 +290,10 @@ class HistoryPoint:
     """What the QC rules need to remember of an earlier injection of the run."""
 
     injection_id: int
-    order: int  # injection order in the run, 1-based
+    # Acquisition position, the number the injection table shows: the worklist
+    # position; an injection not in the worklist takes the position of the one
+    # acquired before it; without a worklist, the arrival order (1-based).
+    order: int
     sample_id: str
     sample_type: SampleType
     level: str | None = None
@@ -305,3 +308,5 @@ class HistoryPoint:
     accuracy_pct: float | None = None
     status: str | None = None
     error: bool = False
+    in_worklist: bool = True
+    reinjection_of: int | None = None  # worklist position of the sample it re-injects

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from asnmon.store._sql import STORE_FAILURES, is_data_error, one_line
 from asnmon.store.base import MEMORY_MB, StoreBase
+from asnmon.store.heartbeat import Heartbeat
 from asnmon.store.operations import OWN_SUFFIXES, Operations, backup_refusal
 from asnmon.store.queries import Queries
 from asnmon.store.rows import QUANT_CODES, RunInfo, StoredEntry, StoredFile
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 
-class Store(Writes, Queries, Operations):
+class Store(Writes, Queries, Operations, Heartbeat):
     """One DuckDB file. Writers call the ``write_*`` methods from one thread.
 
     Each responsibility is a mixin module of this package (``writes``,
