@@ -41,14 +41,6 @@ def _num(value: object) -> float | None:
     return float(value)
 
 
-def _ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
-
-
 def _span(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
@@ -99,9 +91,12 @@ def watcher_tile(
         stopped = said.startswith("monitor stopped")
         word = "■ stopped" if stopped else ("✖ not running" if not live else "▲ no heartbeat")
         return Tile(word, said + pace, alert=live or not stopped)
+    # A clock time, not "N s ago": the tile is drawn on a change, and a heartbeat
+    # records none, so a relative age would freeze at its first value.
     last_file = _num(status.get("last_file_at"))
-    since = now - last_file if last_file is not None else since_file_s
-    quiet = f"; last file {_ago(since)}" if since is not None and interval else ""
+    if last_file is None and since_file_s is not None:
+        last_file = now - since_file_s
+    quiet = f"; last file at {clock(last_file)}" if last_file is not None and interval else ""
     instrument = str(status.get("instrument") or "")
     note = str(status.get("instrument_note") or "")
     state = str(status.get("watcher") or "unknown")
