@@ -24,6 +24,9 @@ the FIFO and the link are never stored, and the monitor said what happened
 (DATABASE PROBLEM, "locked by process N", NOT A REGULAR FILE, FILE EVENTS LOST).
 Needs root for the tmpfs mount; prints one JSON line; exit status 0 = passed.
 ``tests/test_soak.py`` runs a reduced soak (every fault once) with the same code.
+
+Last full run (README, Benchmarks): nothing missing or twice, every fault said,
+but 34 of 2,000 IS % values differed from the clean batch (open).
 """
 
 from __future__ import annotations
