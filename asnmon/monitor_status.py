@@ -51,6 +51,7 @@ log = logging.getLogger("asnmon.monitor")
 RECENT_RUNS = 4  # runs written into the status file: the current one and those just before
 ADOPT_WITHIN = 86400.0  # s; at start-up the newest run is watched for a stall if this fresh
 FINISHED_KEPT = 50  # run ids remembered as summarised
+_CLOCK_KEYS = frozenset({"updated"})  # moves at every beat: no redraw for it alone
 
 
 class MonitorStatus:
@@ -85,6 +86,7 @@ class MonitorStatus:
         self._finished: list[str] | None = None  # read from the database on first use
         self._hooked: set[tuple[str, int | None]] = set()
         self.file_problem: str | None = None
+        self._shown: dict[str, Any] = {}
 
     # ------------------------------------------------------------ inputs
 
@@ -132,7 +134,14 @@ class MonitorStatus:
             "status_file": str(self.status_file),
             "monitor_stopped_at": None,
         }
-        self.store.set_status(values)
+        # A change a reader shows (state, problems, a hook's result) is a recorded
+        # change that redraws open pages; a beat that only moves the clock is not.
+        shown = {k: v for k, v in values.items() if k not in _CLOCK_KEYS}
+        if shown != self._shown:
+            self.store.set_status(values)
+            self._shown = shown
+        else:
+            self.store.beat(values)
         self._write_file(values, pace)
         return True
 

@@ -63,7 +63,7 @@ from asnmon.store import RunInfo, Store, StoredFile
 from asnmon.traces import TraceCheck, check_traces, coverage_flags, search_window
 from asnmon.westgard import RULES as WESTGARD_RULES
 from asnmon.westgard import QcPoint, guides_for, westgard_flags
-from asnmon.worklist import Worklist, resolve_sample
+from asnmon.worklist import Worklist, reinjection_of, resolve_sample
 
 log = logging.getLogger("asnmon.pipeline")
 
@@ -315,15 +315,30 @@ class RunIngestor:
             self.history.append(
                 history_point(
                     e.injection_id,
-                    len(self.history) + 1,
+                    self.acquisition_order(e.sample),
                     e.sample,
                     e.peaks,
                     result,
                     self.assay,
                     e.error,
+                    self._linked(e.sample),
                 )
             )
         self._last_evaluation = None
+
+    def acquisition_order(self, sample: Sample) -> int:
+        """The number the table shows: the worklist position (see ``HistoryPoint.order``)."""
+        if sample.in_worklist and sample.position is not None:
+            return sample.position
+        if self.worklist is None or not self.history:
+            return len(self.history) + 1
+        return self.history[-1].order
+
+    def _linked(self, sample: Sample) -> int | None:
+        if sample.in_worklist:
+            return None
+        original = reinjection_of(sample.file, self.worklist)
+        return original.position if original is not None else None
 
     # ------------------------------------------------------------ one file
 
@@ -397,6 +412,7 @@ class RunIngestor:
                 acquired_order = 0.0
         notes = list(outcome.notes)
         flags = list(outcome.flags)
+        original = reinjection_of(path, self.worklist)
         if not sample.in_worklist:
             notes.append(
                 "not in the worklist: "
@@ -404,6 +420,12 @@ class RunIngestor:
                     f"named by the file-name convention ({sample.sample_type.value})"
                     if sample.sample_type is not SampleType.SAMPLE or self.worklist is None
                     else "processed as an unknown sample"
+                )
+                + (
+                    f"; re-injection of {original.sample_id} (worklist position "
+                    f"{original.position})"
+                    if original is not None
+                    else ""
                 )
             )
         previous = self._files.get(path.name)
@@ -429,8 +451,10 @@ class RunIngestor:
         if supersedes is not None:
             self.entries.pop(supersedes, None)
             self.history = [h for h in self.history if h.injection_id != supersedes]
+        order = self.acquisition_order(sample)
+        linked = original.position if original is not None else None
         here = history_point(
-            0, len(self.history) + 1, sample, outcome.peaks, outcome.result, self.assay, error
+            0, order, sample, outcome.peaks, outcome.result, self.assay, error, linked
         )
         ctx = is_context([*self.history, here], self.assay)
         is_pct = ctx.pct[-1] if ctx.points and ctx.points[-1] is here else None
@@ -464,12 +488,13 @@ class RunIngestor:
             self.history.append(
                 history_point(
                     injection_id,
-                    len(self.history) + 1,
+                    order,
                     sample,
                     outcome.peaks,
                     outcome.result,
                     self.assay,
                     error,
+                    linked,
                 )
             )
         if sample.sample_type is SampleType.CALIBRATOR and not error and not duplicate:

@@ -108,6 +108,20 @@ class Injection:
 
 
 @dataclass(frozen=True, slots=True)
+class Interference:
+    """An interferent seen on one member inside the shared boundaries (integrate.interference)."""
+
+    side: str  # "left" | "right" of the group apex
+    apex_rt: float  # min, the interferent's apex (of the excess)
+    cut_rt: float  # min, the valley the member was integrated to
+    separated: bool  # the member's area comes from the clean interval, scaled
+    clean_share: float  # the reference's share of its peak inside the clean interval
+    excess_pct: float  # % of the member's (clean) area the interferent added in the bounds
+    excess_sn: float  # the excess peak's height in noise SDs
+    kind: str = "valley"  # "valley": split at a valley; "tail": an earlier peak's tail skimmed
+
+
+@dataclass(frozen=True, slots=True)
 class Peak:
     transition: str
     apex_rt: float
@@ -130,6 +144,7 @@ class Peak:
     apex_offset: float | None = None  # min, this trace's apex minus the group reference's
     shape_r: float | None = None  # profile correlation with the group reference
     reference: str | None = None  # transition id the shape was compared with
+    interference: Interference | None = None  # a second peak inside the bounds on this trace
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +305,10 @@ class HistoryPoint:
     """What the QC rules need to remember of an earlier injection of the run."""
 
     injection_id: int
-    order: int  # injection order in the run, 1-based
+    # Acquisition position, the number the injection table shows: the worklist
+    # position; an injection not in the worklist takes the position of the one
+    # acquired before it; without a worklist, the arrival order (1-based).
+    order: int
     sample_id: str
     sample_type: SampleType
     level: str | None = None
@@ -305,3 +323,5 @@ class HistoryPoint:
     accuracy_pct: float | None = None
     status: str | None = None
     error: bool = False
+    in_worklist: bool = True
+    reinjection_of: int | None = None  # worklist position of the sample it re-injects

@@ -39,6 +39,13 @@ class Settings:
     poll: float = _k("watch", 0.0, "poll every N s instead of native events (network shares)")
     settle: float = _k("watch", 0.5, "s a file must stay unchanged (and closed) before reading")
     max_write: float = _k("watch", 7200.0, "s after which a still-growing file is INCOMPLETE")
+    one_writer: bool = _k(
+        "watch",
+        True,
+        "the instrument writes one injection at a time, so an open file older than a "
+        "complete one was abandoned (INCOMPLETE at once); false for multiplexed LC writing "
+        "several files at once",
+    )
     retry_every: float = _k("watch", 3.0, "s between checks for a lost folder")
     rescan_every: float = _k(
         "watch", 300.0, "s between full rescans that catch file events the system lost"
@@ -175,6 +182,7 @@ class Settings:
 _TYPES = {
     "folder": str,
     "recursive": bool,
+    "one_writer": bool,
     "poll": float,
     "settle": float,
     "max_write": float,

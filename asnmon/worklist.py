@@ -313,6 +313,37 @@ def sample_from_name(name: str | Path, assay: Assay) -> Sample:
     return Sample(file=key, sample_id=key, sample_type=SampleType.SAMPLE, in_worklist=False)
 
 
+_SEQUENCE_NUMBER = re.compile(r"^[0-9]+[-_ ]+")
+_REINJECTION_SUFFIX = re.compile(
+    r"^([-_ ]+(r|re|rr|reinj|reinject|reinjection|rerun|repeat|rpt|inj)?[-_ ]?[0-9]{0,2})?$", re.I
+)
+
+
+def reinjection_of(name: str | Path, worklist: Worklist | None) -> Sample | None:
+    """The worklist row a file not in the worklist re-injects, or None when unsure.
+
+    ``081_S0012``, ``081_S0012_R``, ``S0012-reinj2`` re-inject the row whose
+    sample id (or file name without its sequence number) is ``S0012``. A
+    name that fits more than one row is not linked: no guess.
+    """
+    if worklist is None or worklist.lookup(name) is not None:
+        return None
+    key = _SEQUENCE_NUMBER.sub("", file_key(name)).lower()
+    best: list[Sample] = []
+    best_len = 1  # a one-character stem links nothing
+    for s in worklist.samples:
+        for stem in {s.sample_id.lower(), _SEQUENCE_NUMBER.sub("", s.file).lower()}:
+            if len(stem) < best_len or not key.startswith(stem):
+                continue
+            if not _REINJECTION_SUFFIX.match(key[len(stem) :]):
+                continue
+            if len(stem) > best_len:
+                best, best_len = [], len(stem)
+            if s not in best:
+                best.append(s)
+    return best[0] if len(best) == 1 else None
+
+
 def resolve_sample(name: str | Path, worklist: Worklist | None, assay: Assay) -> Sample:
     """The worklist row for a file, else the file-name convention (``in_worklist`` False)."""
     if worklist is not None:

@@ -51,10 +51,18 @@ Make = Callable[..., tuple[FolderWatcher, Events]]
 def make_watcher() -> Iterator[Make]:
     made: list[FolderWatcher] = []
 
-    def make(folder: Path, recursive: bool = False) -> tuple[FolderWatcher, Events]:
+    def make(
+        folder: Path, recursive: bool = False, one_writer: bool = True
+    ) -> tuple[FolderWatcher, Events]:
         events = Events()
         watcher = FolderWatcher(
-            folder, events, settle=SETTLE, max_write=MAX_WRITE, retry_every=0.2, recursive=recursive
+            folder,
+            events,
+            settle=SETTLE,
+            max_write=MAX_WRITE,
+            retry_every=0.2,
+            recursive=recursive,
+            one_writer=one_writer,
         )
         made.append(watcher)
         watcher.start()
@@ -146,3 +154,14 @@ def test_the_rule_is_per_run_folder(tmp_path: Path, make_watcher: Make) -> None:
     assert not wait_for(lambda: events.of("incomplete"), SETTLE * 8), events.order()
     write(a / "002_S2.mzML", DOC)  # its own run moves on: now it is abandoned
     assert wait_for(lambda: events.of("incomplete", a / "001_S1.mzML"), 5), events.order()
+
+
+def test_off_for_several_writers_at_once(tmp_path: Path, make_watcher: Make) -> None:
+    """Multiplexed LC writes two files at once: a later one completing proves nothing."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    _, events = make_watcher(folder, one_writer=False)
+    write(folder / "031_S0031.mzML", CUT, mtime=time.time() - 5)
+    write(folder / "032_S0032.mzML", DOC)
+    assert wait_for(lambda: events.of("ready"), 5)
+    assert not wait_for(lambda: events.of("incomplete"), SETTLE * 8), events.order()

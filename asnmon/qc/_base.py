@@ -27,6 +27,7 @@ NEW_CODES = frozenset(
         "FEW_POINTS",
         "PEAK_TRUNCATED",  # was TRUNCATED_PEAK: renamed when group integration added details
         "COELUTION",
+        "INTERFERENCE",  # a second peak on an analyte trace inside the group (issue 10)
         "DEPLETED",
         "CAL_EXCLUDED",
         "EXTERNAL_CALIBRATION",
@@ -73,7 +74,11 @@ def _flag(
 
 
 def _who(p: HistoryPoint) -> str:
-    return f"injection {p.order} ({p.sample_id})"
+    """The injection as the table shows it: its acquisition position and sample."""
+    if p.in_worklist:
+        return f"injection {p.order} ({p.sample_id})"
+    link = f", re-injection of position {p.reinjection_of}" if p.reinjection_of else ""
+    return f"{p.sample_id} (not in the worklist{link}; acquired after injection {p.order})"
 
 
 def error_flag(error: AsnmonError) -> Flag:

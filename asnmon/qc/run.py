@@ -247,6 +247,7 @@ def history_point(
     result: Result,
     assay: Assay,
     error: bool = False,
+    reinjection_of: int | None = None,
 ) -> HistoryPoint:
     """The summary of one injection that later rules look back on."""
 
@@ -272,5 +273,7 @@ def history_point(
         conc_vial=result.conc_vial,
         accuracy_pct=result.accuracy_pct,
         status=result.status,
+        in_worklist=sample.in_worklist,
+        reinjection_of=reinjection_of,
         error=error,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from asnmon.store._sql import STORE_FAILURES, is_data_error, one_line
 from asnmon.store.audit import AuditMixin
 from asnmon.store.base import MEMORY_MB, StoreBase
+from asnmon.store.heartbeat import Heartbeat
 from asnmon.store.operations import OWN_SUFFIXES, Operations, backup_refusal
 from asnmon.store.queries import Queries
 from asnmon.store.rows import QUANT_CODES, RunInfo, StoredEntry, StoredFile
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 
-class Store(AuditMixin, Writes, Queries, Operations):
+class Store(AuditMixin, Writes, Queries, Operations, Heartbeat):
     """One DuckDB file. Writers call the ``write_*`` methods from one thread.
 
     Each responsibility is a mixin module of this package (``writes``,

@@ -63,6 +63,7 @@ class WatcherBase:
     _ident: tuple[int, int] | None
     _pending: dict[Path, Track]
     _handed: dict[Path, Signature]
+    _one_writer: bool  # abandoned files are INCOMPLETE once a later one completes
     _moved_on: dict[
         Path, tuple[int, str]
     ]  # run folder -> (mtime_ns, name) of its newest file handed on

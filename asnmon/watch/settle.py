@@ -161,7 +161,8 @@ class Settler(WatcherBase):
                 newest = self._moved_on.get(target.parent)
                 if newest is None or sig[2] > newest[0]:
                     self._moved_on[target.parent] = (sig[2], target.name)
-        self._report_abandoned()  # before the files that show it are handed on
+        if self._one_writer:
+            self._report_abandoned()  # before the files that show it are handed on
         now = time.monotonic()
         in_flight = any(  # a file that may come first is still being checked: wait a moment
             t.checking is not None and now - t.check_started <= ORDER_WAIT

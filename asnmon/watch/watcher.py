@@ -55,6 +55,8 @@ class FolderWatcher(FolderKeeper):
     ``converted_dir`` (required with converters; if it lies inside ``folder``
     it is ignored by the watcher). ``start()`` also runs the reconciliation
     scan, after the observer is up, so nothing written around start-up is lost.
+    ``one_writer=False`` (multiplexed LC) turns off "an open file older than a
+    complete one was abandoned" (``asnmon.watch.settle``): only ``max_write`` then.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class FolderWatcher(FolderKeeper):
         rescan_every: float = 300.0,
         order_key: Callable[[Path], OrderKey] | None = None,
         read_limits: ReadLimits = DEFAULT_LIMITS,
+        one_writer: bool = True,
     ) -> None:
         if poll is not None and not poll > 0:
             raise SettingsError(f"poll interval must be positive seconds or None, got {poll!r}")
@@ -133,6 +136,7 @@ class FolderWatcher(FolderKeeper):
         self._next_prune = time.monotonic() + _PRUNE_EVERY
         self._next_settle = 0.0
         self._moved_on = {}
+        self._one_writer = one_writer
 
         # Read by status() from any thread.
         self._lock = threading.Lock()
