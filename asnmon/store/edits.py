@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
@@ -36,24 +36,6 @@ def _json(value: object) -> str | None:
 
 class Edits(EditReads):
     """Manual integration, exclusion, batch-table edits, re-injection links; their reads."""
-
-    if TYPE_CHECKING:  # the audit mixin's (asnmon/store/audit.py), combined in Store
-
-        def append_event(
-            self,
-            con: duckdb.DuckDBPyConnection,
-            *,
-            run_id: str | None,
-            injection_id: int | None,
-            actor: ActorLike,
-            action: str,
-            target: str,
-            old: Any,
-            new: Any,
-            reason: str,
-        ) -> int: ...
-
-        def ensure_unlocked(self, run_id: str | None) -> None: ...
 
     # ---------------------------------------------------------------- plumbing
 
