@@ -284,6 +284,12 @@ def test_an_old_database_is_upgraded_and_its_typed_acknowledgements_join_the_cha
         "DROP TABLE signatures",
         "ALTER TABLE acknowledgements DROP COLUMN role",
         "ALTER TABLE acknowledgements DROP COLUMN event_id",
+        # and the reviewer's edits that came after (migration 5)
+        "DROP TABLE edits",
+        "DROP SEQUENCE seq_edit",
+        "DROP TABLE peak_history",
+        "ALTER TABLE peaks DROP COLUMN source",
+        "ALTER TABLE peaks DROP COLUMN edit_id",
         f"DELETE FROM schema_version WHERE version >= {version}",
     ):
         con.execute(sql)
