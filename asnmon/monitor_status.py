@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class MonitorStatus:
         *,
         status_file: Path,
         planned: Callable[[str], int | None],
+        link: Callable[[str, str], int | None],
         announce: Callable[[str, str, str | None, Severity | None], None],
         report_hook: Callable[[HookResult], None],
     ) -> None:
@@ -71,6 +73,7 @@ class MonitorStatus:
         self.settings = settings
         self.status_file = status_file
         self._planned = planned
+        self._link = link
         self._announce = announce
         self.actions = ActionRunner(
             settings.on_fail, settings.on_fail_timeout, status_file, report_hook
@@ -258,6 +261,7 @@ class MonitorStatus:
                     self.store.results(run_id).to_dicts(),
                     self.store.flags(run_id).to_dicts(),
                     status_values(pace, self.stall) if pace and pace.run_id == run_id else None,
+                    link=partial(self._link, run_id),
                 )
             )
         try:
