@@ -14,6 +14,12 @@ Three faults need more than a retry:
   go on writing into the old inode, lost at exit. A deleted file is written
   back from the open connection; a replaced one is saved beside it under a
   ``.replaced-TIME`` name and the monitor continues on the new file.
+
+Before all that the file must open: ``open_waiting`` waits with the same
+back-off while another process holds it or the disk cannot take a new file,
+and says so, instead of ending ``asnmon run`` (a monitor restarted by a
+supervisor at 3 a.m. while someone's ``asnmon dashboard --db`` is open must
+start by itself once it is closed). A file that is not a database is refused.
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from asnmon.errors import NotADatabaseError, StoreError
 from asnmon.store import STORE_FAILURES, Store
 
 log = logging.getLogger("asnmon.dbguard")
 
 BACKOFF_FIRST = 0.5  # s before the first retry
 BACKOFF_MAX = 30.0  # s between retries at most: a freed disk is noticed within this
+STILL_WAITING_EVERY = 300.0  # s between "still waiting" lines while the file cannot be opened
 
 Identity = Literal["same", "rescued", "switched", "failed"]
 
@@ -189,3 +197,50 @@ class DatabaseGuard:
             self._notice = f"{datetime.now():%H:%M:%S} {message}"
         self._report("DATABASE_PROBLEM", message)
         return result
+
+
+def open_waiting(
+    path: str,
+    report: Callable[[str, str], None],
+    stopped: threading.Event,
+    *,
+    still_every: float = STILL_WAITING_EVERY,
+) -> Store:
+    """Open the monitor's database, retrying with back-off while it cannot be opened.
+
+    ``report(code, message)`` as for ``DatabaseGuard``: once when the wait
+    starts (the reason, e.g. "locked by process N"), every ``still_every`` s
+    while it lasts, once when the file opens. A file that is not a database
+    (``NotADatabaseError``) is raised at once: waiting cannot fix it. Raises
+    ``StoreError`` if ``stopped`` is set while waiting.
+    """
+    delay, began, told_at = BACKOFF_FIRST, time.monotonic(), 0.0
+    failures = 0
+    while True:
+        try:
+            store = Store(path)
+        except NotADatabaseError:
+            raise
+        except StoreError as exc:
+            failures += 1
+            now = time.monotonic()
+            log.warning("cannot open the database (attempt %d): %s", failures, exc)
+            if failures == 1 or now - told_at >= still_every:
+                waited = f" (waiting for {now - began:.0f} s)" if failures > 1 else ""
+                report(
+                    "DATABASE_PROBLEM",
+                    f"{exc}{waited}. asnmon retries with back-off (at most every "
+                    f"{BACKOFF_MAX:g} s) and starts as soon as it opens; files wait on disk.",
+                )
+                told_at = now
+            if stopped.wait(delay):
+                raise StoreError(f"{path}: stopped while waiting for the database") from exc
+            delay = min(BACKOFF_MAX, delay * 2)
+            continue
+        if failures:
+            report(
+                "DATABASE_BACK",
+                f"{path} opened after {time.monotonic() - began:.0f} s "
+                f"({failures} failed attempt(s)); the monitor starts.",
+            )
+        return store

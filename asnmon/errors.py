@@ -29,7 +29,16 @@ CONVERT_ERROR, ...) and goes on with the run.
     │   ├── WorklistError              (names the row, column and problem)
     │   └── SettingsError
     ├── ConvertError                   -> flag CONVERT_ERROR
-    └── StoreError                     the database cannot be used
+    ├── StoreError                     the database cannot be used
+    │   ├── DatabaseLockedError        another process holds the file (DuckDB allows
+    │   │                              one writer); ``asnmon run`` waits and retries
+    │   └── NotADatabaseError          the file is not a DuckDB database (nor an empty
+    │                                  one left by a failed creation); never overwritten
+    └── BadInput                       a dashboard request its own page never sends
+                                       (wrong type, too long): HTTP 400
+
+A test (tests/test_errors.py) imports every module and checks that each
+subclass of ``AsnmonError`` is in this tree.
 """
 
 from __future__ import annotations
@@ -129,3 +138,19 @@ class ConvertError(AsnmonError):
 
 class StoreError(AsnmonError):
     code = "STORE_ERROR"
+
+
+class DatabaseLockedError(StoreError):
+    """Another process holds the database file; ``pid`` is its process id when DuckDB names it."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+class NotADatabaseError(StoreError):
+    pass
+
+
+class BadInput(AsnmonError):
+    """A dashboard callback request the dashboard's own page would never send; HTTP 400."""

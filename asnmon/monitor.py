@@ -42,7 +42,7 @@ from asnmon.alerts import (
     event_from_watch,
 )
 from asnmon.assay import Assay
-from asnmon.dbguard import DatabaseGuard
+from asnmon.dbguard import DatabaseGuard, open_waiting
 from asnmon.errors import AsnmonError
 from asnmon.monitor_chores import IDENTITY_EVERY, MonitorChores, backup_request_path
 from asnmon.monitor_health import MonitorHealth
@@ -113,13 +113,18 @@ class Monitor(MonitorChores, MonitorHealth):
         self.assay = assay
         self.folder = Path(settings.folder).absolute()
         self.out = out
-        self.store = Store(settings.db)
+        self._stopped = threading.Event()
+        instrument = settings.instrument or socket.gethostname()
+        # Off-screen alerts and the shared Parquet folder run beside the worker; neither
+        # may ever stop ingestion (both catch and report their own failures). The
+        # alerter comes first: a database that cannot be opened yet is alerted.
+        self.alerter = Alerter(replace(AlertConfig.from_settings(settings), instrument=instrument))
+        self.store = self._open_store()
         self._queue: queue.Queue[WatchEvent | _Stop] = queue.Queue()
         self._worker = self._new_worker()
         self._watchdog = threading.Thread(
             target=self._watch_worker, name="asnmon-watchdog", daemon=True
         )
-        self._stopped = threading.Event()
         self._dashboard: ServerHandle | None = None
         self._last_status: dict[str, object] = {}
         self._last_injection: str | None = None
@@ -136,10 +141,6 @@ class Monitor(MonitorChores, MonitorHealth):
         self._positions_lock = (
             threading.Lock()
         )  # recent watcher notes (a FIFO skipped, events lost)
-        instrument = settings.instrument or socket.gethostname()
-        # Off-screen alerts and the shared Parquet folder run beside the worker; neither
-        # may ever stop ingestion (both catch and report their own failures).
-        self.alerter = Alerter(replace(AlertConfig.from_settings(settings), instrument=instrument))
         self.db = DatabaseGuard(self.store, self._announce)
         self._next_identity = 0.0
         self._feed: AlertFeed | None = None  # made on first use: reading may fail
@@ -198,6 +199,19 @@ class Monitor(MonitorChores, MonitorHealth):
             announce=self._announce_run,
             report_hook=self._hook_done,
         )
+
+    def _open_store(self) -> Store:
+        """The database, waited for (said and alerted) while another process holds it."""
+
+        def report(code: str, message: str) -> None:
+            self.alerter.start()  # Monitor.start() finds it running
+            self._announce(code, message)
+
+        try:
+            return open_waiting(self.settings.db, report, self._stopped)
+        except BaseException:
+            self.alerter.stop()
+            raise
 
     # ------------------------------------------------------------ life cycle
 

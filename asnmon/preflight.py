@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from asnmon.errors import AsnmonError
+from asnmon.errors import AsnmonError, NotADatabaseError, StoreError
 from asnmon.settings import Settings
 
 TEMPLATE = "settings_template.toml"
@@ -163,8 +163,22 @@ def check_database(settings: Settings) -> Check:
             f"cannot write in {parent} ({exc.strerror or exc})",
             "Give the monitor's account write permission there, or move [database] db.",
         )
-    if not db.exists():
+    from asnmon.store.connection import examine
+
+    try:
+        state = examine(db)
+    except NotADatabaseError as exc:
+        return _bad(
+            "database",
+            str(exc),
+            "Point [database] db (--db) at the monitor's database, or at a new file name.",
+        )
+    except StoreError as exc:
+        return _bad("database", str(exc), "Check the file's permissions and the disk.")
+    if state == "absent":
         return _ok("database", f"{db}: will be created")
+    if state == "empty":
+        return _ok("database", f"{db}: empty (0 bytes, a failed creation): will be made anew")
     try:
         con = duckdb.connect(str(db))
     except duckdb.Error as exc:
@@ -172,9 +186,11 @@ def check_database(settings: Settings) -> Check:
         if "lock" in text.lower():
             return _bad(
                 "database",
-                f"{db} is open in another process (DuckDB allows one writer): {text}",
+                f"{db} is open in another process (DuckDB allows one writer): {text}. "
+                "`asnmon run` waits for it, retrying with back-off, and says so",
                 "Stop the other asnmon (service, scheduled task, or an open `asnmon dashboard "
                 "--db`) or give this monitor its own [database] db.",
+                fatal=False,
             )
         return _bad(
             "database",

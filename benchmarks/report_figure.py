@@ -25,7 +25,6 @@ sys.path.insert(0, str(_HERE.parent))
 
 import numpy as np  # noqa: E402
 import pypdfium2 as pdfium  # noqa: E402
-from asnmon.users import cli_actor  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
 
 from asnmon.assay import load_assay  # noqa: E402
@@ -81,14 +80,21 @@ def build(folder: Path) -> Path:
                 store, assay, RunInfo(name, name), load_worklist(sim.worklist_path)
             )
             ingest_paths(ingestor, sorted((folder / name).glob("*.mzML")))
+        target = runs[-1][0]
+        fails = store.flags(target).filter(store.flags(target)["severity"] == "fail")
+        comment = "IS drift seen; samples re-injected in seq43"
+        if not hasattr(store, "sign_run"):  # a store without accounts and sign-off
+            for flag_id in fails["flag_id"].to_list()[:2]:
+                store.acknowledge(int(flag_id), "r.chen", comment)
+            return db
+        from asnmon.users import cli_actor
+
         admin = cli_actor("lab-admin")
         store.add_user("r.chen", "reviewer", "correct horse 1", actor=admin)
         store.add_user("m.okafor", "approver", "battery staple 2", actor=admin)
         reviewer = store.authenticate("r.chen", "correct horse 1")
-        target = runs[-1][0]
-        fails = store.flags(target).filter(store.flags(target)["severity"] == "fail")
         for flag_id in fails["flag_id"].to_list()[:2]:
-            store.acknowledge(int(flag_id), reviewer, "IS drift seen; samples re-injected in seq43")
+            store.acknowledge(int(flag_id), reviewer, comment)
         store.sign_run(target, name="r.chen", password="correct horse 1", meaning="reviewed")
         store.sign_run(target, name="m.okafor", password="battery staple 2", meaning="approved")
     return db

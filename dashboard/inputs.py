@@ -36,7 +36,7 @@ from typing import Any
 import dash
 import flask
 
-from asnmon.errors import AsnmonError
+from asnmon.errors import BadInput as BadInput  # defined with every other error
 
 log = logging.getLogger("asnmon.dashboard")
 
@@ -48,10 +48,6 @@ MAX_COMMENT = 2_000
 MAX_ITEMS = 1_000  # list entries (pattern-matched inputs, filter choices)
 TOKEN_HEADER = "X-CSRFToken"
 CALLBACK_PATH = "_dash-update-component"
-
-
-class BadInput(AsnmonError):
-    """A callback request the dashboard's own page would never send; HTTP 400."""
 
 
 # ---------------------------------------------------------------- values

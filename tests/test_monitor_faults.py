@@ -525,3 +525,135 @@ def test_restart_orders_by_the_files_own_start_time_not_by_file_times(
     assert [f for (f,) in order.fetchall()] == names
     got = _judged(monitor.store)
     assert got == expected
+
+
+# ---------------------------------------------------------------- locked at start-up
+
+
+def hold_database(db: Path) -> subprocess.Popen[str]:
+    """Another real process with the file open, as a forgotten ``asnmon dashboard --db``;
+    it lets go when its stdin is closed."""
+    code = (
+        "import sys, duckdb\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "print('holding', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
+    sim: SimulatedRun, tmp_path: Path, webhook: str
+) -> None:
+    """A real second process holds the file; `asnmon run` waits instead of exiting."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    db = tmp_path / "live.duckdb"
+    Store(db).close()
+    names = copy_in(sim.paths[:3], folder)  # already there: the start's reconciliation
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[alerts]\nwebhook = "{webhook}"\nbatch_seconds = 0.2\n', "utf-8")
+    holder = hold_database(db)
+    argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
+    argv += ["--settings", str(settings), "--no-dashboard", "--settle", str(MONITOR_SETTLE)]
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        said = f"is locked by process {holder.pid}"
+
+        def problem() -> list[str]:  # the terminal line (the log's may come first)
+            return [x for x in out if "DATABASE PROBLEM" in x and said in x]
+
+        assert wait_for(problem, 30), out
+        assert "retries" in problem()[0]
+        assert wait_for(lambda: alerted(said), 15), _Posts.received
+        time.sleep(1.0)
+        assert proc.poll() is None  # waiting, not ended
+        assert not any("watching" in x for x in out)  # nothing started without its database
+        assert holder.stdin is not None
+        holder.stdin.close()  # the other process lets go
+        assert holder.wait(30) == 0
+        assert wait_for(lambda: any("DATABASE BACK" in x for x in out), 40), out
+        assert wait_for(lambda: all(any(n in x for x in out) for n in names), 40), out
+    finally:
+        if holder.stdin is not None and not holder.stdin.closed:
+            holder.stdin.close()
+        holder.wait(30)
+        if holder.stdout is not None:
+            holder.stdout.close()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        reader.join(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert code == 0, out
+    assert files_once(db) == dict.fromkeys(names, 1)
+
+
+def test_database_that_is_not_one_is_refused_at_start_up_with_its_name(
+    sim: SimulatedRun, tmp_path: Path
+) -> None:
+    """Waiting cannot fix a file that is not a database: refused, never overwritten."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    db = tmp_path / "live.duckdb"
+    db.write_bytes(b"id,name\n1,not a database\n" * 1000)
+    before = db.read_bytes()
+    argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
+    done = subprocess.run(
+        [*argv, "--no-dashboard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "is not a DuckDB database" in done.stderr and str(db) in done.stderr
+    assert db.read_bytes() == before
+
+
+def test_started_on_a_full_disk_waits_then_creates_a_whole_database(
+    sim: SimulatedRun, tmp_path: Path
+) -> None:
+    """The soak's first failure: created on a full disk, the database was a 0-byte file
+    every later start refused ("not a valid DuckDB database file")."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    names = copy_in(sim.paths[:3], folder)
+    with small_filesystem(tmp_path / "small", "40m") as fs:
+        db = fs / "monitor.duckdb"
+        filler = fill(fs)
+        argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder)]
+        argv += ["--db", str(db), "--no-dashboard", "--settle", str(MONITOR_SETTLE)]
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.extend(proc.stdout or ()), daemon=True)
+        reader.start()
+        try:
+            said = "cannot create the database"
+            assert wait_for(lambda: any(said in x and "No space left" in x for x in out), 30), out
+            assert not db.exists()  # no half-made file carries the name
+            assert proc.poll() is None
+            filler.unlink()
+            assert wait_for(lambda: all(any(n in x for x in out) for n in names), 60), out
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(30)
+            reader.join(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        assert code == 0, out
+        assert files_once(db) == dict.fromkeys(names, 1)

@@ -6,6 +6,7 @@ import html
 import json
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import plotly.io as pio
@@ -13,6 +14,8 @@ import polars as pl
 import pytest
 
 from asnmon.assay import Assay
+from asnmon.cli import main
+from asnmon.errors import AsnmonError
 from asnmon.report import (
     ReportData,
     build_report_html,
@@ -24,6 +27,8 @@ from asnmon.report import (
 from asnmon.report.data import Lock
 from asnmon.report.figures import LIMIT, SD1, SD2
 from asnmon.report.format import result_text, round_for_export, sig
+from asnmon.report.pdf import print_pdf
+from asnmon.store import Store
 from asnmon.westgard import GuideSet, QcPoint
 
 
@@ -292,8 +297,50 @@ def test_audit_events_and_signatures_render_whatever_their_kind(assay: Assay) ->
     assert "chain verified intact" in seen
 
 
+def test_results_changed_after_signing_are_said(assay: Assay) -> None:
+    sigs = pl.DataFrame(
+        {
+            "meaning": ["reviewed"],
+            "name": ["rita"],
+            "role": ["reviewer"],
+            "signed_at": [datetime(2024, 5, 7, 9, 2)],
+            "results_digest": ["a" * 64],
+            "current": [True],
+        }
+    )
+    same = text_of(build_report_html(make_data(assay, signatures=sigs, results_digest="a" * 64)))
+    assert "the results are those signed" in same and "CHANGED" not in same
+    moved = text_of(build_report_html(make_data(assay, signatures=sigs, results_digest="b" * 64)))
+    head = moved[: moved.index("Results: every injection")]
+    assert "THE RESULTS CHANGED after the last signature" in head
+
+
 def test_broken_chain_is_said_on_the_first_page(assay: Assay) -> None:
     data = make_data(assay, audit_problems=("event 3 was altered",))
     seen = text_of(build_report_html(data))
     head = seen[: seen.index("Results: every injection")]
     assert "THE CHAIN IS BROKEN" in head and "event 3 was altered" in head
+
+
+def test_pdf_without_a_browser_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "r.html"
+    page.write_text("<p>x</p>", encoding="utf-8")
+    with pytest.raises(AsnmonError, match="no Chromium found"):
+        print_pdf(page, tmp_path / "r.pdf", browser=str(tmp_path / "no-such-browser"))
+    db = tmp_path / "e.duckdb"
+    Store(db).close()
+    args = ["report", "R1", "--db", str(db), "--pdf", "--browser", str(tmp_path / "nope")]
+    assert main(args) == 2
+    assert "Ctrl-P" in capsys.readouterr().err  # the way to a PDF without Chromium
+
+
+def test_report_of_an_unknown_run_names_the_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "e.duckdb"
+    Store(db).close()
+    assert main(["report", "nosuchrun", "--db", str(db), "--out", str(tmp_path)]) == 2
+    assert "no run 'nosuchrun'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.html"))

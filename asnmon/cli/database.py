@@ -51,7 +51,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     import json
     import uuid
 
-    from asnmon.errors import StoreError
+    from asnmon.errors import DatabaseLockedError
     from asnmon.monitor import backup_request_path
     from asnmon.store import Store, backup_refusal
 
@@ -63,9 +63,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         with Store(args.db, read_only=True) as store:
             print(f"backup -> {store.backup(args.to)}")
         return 0
-    except StoreError:
-        if not Path(args.db).exists():
-            raise
+    except DatabaseLockedError:
+        pass  # any other problem (no such file, not a database) is the answer itself
     # Held by a running monitor: DuckDB lets no other process open it, so ask the monitor.
     request = backup_request_path(Path(args.db))
     ident = uuid.uuid4().hex

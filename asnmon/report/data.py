@@ -41,6 +41,7 @@ class ReportData:
     audit_problems: tuple[str, ...] | None  # None: this database keeps no audit trail
     assay: Assay
     audit_head: tuple[int, str] | None = None  # the database's newest event id and hash
+    results_digest: str | None = None  # SHA-256 of the results now, as signatures record it
     guide_runs: tuple[str, ...] | None = None
     chromatograms: tuple[tuple[dict[str, Any], pl.DataFrame, pl.DataFrame], ...] = ()
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -82,6 +83,15 @@ def run_acknowledgements(store: Any, flags: pl.DataFrame) -> pl.DataFrame:
             schema={"flag_id": pl.Int64, "by_name": pl.String, "comment": pl.String}
         )
     return pl.concat(frames, how="diagonal_relaxed").sort("flag_id")
+
+
+def _digest(results: pl.DataFrame) -> str | None:
+    """The results' SHA-256 by the sign-off's own rule; None for a store without sign-off."""
+    try:
+        from asnmon.store.audit import results_digest
+    except ImportError:
+        return None
+    return str(results_digest(results))
 
 
 def load_report_data(
@@ -140,6 +150,7 @@ def load_report_data(
         lock=lock,
         audit_problems=problems,
         audit_head=head,
+        results_digest=_digest(results) if signatures is not None else None,
         assay=assay,
         guide_runs=guide_runs,
         chromatograms=tuple(pages),

@@ -71,7 +71,10 @@ def _hline(fig: go.Figure, y: float, colour: str, dash: str, text: str, **where:
 
 
 def calibration_figure(
-    points: pl.DataFrame, calibration: Mapping[str, Any], accuracy_pct: float = 15.0
+    points: pl.DataFrame,
+    calibration: Mapping[str, Any],
+    accuracy_pct: float = 15.0,
+    unit: str = "µM",
 ) -> go.Figure:
     """The curve on linear axes over its standards, and their deviations with the limits.
 
@@ -142,9 +145,13 @@ def calibration_figure(
         spread = [abs(v) for v in (pts["accuracy_pct"] - 100.0).drop_nulls().to_list()]
         top = max([lim * 1.6, *(v * 1.15 for v in spread)])
         fig.update_yaxes(range=[-top, top], row=2, col=1)
-    fig.update_xaxes(title_text="nominal concentration (linear)", rangemode="tozero", row=1, col=1)
+    fig.update_xaxes(
+        title_text=f"nominal concentration ({unit}, linear axis)", rangemode="tozero", row=1, col=1
+    )
     fig.update_yaxes(title_text="area ratio (analyte / IS)", rangemode="tozero", row=1, col=1)
-    fig.update_xaxes(type="log", title_text="nominal concentration (log scale)", row=2, col=1)
+    fig.update_xaxes(
+        type="log", title_text=f"nominal concentration ({unit}, log scale)", row=2, col=1
+    )
     fig.update_yaxes(title_text="back-calc. deviation (%)", row=2, col=1)
     r2 = calibration.get("r2")
     fit_text = f"r² = {float(r2):.4f}" if r2 is not None else "r² not computed"

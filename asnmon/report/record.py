@@ -27,7 +27,8 @@ def _when(value: object) -> str:
 
 
 def _time_of(column: str) -> Callable[[dict[str, object]], str]:
-    return lambda r: esc(_when(r.get(column)))
+    """A time cell: the date over the time, so a narrow column never splits a date."""
+    return lambda r: esc(_when(r.get(column))).replace(" ", "<br>", 1)
 
 
 def flags_section(data: ReportData) -> str:

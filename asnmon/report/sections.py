@@ -43,6 +43,15 @@ def signoff_state(data: ReportData) -> tuple[str, str]:
     if sigs.height and "current" in sigs.columns:
         sigs = sigs.filter(pl.col("current"))
     signed = [_signed(r) for r in sigs.iter_rows(named=True)] if sigs.height else []
+    if signed and data.results_digest and "results_digest" in sigs.columns:
+        last = str(sigs["results_digest"][-1] or "")
+        if last and last != data.results_digest:
+            signed.append(
+                f"THE RESULTS CHANGED after the last signature (signed SHA-256 {last[:12]}…, "
+                f"now {data.results_digest[:12]}…): they must be reviewed again"
+            )
+        elif last:
+            signed.append(f"the results are those signed (SHA-256 {last[:12]}…)")
     if data.lock.locked:
         text = "LOCKED: approved; any change needs a reopen with a reason. " + data.lock.message
         return "state locked", text + (" " + "; ".join(signed) + "." if signed else "")
@@ -107,7 +116,7 @@ def audit_summary(data: ReportData) -> str:
     head = ""
     if data.audit_head is not None:
         event_id, digest = data.audit_head
-        head = f"; newest event {event_id}, hash {digest[:16]}…"
+        head = f" (newest event {event_id}, hash {digest[:16]}…)"
     if data.audit_problems:
         return (
             f"Audit trail: {n} event(s) for this run. THE CHAIN IS BROKEN — the history was "
@@ -192,9 +201,10 @@ def calibration_section(data: ReportData, fig: Figures) -> str:
         )
         return "".join(parts) + "</section>"
     limit = data.assay.calibration.accuracy_pct
-    parts.append(fig(calibration_figure(data.cal_points, cal, limit)))
+    parts.append(fig(calibration_figure(data.cal_points, cal, limit, data.assay.unit)))
+    reason = str(cal.get("reason") or "").rstrip(". ")
     parts.append(
-        f"<p>{esc(cal.get('reason'))} Limits: back-calculated standards within ±{limit:g} % "
+        f"<p>{esc(reason.capitalize())}. Limits: back-calculated standards within ±{limit:g} % "
         f"(±{data.assay.calibration.accuracy_lloq_pct:g} % at the LLOQ), ICH M10.</p>"
     )
     pts = data.cal_points

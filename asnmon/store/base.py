@@ -1,4 +1,4 @@
-"""The connection: open, migrate, per-thread readers, transactions, health probes."""
+"""The connection: open (``connection``), migrate, per-thread readers, transactions, probes."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from asnmon.store._sql import (
     _Transaction,
     one_line,
 )
+from asnmon.store.connection import connect
 from asnmon.store.schema import MIGRATIONS
 
 # DuckDB caches table blocks up to its memory limit (80 % of RAM by default), so a
@@ -38,17 +39,7 @@ class StoreBase:
         self.path = Path(path)
         self.read_only = read_only
         self._memory_mb = memory_mb
-        try:
-            if read_only and not self.path.exists():
-                raise StoreError(f"{self.path}: no such database")
-            self._con = duckdb.connect(
-                str(self.path), read_only=read_only, config={"memory_limit": f"{memory_mb}MB"}
-            )
-        except duckdb.Error as exc:
-            raise StoreError(
-                f"{self.path}: cannot open the database ({exc}). Is another "
-                "asnmon process using it? DuckDB allows one writer."
-            ) from exc
+        self._con = connect(self.path, read_only=read_only, memory_mb=memory_mb)
         self._lock = threading.Lock()
         self._local = threading.local()
         if not read_only:
@@ -159,10 +150,5 @@ class StoreBase:
             with contextlib.suppress(duckdb.Error):
                 self._con.close()
             self._local = threading.local()
-            try:
-                self._con = duckdb.connect(
-                    str(self.path), config={"memory_limit": f"{self._memory_mb}MB"}
-                )
-            except duckdb.Error as exc:
-                raise StoreError(f"{self.path}: cannot reopen the database ({exc})") from exc
+            self._con = connect(self.path, read_only=False, memory_mb=self._memory_mb, create=False)
         self.migrate()

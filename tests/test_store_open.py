@@ -1,0 +1,160 @@
+"""Opening the database: created whole or not at all; a stranger refused; a lock named.
+
+Real files only: a real small filesystem (tmpfs) really full, a real second
+process holding the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from asnmon.errors import DatabaseLockedError, NotADatabaseError, StoreError
+from asnmon.store import RunInfo, Store
+
+
+@contextmanager
+def small_filesystem(where: Path, size: str = "8m") -> Iterator[Path]:
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()}): needs root")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False, capture_output=True)
+
+
+def fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1 << 9, 1):
+            while True:
+                try:
+                    os.write(fd, b"\0" * chunk)
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_creating_on_a_full_disk_leaves_no_file_and_works_once_there_is_room(
+    tmp_path: Path,
+) -> None:
+    """What left the soak's 0-byte soak.duckdb: DuckDB's header write failing on ENOSPC."""
+    with small_filesystem(tmp_path / "small") as fs:
+        db = fs / "monitor.duckdb"
+        filler = fill(fs)
+        with pytest.raises(StoreError, match="No space left"):
+            Store(db)
+        assert sorted(p.name for p in fs.iterdir()) == ["filler"]  # no half-made file
+        filler.unlink()
+        with Store(db) as store:
+            store.ensure_run(RunInfo("seq", "seq"))
+        with Store(db, read_only=True) as store:
+            assert store.runs()["run_id"].to_list() == ["seq"]
+
+
+def test_an_empty_file_left_by_a_failed_creation_is_made_anew(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "monitor.duckdb"
+    db.touch()  # what a failed creation by DuckDB itself (or an older asnmon) leaves
+    with pytest.raises(NotADatabaseError, match="empty"):
+        Store(db, read_only=True)  # a reader never creates
+    with caplog.at_level(logging.WARNING, logger="asnmon.store"):
+        store = Store(db)
+    with store:
+        store.ensure_run(RunInfo("seq", "seq"))
+        assert store.schema_version() > 0
+    assert any("created anew" in r.getMessage() for r in caplog.records)
+
+
+def test_an_empty_file_beside_a_write_ahead_log_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "monitor.duckdb"
+    with Store(db) as store:
+        store.ensure_run(RunInfo("seq", "seq"))
+    wal = db.with_name(db.name + ".wal")
+    wal.write_bytes(b"\1" * 4096)  # a log with something in it: its database was emptied
+    db.write_bytes(b"")
+    with pytest.raises(NotADatabaseError, match="write-ahead log"):
+        Store(db)
+    assert db.stat().st_size == 0 and wal.read_bytes() == b"\1" * 4096
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"id,name\n1,a\n" * 500, b"SQLite format 3\0" + b"\0" * 4080, b"x"],
+    ids=["csv", "sqlite", "one byte"],
+)
+def test_a_file_that_is_not_a_database_is_refused_by_name_and_never_written(
+    tmp_path: Path, content: bytes
+) -> None:
+    db = tmp_path / "monitor.duckdb"
+    db.write_bytes(content)
+    for read_only in (False, True):
+        with pytest.raises(NotADatabaseError, match="is not a DuckDB database") as err:
+            Store(db, read_only=read_only)
+        assert str(db) in str(err.value)
+    assert db.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["monitor.duckdb"]
+
+
+def test_a_folder_at_the_database_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotADatabaseError, match="is a folder"):
+        Store(tmp_path)
+
+
+def test_a_file_held_by_another_process_names_that_process(tmp_path: Path) -> None:
+    db = tmp_path / "monitor.duckdb"
+    Store(db).close()
+    code = (
+        "import sys, duckdb\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "print('holding', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(DatabaseLockedError, match=f"locked by process {holder.pid}") as err:
+            Store(db)
+        assert err.value.pid == holder.pid
+    finally:
+        if holder.stdin is not None:
+            holder.stdin.close()
+        holder.wait(30)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    Store(db).close()  # let go: it opens
+
+
+def test_reopening_a_vanished_file_does_not_make_an_empty_one(tmp_path: Path) -> None:
+    """After a fatal error the monitor reopens its file; gone, it must not be replaced by
+    an empty database that hides the loss."""
+    db = tmp_path / "monitor.duckdb"
+    store = Store(db)
+    store.ensure_run(RunInfo("seq", "seq"))
+    db.unlink()
+    with pytest.raises(StoreError, match="no such database"):
+        store.reconnect()
+    assert not db.exists()
