@@ -149,7 +149,8 @@ class Limits:
     rt_tolerance_pct: float = _f(2.5, source="CLSI C62-A", lo=0)
     rt_tolerance_min_floor: float = _f(
         0.1,
-        source="SANTE/11312/2021 (±0.1 min absolute RT window); "
+        source="SANTE/11312/2021 and Regulation (EU) 2021/808 (sample vs standard RT "
+        "within ±0.1 min); "
         "CLSI C62-A's 2.5 % is below one MRM cycle at an early RT",
         lo=0,
     )

@@ -229,17 +229,19 @@ def _int(text: str | None, default: int) -> int:
         return default
 
 
+_PARAM_TAGS = ("{*}cvParam", "{*}userParam", "{*}referenceableParamGroupRef")
+
+
 def _params(el: etree._Element, groups: dict[str, list[Param]]) -> list[Param]:
     """The element's own cvParams/userParams, referenced param groups expanded."""
     out: list[Param] = []
-    for child in el.iterchildren(tag=etree.Element):
-        tag = _local(child)
-        if tag in ("cvParam", "userParam"):
-            g = child.get
+    for child in el.iterchildren(*_PARAM_TAGS):
+        g = child.get
+        if child.tag.endswith("Ref"):
+            out.extend(groups.get(g("ref", ""), ()))
+        else:
             out.append((g("accession", ""), g("name", ""), g("value", ""),
                         g("unitAccession", ""), g("unitName", "")))  # fmt: skip
-        elif tag == "referenceableParamGroupRef":
-            out.extend(groups.get(child.get("ref", ""), ()))
     return out
 
 
@@ -269,11 +271,8 @@ def _instrument_model(params: list[Param]) -> str | None:
 def _children(el: etree._Element, *path: str) -> Iterator[etree._Element]:
     """Descendants along a path of local names (namespace-agnostic)."""
     if not path:
-        yield el
-        return
-    for child in el.iterchildren(tag=etree.Element):
-        if _local(child) == path[0]:
-            yield from _children(child, *path[1:])
+        return iter((el,))
+    return el.iterfind("/".join("{*}" + p for p in path))
 
 
 def _mz(el: etree._Element, groups: dict[str, list[Param]], what: str) -> float | None:

@@ -108,6 +108,20 @@ class Injection:
 
 
 @dataclass(frozen=True, slots=True)
+class Interference:
+    """An interferent seen on one member inside the shared boundaries (integrate.interference)."""
+
+    side: str  # "left" | "right" of the group apex
+    apex_rt: float  # min, the interferent's apex (of the excess)
+    cut_rt: float  # min, the valley the member was integrated to
+    separated: bool  # the member's area comes from the clean interval, scaled
+    clean_share: float  # the reference's share of its peak inside the clean interval
+    excess_pct: float  # % of the member's (clean) area the interferent added in the bounds
+    excess_sn: float  # the excess peak's height in noise SDs
+    kind: str = "valley"  # "valley": split at a valley; "tail": an earlier peak's tail skimmed
+
+
+@dataclass(frozen=True, slots=True)
 class Peak:
     transition: str
     apex_rt: float
@@ -130,6 +144,7 @@ class Peak:
     apex_offset: float | None = None  # min, this trace's apex minus the group reference's
     shape_r: float | None = None  # profile correlation with the group reference
     reference: str | None = None  # transition id the shape was compared with
+    interference: Interference | None = None  # a second peak inside the bounds on this trace
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,20 +15,15 @@ from typing import Any
 
 from dash import html
 
+from asnmon.heartbeat import clock, minutes, monitor_seen
 from asnmon.qc.headline import Forecast, Headline, RunCounts
 from dashboard import style
 
-# A monitor that writes its status only when something changes (no heartbeat key)
-# is judged against the run's own pace: this many injection intervals without a
-# word, and never less than STALE_MIN_S (a fast demo run must not blink amber).
+# A monitor without a heartbeat timer (a database written before it existed) wrote its
+# status only when something changed: it is judged against the run's own pace, this
+# many injection intervals without a word, never less than STALE_MIN_S.
 STALE_INTERVALS = 3.0
 STALE_MIN_S = 120.0
-# A monitor with a status timer: this many missed beats (and at least 30 s) is stale.
-STALE_BEATS = 3.0
-STALE_BEATS_MIN_S = 30.0
-# Keys a monitor may write its heartbeat under (epoch seconds), newest wins.
-HEARTBEAT_KEYS = ("heartbeat", "heartbeat_at", "updated")
-HEARTBEAT_EVERY_KEYS = ("heartbeat_every", "heartbeat_s", "status_every")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,28 +41,22 @@ def _num(value: object) -> float | None:
     return float(value)
 
 
-def _ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
-
-
 def _span(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def _hhmm(epoch: float) -> str:
-    return time.strftime("%H:%M", time.localtime(epoch))
-
-
-def stale_after(status: Mapping[str, Any], interval_s: float | None) -> float:
-    """Seconds without a status after which the monitor counts as not running."""
-    every = next((v for k in HEARTBEAT_EVERY_KEYS if (v := _num(status.get(k)))), None)
-    if every:
-        return max(STALE_BEATS * every, STALE_BEATS_MIN_S)
-    return max(STALE_MIN_S, STALE_INTERVALS * interval_s) if interval_s else STALE_MIN_S
+def _legacy_seen(
+    status: Mapping[str, Any], now: float, interval_s: float | None
+) -> tuple[bool, str]:
+    """Running? for a status without ``heartbeat_every``: judged by the run's pace."""
+    updated = _num(status.get("updated"))
+    if updated is None:
+        return False, "monitor not running (never seen writing this database)"
+    age = now - updated
+    limit = max(STALE_MIN_S, STALE_INTERVALS * interval_s) if interval_s else STALE_MIN_S
+    if age <= limit:
+        return True, f"monitor running (status {age:.0f} s old)"
+    return False, f"monitor not running (last seen {clock(updated)}, {minutes(age)} ago)"
 
 
 def watcher_tile(
@@ -78,40 +67,51 @@ def watcher_tile(
     interval_s: float | None = None,
     since_file_s: float | None = None,
 ) -> Tile:
-    """The watcher/heartbeat tile. ``interval_s``: the run's median injection interval;
-    ``since_file_s``: seconds since the last file was stored; ``live``: served by the
-    running monitor (False: ``asnmon dashboard --db``, a read-only review)."""
+    """The watcher / heartbeat tile.
+
+    With the monitor's heartbeat (``heartbeat_every`` in the status) the judgement
+    is ``asnmon.heartbeat.monitor_seen``, the same as the review's and the JSON
+    status file's: three missed beats and the monitor is not running; the
+    instrument's own state (acquiring / stalled / finished) comes from the
+    monitor, which judges a stall against the run's median interval. Without it
+    (an older database), the status is judged against ``interval_s``, the run's
+    median interval from the stored injections. ``live``: served by the running
+    monitor (False: ``asnmon dashboard --db``, a read-only review).
+    """
     now = time.time() if now is None else now
-    pace = f"; one file every ≈ {_span(interval_s)}" if interval_s else ""
-    quiet = ""
-    if since_file_s is not None and interval_s:
-        quiet = f"; last file {_ago(since_file_s)}"
     if not status:
         if live:
             return Tile("… starting", "no status from the monitor yet")
         return Tile("— review", "no monitor status in this database")
-    seen = max((v for k in HEARTBEAT_KEYS if (v := _num(status.get(k))) is not None), default=None)
-    age = now - seen if seen is not None else None
-    limit = stale_after(status, interval_s)
-    if age is not None and age > limit:
-        word = "✖ not running" if not live else "▲ no heartbeat"
-        return Tile(
-            word,
-            f"monitor not running (last seen {_hhmm(seen or now)}, {_ago(age)}){pace}"
-            if not live
-            else f"monitor status {_ago(age)}, expected within {limit / 60:.0f} min{pace}",
-            alert=True,
-        )
+    beat = _num(status.get("heartbeat_every")) is not None
+    interval = _num(status.get("median_interval")) or interval_s
+    running, said = monitor_seen(status, now) if beat else _legacy_seen(status, now, interval)
+    pace = f"; one file every ≈ {_span(interval)}" if interval else ""
+    if not running:
+        stopped = said.startswith("monitor stopped")
+        word = "■ stopped" if stopped else ("✖ not running" if not live else "▲ no heartbeat")
+        return Tile(word, said + pace, alert=live or not stopped)
+    # A clock time, not "N s ago": the tile is drawn on a change, and a heartbeat
+    # records none, so a relative age would freeze at its first value.
+    last_file = _num(status.get("last_file_at"))
+    if last_file is None and since_file_s is not None:
+        last_file = now - since_file_s
+    quiet = f"; last file at {clock(last_file)}" if last_file is not None and interval else ""
+    instrument = str(status.get("instrument") or "")
+    note = str(status.get("instrument_note") or "")
     state = str(status.get("watcher") or "unknown")
     err = status.get("last_error")
-    ok = state in ("watching", "running", "ok") and not err
     detail = f"queue {status.get('queue') or 0}, settling {status.get('pending') or 0}"
     detail += quiet + pace
-    if not live:
-        state = f"review ({state})"
-        detail = f"last status {_ago(age)}; " + detail if age is not None else detail
     if err:
         detail += f"; {err}"
+    if instrument == "stalled":
+        return Tile("▲ instrument stalled", note or detail, alert=True)
+    if instrument == "finished" and not err:
+        return Tile("✔ run finished", note or detail)
+    if not live:
+        return Tile(f"review ({state})", f"{said}; {detail}")
+    ok = state in ("watching", "running", "ok") and not err
     return Tile(f"{'✔' if ok else '▲'} {state}", detail, alert=not ok)
 
 

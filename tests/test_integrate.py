@@ -405,3 +405,26 @@ def test_valley_splits_only_when_deep_relative_to_the_smaller_apex(
     p = integrate_peak(trace(y, noise=5.0, seed=1, offset=100.0), 2.9, 3.05, PARAMS, "t")
     assert p is not None
     assert bool(p.end_rt < 3.0 + d) is split
+
+
+def test_a_late_qualifier_is_cut_on_its_own_side_only(tmp_path: Path) -> None:
+    """Qualifier opens on the rise, IS window ends on the tail: the qualifier's own cut is left.
+
+    (Its right end is only held to the IS's shorter window; reporting "both" mixed the two.)
+    """
+    from asnmon.assay import load_assay
+    from asnmon.mzml import read_injection
+    from asnmon.simulate import SimConfig, plan_run, write_injection
+
+    config = SimConfig(mode="realistic", scenarios=("truncated-is", "late-qualifier"), seed=3)
+    inj = next(p for p in plan_run(config) if p.sample.sample_id == "QC-M-01")
+    assay = load_assay()
+    path = write_injection(inj, tmp_path / "q.mzML", config)
+    peaks = integrate_injection(read_injection(path, assay), assay)
+    qual_t, is_t = assay.by_role(Role.ANALYTE_QUAL), assay.is_quant
+    assert qual_t is not None and is_t is not None
+    qual, is_ = peaks[qual_t.id], peaks[is_t.id]
+    assert qual is not None and is_ is not None
+    assert qual.truncated and qual.acquisition_cut and qual.cut_side == "left"
+    assert qual.cut_rt == pytest.approx(qual.start_rt)
+    assert is_.acquisition_cut and is_.cut_side == "right"

@@ -175,3 +175,9 @@ def test_sgi_unknowns_take_asparagine_not_the_interferent(realdata: Path, stem: 
     assert p is not None
     assert 15.0 <= p.apex_rt <= 16.0
     assert p.start_rt > 12.0  # the boundaries never reach back to the interferent
+
+
+def test_no_interference_is_seen_on_the_real_file(neg, neg_assay) -> None:
+    """The hump before the peak is split off by its valley; nothing second inside the bounds."""
+    (group,) = integrate_groups(neg, neg_assay)
+    assert all(p is None or p.interference is None for p in group.peaks.values())

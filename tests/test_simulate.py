@@ -711,3 +711,30 @@ def test_cli_simulate_defaults_to_the_realistic_mode(tmp_path: Path) -> None:
     assert main(["simulate", str(tmp_path / "s"), "--samples", "1", "--scenario", "none"]) == 0
     assert {r["scenarios"] for r in _rows(tmp_path / "s" / "truth.csv")} == {""}
     assert main(["simulate", str(tmp_path / "x"), "--mode", "clean", "--scenario", "spiky"]) == 2
+
+
+def test_the_demo_truncates_only_where_its_rt_step_says_so(tmp_path: Path) -> None:
+    """Default scenarios + the demo's faults: PEAK_TRUNCATED from the RT step on, never before."""
+    from asnmon.assay import load_assay
+    from asnmon.cli.simulation import demo_faults
+    from asnmon.pipeline import process_file
+    from asnmon.simulate import DEFAULT_SCENARIOS
+
+    faults = demo_faults(20)
+    step = next(int(f.split(":")[1]) for f in faults if f.startswith("rt-step"))
+    config = apply_faults(
+        SimConfig(mode="realistic", scenarios=DEFAULT_SCENARIOS, n_samples=20), faults
+    )
+    run = simulate_run(tmp_path, config)
+    assay = load_assay()
+    planned = {p.stem: p for p in plan_run(config)}
+    cut_at = set()
+    for path in run.paths:
+        inj = planned.get(path.stem)
+        if inj is None or inj.output != "mzml":
+            continue
+        outcome = process_file(path, "", inj.sample, assay, None)
+        if any(f.code == "PEAK_TRUNCATED" for f in outcome.flags):
+            cut_at.add(inj.position)
+    assert cut_at, "the RT step moves the peaks' tails out of their windows"
+    assert min(cut_at) >= step

@@ -188,6 +188,9 @@ def demo_faults(n_samples: int) -> tuple[str, ...]:
         "depleted",
         f"truncated:{samples[len(samples) // 5]}",  # clear of over-curve (1/3), depleted (1/2)
         f"junk:{samples[(4 * len(samples)) // 5]}",
+        # the RT moves 0.2 min late near the end: the scheduled windows stay, so they cut
+        # the peaks' tails from there on (PEAK_TRUNCATED only where that happens)
+        f"rt-step:{max(15, int(len(plan) * 0.85))}:0.2",
     )
 
 

@@ -53,6 +53,7 @@ QUIET_SPAN_FWHM = 5.0  # ... and are searched over this many FWHM further out
 MIN_QUIET_POINTS = 8  # a baseline stretch has at least this many points
 QUIET_SD = 2.5  # a quiet stretch scatters about its line by at most this x the noise there
 FLAT_FRACTION = 0.08  # ... and changes by at most this fraction of the peak height per FWHM
+TAILING = 1.5  # half width after / before the apex that makes a tailing peak
 BASELINE_FRACTION = 1e-4  # "back on the baseline": the averaged profile within this of it
 
 
@@ -100,6 +101,24 @@ def _pick(
     return int(ok[np.argmax(s[ok])])
 
 
+def _half_widths(s: FloatArray, apex: int, level: float) -> tuple[float, float]:
+    """Points from the apex to the half-height crossing on each side (interpolated)."""
+    half = level + 0.5 * (s[apex] - level)
+    below = np.flatnonzero(s < half)
+    left = below[below < apex]
+    right = below[below > apex]
+    out = []
+    for side, default in ((left, 0), (right, s.size - 1)):
+        if not side.size:
+            out.append(float(abs(apex - default)) or 1.0)
+            continue
+        a = int(side[-1]) if side is left else int(side[0])
+        b = a + 1 if side is left else a - 1
+        frac = (half - s[a]) / (s[b] - s[a]) if s[b] != s[a] else 0.0
+        out.append(max(abs(apex - (a + frac * (b - a))), 0.5))
+    return out[0], out[1]
+
+
 def _fwhm_points(s: FloatArray, apex: int, level: float) -> float:
     half = level + 0.5 * (s[apex] - level)
     below = np.flatnonzero(s < half)
@@ -108,6 +127,21 @@ def _fwhm_points(s: FloatArray, apex: int, level: float) -> float:
     a = int(left[-1]) if left.size else -1
     b = int(right[0]) if right.size else s.size
     return float(max(b - a - 1, 1))
+
+
+def _line_fit(seg: FloatArray) -> tuple[float, float, float]:
+    """Least-squares line through equally spaced points: slope per point, mean, residual SD.
+
+    Closed form (np.polyfit's lstsq dominated the integration time).
+    """
+    n = seg.size
+    x = np.arange(n, dtype=float) - 0.5 * (n - 1)
+    mean = float(seg.mean())
+    dev = seg - mean
+    sxx = float(x @ x)
+    slope = float(x @ dev) / sxx if sxx > 0 else 0.0
+    resid = dev - slope * x
+    return slope, mean, float(np.sqrt(float(resid @ resid) / n))
 
 
 def quiet_stretch(
@@ -154,13 +188,9 @@ def quiet_stretch(
     # quiet means noise about a line (a drift is allowed), not a tail or a neighbour's
     # flank; the part nearest the peak is given up, run by run, until the rest is quiet
     while hi - lo + 1 >= width:
-        x = np.arange(hi - lo + 1, dtype=float)
-        seg = c[lo : hi + 1]
-        fit = np.polyfit(x, seg, 1)
-        resid = seg - np.polyval(fit, x)
-        level = max(float(np.mean(seg)), 0.0)
-        quiet = float(np.std(resid)) <= QUIET_SD * float(np.hypot(sd, rel * level))
-        if quiet and abs(float(fit[0])) <= max_slope:
+        slope, level, resid_sd = _line_fit(c[lo : hi + 1])
+        quiet = resid_sd <= QUIET_SD * float(np.hypot(sd, rel * max(level, 0.0)))
+        if quiet and abs(slope) <= max_slope:
             return lo, hi
         if step > 0:
             lo += max(1, width // 2)
@@ -229,7 +259,13 @@ def find_bounds(
     dt = median(np.diff(rt))
     fwhm = fw_pts * dt
     width = max(MIN_QUIET_POINTS, round(fw_pts))
-    offset = int(np.ceil(QUIET_OFFSET_FWHM * fw_pts))
+    # per side: a tailing peak's front is steep, so the quiet stretch before it starts
+    # sooner and the one after it later (2 x each side's half width for the FWHM)
+    hw_left, hw_right = _half_widths(s, apex, level)
+    offset = QUIET_OFFSET_FWHM * fw_pts
+    off_lo = int(np.ceil(offset))
+    tailing = hw_right >= TAILING * hw_left
+    off_hi = int(np.ceil(max(offset, QUIET_OFFSET_FWHM * 2.0 * hw_right) if tailing else offset))
     span = max(int(np.ceil(QUIET_SPAN_FWHM * fw_pts)), 2 * width)
     strong = cand[prom >= thr]
     max_slope = FLAT_FRACTION * float(s[apex] - level) / max(fw_pts, 1.0)
@@ -240,8 +276,8 @@ def find_bounds(
         left: int, right: int
     ) -> tuple[tuple[tuple[int, int] | None, tuple[int, int] | None], FloatArray]:
         # beyond the main peak's tail, and at least one FWHM beyond a merged shoulder
-        lo_edge = min(apex - offset, left - int(np.ceil(fw_pts)))
-        hi_edge = max(apex + offset, right + int(np.ceil(fw_pts)))
+        lo_edge = min(apex - off_lo, left - int(np.ceil(fw_pts)))
+        hi_edge = max(apex + off_hi, right + int(np.ceil(fw_pts)))
         regions[:] = [(lo_edge - span, lo_edge), (hi_edge, hi_edge + span)]
         q = (
             quiet_stretch(c, lo_edge, -1, span, width, sd, noise_rel, max_slope),

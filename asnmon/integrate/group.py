@@ -36,211 +36,18 @@ from dataclasses import replace
 import numpy as np
 
 from asnmon.assay import Integration
-from asnmon.integrate.boundaries import (
-    DETECTION_SN,
-    FLAT_FRACTION,
-    MIN_QUIET_POINTS,
-    Bounds,
-    baseline_line,
-    find_bounds,
-    quiet_stretch,
-)
-from asnmon.integrate.noise import low_quantile, median, noise_sd, smooth
+from asnmon.integrate.boundaries import DETECTION_SN, Bounds, find_bounds
+from asnmon.integrate.interference import find_interference, find_profile_skew, find_tail
+from asnmon.integrate.member import measure
+from asnmon.integrate.noise import low_quantile, noise_sd, smooth
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
 
-FLAT_TOP_POINTS = 3  # consecutive identical maxima that mean a clipped detector
 MIN_MARGIN_MIN = 0.5  # min, the slice extends at least this far beyond the search window
 MIN_SHAPE_POINTS = 5  # points inside the boundaries needed to compare two profiles
 PAIR_ROLES = (Role.ANALYTE_QUANT, Role.IS_QUANT)
 # an IS peak this many noise SDs tall bounds the group alone: the IS is spiked clean and
 # at one level, the analyte trace may carry an interferent (ornithine, an isotope)
 IS_ALONE_SN = 10.0
-
-
-def _flat_top(raw: FloatArray, top: float) -> bool:
-    """At least FLAT_TOP_POINTS consecutive points exactly at the maximum."""
-    if top <= 0.0:
-        return False
-    at_top = np.concatenate(([0], (raw == top).astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(at_top))
-    runs = edges[1::2] - edges[::2]
-    return bool(runs.size and runs.max() >= FLAT_TOP_POINTS)
-
-
-def _fwhm(x: FloatArray, v: FloatArray, k: int, height: float) -> float | None:
-    """Width at half height, interpolated; None when a side never drops to half."""
-    if height <= 0.0:
-        return None
-    half = 0.5 * height
-    left = np.flatnonzero(v[:k] < half)
-    right = np.flatnonzero(v[k:] < half)
-    if not left.size or not right.size:
-        return None
-    a = int(left[-1])
-    b = k + int(right[0])
-    xl = x[a] + (half - v[a]) * (x[a + 1] - x[a]) / (v[a + 1] - v[a])
-    xr = x[b - 1] + (half - v[b - 1]) * (x[b] - x[b - 1]) / (v[b] - v[b - 1])
-    return float(xr - xl)
-
-
-def _apex_rt(rt: FloatArray, s: FloatArray, i: int) -> float:
-    """A parabola through the smoothed apex and its neighbours."""
-    out = float(rt[i])
-    if 0 < i < rt.size - 1:
-        ym, y0, yp = s[i - 1], s[i], s[i + 1]
-        den = ym - 2.0 * y0 + yp
-        if den < 0.0:
-            off = 0.5 * (ym - yp) / den
-            if abs(off) < 1.0:
-                h = rt[i + 1] - rt[i] if off > 0 else rt[i] - rt[i - 1]
-                out += float(off * h)
-    return out
-
-
-def _own_quiet(
-    rt: FloatArray,
-    y: FloatArray,
-    span: tuple[float, float] | None,
-    region: tuple[float, float],
-    side: int,
-    edge: float,
-    width: int,
-    sd: float,
-    rel: float,
-    max_slope: float,
-) -> tuple[int, int] | None:
-    """This trace's own quiet stretch where the group found one; None where the group did not.
-
-    Searched on the trace itself over the group's search region: a member can
-    carry something the group profile does not (an interferent on the analyte
-    transition a little after the peak), and its baseline must not sit on it.
-    """
-    if span is None:  # the group has no quiet stretch on this side: none of its members has
-        return None
-    idx = np.flatnonzero((rt >= region[0]) & (rt <= region[1]))
-    if idx.size >= width:
-        k = 0 if side > 0 else idx.size - 1
-        q = quiet_stretch(y[idx], k, side, idx.size - 1, width, sd, rel, max_slope)
-        return None if q is None else (int(idx[q[0]]), int(idx[q[1]]))
-    idx = np.flatnonzero((rt >= span[0]) & (rt <= span[1]))
-    if idx.size >= MIN_QUIET_POINTS // 2:
-        return int(idx[0]), int(idx[-1])
-    # a qualifier acquired over less: its own lowest run outside the boundaries
-    idx = np.flatnonzero(rt < edge) if side < 0 else np.flatnonzero(rt > edge)
-    if idx.size < MIN_QUIET_POINTS:
-        return None
-    seg = y[idx]
-    w = MIN_QUIET_POINTS
-    csum = np.concatenate(([0.0], np.cumsum(seg)))
-    k = int(np.argmin((csum[w:] - csum[:-w]) / w))
-    return int(idx[k]), int(idx[k + w - 1])
-
-
-def _lowest_run(y: FloatArray, width: int) -> float:
-    """The lowest mean of ``width`` consecutive points (the whole trace if shorter)."""
-    if y.size <= width:
-        return float(np.mean(y))
-    csum = np.concatenate(([0.0], np.cumsum(y)))
-    return float(((csum[width:] - csum[:-width]) / width).min())
-
-
-def measure(
-    tid: str,
-    trace: Chromatogram,
-    bounds: tuple[float, float],
-    quiet: tuple[tuple[float, float] | None, tuple[float, float] | None],
-    regions: tuple[tuple[float, float], tuple[float, float]],
-    quiet_width: int,
-    group_fwhm: float,
-    cut: tuple[bool, bool],
-    window: int,
-    params: Integration,
-    *,
-    require_signal: bool,
-    sd0: float | None = None,
-    rel: float = 0.0,
-) -> tuple[Peak | None, FloatArray, tuple[float, float]]:
-    """One member between the shared boundaries; also its smoothed trace and baseline."""
-    rt, y = trace.rt, trace.intensity
-    s_all = smooth(y, window)
-    none = (None, s_all, (0.0, 0.0))
-    if rt.size < 3:
-        return none
-    t_s, t_e = max(bounds[0], float(rt[0])), min(bounds[1], float(rt[-1]))
-    if not t_e > t_s:
-        return none
-    inside = np.flatnonzero((rt >= t_s) & (rt <= t_e))
-    if inside.size < 2:
-        return none
-    i0, i1 = int(inside[0]), int(inside[-1])
-    sd0 = noise_sd(y) if sd0 is None else sd0
-    dt = median(np.diff(rt))
-    rise = float(s_all[i0 : i1 + 1].max()) - _lowest_run(y, quiet_width)
-    max_slope = (
-        FLAT_FRACTION * rise * dt / group_fwhm if group_fwhm > 0 and dt > 0 else float("inf")
-    )
-    line = baseline_line(
-        rt,
-        y,
-        (
-            _own_quiet(rt, y, quiet[0], regions[0], -1, t_s, quiet_width, sd0, rel, max_slope),
-            _own_quiet(rt, y, quiet[1], regions[1], 1, t_e, quiet_width, sd0, rel, max_slope),
-        ),
-    )
-    if line is None:  # nowhere quiet: the trace's lowest run (a level, not one noisy minimum)
-        b0, b1 = _lowest_run(y, quiet_width), 0.0
-    else:
-        b0, b1 = line
-    x = np.concatenate(([t_s] * int(rt[i0] > t_s), rt[i0 : i1 + 1], [t_e] * int(rt[i1] < t_e)))
-    v = np.interp(x, rt, y) - (b0 + b1 * x)
-    area = max(0.0, float(np.trapezoid(v, x)))
-    k = i0 + int(np.argmax(s_all[i0 : i1 + 1]))
-    top = float(s_all[k] - (b0 + b1 * rt[k]))
-    # nothing above noise: judged against the trace's median too, so that a baseline
-    # fallen back to the lowest level cannot turn noise into a peak
-    level = max(float(b0 + b1 * rt[k]), median(y))
-    if require_signal and float(s_all[k]) - level < DETECTION_SN * sd0:
-        return none
-    height = max(0.0, float(y[k] - (b0 + b1 * rt[k])))
-    kk = int(np.searchsorted(x, rt[k]))
-    peak_fwhm = _fwhm(x, v, kk, height)
-    outside = np.concatenate((y[:i0], y[i1 + 1 :]))
-    out_noise = noise_sd(outside) if outside.size >= 10 else sd0
-    sn = height / out_noise if out_noise > 0.0 else None
-    raw = y[i0 : i1 + 1]
-    top_raw = float(raw.max())
-    saturated = bool(top_raw >= params.saturation_intensity) or _flat_top(raw, top_raw)
-
-    # a cut: the integration ends (group edge, or this trace's own acquisition) above baseline
-    own = (float(rt[0]) >= bounds[0] - 0.5 * dt, float(rt[-1]) <= bounds[1] + 0.5 * dt)
-    sides: list[tuple[str, float, float, bool]] = []
-    for j, (name, at, i) in enumerate((("left", t_s, i0), ("right", t_e, i1))):
-        if not (cut[j] or own[j]):
-            continue
-        level = float(np.interp(at, rt, s_all) - (b0 + b1 * at))
-        pct = 100.0 * level / top if top > 0 else 0.0
-        if pct >= params.truncation_pct and level > DETECTION_SN * sd0:
-            sides.append((name, pct, at, own[j] and i in (0, rt.size - 1)))
-    peak = Peak(
-        transition=tid,
-        apex_rt=_apex_rt(rt, s_all, k),
-        start_rt=float(t_s),
-        end_rt=float(t_e),
-        area=area,
-        height=height,
-        baseline_start=float(b0 + b1 * t_s),
-        baseline_end=float(b0 + b1 * t_e),
-        fwhm=peak_fwhm,
-        sn=sn,
-        points=i1 - i0 + 1,
-        saturated=saturated,
-        truncated=bool(sides),
-        cut_side=("both" if len(sides) == 2 else sides[0][0]) if sides else None,
-        cut_pct=max(p for _, p, _, _ in sides) if sides else None,
-        cut_rt=max(sides, key=lambda z: z[1])[2] if sides else None,
-        acquisition_cut=any(a for *_, a in sides),
-    )
-    return peak, s_all, (b0, b1)
 
 
 def _shape(
@@ -260,8 +67,10 @@ def _shape(
     if grid.size >= MIN_SHAPE_POINTS:
         a = np.interp(grid, trace.rt, s) - (base[0] + base[1] * grid)
         b = np.interp(grid, ref_trace.rt, ref_s) - (ref_base[0] + ref_base[1] * grid)
-        if np.std(a) > 0 and np.std(b) > 0:
-            r = float(np.corrcoef(a, b)[0, 1])
+        a, b = a - a.mean(), b - b.mean()
+        den = float(np.sqrt(float(a @ a) * float(b @ b)))
+        if den > 0:
+            r = float(a @ b) / den
     return replace(
         peak, apex_offset=peak.apex_rt - ref.apex_rt, shape_r=r, reference=ref.transition
     )
@@ -282,6 +91,123 @@ def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float
     if strength < DETECTION_SN:
         return None
     return float(trace.rt[k]), strength
+
+
+def _separate(
+    t: str,
+    peaks: dict[str, Peak | None],
+    extra: dict[str, tuple[FloatArray, tuple[float, float]]],
+    members: Mapping[str, Chromatogram],
+    ref: str,
+    b: Bounds,
+    apex: float,
+    quiet: tuple[tuple[float, float] | None, ...],
+    regions: tuple[tuple[float, float], ...],
+    params: Integration,
+    sd: Mapping[str, float],
+) -> None:
+    """A second peak on member ``t`` inside the bounds: split at its valley or its tail skimmed.
+
+    Updates ``peaks[t]`` (and its smoothed trace and baseline in ``extra``).
+    """
+    p = peaks[t]
+    if p is None:
+        return
+    found = find_interference(
+        members[t],
+        *extra[t],
+        (p.start_rt, p.end_rt),
+        members[ref],
+        *extra[ref],
+        apex,
+        b.fwhm,
+        b.window,
+        sd[t],
+        b.noise.rel,
+        params.valley_depth,
+    )
+    if found is None:
+        skimmed = _skim_tail(t, p, members, extra, ref, quiet, regions, b, params, sd)
+        if skimmed is not None:
+            peaks[t], extra[t] = skimmed
+            return
+        skew = find_profile_skew(
+            members[t], *extra[t], (p.start_rt, p.end_rt), members[ref], *extra[ref], b.fwhm,
+            b.window, sd[t],
+        )  # fmt: skip
+        if skew is not None:
+            peaks[t] = replace(p, interference=skew)
+        return
+    if not found.separated:
+        peaks[t] = replace(p, interference=found)
+        return
+    right = found.side == "right"
+    clean = (p.start_rt, found.cut_rt) if right else (found.cut_rt, p.end_rt)
+    q, s, base = measure(
+        t,
+        members[t],
+        clean,
+        # the baseline from the side away from the interferent: its tail is no baseline
+        (quiet[0], None) if found.side == "right" else (None, quiet[1]),
+        (regions[0], regions[1]),
+        b.quiet_width,
+        b.fwhm,
+        (b.left_cut and found.side == "right", b.right_cut and found.side == "left"),
+        b.window,
+        params,
+        require_signal=False,
+        sd0=sd[t],
+        rel=b.noise.rel,
+    )
+    if q is not None:
+        peaks[t] = replace(q, area=q.area / found.clean_share, interference=found)
+        extra[t] = (s, base)
+
+
+def _skim_tail(
+    t: str,
+    p: Peak,
+    members: Mapping[str, Chromatogram],
+    extra: dict[str, tuple[FloatArray, tuple[float, float]]],
+    ref: str,
+    quiet: tuple[tuple[float, float] | None, ...],
+    regions: tuple[tuple[float, float], ...],
+    b: Bounds,
+    params: Integration,
+    sd: Mapping[str, float],
+) -> tuple[Peak, tuple[FloatArray, tuple[float, float]]] | None:
+    """A member on an earlier peak's tail: the baseline from the far side, the tail skimmed."""
+    ref_s, ref_base = extra[ref]
+
+    def tail(s: FloatArray, base: tuple[float, float], bounds: tuple[float, float]):
+        return find_tail(
+            members[t], s, base, bounds, members[ref], ref_s, ref_base, b.window, sd[t], b.noise.rel
+        )
+
+    if tail(*extra[t], (p.start_rt, p.end_rt)) is None:
+        return None
+    q, s, base = measure(
+        t,
+        members[t],
+        (p.start_rt, p.end_rt),
+        (None, quiet[1]),  # the left side is the other peak's tail: no baseline
+        (regions[0], regions[1]),
+        b.quiet_width,
+        b.fwhm,
+        (b.left_cut, b.right_cut),
+        b.window,
+        params,
+        require_signal=False,
+        sd0=sd[t],
+        rel=b.noise.rel,
+    )
+    if q is None:
+        return None
+    found = tail(s, base, (q.start_rt, q.end_rt))
+    if found is None:  # not seen once the baseline moved: the first integration stands
+        return None
+    seen, skim = found
+    return replace(q, area=max(0.0, q.area - skim), interference=seen), (s, base)
 
 
 def integrate_group(
@@ -366,6 +292,10 @@ def integrate_group(
         extra[t] = (s, base)
     ref_peak = peaks.get(ref)
     if ref_peak is not None:
+        for t in list(peaks):
+            if t != ref:
+                _separate(t, peaks, extra, members, ref, b, float(grid[b.apex]), quiet, regions,
+                          params, sd)  # fmt: skip
         for t, p in peaks.items():
             if p is not None and t != ref:
                 peaks[t] = _shape(p, members[t], *extra[t], ref_peak, members[ref], *extra[ref])

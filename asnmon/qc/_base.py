@@ -27,6 +27,7 @@ NEW_CODES = frozenset(
         "FEW_POINTS",
         "PEAK_TRUNCATED",  # was TRUNCATED_PEAK: renamed when group integration added details
         "COELUTION",
+        "INTERFERENCE",  # a second peak on an analyte trace inside the group (issue 10)
         "DEPLETED",
         "CAL_EXCLUDED",
         "EXTERNAL_CALIBRATION",

@@ -78,7 +78,121 @@ def evaluate_retention(
         and (an.sn is None or an.sn >= assay.integration.min_sn)
     ):
         flags.extend(_coelution(an, point.is_rt, assay))
+    if point.sample_type in IS_BEARING:
+        flags.extend(_interference(peaks, assay))
     return flags
+
+
+def _interference(peaks: Mapping[str, Peak | None], assay: Assay) -> list[Flag]:
+    """INTERFERENCE: a second peak on an analyte trace inside the group's boundaries.
+
+    Separated at a valley (the area scaled by the IS's share of its own peak in
+    the clean interval): INFO, the number stands. Not separable: WARNING, the
+    area includes the interferent's share, which the message estimates.
+    """
+    out = []
+    for t in assay.transitions:
+        if t.role not in (Role.ANALYTE_QUANT, Role.ANALYTE_QUAL):
+            continue
+        p = peaks.get(t.id)
+        f = p.interference if p is not None else None
+        if p is None or f is None:
+            continue
+        what = "area" if t.role is Role.ANALYTE_QUANT else "area (and the ion ratio)"
+        if f.kind == "profile":
+            seen = (
+                f"{t.name}: its ratio to the IS climbs towards the {f.side} side of the peak "
+                f"({f.excess_sn:.0f} standard errors from flat), so something co-elutes too "
+                "closely to split off"
+            )
+        elif f.kind == "tail":
+            seen = (
+                f"{t.name}: the peak rides on the tail of an earlier one (apex about "
+                f"{f.apex_rt:.3f} min) that the IS does not have"
+            )
+        else:
+            seen = (
+                f"{t.name}: a second peak at {f.apex_rt:.3f} min ({f.side} of the analyte, "
+                f"{f.excess_sn:.0f} noise SDs) inside the group's boundaries; the IS has none "
+                "there"
+            )
+        if f.separated and f.kind == "tail":
+            out.append(
+                _flag(
+                    "INTERFERENCE",
+                    S.INFO,
+                    f"{seen}. Its tail, extended under the peak from its decay before "
+                    f"{f.cut_rt:.3f} min, was taken off ({f.excess_pct:.0f} % of the {what}).",
+                    "None if the skim looks right on the chromatogram; an interferent seen "
+                    "on every injection calls for more chromatographic resolution.",
+                    f.excess_pct,
+                    None,
+                    "exponential skim (chromatography data systems); integrate.interference",
+                    transition=t.id,
+                    side=f.side,
+                    kind=f.kind,
+                    interferent_rt=f.apex_rt,
+                    separated=True,
+                )
+            )
+        elif f.separated:
+            out.append(
+                _flag(
+                    "INTERFERENCE",
+                    S.INFO,
+                    f"{seen}. Integrated to the valley at {f.cut_rt:.3f} min; the "
+                    f"{100 * (1 - f.clean_share):.0f} % of the peak beyond it taken from the "
+                    f"IS's shape (the interferent would have added {f.excess_pct:.0f} % to the "
+                    f"{what}).",
+                    "None if the split looks right on the chromatogram; an interferent seen "
+                    "on every injection calls for more chromatographic resolution.",
+                    f.excess_pct,
+                    None,
+                    "stable-isotope IS has the analyte's shape; integrate.interference",
+                    transition=t.id,
+                    side=f.side,
+                    kind=f.kind,
+                    interferent_rt=f.apex_rt,
+                    cut_rt=f.cut_rt,
+                    clean_share=f.clean_share,
+                    separated=True,
+                )
+            )
+        else:
+            if f.kind == "profile":
+                why = f"; roughly {f.excess_pct:.0f} % of the {what} may be from it"
+            elif f.kind == "tail":
+                why = ", and its decay could not be fitted: the area includes part of it"
+            elif f.clean_share >= 0.6:
+                why = (
+                    f", and it cannot be separated (no valley between them): the {what} "
+                    f"includes about {f.excess_pct:.0f} % from it"
+                )
+            else:
+                why = (
+                    f", and it cannot be separated (only {100 * f.clean_share:.0f} % of the "
+                    f"IS's peak lies clear of it): the {what} includes about "
+                    f"{f.excess_pct:.0f} % from it"
+                )
+            out.append(
+                _flag(
+                    "INTERFERENCE",
+                    S.WARNING,
+                    f"{seen}{why}.",
+                    "Review the chromatogram and reintegrate by hand, or improve the "
+                    "separation and re-inject; do not report this value unreviewed.",
+                    f.excess_pct,
+                    None,
+                    "stable-isotope IS has the analyte's shape; integrate.interference",
+                    transition=t.id,
+                    side=f.side,
+                    kind=f.kind,
+                    interferent_rt=f.apex_rt,
+                    clean_share=f.clean_share,
+                    separated=False,
+                )
+            )
+    return out
 
 
 def _coelution(an: Peak, is_rt: float, assay: Assay) -> list[Flag]:

@@ -1,0 +1,260 @@
+"""A second peak on one member inside the group's boundaries: separated, or said.
+
+The IS is spiked clean; the analyte transitions can carry a compound sharing
+the precursor and a fragment (an isobar eluting 0.2-0.3 min away). Inside the
+shared boundaries it adds its area to the analyte's and the ratio with it.
+What a stable-isotope IS allows is to see it: the member should be its
+reference's profile scaled (``rho``, from the top of the peak), so the
+*excess* ``member - rho x reference`` is flat noise on a clean group and a
+peak where something else elutes.
+
+An excess peak at least one and a half FWHM from the group apex, standing
+``INTERFERENCE_SN`` noise SDs and carrying most of the member's signal there,
+is an interferent. Where the member dips to a valley between its own apex and
+the interferent's (``integration.valley_depth`` of the interferent's height),
+the member is integrated only up to that valley and its area scaled by the
+reference's share of its own peak inside the same interval: the IS has the
+analyte's shape, so the part of the analyte's peak under the interferent is
+the part of the IS's peak there (the ratio of the two areas over the clean
+interval is the ratio of the whole peaks). No valley, or less than
+``MIN_CLEAN_SHARE`` of the reference inside the clean interval, and the
+member keeps the whole-boundary area and says it cannot be separated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from asnmon.integrate.noise import median, smoothing_gain
+from asnmon.records import Chromatogram, FloatArray, Interference
+
+INTERFERENCE_SN = 5.0  # excess peak height / noise (smoothed) to call an interferent
+EXCESS_SHARE = 0.5  # ... and at least this share of the member's own signal at its apex
+APEX_GAP_FWHM = 1.5  # ... and at least this many FWHM from the group apex
+MIN_EXCESS_PCT = 1.0  # % of the area an interferent must add to be acted on (and said)
+MIN_CLEAN_SHARE = 0.6  # the reference's share of its peak that the clean interval must hold
+MIN_POINTS = 8  # member points inside the boundaries needed to look at all
+TAIL_SHARE = 0.03  # a member still this share of its apex up at the start, the IS not: a tail
+TAIL_SN = 3.0  # ... and that far up by this many noise SDs (the detection limit)
+PROFILE_CHANGE = 0.20  # member/reference ratio change per FWHM across the top (clean: <= 0.15)
+PROFILE_T = 4.0  # ... this many standard errors from flat
+PROFILE_SN = 10.0  # ... judged only on a member peak this many noise SDs tall
+MAX_SKIM_SHARE = 0.5  # a skim taking more than this share of the area is no estimate
+
+
+def _line(base: tuple[float, float], t: FloatArray) -> FloatArray:
+    return base[0] + base[1] * t
+
+
+def area_between(trace: Chromatogram, lo: float, hi: float, base: tuple[float, float]) -> float:
+    """Trapezoid of the raw trace minus its baseline over [lo, hi], ends interpolated."""
+    rt, y = trace.rt, trace.intensity
+    lo, hi = max(lo, float(rt[0])), min(hi, float(rt[-1]))
+    if not hi > lo:
+        return 0.0
+    i0, i1 = int(np.searchsorted(rt, lo, "left")), int(np.searchsorted(rt, hi, "right"))
+    x = np.concatenate(([lo], rt[i0:i1], [hi]))
+    v = np.interp(x, rt, y) - _line(base, x)
+    return float(np.trapezoid(v, x))
+
+
+def find_interference(
+    trace: Chromatogram,
+    s: FloatArray,
+    base: tuple[float, float],
+    bounds: tuple[float, float],
+    ref_trace: Chromatogram,
+    ref_s: FloatArray,
+    ref_base: tuple[float, float],
+    group_apex: float,
+    fwhm: float,
+    window: int,
+    sd0: float,
+    rel: float,
+    valley_depth: float,
+) -> Interference | None:
+    """The member's excess peak over its reference inside ``bounds``, or None (clean)."""
+    rt = trace.rt
+    idx = np.flatnonzero((rt >= bounds[0]) & (rt <= bounds[1]))
+    if idx.size < MIN_POINTS or fwhm <= 0.0:
+        return None
+    t = rt[idx]
+    z = s[idx] - _line(base, t)
+    zr = np.interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
+    top = zr >= 0.5 * float(zr.max())
+    if not zr.max() > 0 or int(top.sum()) < 2:
+        return None
+    rho = max(0.0, median(z[top] / zr[top]))
+    excess = z - rho * zr
+    far = np.abs(t - group_apex) >= APEX_GAP_FWHM * fwhm
+    if not far.any():
+        return None
+    cand = np.flatnonzero(far)
+    q = int(cand[np.argmax(excess[cand])])
+    gain = smoothing_gain(window)
+    # the noise there: the model's, or the raw scatter about the smoothed trace nearby if
+    # larger (counting noise at a few hundred counts is neither the baseline's nor the top's)
+    near = idx[max(0, q - window) : q + window + 1]
+    local = float(np.std(trace.intensity[near] - s[near])) if near.size >= 3 else 0.0
+    noise = gain * max(math.hypot(sd0, rel * max(float(z[q]), 0.0)), local)
+    x_q = float(excess[q])
+    sn = x_q / noise if noise > 0 else float("inf")
+    if sn < INTERFERENCE_SN or x_q < EXCESS_SHARE * float(z[q]):
+        return None
+    # a peak, not a spike: as wide as a third of the group's peak above half its height
+    above = excess >= 0.5 * x_q
+    a = q
+    while a > 0 and above[a - 1]:
+        a -= 1
+    e = q
+    while e < above.size - 1 and above[e + 1]:
+        e += 1
+    at_edge = a == 0 or e == above.size - 1  # it goes on past the boundary: width unseen
+    if float(t[e] - t[a]) < fwhm / 3.0 and not at_edge:
+        return None
+    k = int(np.argmin(np.abs(t - group_apex)))
+    side = "right" if q > k else "left"
+    lo, hi = (k, q) if q > k else (q, k)
+    v = lo + int(np.argmin(z[lo : hi + 1]))
+    cut = float(t[v])
+    clean = (bounds[0], cut) if side == "right" else (cut, bounds[1])
+    whole_ref = area_between(ref_trace, bounds[0], bounds[1], ref_base)
+    clean_ref = area_between(ref_trace, clean[0], clean[1], ref_base)
+    share = clean_ref / whole_ref if whole_ref > 0 else 0.0
+    clean_area = area_between(trace, clean[0], clean[1], base)
+    whole = area_between(trace, bounds[0], bounds[1], base)
+    dips = float(z[q]) - float(z[v]) >= valley_depth * float(z[q]) and v not in (lo, hi)
+    separated = dips and share >= MIN_CLEAN_SHARE
+    if separated:
+        estimate = clean_area / share
+    else:  # what the excess adds, far from the apex, as the interferent's share
+        estimate = whole - float(np.trapezoid(np.where(far, np.maximum(excess, 0.0), 0.0), t))
+    excess_pct = 100.0 * (whole - estimate) / estimate if estimate > 0 else float("inf")
+    if excess_pct < MIN_EXCESS_PCT:  # nothing the area would notice: no interference to speak of
+        return None
+    return Interference(
+        side=side,
+        apex_rt=float(t[q]),
+        cut_rt=cut,
+        separated=separated,
+        clean_share=share,
+        excess_pct=excess_pct,
+        excess_sn=sn,
+    )
+
+
+def find_tail(
+    trace: Chromatogram,
+    s: FloatArray,
+    base: tuple[float, float],
+    bounds: tuple[float, float],
+    ref_trace: Chromatogram,
+    ref_s: FloatArray,
+    ref_base: tuple[float, float],
+    window: int,
+    sd0: float,
+    rel: float,
+) -> tuple[Interference, float] | None:
+    """An earlier peak's tail running under the member's peak: (what was seen, area to skim).
+
+    The member is still well up where the group starts while its reference is
+    not: the decay of the member's own points before the start (log-linear, the
+    exponential tail of a chromatographic peak) is extended under the peak and
+    its area taken off -- the exponential skim of chromatography data systems.
+    """
+    rt = trace.rt
+    t_s, t_e = bounds
+    idx = np.flatnonzero((rt >= t_s) & (rt <= t_e))
+    pre = np.flatnonzero(rt < t_s)
+    if idx.size < MIN_POINTS or pre.size < 4:
+        return None
+    z = s - _line(base, rt)
+    top = float(z[idx].max())
+    zr = ref_s - _line(ref_base, ref_trace.rt)
+    ref_top = float(zr.max())
+    if not top > 0 or not ref_top > 0:
+        return None
+    at_start = float(np.interp(t_s, rt, z))
+    ref_start = float(np.interp(t_s, ref_trace.rt, zr)) / ref_top
+    noise = smoothing_gain(window) * math.hypot(sd0, rel * max(at_start, 0.0))
+    if at_start / top - ref_start < TAIL_SHARE or at_start < TAIL_SN * noise:
+        return None
+    # the member's decay before the start: back from the start while it rises (to the
+    # earlier peak's apex), the first few points after that apex left out (its top)
+    k = int(pre[-1])
+    j = k
+    while j > 0 and z[j - 1] >= z[j] and z[j - 1] > 0:
+        j -= 1
+    run = np.arange(j + max(1, (k - j) // 4), k + 1)
+    run = run[z[run] > 0]
+    if run.size < 3:
+        return None
+    slope, icpt = np.polyfit(rt[run] - t_s, np.log(z[run]), 1, w=np.sqrt(z[run]))
+    apex = float(rt[j])
+    if not slope < 0:
+        seen = Interference("left", apex, t_s, False, 1.0, float("inf"), at_start / noise, "tail")
+        return seen, 0.0
+    tau = -1.0 / float(slope)
+    amp = math.exp(float(icpt))
+    skim = amp * tau * (1.0 - math.exp(-(t_e - t_s) / tau))
+    area = area_between(trace, t_s, t_e, base)
+    ok = area > 0 and skim < MAX_SKIM_SHARE * area
+    pct = 100.0 * skim / (area - skim) if ok else float("inf")
+    if pct < MIN_EXCESS_PCT:
+        return None
+    seen = Interference("left", apex, t_s, ok, 1.0, pct, at_start / noise, "tail")
+    return seen, skim if ok else 0.0
+
+
+def find_profile_skew(
+    trace: Chromatogram,
+    s: FloatArray,
+    base: tuple[float, float],
+    bounds: tuple[float, float],
+    ref_trace: Chromatogram,
+    ref_s: FloatArray,
+    ref_base: tuple[float, float],
+    fwhm: float,
+    window: int,
+    sd0: float,
+) -> Interference | None:
+    """Something co-eluting too closely to split: the member/reference ratio slopes across the top.
+
+    Over the points where the reference stands above a quarter of its apex, a
+    clean member is the reference scaled, so their ratio is flat; a compound
+    eluting a little earlier or later makes it climb or fall. A change of
+    ``PROFILE_CHANGE`` per FWHM, ``PROFILE_T`` standard errors from flat, is
+    an interference that cannot be separated; its share of the area is at
+    least what the ratio gains over its lowest value on the top.
+    """
+    rt = trace.rt
+    idx = np.flatnonzero((rt >= bounds[0]) & (rt <= bounds[1]))
+    if idx.size < MIN_POINTS or fwhm <= 0.0:
+        return None
+    t = rt[idx]
+    z = s[idx] - _line(base, t)
+    zr = np.interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
+    if not zr.max() > 0 or float(z.max()) < PROFILE_SN * smoothing_gain(window) * sd0:
+        return None
+    top = zr >= 0.25 * float(zr.max())
+    if int(top.sum()) < 5:
+        return None
+    r, x = z[top] / zr[top], t[top] - float(t[top].mean())
+    mid = median(r)
+    if not mid > 0:
+        return None
+    sxx = float(x @ x)
+    slope = float(x @ (r - r.mean())) / sxx
+    resid = r - r.mean() - slope * x
+    se = float(np.sqrt(float(resid @ resid) / max(r.size - 2, 1) / sxx))
+    change = abs(slope) * fwhm / mid
+    t_stat = abs(slope) / se if se > 0 else float("inf")
+    if change < PROFILE_CHANGE or t_stat < PROFILE_T:
+        return None
+    low = float(min(r.mean() + slope * x.min(), r.mean() + slope * x.max()))
+    share = 100.0 * (float(r.mean()) / low - 1.0) if low > 0 else float("inf")
+    side = "right" if slope > 0 else "left"
+    return Interference(side, float(t[int(np.argmax(z))]), float("nan"), False, 1.0, share,
+                        t_stat, "profile")  # fmt: skip

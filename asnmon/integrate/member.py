@@ -1,0 +1,216 @@
+"""One member of a peak group between the shared boundaries: area, height, cuts.
+
+``measure`` takes a trace and the group's boundaries, quiet stretches and
+search regions (from ``asnmon.integrate.boundaries.find_bounds`` on the
+group's profile) and returns the member's ``Peak``: raw points between the
+boundaries minus a straight baseline through the member's *own* quiet
+stretches, the ends interpolated; height, FWHM, S/N, saturation, and whether
+the integration is cut above ``integration.truncation_pct`` of the apex.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from asnmon.assay import Integration
+from asnmon.integrate.boundaries import (
+    DETECTION_SN,
+    FLAT_FRACTION,
+    MIN_QUIET_POINTS,
+    baseline_line,
+    quiet_stretch,
+)
+from asnmon.integrate.noise import median, noise_sd, smooth
+from asnmon.records import Chromatogram, FloatArray, Peak
+
+FLAT_TOP_POINTS = 3  # consecutive identical maxima that mean a clipped detector
+
+
+def _flat_top(raw: FloatArray, top: float) -> bool:
+    """At least FLAT_TOP_POINTS consecutive points exactly at the maximum."""
+    if top <= 0.0:
+        return False
+    at_top = np.concatenate(([0], (raw == top).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(at_top))
+    runs = edges[1::2] - edges[::2]
+    return bool(runs.size and runs.max() >= FLAT_TOP_POINTS)
+
+
+def _fwhm(x: FloatArray, v: FloatArray, k: int, height: float) -> float | None:
+    """Width at half height, interpolated; None when a side never drops to half."""
+    if height <= 0.0:
+        return None
+    half = 0.5 * height
+    left = np.flatnonzero(v[:k] < half)
+    right = np.flatnonzero(v[k:] < half)
+    if not left.size or not right.size:
+        return None
+    a = int(left[-1])
+    b = k + int(right[0])
+    xl = x[a] + (half - v[a]) * (x[a + 1] - x[a]) / (v[a + 1] - v[a])
+    xr = x[b - 1] + (half - v[b - 1]) * (x[b] - x[b - 1]) / (v[b] - v[b - 1])
+    return float(xr - xl)
+
+
+def _apex_rt(rt: FloatArray, s: FloatArray, i: int) -> float:
+    """A parabola through the smoothed apex and its neighbours."""
+    out = float(rt[i])
+    if 0 < i < rt.size - 1:
+        ym, y0, yp = s[i - 1], s[i], s[i + 1]
+        den = ym - 2.0 * y0 + yp
+        if den < 0.0:
+            off = 0.5 * (ym - yp) / den
+            if abs(off) < 1.0:
+                h = rt[i + 1] - rt[i] if off > 0 else rt[i] - rt[i - 1]
+                out += float(off * h)
+    return out
+
+
+def _own_quiet(
+    rt: FloatArray,
+    y: FloatArray,
+    span: tuple[float, float] | None,
+    region: tuple[float, float],
+    side: int,
+    edge: float,
+    width: int,
+    sd: float,
+    rel: float,
+    max_slope: float,
+) -> tuple[int, int] | None:
+    """This trace's own quiet stretch where the group found one; None where the group did not.
+
+    Searched on the trace itself over the group's search region: a member can
+    carry something the group profile does not (an interferent on the analyte
+    transition a little after the peak), and its baseline must not sit on it.
+    """
+    if span is None:  # the group has no quiet stretch on this side: none of its members has
+        return None
+    idx = np.flatnonzero((rt >= region[0]) & (rt <= region[1]))
+    if idx.size >= width:
+        k = 0 if side > 0 else idx.size - 1
+        q = quiet_stretch(y[idx], k, side, idx.size - 1, width, sd, rel, max_slope)
+        return None if q is None else (int(idx[q[0]]), int(idx[q[1]]))
+    idx = np.flatnonzero((rt >= span[0]) & (rt <= span[1]))
+    if idx.size >= MIN_QUIET_POINTS // 2:
+        return int(idx[0]), int(idx[-1])
+    # a qualifier acquired over less: its own lowest run outside the boundaries
+    idx = np.flatnonzero(rt < edge) if side < 0 else np.flatnonzero(rt > edge)
+    if idx.size < MIN_QUIET_POINTS:
+        return None
+    seg = y[idx]
+    w = MIN_QUIET_POINTS
+    csum = np.concatenate(([0.0], np.cumsum(seg)))
+    k = int(np.argmin((csum[w:] - csum[:-w]) / w))
+    return int(idx[k]), int(idx[k + w - 1])
+
+
+def _lowest_run(y: FloatArray, width: int) -> float:
+    """The lowest mean of ``width`` consecutive points (the whole trace if shorter)."""
+    if y.size <= width:
+        return float(np.mean(y))
+    csum = np.concatenate(([0.0], np.cumsum(y)))
+    return float(((csum[width:] - csum[:-width]) / width).min())
+
+
+def measure(
+    tid: str,
+    trace: Chromatogram,
+    bounds: tuple[float, float],
+    quiet: tuple[tuple[float, float] | None, tuple[float, float] | None],
+    regions: tuple[tuple[float, float], tuple[float, float]],
+    quiet_width: int,
+    group_fwhm: float,
+    cut: tuple[bool, bool],
+    window: int,
+    params: Integration,
+    *,
+    require_signal: bool,
+    sd0: float | None = None,
+    rel: float = 0.0,
+) -> tuple[Peak | None, FloatArray, tuple[float, float]]:
+    """One member between the shared boundaries; also its smoothed trace and baseline."""
+    rt, y = trace.rt, trace.intensity
+    s_all = smooth(y, window)
+    none = (None, s_all, (0.0, 0.0))
+    if rt.size < 3:
+        return none
+    t_s, t_e = max(bounds[0], float(rt[0])), min(bounds[1], float(rt[-1]))
+    if not t_e > t_s:
+        return none
+    inside = np.flatnonzero((rt >= t_s) & (rt <= t_e))
+    if inside.size < 2:
+        return none
+    i0, i1 = int(inside[0]), int(inside[-1])
+    sd0 = noise_sd(y) if sd0 is None else sd0
+    dt = median(np.diff(rt))
+    rise = float(s_all[i0 : i1 + 1].max()) - _lowest_run(y, quiet_width)
+    max_slope = (
+        FLAT_FRACTION * rise * dt / group_fwhm if group_fwhm > 0 and dt > 0 else float("inf")
+    )
+    line = baseline_line(
+        rt,
+        y,
+        (
+            _own_quiet(rt, y, quiet[0], regions[0], -1, t_s, quiet_width, sd0, rel, max_slope),
+            _own_quiet(rt, y, quiet[1], regions[1], 1, t_e, quiet_width, sd0, rel, max_slope),
+        ),
+    )
+    if line is None:  # nowhere quiet: the trace's lowest run (a level, not one noisy minimum)
+        b0, b1 = _lowest_run(y, quiet_width), 0.0
+    else:
+        b0, b1 = line
+    x = np.concatenate(([t_s] * int(rt[i0] > t_s), rt[i0 : i1 + 1], [t_e] * int(rt[i1] < t_e)))
+    v = np.interp(x, rt, y) - (b0 + b1 * x)
+    area = max(0.0, float(np.trapezoid(v, x)))
+    k = i0 + int(np.argmax(s_all[i0 : i1 + 1]))
+    top = float(s_all[k] - (b0 + b1 * rt[k]))
+    # nothing above noise: judged against the trace's median too, so that a baseline
+    # fallen back to the lowest level cannot turn noise into a peak
+    level = max(float(b0 + b1 * rt[k]), median(y))
+    if require_signal and float(s_all[k]) - level < DETECTION_SN * sd0:
+        return none
+    height = max(0.0, float(y[k] - (b0 + b1 * rt[k])))
+    kk = int(np.searchsorted(x, rt[k]))
+    peak_fwhm = _fwhm(x, v, kk, height)
+    outside = np.concatenate((y[:i0], y[i1 + 1 :]))
+    out_noise = noise_sd(outside) if outside.size >= 10 else sd0
+    sn = height / out_noise if out_noise > 0.0 else None
+    raw = y[i0 : i1 + 1]
+    top_raw = float(raw.max())
+    saturated = bool(top_raw >= params.saturation_intensity) or _flat_top(raw, top_raw)
+
+    # a cut: the integration ends (group edge, or this trace's own acquisition) above baseline
+    own = (float(rt[0]) >= bounds[0] - 0.5 * dt, float(rt[-1]) <= bounds[1] + 0.5 * dt)
+    sides: list[tuple[str, float, float, bool]] = []
+    for j, (name, at, i) in enumerate((("left", t_s, i0), ("right", t_e, i1))):
+        if not (cut[j] or own[j]):
+            continue
+        level = float(np.interp(at, rt, s_all) - (b0 + b1 * at))
+        pct = 100.0 * level / top if top > 0 else 0.0
+        if pct >= params.truncation_pct and level > DETECTION_SN * sd0:
+            sides.append((name, pct, at, own[j] and i in (0, rt.size - 1)))
+    # a side this trace's own acquisition cut is what its flag is about; a side only held
+    # to a partner's shorter window is reported when nothing of its own is cut
+    own_cuts = [z for z in sides if z[3]]
+    shown = own_cuts or sides
+    peak = Peak(
+        transition=tid,
+        apex_rt=_apex_rt(rt, s_all, k),
+        start_rt=float(t_s),
+        end_rt=float(t_e),
+        area=area,
+        height=height,
+        baseline_start=float(b0 + b1 * t_s),
+        baseline_end=float(b0 + b1 * t_e),
+        fwhm=peak_fwhm,
+        sn=sn,
+        points=i1 - i0 + 1,
+        saturated=saturated,
+        truncated=bool(sides),
+        cut_side=("both" if len(shown) == 2 else shown[0][0]) if shown else None,
+        cut_pct=max(p for _, p, _, _ in shown) if shown else None,
+        cut_rt=max(shown, key=lambda z: z[1])[2] if shown else None,
+        acquisition_cut=bool(own_cuts),
+    )
+    return peak, s_all, (b0, b1)
