@@ -34,8 +34,10 @@ CONVERT_ERROR, ...) and goes on with the run.
     │   │                              one writer); ``asnmon run`` waits and retries
     │   └── NotADatabaseError          the file is not a DuckDB database (nor an empty
     │                                  one left by a failed creation); never overwritten
-    └── BadInput                       a dashboard request its own page never sends
-                                       (wrong type, too long): HTTP 400
+    ├── BadInput                       a dashboard request its own page never sends
+    │                                  (wrong type, too long): HTTP 400
+    └── AccessDenied                   a person's change refused (role, password, account)
+        └── RunLocked                  the run is approved: reopen it first
 
 A test (tests/test_errors.py) imports every module and checks that each
 subclass of ``AsnmonError`` is in this tree.
@@ -154,3 +156,15 @@ class NotADatabaseError(StoreError):
 
 class BadInput(AsnmonError):
     """A dashboard callback request the dashboard's own page would never send; HTTP 400."""
+
+
+class AccessDenied(AsnmonError):
+    """A person may not make this change now; the message says who may, or what to do."""
+
+    code = "ACCESS_DENIED"
+
+
+class RunLocked(AccessDenied):
+    """The run is approved (signed and locked): an approver must reopen it first."""
+
+    code = "RUN_LOCKED"

@@ -241,6 +241,8 @@ class Monitor(MonitorChores, MonitorHealth):
                         "end": self.settings.guide_end,
                     },
                     health=self.health,
+                    idle_minutes=self.settings.idle_minutes,
+                    approver_not_reviewer=self.settings.approver_not_reviewer,
                 ),
                 host=self.settings.host,
                 port=self.settings.port,

@@ -141,6 +141,18 @@ class Settings:
         DEFAULT_LIMITS.max_ratio,
         "inflated : compressed size allowed past 8 MB of output (decompression bombs)",
     )
+    approver_not_reviewer: bool = _k(
+        "review",
+        True,
+        "the approver of a run must not be the person who reviewed it (four-eyes "
+        "principle: a second person checks what the first signed)",
+    )
+    idle_minutes: float = _k(
+        "review",
+        30.0,
+        "dashboard log-in ends after N minutes without a request (NIST SP 800-63B §4.2.3: "
+        "re-authenticate after at most 30 minutes of inactivity)",
+    )
     converted_dir: str | None = _k("convert", None, "where converted mzML files go")
     converters: Mapping[str, Converter] = field(
         default_factory=dict,
@@ -195,6 +207,8 @@ _TYPES = {
     "allowed_hosts": tuple,
     "max_request_kb": int,
     "converted_dir": str,
+    "approver_not_reviewer": bool,
+    "idle_minutes": float,
     "instrument": str,
     "guide_runs": tuple,
     "guide_start": str,
@@ -256,6 +270,8 @@ _RANGES: dict[str, tuple[float, float, str, str]] = {
                        "larger lets one request fill memory"),
     "rescan_every": (1.0, 86400.0, " s", "more often than every second only loads the disk; "
                      "less than daily leaves a lost file event unnoticed for a day"),
+    "idle_minutes": (1.0, 720.0, " minutes", "a log-in that ends within a minute cannot "
+                     "be used; NIST SP 800-63B §4.2.3 re-authenticates at least every 12 hours"),
     "stuck_after": (1.0, 86400.0, " s", "an injection is read in seconds; a worker silent for "
                     "a day is stuck"),
     "heartbeat_every": (1.0, 300.0, " s", "faster only writes the database; slower than 5 min "

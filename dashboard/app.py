@@ -20,7 +20,8 @@ from werkzeug.http import parse_cookie
 
 from asnmon.assay import Assay
 from asnmon.store import Store
-from dashboard import inputs, layout
+from dashboard import inputs, layout, signoff
+from dashboard.auth import Auth
 from dashboard.guard import MAX_REQUEST_KB
 from dashboard.inputs import BadInput
 from dashboard.shared import TickFastPath
@@ -32,7 +33,7 @@ log = logging.getLogger("asnmon.dashboard")
 
 PAGE_SIZE = 15
 # Callbacks that change data: they need the page's session token (dashboard.inputs).
-WRITES = frozenset({"ack-result.children"})
+WRITES = frozenset({"ack-result.children"}) | signoff.WRITES
 TAB_VALUES = frozenset(v for v, _ in layout.TABS)
 # The page's AudioContext: window.__asnmonAudio() in assets/asnmon.js.
 BEEP_JS = """
@@ -109,6 +110,8 @@ def create_app(
     guide: Mapping[str, Any] | None = None,
     shared_views: bool = True,
     health: Health | None = None,
+    idle_minutes: float = 30.0,
+    approver_not_reviewer: bool = True,
 ) -> dash.Dash:
     """The dashboard over ``store``; serve it with ``dashboard.server.serve``.
 
@@ -116,6 +119,7 @@ def create_app(
     ``shared_views``: one change counter and one computation of each view per change
     for all open pages (``dashboard.shared``); False only to measure without it.
     ``health``: the live monitor's ``Monitor.health`` (for ``/healthz`` and the banner).
+    ``idle_minutes``, ``approver_not_reviewer``: the ``[review]`` settings (log-in, sign-off).
     """
     views = Views(store, assay, guide, shared=shared_views, health=health)
     cookie = inputs.token_cookie_name(store.path.resolve())
@@ -128,6 +132,8 @@ def create_app(
     )
     tokens = inputs.SessionTokens(cookie)
     inputs.protect(app, max_bytes=MAX_REQUEST_KB * 1024, writes=WRITES, tokens=tokens)
+    auth = Auth(store, idle_minutes=idle_minutes, cookie=cookie.replace("token", "session"))
+    auth.install(app)
     if views.counter is not None:
 
         def is_page_tick(body: object, environ: dict[str, Any]) -> bool:
@@ -149,6 +155,14 @@ def create_app(
         kiosk=kiosk, sound=sound, refresh_ms=refresh_ms, read_only=store.read_only
     )
     app.views = views  # type: ignore[attr-defined]  # for the benchmark and tests
+    app.auth = auth  # type: ignore[attr-defined]
+    signoff.register(
+        app,
+        store,
+        auth,
+        lambda run_id: views.snapshot(run_id).run_id,
+        approver_not_reviewer=approver_not_reviewer,
+    )
 
     @app.server.route("/healthz")
     def healthz() -> Any:
@@ -356,7 +370,9 @@ def create_app(
             return nu, fig, versions, nu, nu
         if tab == "qc":
             return nu, nu, nu, views.levey_jennings(run_id), nu
-        return nu, nu, nu, nu, views.pools(run_id)
+        if tab == "pools":
+            return nu, nu, nu, nu, views.pools(run_id)
+        return nu, nu, nu, nu, nu  # the sign-off tab has its own callbacks
 
     @app.callback(
         Output("flag-summary", "children"),
@@ -371,11 +387,10 @@ def create_app(
     @app.callback(
         Output("ack-result", "children"),
         Input({"type": "ack", "flag": ALL}, "n_clicks"),
-        State("ack-name", "value"),
         State("ack-comment", "value"),
         prevent_initial_call=True,
     )
-    def on_ack(clicks: list[int | None], name: str | None, comment: str | None) -> Any:
+    def on_ack(clicks: list[int | None], comment: str | None) -> Any:
         trig = ctx.triggered_id
         if not isinstance(trig, dict) or not any(inputs.clicks(clicks, "clicks")):
             raise PreventUpdate
@@ -384,9 +399,9 @@ def create_app(
         if not value:
             raise PreventUpdate
         flag_id = inputs.positive_int(trig["flag"], "flag id")
-        name = inputs.opt_str(name, "name", inputs.MAX_NAME)
         comment = inputs.opt_str(comment, "comment", inputs.MAX_COMMENT)
-        return html.Span(views.acknowledge(flag_id, name, comment))
+        # done as the logged-in person (or the bench without accounts), never a typed name
+        return html.Span(views.acknowledge(flag_id, auth.who(), comment))
 
     app.clientside_callback(
         KIOSK_JS,

@@ -18,7 +18,7 @@ from dash import dcc, html
 
 from asnmon.qc.headline import FlagGroup, RunCounts
 from dashboard import style
-from dashboard.inputs import MAX_COMMENT, MAX_NAME
+from dashboard.inputs import MAX_COMMENT
 
 MAX_FLAG_CARDS = 50  # thousands of cards make a page that takes seconds to draw
 MAX_MEMBERS_LISTED = 40  # members listed inside one card
@@ -27,21 +27,15 @@ MAX_MEMBERS_LISTED = 40  # members listed inside one card
 def flags_pane(read_only: bool) -> list[Any]:
     note = (
         "Read-only review: acknowledgements cannot be recorded here; record them in the "
-        "running monitor (asnmon run)."
+        "running monitor (asnmon run) or open the database for review (--review)."
         if read_only
-        else "Acknowledging records who looked and what they decided; the flags stay."
+        else "Acknowledging records who looked (the logged-in person, top right) and what "
+        "they decided; the flags stay."
     )
     return [
         html.Div(
             className="ack-form",
             children=[
-                dcc.Input(
-                    id="ack-name",
-                    placeholder="your name",
-                    type="text",
-                    debounce=False,
-                    maxLength=MAX_NAME,
-                ),
                 dcc.Input(
                     id="ack-comment",
                     placeholder="comment (what you checked / decided)",

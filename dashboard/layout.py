@@ -13,7 +13,7 @@ from typing import Any
 from dash import dcc, html
 
 from asnmon.qc.headline import run_counts
-from dashboard import style
+from dashboard import signoff, style
 from dashboard.banner import banner, problem_banner
 from dashboard.cards import MAX_FLAG_CARDS, flag_cards, flags_pane
 from dashboard.tables import TABLE_COLUMNS
@@ -33,6 +33,7 @@ TABS = (
     ("calibration", "Calibration"),
     ("qc", "QC (Levey-Jennings)"),
     ("pools", "Pools: media / lysate"),
+    signoff.TAB,
 )
 GRAPH_CONFIG = {"displaylogo": False}
 
@@ -75,6 +76,7 @@ def build_layout(
                     html.Span(id="sound-note", className="sound-note"),
                     html.A("kiosk view", href="?kiosk=1", className="kiosk-link controls"),
                     html.A("◀ full view", href="?kiosk=0", className="full-link", id="full-link"),
+                    signoff.user_bar(),
                     html.Span("read-only review" if read_only else "live", className="mode-tag"),
                 ],
             ),
@@ -126,6 +128,7 @@ def build_layout(
                     html.Div(
                         id="pane-pools", className="pane", children=[dcc.Graph(id="pools-plot")]
                     ),
+                    html.Div(id="pane-signoff", className="pane", children=signoff.pane()),
                 ],
             ),
         ],

@@ -15,12 +15,13 @@ import polars as pl
 
 from asnmon.assay import Assay
 from asnmon.drift import injection_pace
-from asnmon.errors import StoreError
+from asnmon.errors import AccessDenied, StoreError
 from asnmon.qc.headline import FlagGroup, FlagRow, forecasts, headline, spans
 from asnmon.store import STORE_FAILURES, Store
 from asnmon.westgard import GuideSet, QcPoint, guides_for
 from dashboard import banner as banners
 from dashboard import cards, chromatogram, figures, layout, style, tables
+from dashboard.auth import Who
 from dashboard.data import RunCache, Snapshot
 from dashboard.shared import ChangeCounter, PerChange
 
@@ -369,7 +370,7 @@ class Views:
             return group, found
         return None, None
 
-    def acknowledge(self, flag_id: int, name: str | None, comment: str | None) -> str:
+    def acknowledge(self, flag_id: int, who: Who, comment: str | None) -> str:
         """Acknowledge the card of ``flag_id``: its members up to that id, one comment.
 
         Members that arrived after the card was drawn (a larger flag id) are left
@@ -378,11 +379,12 @@ class Views:
         if self.store.read_only:
             return (
                 "✖ Not recorded: this is a read-only review of a finished database "
-                "(asnmon dashboard --db). Acknowledge flags in the running monitor."
+                "(asnmon dashboard --db). Acknowledge flags in the running monitor, or open "
+                "it for review (asnmon dashboard --db FILE --review)."
             )
-        who = (name or "").strip()
-        if not who:
-            return "▲ Enter your name first: an acknowledgement records who looked."
+        actor = who.actor
+        if actor is None:
+            return f"✖ Not recorded: {who.note}"
         try:
             group, found = self.group_of(flag_id)
             if found is None:
@@ -393,9 +395,11 @@ class Views:
                 if group is not None
                 else [found]
             )
-            for m in members:
-                self.store.acknowledge(m.flag_id, who, comment or "")
-        except StoreError as err:
+            # one transaction, one audit event per flag, refused whole in a locked run
+            self.store.acknowledge_many(
+                [m.flag_id for m in members], actor, comment or "", again=True
+            )
+        except (AccessDenied, StoreError) as err:
             if self.store.read_only or "read-only" in str(err).lower():
                 return "✖ Not recorded: the database is open read-only for review."
             return f"✖ Not recorded: {err}"
@@ -405,7 +409,7 @@ class Views:
             placed = [m.position for m in members if m.position is not None]
             where = f"injections {spans(placed)}" if placed else f"{len(members)} injections"
             what = f"{found.code} ×{len(members)} on {where}"
-        return f"✔ {what} acknowledged by {who}."
+        return f"✔ {what} acknowledged by {actor.name}."
 
 
 def _word(problems: Sequence[str]) -> str:

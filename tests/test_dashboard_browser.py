@@ -123,21 +123,34 @@ def test_acknowledging_a_flag_records_it(live: dict, browser: object) -> None:
 
     driver = browser
     driver.get(live["url"])  # type: ignore[attr-defined]
-    button = _wait(driver, lambda d: (d.find_elements(By.CSS_SELECTOR, ".ack-btn") or [None])[0])
+    button = _wait(
+        driver, lambda d: (d.find_elements(By.CSS_SELECTOR, ".flag-card .ack-btn") or [None])[0]
+    )
     flag_id = int(
         button.get_attribute("id").split('"flag":')[1].split(",")[0].split("}")[0]  # type: ignore[attr-defined]
     )
-    driver.find_element(By.ID, "ack-name").send_keys("A. Scientist")  # type: ignore[attr-defined]
+    assert not driver.find_elements(By.ID, "ack-name")  # type: ignore[attr-defined]  # no typed names
+    assert "single bench, no accounts" in _text(driver, "#who")
+    card = f'"flag":{flag_id},'
+
+    def cards(d: object) -> list[str]:
+        return [
+            b.get_attribute("id")
+            for b in d.find_elements(By.CSS_SELECTOR, ".flag-card .ack-btn")  # type: ignore[attr-defined]
+        ]
+
+    assert any(card in c for c in cards(driver))
     driver.find_element(By.ID, "ack-comment").send_keys("re-injection queued")  # type: ignore[attr-defined]
     button.click()  # type: ignore[attr-defined]
-    _wait(driver, lambda d: "acknowledged by A. Scientist" in _text(d, "#ack-result"))
+    _wait(driver, lambda d: "acknowledged by bench (no accounts)" in _text(d, "#ack-result"))
     acks = live["store"].acknowledgements(flag_id)
-    assert acks["by_name"].to_list() == ["A. Scientist"]
+    assert acks["by_name"].to_list() == ["bench (no accounts)"]
     assert acks["comment"].to_list() == ["re-injection queued"]
-    # the acknowledged card leaves "Open flags"; the toggle shows it again
-    _wait(driver, lambda d: f'"flag":{flag_id}' not in _ack_ids(d))
+    # the acknowledged card leaves the open flags; "show acknowledged" brings it back
+    _wait(driver, lambda d: not any(card in c for c in cards(d)))
     driver.find_element(By.CSS_SELECTOR, "#show-acked input").click()  # type: ignore[attr-defined]
-    _wait(driver, lambda d: "acknowledged ×1" in _text(d, "#flag-list"))
+    # the card may hold a group: every member is acknowledged, the tag counts them
+    _wait(driver, lambda d: "✓ acknowledged ×" in _text(d, "#flag-list"))
     driver.find_element(By.CSS_SELECTOR, "#show-acked input").click()  # type: ignore[attr-defined]
     if live["store"].runs()["verdict"][0] != "fail":  # the alarm ends once acknowledged
         _wait(driver, lambda d: "FAIL" not in _text(d, ".verdict"))

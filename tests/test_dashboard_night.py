@@ -123,12 +123,11 @@ def test_counters_agree_after_acknowledging_a_group(night: dict, browser: Any) -
     wait_on(browser, lambda d: "Acknowledge all" in _text(d, ".flag-card.caused"), WAIT)
     before_fail = _open_fail(store)
     acks_before = store.reader().execute("SELECT count(*) FROM acknowledgements").fetchone()[0]
-    browser.find_element(By.ID, "ack-name").send_keys("N. Shift")
     browser.find_element(By.ID, "ack-comment").send_keys("source cleaning planned")
     _in_sync(browser, store)
     button = browser.find_element(By.CSS_SELECTOR, ".flag-card.caused .ack-btn")
     n = int(button.text.split()[-1])
-    _click_until(browser, ".flag-card.caused .ack-btn", "acknowledged by N. Shift")
+    _click_until(browser, ".flag-card.caused .ack-btn", "acknowledged by bench (no accounts)")
     msg = _text(browser, "#ack-result")
     assert msg.startswith(f"✔ IS_LOW ×{n} on injections ")  # names injections, never an id
     acks = store.reader().execute("SELECT count(*) FROM acknowledgements").fetchone()[0]

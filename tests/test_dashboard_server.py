@@ -87,11 +87,13 @@ def test_open_insecure_binding_is_allowed_when_asked(store: Store, assay: Assay)
 def test_read_only_review_says_acknowledgements_cannot_be_recorded(
     tmp_path: Path, assay: Assay
 ) -> None:
+    from asnmon.users import BENCH_ACTOR
     from dashboard.app import Views
+    from dashboard.auth import Who
 
     with Store(tmp_path / "ro.duckdb") as s:
         s.ensure_run(RunInfo("r1", "r1"))
     with Store(tmp_path / "ro.duckdb", read_only=True) as ro:
-        message = Views(ro, assay).acknowledge(1, "Ana", "checked")
+        message = Views(ro, assay).acknowledge([1], Who(BENCH_ACTOR, False, ""), "checked")
     assert "read-only" in message
     assert message.startswith("✖")

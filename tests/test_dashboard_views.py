@@ -12,7 +12,9 @@ from asnmon.assay import Assay
 from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.simulate import SimConfig, apply_faults, simulate_run
 from asnmon.store import RunInfo, Store
+from asnmon.users import BENCH_ACTOR, Actor
 from asnmon.worklist import load_worklist
+from dashboard.auth import Who
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*")
 
@@ -48,7 +50,9 @@ def test_a_card_acknowledges_only_the_members_it_showed(
     lows = store.flags("r").filter(pl.col("code") == "IS_LOW")
     assert lows.height > len(shown)
 
-    said = views.acknowledge(newest, "N. Shift", "source cleaning planned")
+    said = views.acknowledge(
+        newest, Who(Actor("N. Shift", "analyst"), True, ""), "source cleaning planned"
+    )
 
     lows = store.flags("r").filter(pl.col("code") == "IS_LOW")
     acked = set(lows.filter(pl.col("acks") > 0)["flag_id"].to_list())
@@ -77,7 +81,11 @@ def test_a_single_flag_is_named_by_its_injection(
         g for g in views.snapshot("r").groups if len(g.members) == 1 and g.members[0].position
     )
     m = single.members[0]
-    said = views.acknowledge(m.flag_id, "A. Bench", "")
-    assert said == f"✔ {m.code} on injection {m.position} ({m.sample_id}) acknowledged by A. Bench."
-    assert "✖ Not recorded" in views.acknowledge(10**9, "A. Bench", "")
-    assert "Enter your name" in views.acknowledge(m.flag_id, "  ", "")
+    bench = Who(BENCH_ACTOR, False, "")
+    said = views.acknowledge(m.flag_id, bench, "")
+    by = "bench (no accounts)"
+    assert said == f"✔ {m.code} on injection {m.position} ({m.sample_id}) acknowledged by {by}."
+    assert "✖ Not recorded" in views.acknowledge(10**9, bench, "")
+    # with accounts and nobody logged in, nothing is recorded and the page says why
+    nobody = Who(None, True, "Not logged in: log in to acknowledge, edit or sign.")
+    assert "✖ Not recorded: Not logged in" in views.acknowledge(m.flag_id, nobody, "")

@@ -35,6 +35,7 @@ from asnmon.monitor import Monitor
 from asnmon.pipeline import RunIngestor
 from asnmon.simulate import SimConfig, SimulatedRun, simulate_run
 from asnmon.store import Store
+from asnmon.users import Actor
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_thread_leak")]
 
@@ -209,7 +210,9 @@ def test_deleted_database_file_is_written_back_with_everything_in_it(
     assert wait_for(lambda: count(monitor) == 5, 20)
     flag_id = monitor.store.reader().execute("SELECT min(flag_id) FROM flags").fetchone()
     assert flag_id is not None and flag_id[0] is not None
-    monitor.store.acknowledge(int(flag_id[0]), "Ana", "seen before the file was deleted")
+    monitor.store.acknowledge(
+        int(flag_id[0]), Actor("Ana", "analyst"), "seen before the file was deleted"
+    )
     db.unlink()
     assert wait_for(lambda: lines.having("was deleted"), 15)
     assert db.exists()

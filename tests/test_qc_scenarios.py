@@ -17,6 +17,7 @@ from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.report import write_report
 from asnmon.simulate import SimConfig, apply_faults, simulate_run
 from asnmon.store import RunInfo, Store
+from asnmon.users import Actor
 from asnmon.worklist import load_worklist
 
 FAULT_CODES = {
@@ -227,7 +228,7 @@ def test_update_flag_keeps_its_acknowledgement_until_it_escalates(tmp_path: Path
     warn = Flag("IS_DRIFT", Severity.WARNING, "reaches 50 % at about injection 60", "check")
     store.update_flag("R", inj, warn)
     flag_id = int(store.flags("R")["flag_id"][0])
-    store.acknowledge(flag_id, "night shift")
+    store.acknowledge(flag_id, Actor("night shift", "analyst"))
     store.update_flag("R", inj, replace(warn, message="reaches 50 % at about injection 58"))
     now = store.flags("R")
     assert now["flag_id"].to_list() == [flag_id]  # same flag, acknowledgement kept

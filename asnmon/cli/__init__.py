@@ -11,13 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from asnmon.cli import assay, batch, dashboard, database, monitor, results, simulation
+from asnmon.cli import assay, batch, dashboard, database, monitor, results, review, simulation
 from asnmon.cli.simulation import demo_faults
 
 __all__ = ["build_parser", "demo_faults", "main"]
 
 # Order of `asnmon --help`: the night's work first, then review, then upkeep.
-GROUPS = (monitor, simulation, batch, results, dashboard, database, assay)
+GROUPS = (monitor, simulation, batch, results, review, dashboard, database, assay)
 
 EPILOG = """\
 typical use:

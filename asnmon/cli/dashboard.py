@@ -39,6 +39,12 @@ def register(sub: Subcommands) -> None:
         help="allow a non-local address without "
         "a password: anyone on the network can read the results",
     )
+    p.add_argument(
+        "--review",
+        action="store_true",
+        help="open the database for review: acknowledge, edit and sign as the logged-in "
+        "account (needs the database not open in a monitor; DuckDB allows one writer)",
+    )
     p.add_argument("--kiosk", action="store_true", help="banner and run plots only, full screen")
     p.add_argument("--sound", action="store_true", help="beep when a new FAIL flag arrives")
     p.set_defaults(func=cmd_dashboard)
@@ -63,9 +69,16 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     else:
         from dashboard.app import create_app
 
-        store = Store(args.db, read_only=True)
-        app = create_app(store, assay, kiosk=args.kiosk, sound=args.sound)
-        what = f"read-only review of {args.db}"
+        store = Store(args.db, read_only=not args.review)
+        app = create_app(
+            store,
+            assay,
+            kiosk=args.kiosk,
+            sound=args.sound,
+            idle_minutes=env.idle_minutes,
+            approver_not_reviewer=env.approver_not_reviewer,
+        )
+        what = f"{'review and sign-off' if args.review else 'read-only review'} of {args.db}"
     try:
         handle = serve(
             app,

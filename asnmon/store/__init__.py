@@ -14,6 +14,7 @@ ones stop being ``current``), and flags are deactivated, never deleted.
 from __future__ import annotations
 
 from asnmon.store._sql import STORE_FAILURES, is_data_error, one_line
+from asnmon.store.audit import AuditMixin
 from asnmon.store.base import MEMORY_MB, StoreBase
 from asnmon.store.heartbeat import Heartbeat
 from asnmon.store.operations import OWN_SUFFIXES, Operations, backup_refusal
@@ -39,10 +40,11 @@ __all__ = [
 ]
 
 
-class Store(Writes, Queries, Operations, Heartbeat):
+class Store(AuditMixin, Writes, Queries, Operations, Heartbeat):
     """One DuckDB file. Writers call the ``write_*`` methods from one thread.
 
     Each responsibility is a mixin module of this package (``writes``,
-    ``queries``, ``operations``); ``base`` owns the connection and ``schema``
+    ``queries``, ``operations``; ``audit`` with ``users``: the review's trail, accounts,
+    sign-off and lock); ``base`` owns the connection and ``schema``
     the migrations. A new part of the data model adds its own mixin here.
     """

@@ -135,4 +135,48 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     # 3: duplicates are found in the ingestor's memory of its run; an index on every
     # hash only slowed each insert down.
     (3, "DROP INDEX idx_injections_sha;"),
+    # 4: review (issue 13): the hash-chained audit trail, accounts, signatures; each
+    # acknowledgement gets the role of its author and the audit event that recorded it.
+    (
+        4,
+        """
+    CREATE TABLE audit_events (
+        event_id BIGINT NOT NULL,
+        at_utc TIMESTAMP NOT NULL,
+        run_id VARCHAR,
+        injection_id BIGINT,
+        actor VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        target VARCHAR NOT NULL,
+        old VARCHAR,
+        new VARCHAR,
+        reason VARCHAR NOT NULL,
+        prev_hash VARCHAR NOT NULL,
+        hash VARCHAR NOT NULL
+    );
+    CREATE INDEX idx_audit_run ON audit_events(run_id);
+    CREATE TABLE users (
+        name VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        password_hash VARCHAR NOT NULL,
+        disabled BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at TIMESTAMP,
+        password_changed_at TIMESTAMP
+    );
+    CREATE TABLE signatures (
+        event_id BIGINT NOT NULL,
+        run_id VARCHAR NOT NULL,
+        meaning VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        signed_at TIMESTAMP NOT NULL,
+        local_time VARCHAR NOT NULL,
+        reason VARCHAR,
+        results_digest VARCHAR
+    );
+    ALTER TABLE acknowledgements ADD COLUMN role VARCHAR;
+    ALTER TABLE acknowledgements ADD COLUMN event_id BIGINT;
+    """,
+    ),
 )

@@ -270,20 +270,6 @@ class Writes(StoreBase):
                 _insert_flags(con, run_id, None, flags)
             _change(con, run_id, "verdict", None)
 
-    def acknowledge(self, flag_id: int, by: str, comment: str = "") -> None:
-        """Record who looked at a flag and what they said; the flag itself stays."""
-        if not by.strip():
-            raise StoreError("an acknowledgement needs a name")
-        with self._tx() as con:
-            row = con.execute("SELECT run_id FROM flags WHERE flag_id = ?", [flag_id]).fetchone()
-            if row is None:
-                raise StoreError(f"no flag with id {flag_id}")
-            con.execute(
-                "INSERT INTO acknowledgements VALUES (?,?,?,?)",
-                [flag_id, by.strip(), comment.strip(), _now()],
-            )
-            _change(con, row[0], "acknowledgement", None)
-
     def set_status(self, values: Mapping[str, object]) -> None:
         """Monitor health (watcher state, queue, last error) for the dashboard."""
         with self._tx() as con:
