@@ -86,17 +86,26 @@ def run_document(
     results: Sequence[Mapping[str, Any]],
     flags: Sequence[Mapping[str, Any]],
     pace: Mapping[str, Any] | None = None,
+    link: Callable[[str], int | None] | None = None,
 ) -> dict[str, Any]:
-    """One run's part of the status file, from ``Store.results`` and ``Store.flags`` rows."""
+    """One run's part of the status file, from ``Store.results`` and ``Store.flags`` rows.
+
+    ``link(file)``: the worklist position a file not in the worklist re-injects.
+    """
     by_injection: dict[Any, list[Mapping[str, Any]]] = {}
     for f in flags:
         by_injection.setdefault(f.get("injection_id"), []).append(f)
     injections = []
     for r in results:
         own = by_injection.get(r.get("injection_id"), [])
+        listed = r.get("position") is not None
         injections.append(
             {
                 "position": r.get("position"),
+                "in_worklist": listed,
+                "reinjection_of": None
+                if listed or link is None or not r.get("file")
+                else link(str(r.get("file"))),
                 "file": r.get("file"),
                 "sample_id": r.get("sample_id"),
                 "sample_type": r.get("sample_type"),
@@ -118,6 +127,8 @@ def run_document(
         "verdict": verdict or "none",
         "verdict_reason": reason,
         "injections_in": len(injections),
+        "in_worklist": len({i["position"] for i in injections if i["in_worklist"]}),
+        "not_in_worklist": sum(1 for i in injections if not i["in_worklist"]),
         "failed_injections": sum(1 for i in injections if i["verdict"] == "fail"),
         "open_fail_flags": open_fails,
         "run_flags": sorted({str(f.get("code")) for f in run_flags}),

@@ -195,6 +195,7 @@ class Monitor(MonitorChores, MonitorHealth):
             if settings.status_file
             else status_file_path(self.store.path),
             planned=self.runs.planned,
+            link=self.runs.reinjection_position,
             announce=self._announce_run,
             report_hook=self._hook_done,
         )

@@ -27,7 +27,7 @@ from asnmon.pipeline import RunIngestor
 from asnmon.records import Calibration
 from asnmon.settings import Settings
 from asnmon.store import RunInfo, Store
-from asnmon.worklist import Worklist, load_worklist
+from asnmon.worklist import Worklist, load_worklist, reinjection_of
 
 log = logging.getLogger("asnmon.runbook")
 
@@ -189,6 +189,12 @@ class RunBook:
         ingestor = self._ingestors.get(run_id)
         worklist = ingestor.worklist if ingestor is not None else None
         return len(worklist) if worklist is not None else None
+
+    def reinjection_position(self, run_id: str, file: str) -> int | None:
+        """The worklist position a file not in its open run's worklist re-injects, or None."""
+        ingestor = self._ingestors.get(run_id)
+        found = reinjection_of(file, ingestor.worklist if ingestor is not None else None)
+        return found.position if found is not None else None
 
     def held_count(self) -> int:
         return sum(len(w.held) for w in self._worklists.values())

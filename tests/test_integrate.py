@@ -65,11 +65,6 @@ def sharp_peaks(draw: st.DrawFn) -> tuple:
     return peak_cases(draw, 0.02, 0.06)
 
 
-@st.composite
-def typical_peaks(draw: st.DrawFn) -> tuple:
-    return peak_cases(draw, 0.04, 0.08)  # 12-24 points per sigma
-
-
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(case=sharp_peaks())
 def test_area_within_2_pct_at_sn_100(case: tuple) -> None:
@@ -82,16 +77,24 @@ def test_area_within_2_pct_at_sn_100(case: tuple) -> None:
     assert p.area == pytest.approx(area, rel=0.02)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
-@given(case=typical_peaks())
-def test_area_within_10_pct_at_sn_10(case: tuple) -> None:
-    sig, area, slope, offset, seed = case
-    height = float(sig.max())
-    p = integrate_peak(
-        trace(sig, noise=height / 10, seed=seed, offset=offset, slope=slope), 2.6, 3.8, PARAMS, "t"
-    )
-    assert p is not None
-    assert p.area == pytest.approx(area, rel=0.10)
+def test_area_at_sn_10_median_5_pct_p95_10_pct() -> None:
+    """At S/N 10 the noise alone moves an area by several per cent, so "every peak within
+    10 %" is false for any integrator (measured: ~4 % of seeded cases exceed it, and a
+    40-example property test failed or passed by which examples it drew). What must hold
+    is the distribution: over 200 seeded peaks (Gaussian, 12-24 points per sigma, sloped
+    and offset baselines), median |error| <= 5 % and 95th percentile <= 10 %, none lost."""
+    rng = np.random.default_rng(2026)
+    errors = []
+    for k in range(200):
+        sigma, height = rng.uniform(0.04, 0.08), 10 ** rng.uniform(3.0, 7.0)
+        mu, slope, offset = rng.uniform(2.9, 3.5), rng.uniform(-0.2, 0.2), rng.uniform(0, 2)
+        sig = gauss(mu, sigma, height)
+        noisy = trace(sig, noise=height / 10, seed=k, offset=offset * height, slope=slope * height)
+        p = integrate_peak(noisy, 2.6, 3.8, PARAMS, "t")
+        assert p is not None, f"case {k}: no peak found at S/N 10"
+        errors.append(abs(p.area / (height * sigma * SQRT2PI) - 1.0) * 100)
+    assert float(np.median(errors)) <= 5.0
+    assert float(np.percentile(errors, 95)) <= 10.0
 
 
 @pytest.mark.parametrize(("mu", "sigma"), [(3.0, 0.03), (3.2017, 0.05), (3.4, 0.04)])

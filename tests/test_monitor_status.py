@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from helpers import Lines, wait_for
 from asnmon.actions import STATUS_SCHEMA, STATUS_VERSION, status_file_path
 from asnmon.heartbeat import monitor_seen
 from asnmon.monitor import Monitor
-from asnmon.simulate import SimConfig, simulate_run
+from asnmon.simulate import SimConfig, simulate_run, write_injection
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("no_thread_leak")]
 
@@ -193,3 +194,29 @@ def test_a_hook_that_cannot_start_is_reported(make_monitor: Make, tmp_path: Path
     time.sleep(0.5)
     write_junk(folder, "005_S0001.mzML")
     assert wait_for(lambda: lines.having("could not start"), 30), lines.all()[-5:]
+
+
+def test_status_file_links_a_reinjection_and_counts_agree(
+    make_monitor: Make, tmp_path: Path
+) -> None:
+    folder = tmp_path / "seq"
+    config = SimConfig(n_samples=2)
+    sim = simulate_run(folder, config)
+    planned = next(i for i in sim.injections if i.sample.sample_id == "S0001")
+    write_injection(planned, folder / "099_S0001_R.mzML", replace(config, seed=config.seed + 1))
+    monitor, lines = make_monitor(folder, heartbeat_every=0.5)
+    assert wait_for(lambda: lines.having("RUN FINISHED"), 120), lines.all()[-5:]
+    assert "+ 1 not in the worklist (re-injections)" in lines.having("RUN FINISHED")[0]
+
+    def run() -> dict[str, Any]:
+        runs = status_file(monitor).get("runs") or [{}]
+        return runs[0]
+
+    assert wait_for(lambda: run().get("injections_in") == 29, 20)
+    doc = run()
+    assert (doc["in_worklist"], doc["not_in_worklist"]) == (28, 1)
+    [extra] = [i for i in doc["injections"] if not i["in_worklist"]]
+    assert extra["file"] == "099_S0001_R.mzML"
+    assert extra["reinjection_of"] == planned.position
+    status = monitor.store.status()
+    assert (status["injections"], status["in_worklist"], status["not_in_worklist"]) == (29, 28, 1)
