@@ -59,12 +59,6 @@ class ReportData:
         return self.calibrations.row(self.calibrations.height - 1, named=True)
 
 
-def _frame_or_empty(store: Any, method: str, *args: Any) -> pl.DataFrame | None:
-    """``store.method(*args)``, or None when this store has no such method."""
-    fn = getattr(store, method, None)
-    return None if fn is None else fn(*args)
-
-
 def run_acknowledgements(store: Any, flags: pl.DataFrame) -> pl.DataFrame:
     """Every acknowledgement of the run's flags, oldest first."""
     ids = (
@@ -72,12 +66,7 @@ def run_acknowledgements(store: Any, flags: pl.DataFrame) -> pl.DataFrame:
         if flags.height and "acks" in flags.columns
         else []
     )
-    frames = []
-    if ids and hasattr(store, "acknowledgements_of"):  # one query
-        frames.append(store.acknowledgements_of(ids))
-    else:
-        frames = [f for f in (store.acknowledgements(i) for i in ids) if f.height]
-    frames = [f for f in frames if f.height]
+    frames = [f for f in ([store.acknowledgements_of(ids)] if ids else []) if f.height]
     if not frames:
         return pl.DataFrame(
             schema={"flag_id": pl.Int64, "by_name": pl.String, "comment": pl.String}
@@ -86,11 +75,9 @@ def run_acknowledgements(store: Any, flags: pl.DataFrame) -> pl.DataFrame:
 
 
 def _digest(results: pl.DataFrame) -> str | None:
-    """The results' SHA-256 by the sign-off's own rule; None for a store without sign-off."""
-    try:
-        from asnmon.store.audit import results_digest
-    except ImportError:
-        return None
+    """The results' SHA-256 by the sign-off's own rule."""
+    from asnmon.store.audit import results_digest
+
     return str(results_digest(results))
 
 
@@ -116,20 +103,15 @@ def load_report_data(
     points = (
         store.calibration_points(int(cals["calibration_id"][-1])) if cals.height else pl.DataFrame()
     )
-    audit = _frame_or_empty(store, "audit_events", run_id)
-    signatures = _frame_or_empty(store, "signatures", run_id)
-    problems: tuple[str, ...] | None = None
-    head: tuple[int, str] | None = None
-    if audit is not None:
-        problems = tuple(store.verify_audit())
-        if hasattr(store, "audit_head"):
-            head = store.audit_head()
+    audit = store.audit_events(run_id)
+    signatures = store.signatures(run_id)
+    problems: tuple[str, ...] | None = tuple(store.verify_audit())
+    head: tuple[int, str] | None = store.audit_head()
     lock = Lock(False)
-    if hasattr(store, "ensure_unlocked"):
-        try:
-            store.ensure_unlocked(run_id)
-        except AsnmonError as exc:  # RunLocked: the store's own words say by whom and when
-            lock = Lock(True, str(exc))
+    try:
+        store.ensure_unlocked(run_id)
+    except AsnmonError as exc:  # RunLocked: the store's own words say by whom and when
+        lock = Lock(True, str(exc))
     pages = []
     if chromatograms:
         for row in results.iter_rows(named=True):

@@ -14,7 +14,6 @@ ones stop being ``current``), and flags are deactivated, never deleted.
 from __future__ import annotations
 
 from asnmon.store._sql import STORE_FAILURES, is_data_error, one_line
-from asnmon.store.audit import AuditMixin
 from asnmon.store.base import MEMORY_MB, StoreBase
 from asnmon.store.edits import Edits
 from asnmon.store.heartbeat import Heartbeat
@@ -41,7 +40,7 @@ __all__ = [
 ]
 
 
-class Store(AuditMixin, Writes, Queries, Operations, Heartbeat, Edits):
+class Store(Edits, Writes, Queries, Operations, Heartbeat):
     """One DuckDB file. Writers call the ``write_*`` methods from one thread.
 
     Each responsibility is a mixin module of this package (``writes``,

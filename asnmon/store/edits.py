@@ -24,6 +24,7 @@ from asnmon.names import from_db
 from asnmon.records import Flag, Peak, Result, SampleType
 from asnmon.review import ActorLike, require_may
 from asnmon.store._sql import _change, _deactivate, _insert_flags, _insert_result, _now
+from asnmon.store.audit import AuditMixin
 from asnmon.store.edit_reads import PEAK_COLUMNS, EditReads
 
 # kinds of edit, as stored and as the audit trail's action
@@ -34,21 +35,18 @@ def _json(value: object) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
-class Edits(EditReads):
+class Edits(EditReads, AuditMixin):
     """Manual integration, exclusion, batch-table edits, re-injection links; their reads."""
 
     # ---------------------------------------------------------------- plumbing
 
     def _unlocked(self, run_id: str) -> None:
-        """``RunLocked`` for an approved run, where the sign-off mixin is part of Store."""
-        check = getattr(self, "ensure_unlocked", None)
-        if check is not None:
-            check(run_id)
+        """``RunLocked`` for an approved run."""
+        self.ensure_unlocked(run_id)
 
-    def _event(self, con: duckdb.DuckDBPyConnection, **event: Any) -> int | None:
-        """The audit event in the change's transaction (None: no audit mixin in Store)."""
-        append = getattr(self, "append_event", None)
-        return int(append(con, **event)) if append is not None else None
+    def _event(self, con: duckdb.DuckDBPyConnection, **event: Any) -> int:
+        """The audit event, in the change's own transaction: no change without its event."""
+        return int(self.append_event(con, **event))
 
     def _person_write(self, actor: ActorLike, action: str, run_id: str) -> None:
         """Who may, and whether the run is open for changes: refused before any work.
