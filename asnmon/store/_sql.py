@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import numpy as np
 
 from asnmon.errors import StoreError
 from asnmon.names import printable
-from asnmon.records import Flag, Result
+from asnmon.records import Flag, Peak, Result
 
 
 def _now() -> datetime:
@@ -181,3 +181,35 @@ def _change(
         "INSERT INTO changes (changed_at, run_id, kind, injection_id) VALUES (?,?,?,?)",
         [_now(), run_id, kind, injection_id],
     )
+
+
+def _peak_rows(
+    injection_id: int,
+    peaks: Mapping[str, Peak | None],
+    roles: Mapping[str, str],
+    *extra: object,
+) -> list[list[Any]]:
+    """One ``peaks`` row per measured transition, in the table's column order, then ``extra``
+    (a reviewer's peaks add their source and edit id)."""
+    return [
+        [
+            injection_id,
+            tid,
+            roles.get(tid),
+            p.apex_rt,
+            p.start_rt,
+            p.end_rt,
+            p.area,
+            p.height,
+            p.baseline_start,
+            p.baseline_end,
+            p.fwhm,
+            p.sn,
+            p.points,
+            p.saturated,
+            p.truncated,
+            *extra,
+        ]
+        for tid, p in peaks.items()
+        if p is not None
+    ]

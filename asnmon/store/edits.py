@@ -23,7 +23,14 @@ from asnmon.errors import ReviewError, StoreError
 from asnmon.names import from_db
 from asnmon.records import Flag, Peak, Result, SampleType
 from asnmon.review import ActorLike, require_may
-from asnmon.store._sql import _change, _deactivate, _insert_flags, _insert_result, _now
+from asnmon.store._sql import (
+    _change,
+    _deactivate,
+    _insert_flags,
+    _insert_result,
+    _now,
+    _peak_rows,
+)
 from asnmon.store.audit import AuditMixin
 from asnmon.store.edit_reads import PEAK_COLUMNS, EditReads
 
@@ -168,29 +175,7 @@ class Edits(EditReads, AuditMixin):
                 refits=inj[2] == SampleType.CALIBRATOR.value,
             )
             self._replace_group(con, injection_id, members, edit_id)
-            rows = [
-                [
-                    injection_id,
-                    t,
-                    roles.get(t),
-                    p.apex_rt,
-                    p.start_rt,
-                    p.end_rt,
-                    p.area,
-                    p.height,
-                    p.baseline_start,
-                    p.baseline_end,
-                    p.fwhm,
-                    p.sn,
-                    p.points,
-                    p.saturated,
-                    p.truncated,
-                    "manual",
-                    edit_id,
-                ]
-                for t, p in peaks.items()
-                if p is not None
-            ]
+            rows = _peak_rows(injection_id, peaks, roles, "manual", edit_id)
             if rows:
                 con.executemany(
                     f"INSERT INTO peaks ({PEAK_COLUMNS}) VALUES ({','.join('?' * 17)})", rows

@@ -16,6 +16,7 @@ from asnmon.store._sql import (
     _insert_result,
     _insert_rows,
     _now,
+    _peak_rows,
     _shown,
     _text,
 )
@@ -119,27 +120,7 @@ class Writes(StoreBase):
             if row is None:
                 raise StoreError("the database returned no id for the new injection")
             injection_id = int(row[0])
-            peak_rows = [
-                [
-                    injection_id,
-                    tid,
-                    outcome.roles.get(tid),
-                    p.apex_rt,
-                    p.start_rt,
-                    p.end_rt,
-                    p.area,
-                    p.height,
-                    p.baseline_start,
-                    p.baseline_end,
-                    p.fwhm,
-                    p.sn,
-                    p.points,
-                    p.saturated,
-                    p.truncated,
-                ]
-                for tid, p in outcome.peaks.items()
-                if p is not None
-            ]
+            peak_rows = _peak_rows(injection_id, outcome.peaks, outcome.roles)
             _insert_rows(
                 con,
                 "peaks (injection_id, transition, role, apex_rt, start_rt, end_rt, area, "
