@@ -1,0 +1,323 @@
+"""What the run judges as a whole after each file: the curve, Westgard, IS and RT trends.
+
+A mixin of ``RunIngestor`` (``asnmon.pipeline.ingestor``): the single writer's
+memory (entries, history, curve) is kept there; these methods re-judge it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from asnmon.assay import Assay
+from asnmon.calibrate import fit_calibration
+from asnmon.drift import Pace, injection_pace
+from asnmon.qc import (
+    CALIBRATION_CODES,
+    RUN_LEVEL_CODES,
+    RunEvaluation,
+    evaluate_calibration,
+    evaluate_range,
+    evaluate_run,
+    is_context,
+    is_drift_flag,
+    qc_level,
+    rt_points,
+    rt_trend_at,
+    rt_trend_ended_flag,
+    rt_trend_flag,
+    rt_trend_raised_at,
+)
+from asnmon.quantify import quantify, response
+from asnmon.records import (
+    Calibration,
+    CalibrationPoint,
+    Flag,
+    HistoryPoint,
+    Peak,
+    Result,
+    Sample,
+    SampleType,
+    Severity,
+)
+from asnmon.store import RunInfo, Store
+from asnmon.westgard import RULES as WESTGARD_RULES
+from asnmon.westgard import QcPoint, guides_for, westgard_flags
+from asnmon.worklist import Worklist
+
+
+@dataclass(slots=True)
+class _Entry:
+    """What the run keeps of a stored injection to re-quantify it later."""
+
+    injection_id: int
+    sample: Sample
+    peaks: Mapping[str, Peak | None]
+    error: bool
+    duplicate: bool = False  # a copy of another file: not a point of the curve or the trends
+    excluded: str | None = None  # a reviewer excluded this calibrator: why, and who
+
+
+class RunQC:
+    """Run-level re-judging for ``RunIngestor``; needs its store, assay, run and memory."""
+
+    store: Store
+    assay: Assay
+    run: RunInfo
+    worklist: Worklist | None
+    entries: dict[int, _Entry]
+    history: list[HistoryPoint]
+    calibration: Calibration | None
+    versions: int
+    guide_runs: tuple[str, ...]
+    guide_start: str | None
+    guide_end: str | None
+    _pending_cal: bool
+    _calibration_id: int | None
+    _last_evaluation: RunEvaluation | None
+    _acquired: dict[int, datetime | None]
+    _drift_flag: tuple[int, Flag] | None
+    _backfilled: set[int]
+    _rt_trend: tuple[HistoryPoint, Flag] | None
+
+    # ------------------------------------------------------------ the curve
+
+    def calibration_points(self) -> tuple[list[CalibrationPoint], list[int]]:
+        points: list[CalibrationPoint] = []
+        ids: list[int] = []
+        for entry in self.entries.values():
+            s = entry.sample
+            if s.sample_type is not SampleType.CALIBRATOR or entry.error or s.nominal is None:
+                continue
+            if entry.duplicate:
+                continue
+            value = response(entry.peaks, self.assay)  # area ratio, or area without an IS
+            if value is None:
+                continue
+            points.append(
+                CalibrationPoint(
+                    sample_id=s.sample_id,
+                    level=s.level,
+                    nominal=s.nominal,
+                    area_ratio=value,
+                    excluded=entry.excluded is not None,
+                    reason=entry.excluded,
+                )
+            )
+            ids.append(entry.injection_id)
+        return points, ids
+
+    def calibration_block_open(self) -> bool:
+        """True while the worklist's next injection is still a calibrator of this block.
+
+        A live monitor flushes whenever its queue runs dry, i.e. between every two
+        calibrators; fitting CAL01-CAL04 of an 8-level block would publish a rejected
+        curve (CAL_FAIL, RUN_FAIL) for the minutes the block takes, and a bracketing
+        block at the end would make one curve version per calibrator. Once the instrument
+        has moved past the block (a later row arrived, even with a calibrator missing),
+        the curve is fitted from what came.
+        """
+        if self.worklist is None:
+            return False
+        done = {e.sample.file for e in self.entries.values()}
+        positions = [
+            e.sample.position
+            for e in self.entries.values()
+            if e.sample.in_worklist and e.sample.position is not None
+        ]
+        if not positions:
+            return False
+        last = max(positions)
+        upcoming = [
+            s
+            for s in self.worklist.samples
+            if s.position is not None and s.position > last and s.file not in done
+        ]
+        if not upcoming:
+            return False
+        following = min(upcoming, key=lambda s: s.position or 0)
+        return following.sample_type is SampleType.CALIBRATOR
+
+    def refit(self) -> Calibration | None:
+        """Fit a new curve version from every calibrator so far; re-quantify the run."""
+        points, ids = self.calibration_points()
+        if self.calibration_block_open():
+            self._pending_cal = True  # the rest of the block is on its way: fit it whole
+            return None
+        self._pending_cal = False
+        if len({p.nominal for p in points}) < 2:
+            return None
+        self.versions += 1
+        cal = fit_calibration(points, self.assay.calibration, self.versions)
+        self.calibration = cal
+        requantified: dict[int, tuple[Result, list[Flag]]] = {}
+        for entry in self.entries.values():
+            if entry.error or entry.sample.sample_type in (SampleType.DOUBLE_BLANK,):
+                continue
+            result = quantify(entry.peaks, entry.sample, cal, self.assay)
+            requantified[entry.injection_id] = (
+                result,
+                evaluate_range(result, entry.sample, cal, self.assay),
+            )
+        self._calibration_id = self.store.write_calibration(self.run.run_id, cal, ids, requantified)
+        self.store.replace_run_flags(
+            self.run.run_id, CALIBRATION_CODES, evaluate_calibration(cal, report_exclusions=True)
+        )
+        self.history = [_requantified(h, requantified.get(h.injection_id)) for h in self.history]
+        if any(e.sample.sample_type is SampleType.QC for e in self.entries.values()):
+            self.evaluate_westgard()
+        self.evaluate()
+        return cal
+
+    def evaluate_westgard(self) -> None:
+        """Westgard rules on this run's QCs against the guide set (other runs by default)."""
+        points = [QcPoint(*row) for row in self.store.qc_values()]
+        run_id = self.run.run_id
+        guides = guides_for(
+            points, run_id, runs=self.guide_runs, start=self.guide_start, end=self.guide_end
+        ).values()
+        self.store.replace_run_flags(
+            run_id, {*WESTGARD_RULES, "GUIDE_SET_SMALL"}, westgard_flags(points, guides, run_id)
+        )
+
+    def evaluate(self) -> None:
+        """Re-judge the run (verdict and run-level flags) after anything changed."""
+        self.keep_is_current()
+        self.keep_rt_current()
+        upcoming = self.upcoming()
+        qcs = [s for s in upcoming if s.sample_type is SampleType.QC]
+        remaining = None
+        if self.worklist is not None:  # QCs the worklist has still to inject, per level
+            remaining = Counter(qc_level(s.level, s.nominal) for s in qcs)
+        ev = evaluate_run(self.history, self.calibration, self.assay, remaining_qcs=remaining)
+        if ev == self._last_evaluation:  # nothing moved: spare the database a write
+            return
+        last = self._last_evaluation
+        flags_moved = last is None or ev.flags != last.flags
+        self.store.set_verdict(
+            self.run.run_id,
+            ev.verdict,
+            "; ".join(ev.reasons),
+            replace_codes=RUN_LEVEL_CODES if flags_moved else None,
+            flags=ev.flags,
+        )
+        self._last_evaluation = ev
+
+    def keep_rt_current(self) -> None:
+        """RT_TREND's forecast kept current on the injection where it was raised.
+
+        Remembered in memory only: after a restart an ongoing trend's flag keeps its
+        last text until the trend is raised again.
+        """
+        pts = rt_points(self.history, self.assay)
+        if not pts:
+            return
+        j = len(pts) - 1
+        if rt_trend_raised_at(pts, j, self.assay):  # evaluate_injection just raised it
+            self._rt_trend = None
+            holder = pts[j]
+        elif self._rt_trend is not None:
+            holder = self._rt_trend[0]
+        else:
+            return
+        trend = rt_trend_at(pts, j, self.assay)
+        last = self._rt_trend[1] if self._rt_trend is not None else None
+        if trend is None:
+            if last is None or "ended_at" in last.details:
+                return
+            flag = rt_trend_ended_flag(holder, pts[j], last)
+        else:
+            flag = rt_trend_flag(
+                trend, self.assay, since=holder, last_order=self.history[-1].order, pace=self.pace()
+            )
+        if flag == last:
+            return
+        self.store.update_flag(self.run.run_id, holder.injection_id, flag)
+        self._rt_trend = (holder, flag)
+
+    def upcoming(self) -> list[Sample]:
+        """Worklist rows not acquired yet, in worklist order (empty without a worklist)."""
+        if self.worklist is None:
+            return []
+        done = {e.sample.file for e in self.entries.values()}
+        rows = [s for s in self.worklist.samples if s.file not in done]
+        return sorted(rows, key=lambda s: s.position if s.position is not None else 10**9)
+
+    def pace(self) -> Pace | None:
+        """The run's current injection interval, from the files' acquisition times."""
+        missing = [h.injection_id for h in self.history if h.injection_id not in self._acquired]
+        if missing:
+            stored = self.store.acquisition_times(self.run.run_id)
+            for i in missing:
+                self._acquired[i] = _parse_time(stored.get(i))
+        return injection_pace([self._acquired.get(h.injection_id) for h in self.history])
+
+    def keep_is_current(self) -> None:
+        """IS % for the first injections once there is a reference; the live drift forecast.
+
+        The IS_DRIFT flag stays on the injection where the alarm was raised and is
+        updated (``Store.update_flag``) at every injection while the drift lasts.
+        """
+        if not self.history:
+            return
+        ctx = is_context(self.history, self.assay)
+        backfill = {
+            p.injection_id: pct
+            for p, pct in zip(ctx.points, ctx.settled_pct, strict=True)
+            if pct is not None and p.injection_id not in self._backfilled
+        }
+        if backfill:
+            self.store.backfill_is_pct(self.run.run_id, backfill)
+            self._backfilled |= set(backfill)
+        if not ctx.episodes:
+            return
+        holder = ctx.points[ctx.episodes[-1].alarm].injection_id
+        flag = is_drift_flag(
+            ctx,
+            self.assay,
+            last_order=self.history[-1].order,
+            pace=self.pace(),
+            upcoming=self.upcoming(),
+        )
+        if flag is None:
+            return
+        prev = self._drift_flag
+        if (
+            prev is not None
+            and prev[0] == holder
+            and prev[1].severity is Severity.FAIL
+            and flag.severity is not Severity.FAIL
+            and ctx.episodes[-1].end is None
+        ):  # once escalated, an ongoing drift stays a fail: no alarm that comes and goes
+            flag = replace(
+                flag, severity=Severity.FAIL, details={**flag.details, "escalated": True}
+            )
+        if prev == (holder, flag):
+            return
+        self.store.update_flag(self.run.run_id, holder, flag)
+        self._drift_flag = (holder, flag)
+
+
+def _parse_time(stamp: str | None) -> datetime | None:
+    """An ISO 8601 acquisition time as the file stated it; None if absent or unreadable."""
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _requantified(h: HistoryPoint, new: tuple[Result, list[Flag]] | None) -> HistoryPoint:
+    if new is None:
+        return h
+    r = new[0]
+    return replace(
+        h,
+        area_ratio=r.area_ratio,
+        conc_vial=r.conc_vial,
+        accuracy_pct=r.accuracy_pct,
+        status=r.status,
+    )
