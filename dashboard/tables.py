@@ -153,7 +153,7 @@ def injection_rows(
                 "id": inj,
                 "injection_id": inj,
                 "position": r["position"] if r["position"] is not None else "",
-                "time": _clock(r["acquired_at"]),
+                "time": clock_time(r["acquired_at"]),
                 "file": r["file"],
                 "sample_id": r["sample_id"] or "",
                 "sample_type": r["sample_type"] or "",
@@ -174,7 +174,7 @@ def injection_rows(
     return rows
 
 
-def _clock(stamp: object) -> str:
+def clock_time(stamp: object) -> str:
     """HH:MM:SS from an ISO timestamp as the file stated it (UTC 'Z' kept as is)."""
     if not isinstance(stamp, str) or "T" not in stamp:
         return str(stamp or "")

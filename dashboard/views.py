@@ -124,7 +124,7 @@ class Views:
         if not snap.results.is_empty():
             row = snap.results.sort("injection_id").row(-1, named=True)
             pos = f"#{row['position']}  " if row.get("position") is not None else ""
-            last = f"{pos}{tables._clock(row['acquired_at'])}  {row['file']}"
+            last = f"{pos}{tables.clock_time(row['acquired_at'])}  {row['file']}"
         try:
             status = self.store.status()
         except StoreError:
