@@ -30,7 +30,7 @@ from asnmon.calibrate import fit_calibration
 from asnmon.errors import ReviewError
 from asnmon.integrate import GROUP_ROLES
 from asnmon.integrate.boundaries import MIN_QUIET_POINTS
-from asnmon.integrate.group import _shape, measure
+from asnmon.integrate.group import compare_shape, measure
 from asnmon.integrate.noise import auto_window, median
 from asnmon.records import (
     Calibration,
@@ -193,7 +193,9 @@ def reintegrate(
     if ref is not None and ref_peak is not None:
         for t, p in peaks.items():
             if p is not None and t != ref:
-                peaks[t] = _shape(p, traces[t], *extra[t], ref_peak, traces[ref], *extra[ref])
+                peaks[t] = compare_shape(
+                    p, traces[t], *extra[t], ref_peak, traces[ref], *extra[ref]
+                )
     return Reintegration(start_rt, end_rt, peaks, tuple(notes))
 
 

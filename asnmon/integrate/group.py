@@ -76,6 +76,9 @@ def _shape(
     )
 
 
+compare_shape = _shape  # public: the review measures a hand-drawn peak's shape the same way
+
+
 def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float, float] | None:
     """The reference's own smoothed maximum in [lo, hi] and its height in noise SDs.
 

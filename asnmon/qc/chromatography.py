@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from asnmon.assay import Assay
+from asnmon.assay import Assay, Transition
 from asnmon.qc._base import (
     _QUANTIFIED,
     IS_BEARING,
     _flag,
 )
-from asnmon.records import Flag, HistoryPoint, Peak, Role, SampleType
+from asnmon.records import Flag, HistoryPoint, Interference, Peak, Role, SampleType
 from asnmon.records import Severity as S
 
 
@@ -83,6 +83,35 @@ def evaluate_retention(
     return flags
 
 
+_SAME_SHAPE = "stable-isotope IS has the analyte's shape; integrate.interference"
+
+
+def _interference_flag(
+    t: Transition,
+    f: Interference,
+    severity: S,
+    message: str,
+    action: str,
+    source: str,
+    **details: object,
+) -> Flag:
+    """INTERFERENCE on transition ``t``: the value is the interferent's share of the area, %."""
+    return _flag(
+        "INTERFERENCE",
+        severity,
+        message,
+        action,
+        f.excess_pct,
+        None,
+        source,
+        transition=t.id,
+        side=f.side,
+        kind=f.kind,
+        interferent_rt=f.apex_rt,
+        **details,
+    )
+
+
 def _interference(peaks: Mapping[str, Peak | None], assay: Assay) -> list[Flag]:
     """INTERFERENCE: a second peak on an analyte trace inside the group's boundaries.
 
@@ -118,27 +147,23 @@ def _interference(peaks: Mapping[str, Peak | None], assay: Assay) -> list[Flag]:
             )
         if f.separated and f.kind == "tail":
             out.append(
-                _flag(
-                    "INTERFERENCE",
+                _interference_flag(
+                    t,
+                    f,
                     S.INFO,
                     f"{seen}. Its tail, extended under the peak from its decay before "
                     f"{f.cut_rt:.3f} min, was taken off ({f.excess_pct:.0f} % of the {what}).",
                     "None if the skim looks right on the chromatogram; an interferent seen "
                     "on every injection calls for more chromatographic resolution.",
-                    f.excess_pct,
-                    None,
                     "exponential skim (chromatography data systems); integrate.interference",
-                    transition=t.id,
-                    side=f.side,
-                    kind=f.kind,
-                    interferent_rt=f.apex_rt,
                     separated=True,
                 )
             )
         elif f.separated:
             out.append(
-                _flag(
-                    "INTERFERENCE",
+                _interference_flag(
+                    t,
+                    f,
                     S.INFO,
                     f"{seen}. Integrated to the valley at {f.cut_rt:.3f} min; the "
                     f"{100 * (1 - f.clean_share):.0f} % of the peak beyond it taken from the "
@@ -146,13 +171,7 @@ def _interference(peaks: Mapping[str, Peak | None], assay: Assay) -> list[Flag]:
                     f"{what}).",
                     "None if the split looks right on the chromatogram; an interferent seen "
                     "on every injection calls for more chromatographic resolution.",
-                    f.excess_pct,
-                    None,
-                    "stable-isotope IS has the analyte's shape; integrate.interference",
-                    transition=t.id,
-                    side=f.side,
-                    kind=f.kind,
-                    interferent_rt=f.apex_rt,
+                    _SAME_SHAPE,
                     cut_rt=f.cut_rt,
                     clean_share=f.clean_share,
                     separated=True,
@@ -175,19 +194,14 @@ def _interference(peaks: Mapping[str, Peak | None], assay: Assay) -> list[Flag]:
                     f"{f.excess_pct:.0f} % from it"
                 )
             out.append(
-                _flag(
-                    "INTERFERENCE",
+                _interference_flag(
+                    t,
+                    f,
                     S.WARNING,
                     f"{seen}{why}.",
                     "Review the chromatogram and reintegrate by hand, or improve the "
                     "separation and re-inject; do not report this value unreviewed.",
-                    f.excess_pct,
-                    None,
-                    "stable-isotope IS has the analyte's shape; integrate.interference",
-                    transition=t.id,
-                    side=f.side,
-                    kind=f.kind,
-                    interferent_rt=f.apex_rt,
+                    _SAME_SHAPE,
                     clean_share=f.clean_share,
                     separated=False,
                 )

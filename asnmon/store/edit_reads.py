@@ -12,9 +12,9 @@ import polars as pl
 
 from asnmon.errors import ReviewError
 from asnmon.names import from_db
-from asnmon.records import Sample, SampleType
+from asnmon.records import Sample
 from asnmon.store.base import StoreBase
-from asnmon.store.rows import RunInfo
+from asnmon.store.rows import SAMPLE_COLUMNS, RunInfo, sample_of
 from asnmon.worklist import file_key
 
 PEAK_COLUMNS = (
@@ -210,30 +210,14 @@ class EditReads(StoreBase):
         row = (
             self.reader()
             .execute(
-                "SELECT run_id, file, sample_id, sample_type, position, level, nominal, matrix, "
-                "dilution, normalizer, normalizer_unit, volume_ul, group_name, in_worklist "
-                "FROM injections WHERE injection_id = ?",
+                f"SELECT run_id, {SAMPLE_COLUMNS} FROM injections WHERE injection_id = ?",
                 [injection_id],
             )
             .fetchone()
         )
         if row is None:
             raise ReviewError(f"No injection with id {injection_id} in this database.")
-        return str(row[0]), Sample(
-            file=file_key(from_db(row[1])),
-            sample_id=row[2],
-            sample_type=SampleType(row[3]),
-            position=row[4],
-            level=row[5],
-            nominal=row[6],
-            matrix=row[7],
-            dilution=row[8] or 1.0,
-            normalizer=row[9],
-            normalizer_unit=row[10],
-            volume_ul=row[11],
-            group=row[12],
-            in_worklist=bool(row[13]),
-        )
+        return str(row[0]), sample_of(row[1:])
 
 
 def _shown(value: object) -> str:

@@ -8,13 +8,12 @@ from typing import Any
 import polars as pl
 
 from asnmon.names import from_db
-from asnmon.records import Calibration, Peak, Sample, SampleType
+from asnmon.records import Calibration, Peak
 from asnmon.store._sql import (
     _unblob,
 )
 from asnmon.store.base import StoreBase
-from asnmon.store.rows import StoredEntry, StoredFile
-from asnmon.worklist import file_key as file_stem
+from asnmon.store.rows import SAMPLE_COLUMNS, StoredEntry, StoredFile, sample_of
 
 
 class Queries(StoreBase):
@@ -48,9 +47,8 @@ class Queries(StoreBase):
         """
         cur = self.reader()
         rows = cur.execute(
-            "SELECT injection_id, file, sample_id, sample_type, position, level, nominal, "
-            "matrix, dilution, normalizer, normalizer_unit, volume_ul, group_name, in_worklist, "
-            "error FROM injections WHERE run_id = ? AND NOT superseded ORDER BY injection_id",
+            f"SELECT injection_id, {SAMPLE_COLUMNS}, error FROM injections "
+            "WHERE run_id = ? AND NOT superseded ORDER BY injection_id",
             [run_id],
         ).fetchall()
         peaks: dict[int, dict[str, Peak]] = {}
@@ -64,22 +62,9 @@ class Queries(StoreBase):
             peaks.setdefault(r[0], {})[r[1]] = Peak(r[1], *r[2:])
         out = []
         for r in rows:
-            sample = Sample(
-                file=file_stem(from_db(r[1])),
-                sample_id=r[2],
-                sample_type=SampleType(r[3]),
-                position=r[4],
-                level=r[5],
-                nominal=r[6],
-                matrix=r[7],
-                dilution=r[8] or 1.0,
-                normalizer=r[9],
-                normalizer_unit=r[10],
-                volume_ul=r[11],
-                group=r[12],
-                in_worklist=bool(r[13]),
+            out.append(
+                StoredEntry(int(r[0]), sample_of(r[1:14]), peaks.get(r[0], {}), r[14] is not None)
             )
-            out.append(StoredEntry(int(r[0]), sample, peaks.get(r[0], {}), r[14] is not None))
         return out
 
     def latest_calibration(
@@ -184,6 +169,19 @@ class Queries(StoreBase):
             "ORDER BY f.flag_id",
             [run_id],
         )
+
+    def open_fail_counts(self) -> dict[str, int]:
+        """Active fail flags nobody acknowledged, per run: every run in one query."""
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT f.run_id, count(*) FROM flags f WHERE f.active AND f.severity = 'fail' "
+                "AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.flag_id = f.flag_id) "
+                "GROUP BY f.run_id"
+            )
+            .fetchall()
+        )
+        return {str(run_id): int(n) for run_id, n in rows}
 
     def acknowledgements(self, flag_id: int) -> pl.DataFrame:
         return self._frame(

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from asnmon.records import Peak, Sample
+from asnmon.names import from_db
+from asnmon.records import Peak, Sample, SampleType
+from asnmon.worklist import file_key
 
 # Codes that depend on the calibration: replaced when the run is re-quantified.
 QUANT_CODES = frozenset(
     {"BLQ", "ALQ", "NO_CALIBRATION", "REF_LOW", "REF_HIGH", "QC_FAIL", "DEPLETED"}
 )
+
+# An injection's sample as stored, in the order ``sample_of`` reads it.
+SAMPLE_COLUMNS = (
+    "file, sample_id, sample_type, position, level, nominal, matrix, dilution, normalizer, "
+    "normalizer_unit, volume_ul, group_name, in_worklist"
+)
+
+
+def sample_of(row: Sequence[Any]) -> Sample:
+    """The ``Sample`` from a row of ``SAMPLE_COLUMNS`` (the file by its key, as matched)."""
+    return Sample(
+        file=file_key(from_db(row[0])),
+        sample_id=row[1],
+        sample_type=SampleType(row[2]),
+        position=row[3],
+        level=row[4],
+        nominal=row[5],
+        matrix=row[6],
+        dilution=row[7] or 1.0,
+        normalizer=row[8],
+        normalizer_unit=row[9],
+        volume_ul=row[10],
+        group=row[11],
+        in_worklist=bool(row[12]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
