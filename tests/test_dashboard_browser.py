@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium, wait_on
+from helpers import BROWSER_MARKS, chromium, page_text, wait_on
 
 from asnmon.assay import Assay
 from asnmon.pipeline import RunIngestor, ingest_paths
@@ -25,16 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "screenshots"
 WAIT = 15.0
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason=NO_BROWSER,
-    ),
-    # dash -> requests -> urllib3, and selenium, warn about their own deprecations on import
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:selenium.*"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -80,41 +71,34 @@ def _click(driver: object, css: str) -> bool:
     return True
 
 
-def _text(driver: object, css: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    els = driver.find_elements(By.CSS_SELECTOR, css)  # type: ignore[attr-defined]
-    return " ".join(e.text for e in els)
-
-
 def test_live_page_flags_new_is_drop_and_opens_chromatograms(live: dict, browser: object) -> None:
     from selenium.webdriver.common.by import By
 
     driver = browser
     driver.get(live["url"])  # type: ignore[attr-defined]
-    _wait(driver, lambda d: "INJECTIONS" in _text(d, "#banner").upper())
+    _wait(driver, lambda d: "INJECTIONS" in page_text(d, "#banner").upper())
     _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.inj-row")) > 5)
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#is-plot .scatterlayer .point"))
     SHOTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(SHOTS / "dashboard-main.png"))  # type: ignore[attr-defined]
-    before = str(_wait(driver, lambda d: _text(d, "#banner")))
+    before = str(_wait(driver, lambda d: page_text(d, "#banner")))
 
     # the short injection arrives while the page is open
     report = live["ingestor"].ingest(live["last"])
     live["ingestor"].flush()
     codes = live["store"].flags("run").filter(pl.col("injection_id") == report.injection_id)
     assert "IS_LOW" in codes["code"].to_list()
-    _wait(driver, lambda d: "IS_LOW" in _text(d, "tr.inj-row:first-child"), timeout=5)
-    _wait(driver, lambda d: "✖ 1" in _text(d, "#banner"), timeout=5)
+    _wait(driver, lambda d: "IS_LOW" in page_text(d, "tr.inj-row:first-child"), timeout=5)
+    _wait(driver, lambda d: "✖ 1" in page_text(d, "#banner"), timeout=5)
     # an unacknowledged FAIL flag turns the banner to FAIL whatever the run verdict
-    _wait(driver, lambda d: "FAIL" in _text(d, ".verdict"), timeout=5)
-    _wait(driver, lambda d: "IS_LOW" in _text(d, "#headline"))  # the headline names it
-    _wait(driver, lambda d: _text(d, "#banner") != before)
+    _wait(driver, lambda d: "FAIL" in page_text(d, ".verdict"), timeout=5)
+    _wait(driver, lambda d: "IS_LOW" in page_text(d, "#headline"))  # the headline names it
+    _wait(driver, lambda d: page_text(d, "#banner") != before)
 
     # clicking an injection shows its traces beside the reference calibrator
     _wait(driver, lambda d: _click(d, "tr.inj-row:first-child"))
-    _wait(driver, lambda d: "Asn quantifier" in _text(d, "#chrom"))
-    _wait(driver, lambda d: "reference" in _text(d, "#chrom"))
+    _wait(driver, lambda d: "Asn quantifier" in page_text(d, "#chrom"))
+    _wait(driver, lambda d: "reference" in page_text(d, "#chrom"))
     driver.save_screenshot(str(SHOTS / "dashboard-selected.png"))  # type: ignore[attr-defined]
 
 
@@ -130,7 +114,7 @@ def test_acknowledging_a_flag_records_it(live: dict, browser: object) -> None:
         button.get_attribute("id").split('"flag":')[1].split(",")[0].split("}")[0]  # type: ignore[attr-defined]
     )
     assert not driver.find_elements(By.ID, "ack-name")  # type: ignore[attr-defined]  # no typed names
-    assert "single bench, no accounts" in _text(driver, "#who")
+    assert "single bench, no accounts" in page_text(driver, "#who")
     card = f'"flag":{flag_id},'
 
     def cards(d: object) -> list[str]:
@@ -142,7 +126,7 @@ def test_acknowledging_a_flag_records_it(live: dict, browser: object) -> None:
     assert any(card in c for c in cards(driver))
     driver.find_element(By.ID, "ack-comment").send_keys("re-injection queued")  # type: ignore[attr-defined]
     button.click()  # type: ignore[attr-defined]
-    _wait(driver, lambda d: "acknowledged by bench (no accounts)" in _text(d, "#ack-result"))
+    _wait(driver, lambda d: "acknowledged by bench (no accounts)" in page_text(d, "#ack-result"))
     acks = live["store"].acknowledgements(flag_id)
     assert acks["by_name"].to_list() == ["bench (no accounts)"]
     assert acks["comment"].to_list() == ["re-injection queued"]
@@ -150,10 +134,10 @@ def test_acknowledging_a_flag_records_it(live: dict, browser: object) -> None:
     _wait(driver, lambda d: not any(card in c for c in cards(d)))
     driver.find_element(By.CSS_SELECTOR, "#show-acked input").click()  # type: ignore[attr-defined]
     # the card may hold a group: every member is acknowledged, the tag counts them
-    _wait(driver, lambda d: "✓ acknowledged ×" in _text(d, "#flag-list"))
+    _wait(driver, lambda d: "✓ acknowledged ×" in page_text(d, "#flag-list"))
     driver.find_element(By.CSS_SELECTOR, "#show-acked input").click()  # type: ignore[attr-defined]
     if live["store"].runs()["verdict"][0] != "fail":  # the alarm ends once acknowledged
-        _wait(driver, lambda d: "FAIL" not in _text(d, ".verdict"))
+        _wait(driver, lambda d: "FAIL" not in page_text(d, ".verdict"))
 
 
 def _ack_ids(driver: object) -> str:

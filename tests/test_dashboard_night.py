@@ -15,7 +15,8 @@ from typing import Any
 import helpers
 import polars as pl
 import pytest
-from helpers import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium, wait_on
+from helpers import BROWSER_MARKS, chromium, wait_on
+from helpers import page_text as _text
 
 from asnmon.assay import Assay
 from asnmon.pipeline import RunIngestor, ingest_paths
@@ -26,12 +27,7 @@ from asnmon.worklist import load_worklist
 WAIT = 40.0  # generous: a loaded CI machine draws a 95-injection page slowly
 N_SAMPLES = 60  # the demo's run: 95 injections, IS falling 2.5 % per injection from ~43
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=NO_BROWSER),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:selenium.*"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +57,6 @@ def night(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[di
 def browser() -> Iterator[Any]:
     with chromium(1920, 1600) as driver:
         yield driver
-
-
-def _text(driver: Any, css: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
 
 
 def _texts(driver: Any, css: str) -> list[str]:

@@ -15,19 +15,17 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from helpers import ingest_short_run
 
 from asnmon.assay import Assay
-from asnmon.pipeline import RunIngestor, ingest_paths
-from asnmon.simulate import Faults, SimConfig, plan_run, simulate_run
-from asnmon.store import RunInfo, Store
-from asnmon.worklist import load_worklist
+from asnmon.store import Store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*")
 
@@ -110,19 +108,8 @@ def ack_payload(flag_id: Any, comment: Any = "checked") -> dict:
 def flagged(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[Store]:
     """A small real run whose last injection is short (IS_LOW): flags to acknowledge."""
     tmp = tmp_path_factory.mktemp("sec")
-    n = len(plan_run(SimConfig(n_samples=2)))
-    sim = simulate_run(
-        tmp / "run", replace(SimConfig(n_samples=2), faults=Faults(short_injection=n))
-    )
     store = Store(tmp / "db.duckdb")
-    ingestor = RunIngestor(
-        store,
-        assay,
-        RunInfo("run", "run", folder=str(sim.out_dir), planned=n),
-        worklist=load_worklist(sim.worklist_path),
-    )
-    ingest_paths(ingestor, sim.paths)
-    ingestor.flush()
+    ingest_short_run(store, tmp, assay)
     yield store
     store.close()
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from helpers import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium, wait_on
+from helpers import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium, page_text, wait_on
 
 from asnmon.assay import Assay
 from asnmon.pipeline import RunIngestor, ingest_paths
@@ -284,12 +284,6 @@ def _wait(driver: Any, condition: Any, timeout: float = WAIT) -> Any:
     return wait_on(driver, condition, timeout)
 
 
-def _page_text(driver: Any, css: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
-
-
 @pytest.mark.browser
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:selenium.*")
@@ -329,7 +323,7 @@ def test_browser_shows_both_instruments_and_a_selected_run(
             driver,
             lambda d: d.find_elements(By.CSS_SELECTOR, "#share-asn-plot .scatterlayer .point"),
         )
-        _wait(driver, lambda d: "QQQ-2" in _page_text(d, "#share-is-plot .gtitle"))
+        _wait(driver, lambda d: "QQQ-2" in page_text(d, "#share-is-plot .gtitle"))
         _wait(driver, lambda d: "selected" in _page_text_class(d, "tr.share-run.selected"))
         SHOTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(SHOTS / "dashboard-share.png"))

@@ -9,16 +9,12 @@ that ingestion resumes by itself and every file is stored exactly once.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import http.server
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -28,7 +24,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from helpers import MONITOR_SETTLE, Lines, wait_for
+from helpers import (
+    MONITOR_SETTLE,
+    Lines,
+    Proc,
+    asnmon_run,
+    database_held,
+    fill,
+    small_filesystem,
+    stored_once,
+    wait_for,
+)
 
 from asnmon.assay import Assay
 from asnmon.monitor import Monitor
@@ -93,12 +99,6 @@ def count(monitor: Monitor) -> int:
     return int(rows[0][0])
 
 
-def files_once(db: Path) -> dict[str, int]:
-    with Store(db, read_only=True) as store:
-        rows = store.reader().execute("SELECT file, count(*) FROM injections GROUP BY file")
-        return {f: n for f, n in rows.fetchall()}
-
-
 def copy_in(paths: tuple[Path, ...] | list[Path], folder: Path) -> list[str]:
     for src in paths:
         shutil.copyfile(src, folder / src.name)
@@ -106,48 +106,6 @@ def copy_in(paths: tuple[Path, ...] | list[Path], folder: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------- a full disk
-
-
-@contextlib.contextmanager
-def small_filesystem(where: Path, size: str) -> Iterator[Path]:
-    """A real tmpfs of ``size`` (needs root and mount rights; skipped otherwise)."""
-    where.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command: disk-full needs a real small filesystem")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(
-            f"cannot mount a small tmpfs here ({done.stderr.strip() or done.returncode}): "
-            "the disk-full test needs root and mount rights"
-        )
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False, capture_output=True)
-
-
-def fill(folder: Path) -> Path:
-    """Write until the filesystem says ENOSPC; the filler is what frees it again."""
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    full: list[int] = []
-    try:
-        for chunk in (1 << 20, 1 << 12, 1 << 9):
-            while True:
-                try:
-                    os.write(fd, b"\0" * chunk)
-                except OSError as exc:
-                    full.append(exc.errno or 0)
-                    break
-    finally:
-        os.close(fd)
-    assert full == [errno.ENOSPC] * 3
-    return filler
 
 
 def test_disk_full_is_a_database_problem_then_everything_is_stored_once(
@@ -193,7 +151,7 @@ def test_disk_full_is_a_database_problem_then_everything_is_stored_once(
         assert order == first + later  # stored in the order they came, none twice
         print(f"recovery after the disk came back: {recovery:.2f} s")
         monitor.stop()
-        assert files_once(db) == dict.fromkeys(first + later, 1)
+        assert stored_once(db) == dict.fromkeys(first + later, 1)
 
 
 # ---------------------------------------------------------------- the file itself
@@ -220,7 +178,7 @@ def test_deleted_database_file_is_written_back_with_everything_in_it(
     later = copy_in(sim.paths[5:8], folder)
     assert wait_for(lambda: count(monitor) == 8, 20)
     monitor.stop()
-    assert files_once(db) == dict.fromkeys(first + later, 1)
+    assert stored_once(db) == dict.fromkeys(first + later, 1)
     with Store(db, read_only=True) as store:
         acks = store.reader().execute("SELECT by_name FROM acknowledgements").fetchall()
     assert acks == [("Ana",)]
@@ -242,10 +200,10 @@ def test_replaced_database_file_is_saved_aside_and_the_new_one_completed(
     assert wait_for(lambda: lines.having("was replaced"), 15)
     saved = list(tmp_path.glob("monitor.replaced-*.duckdb"))
     assert len(saved) == 1
-    assert files_once(saved[0]) == dict.fromkeys(first + more, 1)  # nothing lost
+    assert stored_once(saved[0]) == dict.fromkeys(first + more, 1)  # nothing lost
     assert wait_for(lambda: count(monitor) == 6, 20)  # the new file gets what it lacked
     monitor.stop()
-    assert files_once(db) == dict.fromkeys(first + more, 1)
+    assert stored_once(db) == dict.fromkeys(first + more, 1)
 
 
 # ---------------------------------------------------------------- a real process
@@ -281,32 +239,13 @@ def test_corrupted_database_healthz_503_json_then_restored_file_resumes(
     shutil.copyfile(db, tmp_path / "good.duckdb")
     corrupt(db)
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "asnmon.cli",
-            "run",
-            "--watch",
-            str(folder),
-            "--db",
-            str(db),
-            "--settle",
-            str(MONITOR_SETTLE),
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = Proc(
+        asnmon_run(folder, db, "--settle", str(MONITOR_SETTLE), "--port", str(port)), merged=True
     )
-    out: list[str] = []
-    reader = threading.Thread(target=lambda: out.extend(proc.stdout or ()), daemon=True)
-    reader.start()
+    out = proc.lines
     url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_for(lambda: any("DATABASE PROBLEM" in x for x in out), 30), out
+        assert wait_for(lambda: proc.said("DATABASE PROBLEM"), 30), out
         assert wait_for(lambda: _answers(url), 20)
         status, body = healthz(url)
         assert status == 503, body
@@ -314,19 +253,15 @@ def test_corrupted_database_healthz_503_json_then_restored_file_resumes(
         assert "Corrupt database file" in body["database_problem"]
         later = copy_in(sim.paths[6:8], folder)
         time.sleep(1.0)
-        assert proc.poll() is None  # still up, still trying
+        assert proc.popen.poll() is None  # still up, still trying
         os.replace(tmp_path / "good.duckdb", db)  # the lab restores last night's copy
-        assert wait_for(lambda: any("was replaced" in x for x in out), 30), out
+        assert wait_for(lambda: proc.said("was replaced"), 30), out
         assert wait_for(lambda: healthz(url)[0] == 200, 40), healthz(url)
-        assert wait_for(lambda: all(any(n in x for x in out) for n in later), 30), out
+        assert wait_for(lambda: proc.said(*later), 30), out
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(30)
-        reader.join(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        code = proc.stop()
     assert code == 0, out
-    assert files_once(db) == dict.fromkeys(first + later, 1)
+    assert stored_once(db) == dict.fromkeys(first + later, 1)
 
 
 def _answers(url: str) -> bool:
@@ -533,25 +468,6 @@ def test_restart_orders_by_the_files_own_start_time_not_by_file_times(
 # ---------------------------------------------------------------- locked at start-up
 
 
-def hold_database(db: Path) -> subprocess.Popen[str]:
-    """Another real process with the file open, as a forgotten ``asnmon dashboard --db``;
-    it lets go when its stdin is closed."""
-    code = (
-        "import sys, duckdb\n"
-        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
-        "print('holding', flush=True)\n"
-        "sys.stdin.readline()\n"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(db)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-    return holder
-
-
 def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
     sim: SimulatedRun, tmp_path: Path, webhook: str
 ) -> None:
@@ -563,45 +479,31 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
     names = copy_in(sim.paths[:3], folder)  # already there: the start's reconciliation
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[alerts]\nwebhook = "{webhook}"\nbatch_seconds = 0.2\n', "utf-8")
-    holder = hold_database(db)
-    argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
-    argv += ["--settings", str(settings), "--no-dashboard", "--settle", str(MONITOR_SETTLE)]
-    proc = subprocess.Popen(
-        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    out: list[str] = []
-    reader = threading.Thread(target=lambda: out.extend(proc.stdout or ()), daemon=True)
-    reader.start()
-    try:
-        said = f"is locked by process {holder.pid}"
+    argv = asnmon_run(folder, db, "--settings", str(settings), "--no-dashboard")
+    with database_held(db) as holder:
+        proc = Proc([*argv, "--settle", str(MONITOR_SETTLE)], merged=True)
+        out = proc.lines
+        try:
+            said = f"is locked by process {holder.pid}"
 
-        def problem() -> list[str]:  # the terminal line (the log's may come first)
-            return [x for x in out if "DATABASE PROBLEM" in x and said in x]
+            def problem() -> list[str]:  # the terminal line (the log's may come first)
+                return [x for x in out if "DATABASE PROBLEM" in x and said in x]
 
-        assert wait_for(problem, 30), out
-        assert "retries" in problem()[0]
-        assert wait_for(lambda: alerted(said), 15), _Posts.received
-        time.sleep(1.0)
-        assert proc.poll() is None  # waiting, not ended
-        assert not any("watching" in x for x in out)  # nothing started without its database
-        assert holder.stdin is not None
-        holder.stdin.close()  # the other process lets go
-        assert holder.wait(30) == 0
-        assert wait_for(lambda: any("DATABASE BACK" in x for x in out), 40), out
-        assert wait_for(lambda: all(any(n in x for x in out) for n in names), 40), out
-    finally:
-        if holder.stdin is not None and not holder.stdin.closed:
-            holder.stdin.close()
-        holder.wait(30)
-        if holder.stdout is not None:
-            holder.stdout.close()
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(30)
-        reader.join(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+            assert wait_for(problem, 30), out
+            assert "retries" in problem()[0]
+            assert wait_for(lambda: alerted(said), 15), _Posts.received
+            time.sleep(1.0)
+            assert proc.popen.poll() is None  # waiting, not ended
+            assert not proc.said("watching")  # nothing started without its database
+            assert holder.stdin is not None
+            holder.stdin.close()  # the other process lets go
+            assert holder.wait(30) == 0
+            assert wait_for(lambda: proc.said("DATABASE BACK"), 40), out
+            assert wait_for(lambda: proc.said(*names), 40), out
+        finally:
+            code = proc.stop()
     assert code == 0, out
-    assert files_once(db) == dict.fromkeys(names, 1)
+    assert stored_once(db) == dict.fromkeys(names, 1)
 
 
 def test_database_that_is_not_one_is_refused_at_start_up_with_its_name(
@@ -613,9 +515,8 @@ def test_database_that_is_not_one_is_refused_at_start_up_with_its_name(
     db = tmp_path / "live.duckdb"
     db.write_bytes(b"id,name\n1,not a database\n" * 1000)
     before = db.read_bytes()
-    argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
     done = subprocess.run(
-        [*argv, "--no-dashboard"],
+        asnmon_run(folder, db, "--no-dashboard"),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -637,26 +538,17 @@ def test_started_on_a_full_disk_waits_then_creates_a_whole_database(
     with small_filesystem(tmp_path / "small", "40m") as fs:
         db = fs / "monitor.duckdb"
         filler = fill(fs)
-        argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder)]
-        argv += ["--db", str(db), "--no-dashboard", "--settle", str(MONITOR_SETTLE)]
-        proc = subprocess.Popen(
-            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        out: list[str] = []
-        reader = threading.Thread(target=lambda: out.extend(proc.stdout or ()), daemon=True)
-        reader.start()
+        argv = asnmon_run(folder, db, "--no-dashboard", "--settle", str(MONITOR_SETTLE))
+        proc = Proc(argv, merged=True)
+        out = proc.lines
         try:
             said = "cannot create the database"
             assert wait_for(lambda: any(said in x and "No space left" in x for x in out), 30), out
             assert not db.exists()  # no half-made file carries the name
-            assert proc.poll() is None
+            assert proc.popen.poll() is None
             filler.unlink()
-            assert wait_for(lambda: all(any(n in x for x in out) for n in names), 60), out
+            assert wait_for(lambda: proc.said(*names), 60), out
         finally:
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(30)
-            reader.join(10)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            code = proc.stop()
         assert code == 0, out
-        assert files_once(db) == dict.fromkeys(names, 1)
+        assert stored_once(db) == dict.fromkeys(names, 1)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium, wait_on
+from helpers import BROWSER_MARKS, chromium, page_text, wait_on
 
 from asnmon.assay import Assay
 from asnmon.pipeline import RunIngestor, ingest_paths
@@ -29,12 +29,7 @@ SHOTS = ROOT / "screenshots"
 WAIT = 30.0  # generous: two cores shared by many test runs
 PASSWORD = "correct horse battery"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=NO_BROWSER),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:selenium.*"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +65,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[d
 def browser() -> Iterator[object]:
     with chromium(1920, 2000) as driver:
         yield driver
-
-
-def _text(driver: object, css: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))  # type: ignore[attr-defined]
 
 
 def _choose(driver: object, dropdown_id: str, option: str) -> bool:
@@ -148,7 +137,7 @@ def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
     )[0]
     ActionChains(driver).move_to_element(point).click().perform()  # type: ignore[arg-type]
     wait_on(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.inj-row.selected"), WAIT)
-    assert "page 1 /" not in _text(driver, "#page-label")
+    assert "page 1 /" not in page_text(driver, "#page-label")
     res = store.results("run")
     cals = res.filter(pl.col("sample_type") == "calibrator").sort("position")
     cal = cals.row(cals.height // 2, named=True)
@@ -160,10 +149,10 @@ def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
     for _ in range(10):
         if _row(driver, name):
             break
-        label = _text(driver, "#page-label")
+        label = page_text(driver, "#page-label")
         driver.find_element(By.ID, "page-older").click()  # type: ignore[attr-defined]
-        wait_on(driver, lambda d, was=label: _text(d, "#page-label") != was, WAIT)
-    wait_on(driver, lambda d: name in _text(d, "#rv-info"), WAIT)
+        wait_on(driver, lambda d, was=label: page_text(d, "#page-label") != was, WAIT)
+    wait_on(driver, lambda d: name in page_text(d, "#rv-info"), WAIT)
     wait_on(
         driver,
         lambda d: d.find_element(By.ID, "rv-start").get_attribute("value"),  # prefilled
@@ -172,7 +161,7 @@ def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
     # a drag across the first panel proposes the bounds (the reviewer can still type them)
     from selenium.common.exceptions import TimeoutException
 
-    wait_on(driver, lambda d: f"{name}: Asn quantifier" in _text(d, "#chrom"), WAIT)
+    wait_on(driver, lambda d: f"{name}: Asn quantifier" in page_text(d, "#chrom"), WAIT)
     typed_before = driver.find_element(By.ID, "rv-start").get_attribute("value")  # type: ignore[attr-defined]
     for attempt in range(3):  # a redraw landing mid-drag drops the selection: drag again
         drag = driver.find_element(By.CSS_SELECTOR, "#chrom .nsewdrag")  # type: ignore[attr-defined]
@@ -201,15 +190,15 @@ def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
     wait_on(driver, lambda d: _choose(d, "rv-reason", "peak tail cut too early"), WAIT)
     _type(driver, "rv-comment", "tail integrated into the noise")
     driver.find_element(By.ID, "rv-apply").click()  # type: ignore[attr-defined]
-    wait_on(driver, lambda d: f"manually integrated by {who}" in _text(d, "#rv-result"), WAIT)
-    assert "Curve refitted: version" in _text(driver, "#rv-result")
+    wait_on(driver, lambda d: f"manually integrated by {who}" in page_text(d, "#rv-result"), WAIT)
+    assert "Curve refitted: version" in page_text(driver, "#rv-result")
     # the result changed: manual peaks stored, the curve refitted, the panel says so
     now = store.peaks(iid).filter(pl.col("role") == "analyte_quant").row(0, named=True)
     assert now["source"] == "manual" and now["start_rt"] == pytest.approx(start, abs=1e-3)
     assert now["area"] < peak["area"]
     assert store.calibration_versions("run") == versions + 1
-    wait_on(driver, lambda d: "automatic:" in _text(d, "#chrom"), WAIT)
-    wait_on(driver, lambda d: f"manually integrated by {who}" in _text(d, "#rv-info"), WAIT)
+    wait_on(driver, lambda d: "automatic:" in page_text(d, "#chrom"), WAIT)
+    wait_on(driver, lambda d: f"manually integrated by {who}" in page_text(d, "#rv-info"), WAIT)
     SHOTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(SHOTS / "review-reintegration.png"))  # type: ignore[attr-defined]
     assert store.edits("run", iid)["actor"].to_list() == [who]
@@ -221,8 +210,10 @@ def test_a_reviewer_reintegrates_a_calibrator_and_then_excludes_one(
     )
     driver.find_element(By.ID, "rv-exclude").click()  # type: ignore[attr-defined]
     version = versions + 2
-    wait_on(driver, lambda d: f"Curve refitted: version {version}" in _text(d, "#rv-result"), WAIT)
+    wait_on(
+        driver, lambda d: f"Curve refitted: version {version}" in page_text(d, "#rv-result"), WAIT
+    )
     assert store.exclusions("run")[iid].startswith(f"excluded by {who}")
     driver.find_element(By.XPATH, "//div[contains(@class,'tab') and .='Calibration']").click()  # type: ignore[attr-defined]
-    wait_on(driver, lambda d: f"v{version}" in _text(d, "#cal-versions"), WAIT)
-    wait_on(driver, lambda d: "Include in the curve again" in _text(d, "#rv-exclude"), WAIT)
+    wait_on(driver, lambda d: f"v{version}" in page_text(d, "#cal-versions"), WAIT)
+    wait_on(driver, lambda d: "Include in the curve again" in page_text(d, "#rv-exclude"), WAIT)

@@ -8,31 +8,22 @@ message naming who locked the run.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium, wait_on
+from helpers import BROWSER_MARKS, chromium, ingest_short_run, page_text, wait_on
 
 from asnmon.assay import Assay
-from asnmon.pipeline import RunIngestor, ingest_paths
-from asnmon.simulate import Faults, SimConfig, plan_run, simulate_run
-from asnmon.store import RunInfo, Store
+from asnmon.store import Store
 from asnmon.users import cli_actor
-from asnmon.worklist import load_worklist
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "screenshots"
 WAIT = 20.0
 PW = {"ana": "analyst-pw-1", "rita": "reviewer-pw-1", "paul": "approver-pw-1"}
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=NO_BROWSER),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:urllib3.*"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:selenium.*"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -42,19 +33,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Iterator[dic
     from dashboard.server import serve
 
     tmp = tmp_path_factory.mktemp("signoff")
-    n = len(plan_run(SimConfig(n_samples=2)))
-    sim = simulate_run(
-        tmp / "run", replace(SimConfig(n_samples=2), faults=Faults(short_injection=n))
-    )
     store = Store(tmp / "db.duckdb")
-    ingestor = RunIngestor(
-        store,
-        assay,
-        RunInfo("run", "run", folder=str(sim.out_dir), planned=n),
-        worklist=load_worklist(sim.worklist_path),
-    )
-    ingest_paths(ingestor, sim.paths)
-    ingestor.flush()
+    ingest_short_run(store, tmp, assay)
     for name, role in (("ana", "analyst"), ("rita", "reviewer"), ("paul", "approver")):
         store.add_user(name, role, PW[name], actor=cli_actor("lab admin"))
     server = serve(create_app(store, assay, refresh_ms=500), port=0)
@@ -73,17 +53,11 @@ def _wait(driver: Any, condition: Any, timeout: float = WAIT) -> Any:
     return wait_on(driver, condition, timeout)
 
 
-def _text(driver: Any, css: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
-
-
 def log_in(driver: Any, url: str, name: str, password: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(url + "logout")
-    _wait(driver, lambda d: "You are logged out" in _text(d, "#login-message"))
+    _wait(driver, lambda d: "You are logged out" in page_text(d, "#login-message"))
     driver.find_element(By.ID, "login-name").send_keys(name)
     driver.find_element(By.ID, "login-password").send_keys(password)
     driver.find_element(By.ID, "login-submit").click()
@@ -99,25 +73,25 @@ def open_signoff(driver: Any) -> None:
         ),
     )
     tab.click()
-    _wait(driver, lambda d: "Run run:" in _text(d, "#signoff-state"))
+    _wait(driver, lambda d: "Run run:" in page_text(d, "#signoff-state"))
 
 
 def sign(driver: Any, button: str, password: str, reason: str = "") -> str:
     from selenium.webdriver.common.by import By
 
-    before = _text(driver, "#sign-result")
+    before = page_text(driver, "#sign-result")
     field = driver.find_element(By.ID, "sign-password")
     field.clear()
     field.send_keys(password)
     if reason:
         driver.find_element(By.ID, "sign-reason").send_keys(reason)
     driver.find_element(By.ID, button).click()
-    return str(_wait(driver, lambda d: (t := _text(d, "#sign-result")) != before and t))
+    return str(_wait(driver, lambda d: (t := page_text(d, "#sign-result")) != before and t))
 
 
 def test_a_wrong_password_does_not_log_in(live: dict[str, Any], browser: Any) -> None:
     log_in(browser, live["url"], "rita", "not-her-password")
-    _wait(browser, lambda d: "Wrong account name or password" in _text(d, "#login-message"))
+    _wait(browser, lambda d: "Wrong account name or password" in page_text(d, "#login-message"))
 
 
 def test_review_refused_to_an_analyst_then_reviewed_approved_and_locked(
@@ -129,7 +103,7 @@ def test_review_refused_to_an_analyst_then_reviewed_approved_and_locked(
 
     # an analyst logs in and cannot sign
     log_in(driver, url, "ana", PW["ana"])
-    _wait(driver, lambda d: "ana (analyst)" in _text(d, "#who"))
+    _wait(driver, lambda d: "ana (analyst)" in page_text(d, "#who"))
     open_signoff(driver)
     refused = sign(driver, "sign-reviewed", PW["ana"])
     assert "Not signed: ana is an analyst: review needs the role reviewer" in refused
@@ -138,24 +112,24 @@ def test_review_refused_to_an_analyst_then_reviewed_approved_and_locked(
 
     # the reviewer signs Reviewed, re-entering the password
     log_in(driver, url, "rita", PW["rita"])
-    _wait(driver, lambda d: "rita (reviewer)" in _text(d, "#who"))
+    _wait(driver, lambda d: "rita (reviewer)" in page_text(d, "#who"))
     open_signoff(driver)
     assert "wrong account name or password" in sign(driver, "sign-reviewed", "not-her-pw")
     done = sign(driver, "sign-reviewed", PW["rita"])
     assert done.startswith("✔ Reviewed: run run signed by rita")
-    _wait(driver, lambda d: "REVIEWED" in _text(d, "#signoff-state"))
+    _wait(driver, lambda d: "REVIEWED" in page_text(d, "#signoff-state"))
 
     # the approver approves; the run is locked
     log_in(driver, url, "paul", PW["paul"])
-    _wait(driver, lambda d: "paul (approver)" in _text(d, "#who"))
+    _wait(driver, lambda d: "paul (approver)" in page_text(d, "#who"))
     open_signoff(driver)
     done = sign(driver, "sign-approved", PW["paul"])
     assert "✔ Approved" in done and "locked" in done
-    _wait(driver, lambda d: "APPROVED" in _text(d, "#signoff-state"))
-    table = _text(driver, "#signatures")
+    _wait(driver, lambda d: "APPROVED" in page_text(d, "#signoff-state"))
+    table = page_text(driver, "#signatures")
     assert "Reviewed rita reviewer" in table and "Approved paul approver" in table
-    _wait(driver, lambda d: "approve" in _text(d, "#audit-run"))
-    assert "intact" in _text(driver, "#chain-state")
+    _wait(driver, lambda d: "approve" in page_text(d, "#audit-run"))
+    assert "intact" in page_text(driver, "#chain-state")
     SHOTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(SHOTS / "signoff-approved.png"))
     assert store.sign_state("run") == "approved"
@@ -176,7 +150,7 @@ def test_review_refused_to_an_analyst_then_reviewed_approved_and_locked(
     )
     acks_before = store.audit_events("run").height
     button.click()
-    message = _wait(driver, lambda d: "Not recorded" in (t := _text(d, "#ack-result")) and t)
+    message = _wait(driver, lambda d: "Not recorded" in (t := page_text(d, "#ack-result")) and t)
     assert "Run run is locked: approved by paul" in message
     assert "reopens it with a reason" in message
     assert store.audit_events("run").height == acks_before
@@ -187,6 +161,6 @@ def test_without_a_log_in_a_write_asks_for_one(live: dict[str, Any], browser: An
     driver = browser
     driver.get(live["url"] + "logout")
     driver.get(live["url"])
-    _wait(driver, lambda d: "Not logged in" in _text(d, "#who"))
+    _wait(driver, lambda d: "Not logged in" in page_text(d, "#who"))
     open_signoff(driver)
     assert "Not signed: Not logged in" in sign(driver, "sign-approved", PW["paul"])

@@ -7,56 +7,20 @@ process holding the file.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers import database_held, fill, small_filesystem
 
 from asnmon.errors import DatabaseLockedError, NotADatabaseError, StoreError
 from asnmon.store import RunInfo, Store
-
-
-@contextmanager
-def small_filesystem(where: Path, size: str = "8m") -> Iterator[Path]:
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()}): needs root")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False, capture_output=True)
-
-
-def fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for chunk in (1 << 20, 1 << 12, 1 << 9, 1):
-            while True:
-                try:
-                    os.write(fd, b"\0" * chunk)
-                except OSError:
-                    break
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_creating_on_a_full_disk_leaves_no_file_and_works_once_there_is_room(
     tmp_path: Path,
 ) -> None:
     """What left the soak's 0-byte soak.duckdb: DuckDB's header write failing on ENOSPC."""
-    with small_filesystem(tmp_path / "small") as fs:
+    with small_filesystem(tmp_path / "small", "8m") as fs:
         db = fs / "monitor.duckdb"
         filler = fill(fs)
         with pytest.raises(StoreError, match="No space left"):
@@ -122,29 +86,10 @@ def test_a_folder_at_the_database_path_is_refused(tmp_path: Path) -> None:
 def test_a_file_held_by_another_process_names_that_process(tmp_path: Path) -> None:
     db = tmp_path / "monitor.duckdb"
     Store(db).close()
-    code = (
-        "import sys, duckdb\n"
-        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
-        "print('holding', flush=True)\n"
-        "sys.stdin.readline()\n"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(db)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    with database_held(db) as holder:
         with pytest.raises(DatabaseLockedError, match=f"locked by process {holder.pid}") as err:
             Store(db)
         assert err.value.pid == holder.pid
-    finally:
-        if holder.stdin is not None:
-            holder.stdin.close()
-        holder.wait(30)
-        if holder.stdout is not None:
-            holder.stdout.close()
     Store(db).close()  # let go: it opens
 
 

@@ -12,13 +12,12 @@ import os
 import shlex
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import wait_for
+from helpers import Events, wait_for
 from helpers_converters.minimal_mzml import indexed_mzml_doc, mzml_doc
 
 from asnmon.errors import ConvertError, SettingsError
@@ -45,25 +44,6 @@ OBSERVERS = [pytest.param(None, id="native"), pytest.param(0.1, id="polling")]
 
 DOC = mzml_doc("run1")
 CLOSING = b"</mzML>\n"
-
-
-class Events:
-    """The ``on_event`` callback: keeps every event, thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: list[WatchEvent] = []
-
-    def __call__(self, event: WatchEvent) -> None:
-        with self._lock:
-            self._events.append(event)
-
-    def of(self, kind: str, path: Path | None = None) -> list[WatchEvent]:
-        with self._lock:
-            return [e for e in self._events if e.kind == kind and (path is None or e.path == path)]
-
-    def paths(self, kind: str) -> list[Path]:
-        return [e.path for e in self.of(kind)]
 
 
 def write_file(path: Path, data: bytes) -> None:

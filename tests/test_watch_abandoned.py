@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import wait_for
+from helpers import Events, wait_for
 from helpers_converters.minimal_mzml import mzml_doc
 
-from asnmon.watch import FolderWatcher, WatchEvent
+from asnmon.watch import FolderWatcher
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_thread_leak")]
 
@@ -24,24 +24,6 @@ SETTLE = 0.2
 MAX_WRITE = 3600.0  # the old rule (INCOMPLETE after max_write) cannot be what fires here
 DOC = mzml_doc("run1")
 CUT = DOC[: len(DOC) * 6 // 10]
-
-
-class Events:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: list[WatchEvent] = []
-
-    def __call__(self, event: WatchEvent) -> None:
-        with self._lock:
-            self._events.append(event)
-
-    def of(self, kind: str, path: Path | None = None) -> list[WatchEvent]:
-        with self._lock:
-            return [e for e in self._events if e.kind == kind and (path is None or e.path == path)]
-
-    def order(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return [(e.kind, e.path.name) for e in self._events]
 
 
 Make = Callable[..., tuple[FolderWatcher, Events]]

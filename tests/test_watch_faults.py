@@ -12,19 +12,15 @@ import gzip
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import wait_for
+from helpers import Events, Proc, asnmon_run, stored_once, wait_for
 
-from asnmon.store import Store
-from asnmon.watch import FolderWatcher, WatchEvent
+from asnmon.watch import FolderWatcher
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_thread_leak")]
 
@@ -34,23 +30,6 @@ DOC = (
     b'<?xml version="1.0" encoding="utf-8"?>\n<mzML xmlns="http://psi.hupo.org/ms/mzml">\n'
     b'<run id="r" startTimeStamp="2024-05-06T08:%02d:00Z">\n</run>\n</mzML>\n'
 )
-
-
-class Events:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: list[WatchEvent] = []
-
-    def __call__(self, event: WatchEvent) -> None:
-        with self._lock:
-            self._events.append(event)
-
-    def of(self, kind: str) -> list[WatchEvent]:
-        with self._lock:
-            return [e for e in self._events if e.kind == kind]
-
-    def names(self, kind: str) -> list[str]:
-        return [e.path.name for e in self.of(kind)]
 
 
 Make = Callable[..., tuple[FolderWatcher, Events]]
@@ -182,50 +161,24 @@ def test_inotify_overflow_triggers_a_rescan_nothing_missed(
     folder = tmp_path / "seq"
     folder.mkdir()
     db = tmp_path / "overflow.duckdb"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "asnmon.cli",
-            "run",
-            "--watch",
-            str(folder),
-            "--db",
-            str(db),
-            "--no-dashboard",
-            "--settle",
-            str(SETTLE),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    out: list[str] = []
-    reader = threading.Thread(target=lambda: out.extend(proc.stdout or ()), daemon=True)
-    reader.start()
+    proc = Proc(asnmon_run(folder, db, "--no-dashboard", "--settle", str(SETTLE)), merged=True)
+    out = proc.lines
     try:
-        assert wait_for(lambda: any("watching" in x for x in out), 30), out
-        proc.send_signal(signal.SIGSTOP)
+        assert wait_for(lambda: proc.said("watching"), 30), out
+        proc.popen.send_signal(signal.SIGSTOP)
         for i in range(limit // 2 + 1000):  # create + close: two events each
             (folder / f"note_{i:05d}.txt").touch()
         for src in sim_paths:
             shutil.copyfile(src, folder / src.name)
-        proc.send_signal(signal.SIGCONT)
+        proc.popen.send_signal(signal.SIGCONT)
         names = [p.name for p in sim_paths]
-        assert wait_for(lambda: all(any(n in x for x in out) for n in names), 60), out[-20:]
-        assert any("FILE EVENTS LOST" in x for x in out)
+        assert wait_for(lambda: proc.said(*names), 60), out[-20:]
+        assert proc.said("FILE EVENTS LOST")
     finally:
-        proc.send_signal(signal.SIGCONT)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(30)
-        reader.join(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        proc.popen.send_signal(signal.SIGCONT)
+        code = proc.stop()
     assert code == 0
-    with Store(db, read_only=True) as store:
-        rows = store.reader().execute("SELECT file, count(*) FROM injections GROUP BY file")
-        assert dict(rows.fetchall()) == dict.fromkeys(names, 1)
+    assert stored_once(db) == dict.fromkeys(names, 1)
 
 
 @pytest.fixture(scope="module")
