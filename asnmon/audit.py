@@ -132,11 +132,16 @@ def seal(
     return Event(**fields, prev_hash=prev_hash, hash=chain_hash(prev_hash, event_body(fields)))
 
 
-def verify_chain(events: Iterable[Event | Mapping[str, Any]]) -> list[str]:
-    """Every problem in the chain, in order, the first broken event named first."""
+def verify_chain(
+    events: Iterable[Event | Mapping[str, Any]], *, prev: str = GENESIS, first_id: int = 1
+) -> list[str]:
+    """Every problem in the chain, in order, the first broken event named first.
+
+    ``prev``/``first_id``: where the events take up the chain when they are its
+    continuation past an event already verified (its hash, its id + 1).
+    """
     problems: list[str] = []
-    prev = GENESIS
-    expected_id = 1
+    expected_id = first_id
     for e in events:
         get = _getter(e)
         event_id = int(get("event_id"))
@@ -156,3 +161,16 @@ def verify_chain(events: Iterable[Event | Mapping[str, Any]]) -> list[str]:
         prev = str(get("hash"))
         expected_id = event_id + 1
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    """What one verification found, and the newest event it vouches for.
+
+    ``problems`` empty: intact up to ``event_id`` (0 for an empty trail), whose
+    hash is ``hash``; a later check need only walk the events after it.
+    """
+
+    problems: tuple[str, ...]
+    event_id: int = 0
+    hash: str = GENESIS

@@ -58,8 +58,9 @@ def write_results(frame: pl.DataFrame, out: Path, *, full_precision: bool = Fals
 def runs_table(store: Any) -> pl.DataFrame:
     """One row per run: verdict, counts, open fail flags and sign-off state (newest first).
 
-    Built from the store's read methods (runs, results, flags, sign_state), so
-    it lists the same numbers the report and the dashboard show.
+    Built from the store's read methods (runs, results, open_fail_counts,
+    sign_state), so it lists the same numbers the report and the dashboard show;
+    the flags of all runs are counted in one query, not one per run.
     """
     runs = store.runs()
     schema = {
@@ -78,17 +79,12 @@ def runs_table(store: Any) -> pl.DataFrame:
     if runs.height == 0:
         return pl.DataFrame(schema=schema)
     results = store.results()
+    open_fails = store.open_fail_counts()
     rows = []
     for run in runs.iter_rows(named=True):
         run_id = str(run["run_id"])
         res = results.filter(pl.col("run_id") == run_id)
         samples = res.filter(pl.col("sample_type") == "sample")
-        flags = store.flags(run_id)
-        open_fails = (
-            flags.filter((pl.col("severity") == "fail") & (pl.col("acks") == 0)).height
-            if flags.height
-            else 0
-        )
         state = store.sign_state(run_id) if hasattr(store, "sign_state") else "open"
         rows.append(
             {
@@ -101,7 +97,7 @@ def runs_table(store: Any) -> pl.DataFrame:
                 "blq": samples.filter(pl.col("status") == "BLQ").height,
                 "alq": samples.filter(pl.col("status") == "ALQ").height,
                 "no_result": res.filter(pl.col("status").is_in(["no_result", "no_peak"])).height,
-                "open_fails": open_fails,
+                "open_fails": open_fails.get(run_id, 0),
                 "sign_off": "approved (locked)" if state == "approved" else state,
             }
         )

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dash
@@ -18,6 +21,7 @@ import polars as pl
 from dash import Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
+from asnmon.audit import ChainCheck
 from asnmon.errors import AccessDenied, StoreError
 from asnmon.store import STORE_FAILURES, Store
 from asnmon.users import can
@@ -37,6 +41,9 @@ STATE_WORDS = {
     "approved": "APPROVED — locked: nothing in this run can change until an approver reopens it",
 }
 MAX_EVENTS = 200  # rows of the trail drawn at once (the CLI shows them all)
+# How often the pane re-hashes the whole trail (between, only new events): 10 min
+# bounds how long a change to an old event goes unseen, at ~1 s per 10,000 events.
+FULL_CHECK_S = 600.0
 
 
 # ---------------------------------------------------------------- builders
@@ -223,6 +230,44 @@ def chain_line(problems: Sequence[str], count: int) -> html.P:
     )
 
 
+# ---------------------------------------------------------------- the chain check
+
+
+class ChainWatch:
+    """The pane's audit check: each refresh walks only the events since the last one.
+
+    Re-hashing the whole trail on every redraw cost about 1 s at 10,000 events
+    (benchmarks/audit_verify.py). The store anchors each check on the newest
+    event verified before and walks the whole chain again whenever that event
+    changed; the whole chain is also walked every ``full_every`` seconds, so a
+    change to an older event (a restored or edited file) shows within that time.
+    ``asnmon audit verify`` and the report always walk the whole chain.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        full_every: float = FULL_CHECK_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.full_every = full_every
+        self._clock = clock
+        self._last: ChainCheck | None = None
+        self._full_at = -math.inf
+        self._lock = threading.Lock()
+
+    def check(self) -> ChainCheck:
+        with self._lock:
+            now = self._clock()
+            since = self._last if now - self._full_at < self.full_every else None
+            result = self.store.check_audit(since)
+            if since is None:
+                self._full_at = now
+            self._last = result
+            return result
+
+
 # ---------------------------------------------------------------- wiring
 
 
@@ -230,6 +275,7 @@ def register(
     app: dash.Dash, store: Store, auth: Auth, resolve_run: Any, *, approver_not_reviewer: bool
 ) -> None:
     """The sign-off callbacks; ``resolve_run(run_id)`` turns None into the shown run."""
+    audit = ChainWatch(store)
 
     @app.callback(Output("who", "children"), Input("url", "pathname"), Input("changed", "data"))
     def on_who(_path: Any, _changed: Any) -> Any:
@@ -256,8 +302,7 @@ def register(
             state = store.sign_state(run)
             sigs = list(store.signatures(run).iter_rows(named=True))
             drift = store.changed_since_approval(run) if state == "approved" else ""
-            problems = store.verify_audit()
-            count, _head = store.audit_head()
+            chain = audit.check()
             trail = store.audit_events(run)
             injection = (
                 events_table(store.audit_events(injection_id=inj), "No changes to this injection.")
@@ -267,7 +312,7 @@ def register(
         except STORE_FAILURES as exc:
             return html.P(f"The database does not answer: {exc}"), "", None, None
         return (
-            [*state_block(run, state, sigs, drift), chain_line(problems, count)],
+            [*state_block(run, state, sigs, drift), chain_line(chain.problems, chain.event_id)],
             sign_as(auth.who(), state),
             events_table(trail, "No changes recorded for this run yet."),
             injection,

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+from helpers import ingest_short_run
 
 from asnmon.assay import Assay
 from asnmon.errors import AccessDenied, RunLocked, StoreError
-from asnmon.pipeline import RunIngestor, ingest_paths
-from asnmon.simulate import Faults, SimConfig, plan_run, simulate_run
-from asnmon.store import MIGRATIONS, RunInfo, Store
+from asnmon.store import MIGRATIONS, Store
 from asnmon.users import BENCH_ACTOR, Actor, cli_actor
-from asnmon.worklist import load_worklist
 
 ADMIN = cli_actor("tester")
 PW = {"ana": "analyst-pw-1", "rita": "reviewer-pw-1", "paul": "approver-pw-1"}
@@ -27,20 +25,9 @@ PW = {"ana": "analyst-pw-1", "rita": "reviewer-pw-1", "paul": "approver-pw-1"}
 def base_db(tmp_path_factory: pytest.TempPathFactory, assay: Assay) -> Path:
     """A small real run (its last injection short: IS_LOW) with three accounts."""
     tmp = tmp_path_factory.mktemp("review")
-    n = len(plan_run(SimConfig(n_samples=2)))
-    sim = simulate_run(
-        tmp / "run", replace(SimConfig(n_samples=2), faults=Faults(short_injection=n))
-    )
     path = tmp / "base.duckdb"
     with Store(path) as store:
-        ingestor = RunIngestor(
-            store,
-            assay,
-            RunInfo("run", "run", folder=str(sim.out_dir), planned=n),
-            worklist=load_worklist(sim.worklist_path),
-        )
-        ingest_paths(ingestor, sim.paths)
-        ingestor.flush()
+        ingest_short_run(store, tmp, assay)
         for name, role in (("ana", "analyst"), ("rita", "reviewer"), ("paul", "approver")):
             store.add_user(name, role, PW[name], actor=ADMIN)
     return path
@@ -235,13 +222,20 @@ def test_signing_an_unknown_run_is_refused(store: Store) -> None:
 # ---------------------------------------------------------------- tampering
 
 
-def _tamper(store: Store, sql: str) -> list[str]:
+@contextmanager
+def _tampered(store: Store, sql: str) -> Iterator[Store]:
+    """The file changed behind the store's back (by another process), then opened again."""
     path = store.path
     store.close()
     con = duckdb.connect(str(path))
     con.execute(sql)
     con.close()
     with Store(path) as again:
+        yield again
+
+
+def _tamper(store: Store, sql: str) -> list[str]:
+    with _tampered(store, sql) as again:
         return again.verify_audit()
 
 
@@ -265,6 +259,43 @@ def test_deleting_an_event_is_found(store: Store) -> None:
     store.acknowledge_many(flag_ids(store), Actor("ana", "analyst"), "fine")
     problems = _tamper(store, "DELETE FROM audit_events WHERE event_id = 2")
     assert any("event 2 is missing" in p for p in problems)
+
+
+def test_a_check_past_a_verified_event_finds_what_the_full_check_finds(store: Store) -> None:
+    """The dashboard's check walks only events after the last one verified (its anchor)."""
+    store.acknowledge_many(flag_ids(store), Actor("ana", "analyst"), "fine")
+    first = store.check_audit()
+    assert first.problems == () and (first.event_id, first.hash) == store.audit_head()
+    assert store.check_audit(first) == first  # nothing new
+    sign(store, "rita", "reviewed")
+    later = store.check_audit(first)
+    assert later.problems == () and (later.event_id, later.hash) == store.audit_head()
+    newest = later.event_id
+    edit = f"UPDATE audit_events SET reason = 'edited' WHERE event_id = {newest}"
+    with _tampered(store, edit) as again:
+        full = tuple(again.verify_audit())
+        assert full and full[0].startswith(f"event {newest} ")
+        assert again.check_audit(first).problems == full  # an event past the anchor
+        assert again.check_audit(later).problems == full  # the anchor itself: a full walk
+
+
+def test_the_sign_off_pane_walks_the_whole_chain_again_every_few_minutes(store: Store) -> None:
+    """An older event changed in a replaced file shows by the next full walk at the latest."""
+    from dashboard.signoff import ChainWatch
+
+    now = [0.0]
+    store.acknowledge_many(flag_ids(store), Actor("ana", "analyst"), "fine")
+    watch = ChainWatch(store, full_every=600.0, clock=lambda: now[0])
+    assert watch.check().problems == ()
+    sign(store, "rita", "reviewed")
+    assert watch.check().event_id == store.audit_head()[0]
+    edit = "UPDATE audit_events SET reason = 'edited' WHERE event_id = 1"
+    with _tampered(store, edit) as again:
+        watch.store = again  # as the store's connection follows a replaced file
+        now[0] = 10.0
+        assert watch.check().problems == ()  # before the anchor: not walked yet
+        now[0] = 601.0
+        assert watch.check().problems == tuple(again.verify_audit()) != ()
 
 
 # ---------------------------------------------------------------- old databases

@@ -23,10 +23,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from asnmon.audit import GENESIS, Event, canonical, verify_chain
+from asnmon.audit import canonical
 from asnmon.errors import AccessDenied, RunLocked, StoreError
+from asnmon.store.audit_reads import SIGN_ACTIONS, AuditReads
 from asnmon.store.queries import Queries
-from asnmon.store.trail import AUDIT_COLUMNS, _notify, _now, append_event, local_text
+from asnmon.store.trail import _notify, _now, append_event, local_text
 from asnmon.store.users import UsersMixin
 from asnmon.users import Actor, require
 
@@ -64,7 +65,7 @@ def results_digest(results: pl.DataFrame) -> str:
     return hashlib.sha256(canonical(rows).encode()).hexdigest()
 
 
-class AuditMixin(UsersMixin, Queries):
+class AuditMixin(AuditReads, UsersMixin, Queries):
     """The audit trail, acknowledgements and sign-off of ``Store``."""
 
     # ---------------------------------------------------------------- plumbing
@@ -141,72 +142,6 @@ class AuditMixin(UsersMixin, Queries):
         return len(rows)
 
     # ---------------------------------------------------------------- reads
-
-    def audit_events(
-        self, run_id: str | None = None, injection_id: int | None = None
-    ) -> pl.DataFrame:
-        """The trail, oldest first; filtered to one run and/or one injection."""
-        if not self._has_table("audit_events"):
-            return pl.DataFrame(schema=dict.fromkeys(AUDIT_COLUMNS, pl.String))
-        where: list[str] = []
-        params: list[Any] = []
-        if run_id is not None:
-            where.append("run_id = ?")
-            params.append(run_id)
-        if injection_id is not None:
-            where.append("injection_id = ?")
-            params.append(injection_id)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return self._frame(
-            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_events {clause} ORDER BY event_id",
-            params,
-        )
-
-    def audit_head(self) -> tuple[int, str]:
-        """The newest event's id and hash (0 and the genesis hash for an empty trail)."""
-        if not self._has_table("audit_events"):
-            return 0, GENESIS
-        row = (
-            self.reader()
-            .execute("SELECT event_id, hash FROM audit_events ORDER BY event_id DESC LIMIT 1")
-            .fetchone()
-        )
-        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
-
-    def verify_audit(self) -> list[str]:
-        """Every problem with the trail (empty: intact), the first broken event first.
-
-        Besides the chain itself, each signature and acknowledgement must match the
-        event that recorded it: editing a signature's name in its own table shows too.
-        """
-        if not self._has_table("audit_events"):
-            return []
-        cur = self.reader()
-        rows = cur.execute(
-            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_events ORDER BY event_id"
-        ).fetchall()
-        events = [Event(*r) for r in rows]
-        problems = verify_chain(events)
-        by_id = {e.event_id: e for e in events}
-        for event_id, meaning, name, run_id in cur.execute(
-            "SELECT event_id, meaning, name, run_id FROM signatures ORDER BY event_id"
-        ).fetchall():
-            e = by_id.get(int(event_id))
-            if e is None or e.actor != name or e.run_id != run_id or e.action != _ACTION[meaning]:
-                problems.append(
-                    f"signature {meaning!r} by {name} on run {run_id} does not match audit "
-                    f"event {event_id} (the signature table was changed)"
-                )
-        for event_id, by_name, flag_id in cur.execute(
-            "SELECT event_id, by_name, flag_id FROM acknowledgements WHERE event_id IS NOT NULL"
-        ).fetchall():
-            e = by_id.get(int(event_id))
-            if e is None or e.actor != by_name or e.action != "acknowledge":
-                problems.append(
-                    f"the acknowledgement of flag {flag_id} by {by_name} does not match audit "
-                    f"event {event_id} (the acknowledgements table was changed)"
-                )
-        return problems
 
     def signatures(self, run_id: str) -> pl.DataFrame:
         """Every signing and reopening of a run, oldest first; ``current``: this cycle."""
@@ -359,7 +294,7 @@ class AuditMixin(UsersMixin, Queries):
         if meaning not in (*MEANINGS, "reopened"):
             raise AccessDenied(f"meaning {meaning!r}: one of reviewed, approved, reopened")
         actor = self.authenticate(name, password)
-        action = _ACTION[meaning]
+        action = SIGN_ACTIONS[meaning]
         require(actor, action)
         if meaning == "reopened" and not reason.strip():
             raise AccessDenied("reopening a run needs a reason (it is printed on the report)")
@@ -441,7 +376,7 @@ class AuditMixin(UsersMixin, Queries):
         """What changed in the run after a review ('' when nothing did)."""
         later = self.audit_events(run_id).filter(
             (pl.col("event_id") > review["event_id"])
-            & ~pl.col("action").is_in(list(_ACTION.values()))
+            & ~pl.col("action").is_in(list(SIGN_ACTIONS.values()))
         )
         if not later.is_empty():
             e = later.row(0, named=True)
@@ -480,6 +415,3 @@ class AuditMixin(UsersMixin, Queries):
             f"SELECT * FROM acknowledgements WHERE flag_id IN ({marks}) ORDER BY acked_at",
             list(flag_ids),
         )
-
-
-_ACTION = {"reviewed": "review", "approved": "approve", "reopened": "reopen"}
