@@ -42,7 +42,7 @@ STATE_WORDS = {
 }
 MAX_EVENTS = 200  # rows of the trail drawn at once (the CLI shows them all)
 # How often the pane re-hashes the whole trail (between, only new events): 10 min
-# bounds how long a change to an old event goes unseen, at ~1 s per 10,000 events.
+# bounds how long a change to an old event goes unseen, at 1-3 s per 10,000 events.
 FULL_CHECK_S = 600.0
 
 
@@ -236,7 +236,7 @@ def chain_line(problems: Sequence[str], count: int) -> html.P:
 class ChainWatch:
     """The pane's audit check: each refresh walks only the events since the last one.
 
-    Re-hashing the whole trail on every redraw cost about 1 s at 10,000 events
+    Re-hashing the whole trail on every redraw cost 1-3 s at 10,000 events
     (benchmarks/audit_verify.py). The store anchors each check on the newest
     event verified before and walks the whole chain again whenever that event
     changed; the whole chain is also walked every ``full_every`` seconds, so a
