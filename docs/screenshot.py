@@ -77,7 +77,22 @@ def main(argv: list[str] | None = None) -> int:
                 worklist=load_worklist(sim.worklist_path),
             )
             ingest_paths(ingestor, sim.paths[: args.upto])
-            store.set_status({"watcher": "watching", "queue": 0, "pending": 0, "last_error": None})
+            # What a running monitor's heartbeat says mid-run (asnmon.heartbeat keys): the
+            # tile then reads as it does at 3 a.m., with the run's own pace.
+            now = time.time()
+            store.set_status(
+                {
+                    "watcher": "watching",
+                    "queue": 0,
+                    "pending": 0,
+                    "last_error": None,
+                    "updated": now,
+                    "heartbeat_every": 10.0,
+                    "median_interval": config.injection_minutes * 60.0,
+                    "last_file_at": now - 150.0,
+                    "instrument": "acquiring",
+                }
+            )
             with serve(create_app(store, assay, refresh_ms=1000), port=0) as server:
                 driver = _driver(1920, 2300)
                 try:

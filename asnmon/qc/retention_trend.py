@@ -111,7 +111,7 @@ def rt_trend_at(points: Sequence[HistoryPoint], j: int, assay: Assay) -> RtTrend
     late = xm + (edge - ym) / shallow if shallow != 0 else None
     # Raised and kept on the window's straight line (as measured for false alarms); the
     # forecast follows a broken line where a bend is evident over a longer look back: a
-    # straight 15-point line straddling the onset read 0.01 min/injection as ~0.006, its
+    # straight 15-point line straddling the onset read 0.01 min/injection as 0.004 (median), its
     # interval missing the true rate every time (benchmarks/drift.py).
     back = points[max(0, j - LOOKBACK * n + 1) : j + 1]
     line = fit_broken_line(
