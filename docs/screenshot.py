@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -89,7 +90,14 @@ def main(argv: list[str] | None = None) -> int:
                     "updated": now,
                     "heartbeat_every": 10.0,
                     "median_interval": config.injection_minutes * 60.0,
-                    "last_file_at": now - 150.0,
+                    # the shot's last file, on the simulated run's own clock (its
+                    # startTimeStamp + the run time), as the tile and the table agree
+                    "last_file_at": (
+                        datetime.fromisoformat(config.start_time.replace("Z", "+00:00"))
+                        + timedelta(
+                            minutes=config.injection_minutes * (args.upto - 1) + config.run_minutes
+                        )
+                    ).timestamp(),
                     "instrument": "acquiring",
                 }
             )
