@@ -125,6 +125,7 @@ def _separate(
         sd[t],
         b.noise.rel,
         params.valley_depth,
+        limits=params.interference,
     )
     if found is None:
         skimmed = _skim_tail(t, p, members, extra, ref, quiet, regions, b, params, sd)
@@ -133,7 +134,7 @@ def _separate(
             return
         skew = find_profile_skew(
             members[t], *extra[t], (p.start_rt, p.end_rt), members[ref], *extra[ref], b.fwhm,
-            b.window, sd[t],
+            b.window, sd[t], limits=params.interference,
         )  # fmt: skip
         if skew is not None:
             peaks[t] = replace(p, interference=skew)
@@ -181,8 +182,9 @@ def _skim_tail(
 
     def tail(s: FloatArray, base: tuple[float, float], bounds: tuple[float, float]):
         return find_tail(
-            members[t], s, base, bounds, members[ref], ref_s, ref_base, b.window, sd[t], b.noise.rel
-        )
+            members[t], s, base, bounds, members[ref], ref_s, ref_base, b.window, sd[t],
+            b.noise.rel, limits=params.interference,
+        )  # fmt: skip
 
     if tail(*extra[t], (p.start_rt, p.end_rt)) is None:
         return None
