@@ -36,6 +36,7 @@ from dataclasses import replace
 import numpy as np
 
 from asnmon.assay import Integration
+from asnmon.integrate.baseline import baseline_offset
 from asnmon.integrate.boundaries import DETECTION_SN, Bounds, find_bounds
 from asnmon.integrate.interference import find_interference, find_profile_skew, find_tail
 from asnmon.integrate.member import measure
@@ -301,6 +302,14 @@ def integrate_group(
         for t, p in peaks.items():
             if p is not None and t != ref:
                 peaks[t] = _shape(p, members[t], *extra[t], ref_peak, members[ref], *extra[ref])
+        for t, p in peaks.items():  # the analyte's baseline against the IS's
+            if p is not None and roles.get(t) is Role.ANALYTE_QUANT and p.interference is None:
+                doubt = baseline_offset(
+                    members[t], extra[t][1], members[ref], extra[ref][1],
+                    (max(p.start_rt, ref_peak.start_rt), min(p.end_rt, ref_peak.end_rt)), p.area,
+                    (sd[t], sd[ref], b.noise.rel),
+                )  # fmt: skip
+                peaks[t] = replace(p, baseline_doubt=doubt)
     truncations = tuple(
         Truncation(t, side, p.cut_rt or 0.0, p.cut_pct or 0.0)
         for t, p in peaks.items()
