@@ -62,10 +62,10 @@ def test_a_baseline_set_too_high_on_the_analyte_shows_as_its_offset(seed: int) -
     m = (bounds[0] <= RT) & (bounds[1] >= RT)
     area = float(np.trapezoid(an.intensity[m] - 300.0, RT[m]))
     noise = (30.0, 30.0, 0.03)
-    right = baseline_offset(an, (300.0, 0.0), is_, (500.0, 0.0), bounds, area, noise)
+    right = baseline_offset(an, (300.0, 0.0), is_, (500.0, 0.0), bounds, area, noise, "is")
     assert right is not None and abs(right.offset_pct) < 1.5 and right.t < 2.0
     # 600 counts too high over 0.4 min: 240 counts x min of an area of ~2,000 -> -12 %
-    wrong = baseline_offset(an, (900.0, 0.0), is_, (500.0, 0.0), bounds, area, noise)
+    wrong = baseline_offset(an, (900.0, 0.0), is_, (500.0, 0.0), bounds, area, noise, "is")
     assert wrong is not None and wrong.t > 5.0
     assert wrong.offset_pct == pytest.approx(-100.0 * 600.0 * 0.4 / area, rel=0.15)
     # the scale between the two profiles does not care: it is the ratio either way
@@ -83,6 +83,7 @@ def test_baselines_that_disagree_are_said_with_numbers(tmp_path: Path, assay: As
     assert abs(flag.details["offset_pct"]) >= assay.integration.baseline_offset_pct
     assert flag.details["t"] >= assay.integration.baseline_offset_t
     assert "%" in flag.message and "standard errors" in flag.message
+    assert flag.details["reference"] == assay.is_quant.id
     # a stricter lab limit above the offset found: not said
     strict = replace(
         assay,

@@ -30,6 +30,7 @@ def baseline_offset(
     bounds: tuple[float, float],
     area: float,
     noise: tuple[float, float, float],
+    reference: str,
 ) -> BaselineDoubt | None:
     """The member's baseline offset against its reference's, as % of its area (None: no fit).
 
@@ -71,6 +72,6 @@ def baseline_offset(
     return BaselineDoubt(
         offset_pct=pct,
         t=abs(c) / se if se > 0 else float("inf"),
-        reference=ref_trace.id,
+        reference=reference,
         profile_ratio=rho,
     )

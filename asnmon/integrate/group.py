@@ -307,7 +307,7 @@ def integrate_group(
                 doubt = baseline_offset(
                     members[t], extra[t][1], members[ref], extra[ref][1],
                     (max(p.start_rt, ref_peak.start_rt), min(p.end_rt, ref_peak.end_rt)), p.area,
-                    (sd[t], sd[ref], b.noise.rel),
+                    (sd[t], sd[ref], b.noise.rel), ref,
                 )  # fmt: skip
                 peaks[t] = replace(p, baseline_doubt=doubt)
     truncations = tuple(
