@@ -150,7 +150,7 @@ class Integration:
     baseline_offset_pct: float = _f(
         3.0,
         source="asnmon (benchmarks/accuracy.py, 40 seeds x 4 levels per scenario): at 3 % "
-        "and 2 SE no file of the base, spiky or low-points rows is flagged and 5 of the 7 "
+        "and 2 SE no file of the base, spiky or low-points rows is flagged and 4 of the 7 "
         "drift files off by > 5 % that no flag named are",
         help="the analyte's constant offset against its IS's profile, % of its area, "
         "that means their baselines disagree (BASELINE_UNCERTAIN)",
