@@ -57,6 +57,8 @@ def _one_writer(
     @functools.wraps(method)
     def wrapper(self: RunIngestor, *args: P.args, **kwargs: P.kwargs) -> R:
         with run_lock(self.store.path, self.run.run_id):
+            if self._stale:  # a write failed and memory could not be rebuilt then
+                self.forget_uncommitted()
             absorb_edits(self)
             return method(self, *args, **kwargs)
 
@@ -105,6 +107,7 @@ class RunIngestor(RunQC):
     _backfilled: set[int] = field(default_factory=set)
     _rt_trend: tuple[HistoryPoint, Flag] | None = None  # where RT_TREND was raised, last text
     _edit_seq: int = 0  # the newest reviewer's edit this memory includes
+    _stale: bool = False  # memory may be ahead of the database: rebuild before the next file
 
     def __post_init__(self) -> None:
         # A run named after a folder the OS gave in bytes that are not UTF-8: keyed in
@@ -212,6 +215,21 @@ class RunIngestor(RunQC):
                 )
             )
         self._last_evaluation = None
+
+    def forget_uncommitted(self) -> None:
+        """After a failed write (a group commit rolled back): memory as the database has it.
+
+        What the run remembered of files, curves and flags written in the failed
+        transaction is gone with it; the files are ingested again from scratch.
+        """
+        self._stale = True
+        self._calibration_id = None  # looked up by version again (the curve may be gone)
+        self._acquired = {}
+        self._drift_flag = None
+        self._backfilled = set()
+        self._rt_trend = None
+        self.restore()
+        self._stale = False
 
     def acquisition_order(self, sample: Sample) -> int:
         """The number the table shows: the worklist position (see ``HistoryPoint.order``)."""
