@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from asnmon.store import STORE_FAILURES, Store
 from asnmon.worklist import Worklist
 
 log = logging.getLogger("asnmon.pipeline")
+_FILE_FAILURES: tuple[type[Exception], ...] = (AsnmonError, *STORE_FAILURES)
 
 
 def order_paths(paths: Iterable[Path], worklist: Worklist | None) -> list[Path]:
@@ -90,9 +92,10 @@ def _ingest_one(ingestor: RunIngestor, path: Path) -> IngestReport:
     """One file in its own transaction: its failure is reported, not raised."""
     try:
         return ingestor.ingest(path)
-    except AsnmonError as err:  # e.g. StoreError: report it, keep going
+    except _FILE_FAILURES as err:  # a failed commit is DuckDB's own error
         log.error("%s: %s", path, err)
-        ingestor.forget_uncommitted()
+        with contextlib.suppress(*STORE_FAILURES):  # else rebuilt before the next file
+            ingestor.forget_uncommitted()
         return IngestReport(path, stored=False, message=str(err))
 
 

@@ -22,7 +22,7 @@ from asnmon.errors import ReadError
 from asnmon.mzml import DEFAULT_LIMITS, ReadLimits, file_sha256
 from asnmon.names import printable, to_db
 from asnmon.pipeline.process import process_file
-from asnmon.pipeline.run_qc import RunQC, _Entry
+from asnmon.pipeline.run_qc import RunQC, _Entry, _parse_time
 from asnmon.qc import (
     RunEvaluation,
     error_flag,
@@ -386,6 +386,8 @@ class RunIngestor(RunQC):
             calibration_id=known,
         )
         duplicate = copy_of is not None
+        started = outcome.meta.started_at  # the live forecast's pace: no query per file
+        self._acquired[injection_id] = _parse_time(printable(started) if started else None)
         self._remember(
             path.name,
             StoredFile(injection_id, version, error, outcome.sha256, str(path), duplicate),

@@ -137,4 +137,5 @@ class GroupMixin:
                 with contextlib.suppress(duckdb.Error):
                     self._con.rollback()
         finally:
+            self._pending.end()
             self._lock.release()

@@ -11,6 +11,7 @@ from asnmon.records import Calibration, Flag, Outcome, Result
 from asnmon.store._sql import (
     CHANGE_COLUMNS,
     FLAG_COLUMNS,
+    INJECTION_COLUMNS,
     PEAK_COLUMNS,
     RESULT_COLUMNS,
     _blob,
@@ -28,6 +29,8 @@ from asnmon.store._sql import (
 )
 from asnmon.store.base import StoreBase
 from asnmon.store.rows import QUANT_CODES, RunInfo
+
+GROUP_IDS = 32  # injection ids drawn at once inside a group commit (asnmon.store.group)
 
 
 class Writes(StoreBase):
@@ -73,6 +76,7 @@ class Writes(StoreBase):
         knows it (else it is looked up from the result's calibration version).
         """
         s = outcome.sample
+        grouped = self._own_group() is not None
         # Only an update of an earlier version reads or changes rows held back.
         with self._tx(flush=supersedes is not None) as con:
             if supersedes is not None:
@@ -88,46 +92,42 @@ class Writes(StoreBase):
                     [_now(), supersedes],
                 )
             now = _now()
-            row = con.execute(
-                "INSERT INTO injections (run_id, position, file, path, sha256, version, "
-                "sample_id, sample_type, level, nominal, matrix, dilution, normalizer, "
-                "normalizer_unit, volume_ul, group_name, in_worklist, acquired_at, "
-                "acquired_order, ingested_at, mzml_run_id, instrument, polarity, error, notes, "
-                "is_pct) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "RETURNING injection_id",
+            held = self._pending
+            injection_id = held.next_id(con, "seq_injection", GROUP_IDS if grouped else 1)
+            held.add(
+                INJECTION_COLUMNS,
                 [
-                    run_id,
-                    position,
-                    to_db(outcome.path.name),
-                    to_db(str(outcome.path)),
-                    outcome.sha256,
-                    version,
-                    _text(s.sample_id),
-                    s.sample_type.value,
-                    _text(s.level),
-                    s.nominal,
-                    _text(s.matrix),
-                    s.dilution,
-                    s.normalizer,
-                    _text(s.normalizer_unit),
-                    s.volume_ul,
-                    _text(s.group),
-                    s.in_worklist,
-                    _text(outcome.meta.started_at),
-                    outcome.acquired_order,
-                    now,
-                    _text(outcome.meta.run_id),
-                    _text(outcome.meta.instrument),
-                    _text(outcome.meta.polarity),
-                    _text(outcome.error),
-                    "\n".join(printable(n) for n in outcome.notes) or None,
-                    outcome.is_pct,
+                    [
+                        injection_id,
+                        run_id,
+                        position,
+                        to_db(outcome.path.name),
+                        to_db(str(outcome.path)),
+                        outcome.sha256,
+                        version,
+                        _text(s.sample_id),
+                        s.sample_type.value,
+                        _text(s.level),
+                        s.nominal,
+                        _text(s.matrix),
+                        s.dilution,
+                        s.normalizer,
+                        _text(s.normalizer_unit),
+                        s.volume_ul,
+                        _text(s.group),
+                        s.in_worklist,
+                        _text(outcome.meta.started_at),
+                        outcome.acquired_order,
+                        now,
+                        _text(outcome.meta.run_id),
+                        _text(outcome.meta.instrument),
+                        _text(outcome.meta.polarity),
+                        _text(outcome.error),
+                        "\n".join(printable(n) for n in outcome.notes) or None,
+                        outcome.is_pct,
+                    ]
                 ],
-            ).fetchone()
-            if row is None:
-                raise StoreError("the database returned no id for the new injection")
-            injection_id = int(row[0])
+            )
             cal_id = calibration_id
             if cal_id is None and outcome.result.calibration_version is not None:
                 found = con.execute(
@@ -135,9 +135,8 @@ class Writes(StoreBase):
                     [run_id, outcome.result.calibration_version],
                 ).fetchone()
                 cal_id = found[0] if found else None
-            # The rest as rows held back: written with this transaction's commit, or in a
-            # group commit with the other injections' (one INSERT per table).
-            held = self._pending
+            # Rows held back: written with this transaction's commit, or in a group
+            # commit with the other injections' (one INSERT per table).
             held.add(PEAK_COLUMNS, _peak_rows(injection_id, outcome.peaks, outcome.roles))
             held.add(
                 "traces",
