@@ -3,6 +3,7 @@ and still every committed result kept once, a failed group stored file by file."
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -10,8 +11,10 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import wait_for
@@ -224,3 +227,36 @@ def test_kill_9_mid_batch_keeps_every_committed_group_and_a_rerun_the_rest(
             continue
         assert again[name][:2] == expected[name][:2], name  # status and concentration
         assert again[name][-4:] == expected[name][-4:], name  # peaks, traces, one result
+
+
+def test_a_monitor_started_on_a_full_folder_stores_its_backlog_in_groups(
+    make_monitor: Callable[..., tuple[Any, Any]],
+    sim: SimulatedRun,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The restart's reconciliation scan is a backlog: grouped, each file once and whole,
+    one line each; a file arriving alone afterwards is committed on its own."""
+    caplog.set_level(logging.INFO, logger="asnmon.monitor")
+    files = _mzml(sim)
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for src in files[:-1]:
+        shutil.copyfile(src, folder / src.name)
+    monitor, lines = make_monitor(folder)
+    assert wait_for(lambda: monitor.idle() and _count(monitor) == len(files) - 1, 120)
+    grouped = [r for r in caplog.records if "stored in one transaction" in r.getMessage()]
+    assert grouped, "the backlog was stored file by file"
+    shutil.copyfile(files[-1], folder / files[-1].name)
+    assert wait_for(lambda: _count(monitor) == len(files), 30)
+    monitor.stop()
+    stored = _stored(Path(monitor.store.path))
+    assert set(stored) - {"(run)"} == {p.name for p in files}
+    assert all(v[-2:] == (1, 1) for k, v in stored.items() if k != "(run)")
+    for p in files:
+        assert len(lines.having(p.name)) == 1, (p.name, lines.having(p.name))
+
+
+def _count(monitor: Any) -> int:
+    rows = monitor.store.reader().execute("SELECT count(*) FROM injections").fetchall()
+    return int(rows[0][0])
