@@ -320,19 +320,20 @@ class RunIngestor(RunQC):
         notes = list(outcome.notes)
         flags = list(outcome.flags)
         original = reinjection_of(path, self.worklist)
-        if not sample.in_worklist:
+        if not sample.in_worklist and original is not None:
+            notes.append(
+                f"not in the worklist: re-injection of {original.sample_id} (worklist "
+                f"position {original.position}), judged as it ({sample.sample_type.value}"
+                + (f" {sample.level}" if sample.level else "")
+                + ")"
+            )
+        elif not sample.in_worklist:
             notes.append(
                 "not in the worklist: "
                 + (
                     f"named by the file-name convention ({sample.sample_type.value})"
                     if sample.sample_type is not SampleType.SAMPLE or self.worklist is None
                     else "processed as an unknown sample"
-                )
-                + (
-                    f"; re-injection of {original.sample_id} (worklist position "
-                    f"{original.position})"
-                    if original is not None
-                    else ""
                 )
             )
         previous = self._files.get(path.name)
