@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import duckdb
 import polars as pl
@@ -21,7 +21,7 @@ from asnmon.store._sql import (
     _Transaction,
     one_line,
 )
-from asnmon.store.connection import connect
+from asnmon.store.connection import FetchedCursor, connect
 from asnmon.store.schema import MIGRATIONS
 
 # DuckDB caches table blocks up to its memory limit (80 % of RAM by default), so a
@@ -57,12 +57,16 @@ class StoreBase:
         self.close()
 
     def reader(self) -> duckdb.DuckDBPyConnection:
-        """This thread's own cursor: DuckDB connections are not shared across threads."""
+        """This thread's own cursor: DuckDB connections are not shared across threads.
+
+        Each result is fetched whole at once (``FetchedCursor``): a half-read one
+        would hold its transaction open and block every checkpoint.
+        """
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = self._con.cursor()
+            cur = FetchedCursor(self._con.cursor())
             self._local.cursor = cur
-        return cur
+        return cast(duckdb.DuckDBPyConnection, cur)  # the read part of its interface
 
     def schema_version(self) -> int:
         cur = self.reader()
