@@ -564,8 +564,12 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[alerts]\nwebhook = "{webhook}"\nbatch_seconds = 0.2\n', "utf-8")
     holder = hold_database(db)
+    with socket.socket() as probe:  # a free port for the dashboard (and, first, its /healthz)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "asnmon.cli", "run", "--watch", str(folder), "--db", str(db)]
-    argv += ["--settings", str(settings), "--no-dashboard", "--settle", str(MONITOR_SETTLE)]
+    argv += ["--settings", str(settings), "--port", str(port), "--settle", str(MONITOR_SETTLE)]
     proc = subprocess.Popen(
         argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -581,6 +585,15 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
         assert wait_for(problem, 30), out
         assert "retries" in problem()[0]
         assert wait_for(lambda: alerted(said), 15), _Posts.received
+        # A supervisor asking meanwhile learns why nothing is ingested: 503 JSON, and the
+        # status file beside the database says the same (before this: no answer at all).
+        waiting = f"database locked by process {holder.pid}, waiting"
+        assert wait_for(lambda: any("healthz answers 503" in x for x in out), 30), out
+        code, body = healthz(url)
+        assert code == 503 and body["ok"] is False and body["waiting"] == waiting
+        assert body["database"] is False and said in body["database_problem"]
+        status = db.with_name("live.status.json")
+        assert json.loads(status.read_text("utf-8"))["monitor"]["waiting"] == waiting
         time.sleep(1.0)
         assert proc.poll() is None  # waiting, not ended
         assert not any("watching" in x for x in out)  # nothing started without its database
@@ -589,6 +602,9 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
         assert holder.wait(30) == 0
         assert wait_for(lambda: any("DATABASE BACK" in x for x in out), 40), out
         assert wait_for(lambda: all(any(n in x for x in out) for n in names), 40), out
+        assert wait_for(lambda: any("dashboard:" in x for x in out), 30), out
+        assert wait_for(lambda: healthz(url)[0] == 200, 30)  # the real dashboard took the port
+        assert "waiting" not in json.loads(status.read_text("utf-8"))["monitor"]
     finally:
         if holder.stdin is not None and not holder.stdin.closed:
             holder.stdin.close()
