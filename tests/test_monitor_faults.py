@@ -158,8 +158,16 @@ def test_disk_full_is_a_database_problem_then_everything_is_stored_once(
     shutil.copyfile(sim.worklist_path, folder / "worklist.csv")
     with small_filesystem(tmp_path / "small", "40m") as fs:
         db = fs / "monitor.duckdb"
+        status_file = tmp_path / "monitor.status.json"  # on a disk with room
         monitor, lines = make_monitor(
-            folder, db=str(db), dashboard=True, port=0, webhook=webhook, batch_seconds=0.2
+            folder,
+            db=str(db),
+            dashboard=True,
+            port=0,
+            webhook=webhook,
+            batch_seconds=0.2,
+            status_file=str(status_file),
+            heartbeat_every=0.5,
         )
         assert monitor.dashboard_url is not None
         first = copy_in(sim.paths[:4], folder)
@@ -172,6 +180,14 @@ def test_disk_full_is_a_database_problem_then_everything_is_stored_once(
         assert "No space left" in body["database_problem"]
         assert any(p.startswith("DATABASE PROBLEM") for p in body["problems"])
         assert wait_for(lambda: alerted("DATABASE PROBLEM"), 10)
+        began = time.time()
+
+        def file_says_problem() -> bool:  # rewritten on its timer while the database fails
+            doc = json.loads(status_file.read_text("utf-8"))
+            problems = doc["monitor"].get("problems", [])
+            return doc["written_epoch"] > began and any("DATABASE PROBLEM" in x for x in problems)
+
+        assert wait_for(file_says_problem, 10)
         time.sleep(2.0)  # several retries while the disk stays full
         assert monitor.health()["database_failures"] >= 2
         assert monitor.health()["worker"] == "alive"
