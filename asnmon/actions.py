@@ -18,7 +18,11 @@ cannot know every vendor's API, so it offers two plain hand-offs:
   (``report(ok=False, ...)``: alert and banner), never raised: the monitor goes on.
 
 Tested with a script that "pauses a sequence" by writing a file
-(tests/test_actions.py); not with any vendor's control software.
+(tests/helpers_actions/pause_sequence.py): on an injection's FAIL, a failing,
+hanging or missing command (tests/test_monitor_status.py), and on a run called
+early as RUN_FAIL, the script reading the verdict from the status file, and a
+hook hanging while the whole run is ingested (tests/test_actions.py); not with
+any vendor's control software.
 """
 
 from __future__ import annotations

@@ -411,3 +411,76 @@ def injection_pace(times: Sequence[datetime | None], n: int = PACE_N) -> Pace | 
     if not gaps:
         return None
     return Pace(known[-1], timedelta(seconds=float(np.median(gaps))), len(gaps))
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenLine:
+    """Flat at ``level`` until ``onset``, then ``slope`` per injection (``fit_broken_line``)."""
+
+    onset: float
+    level: float
+    slope: float
+    slope_low: float  # confidence interval over every onset the data do not rule out
+    slope_high: float
+    n: int
+    plausible: tuple[tuple[float, float, float], ...]  # (onset, level, slope) not ruled out
+    bent: bool  # a straight line through all the points is ruled out (the trend began in view)
+
+    def at(self, x: float) -> float:
+        return self.level + self.slope * max(x - self.onset, 0.0)
+
+
+def fit_broken_line(
+    xs: Sequence[float], ys: Sequence[float], confidence: float = 0.95, min_flat: int = 3
+) -> BrokenLine | None:
+    """Least-squares broken line with a free level and onset (a trend that began in view).
+
+    Onsets are tried at and between the points, from the first to the third-last;
+    one with fewer than ``min_flat`` points before it is a straight line through
+    all of them (the trend began before the first). The interval of the slope
+    spans every onset whose fit is not worse than the best by more than the
+    chi-square quantile (profile likelihood), as for the IS forecast. None with
+    fewer than 5 points.
+    """
+    x = np.asarray(xs, dtype=np.float64)
+    y = np.asarray(ys, dtype=np.float64)
+    if x.size < 5 or np.ptp(x) == 0:
+        return None
+    fits: list[tuple[float, float, float, float, float]] = []  # onset, level, slope, ss, sxx
+    for t0 in np.unique(np.concatenate([x[:-2], x[:-2] + 0.5])):
+        flat = int(np.sum(x <= t0))
+        if flat < min_flat:
+            if t0 != x[0]:
+                continue
+            u = x - x[0]  # a straight line: "onset" at the first point, level free
+        else:
+            u = np.maximum(x - t0, 0.0)
+        du = u - u.mean()
+        sxx = float(du @ du)
+        if sxx == 0:
+            continue
+        b = float(du @ (y - y.mean())) / sxx
+        a = float(y.mean() - b * u.mean())
+        ss = float(np.sum((y - a - b * u) ** 2))
+        fits.append((float(x[0]) if flat < min_flat else float(t0), a, b, ss, sxx))
+    if not fits:
+        return None
+    best = min(fits, key=lambda f: f[3])
+    dof = max(x.size - 3, 1)
+    s2 = max(best[3] / dof, 1e-12)
+    chi = float(stats.chi2.ppf(confidence, 1))
+    tq = float(stats.t.ppf(0.5 + confidence / 2, dof))
+    plausible = [f for f in fits if (f[3] - best[3]) / s2 <= chi]
+    low = min(f[2] - tq * math.sqrt(s2 / f[4]) for f in plausible)
+    high = max(f[2] + tq * math.sqrt(s2 / f[4]) for f in plausible)
+    straight = next((f for f in fits if f[0] == float(x[0])), None)
+    return BrokenLine(
+        best[0],
+        best[1],
+        best[2],
+        low,
+        high,
+        int(x.size),
+        tuple((f[0], f[1], f[2]) for f in plausible),
+        straight is None or (straight[3] - best[3]) / s2 > chi,
+    )

@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -44,6 +44,7 @@ from asnmon.alerts import (
 from asnmon.assay import Assay
 from asnmon.dbguard import DatabaseGuard, open_waiting
 from asnmon.errors import AsnmonError
+from asnmon.monitor_backlog import MonitorBacklog, _Stop
 from asnmon.monitor_chores import IDENTITY_EVERY, MonitorChores, backup_request_path
 from asnmon.monitor_health import MonitorHealth
 from asnmon.monitor_status import MonitorStatus
@@ -97,12 +98,7 @@ def format_line(report: IngestReport) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Stop:
-    pass
-
-
-class Monitor(MonitorChores, MonitorHealth):
+class Monitor(MonitorBacklog, MonitorChores, MonitorHealth):
     """Everything ``asnmon run`` does, startable and stoppable from tests."""
 
     def __init__(
@@ -383,10 +379,14 @@ class Monitor(MonitorChores, MonitorHealth):
                 if isinstance(item, _Stop):
                     self._finish()
                     return
-                self._doing = f"handling {item.kind} {item.path.name}"
-                self._current = item
-                self._handle_safely(item)
-                self._current = None
+                backlog = self._backlog(item)
+                if backlog:  # files were waiting: one transaction for them all
+                    self._handle_backlog([item, *backlog])
+                else:
+                    self._doing = f"handling {item.kind} {item.path.name}"
+                    self._current = item
+                    self._handle_safely(item)
+                    self._current = None
                 self._beat_busy()  # the queue may not run dry for a long catch-up
                 self._checkpoint_busy()
             finally:
@@ -486,7 +486,7 @@ class Monitor(MonitorChores, MonitorHealth):
         elif kind in ("not_a_file", "events_lost"):
             self._announce(kind.upper(), event.message)
 
-    def _ingest(self, path: Path) -> None:
+    def _ingest(self, path: Path, say: Callable[[str], None] | None = None) -> None:
         self._incomplete.discard(path)
         run_dir = self.runs.run_dir(path)
         ingestor, entry = self.runs.ingestor(path)
@@ -494,16 +494,18 @@ class Monitor(MonitorChores, MonitorHealth):
             self.runs.hold(run_dir, path)
             return
         for earlier in self.runs.take_released(run_dir):  # held on the worklist, first in
-            self._ingest_one(ingestor, earlier)
-        self._ingest_one(ingestor, path)
+            self._ingest_one(ingestor, earlier, say)
+        self._ingest_one(ingestor, path, say)
 
-    def _ingest_one(self, ingestor: Any, path: Path) -> None:
+    def _ingest_one(
+        self, ingestor: Any, path: Path, say: Callable[[str], None] | None = None
+    ) -> None:
         report = ingestor.ingest(path)
         if report.stored:
             self._last_injection = path.name
             self._unflushed = True
             self.beacon.stored(ingestor.run.run_id)
-        self.out(format_line(report))
+        (say or self.out)(format_line(report))
 
     def _record_failure(self, path: Path, code: str, message: str) -> None:
         """INCOMPLETE / CONVERT_ERROR become data like any result, then the run goes on."""

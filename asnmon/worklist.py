@@ -345,13 +345,36 @@ def reinjection_of(name: str | Path, worklist: Worklist | None) -> Sample | None
 
 
 def resolve_sample(name: str | Path, worklist: Worklist | None, assay: Assay) -> Sample:
-    """The worklist row for a file, else the file-name convention (``in_worklist`` False)."""
+    """The worklist row for a file; a re-injection as its original; else the file-name
+    convention (``in_worklist`` False).
+
+    A re-injection (``reinjection_of``) takes its original's type, level, nominal,
+    matrix and dilution, under its own name and with no position: a re-injected
+    ``QC-M-01`` is a QC-M in the table, the QC tally and the verdict alike (the
+    convention would read it as an unknown sample), and a re-injected 1:10 dilution
+    keeps its factor. Not its pairing group: the pair is the worklist's two rows.
+    """
     if worklist is not None:
         found = worklist.lookup(name)
         if found is not None:
-            if found.nominal is None and found.level:
-                nominal = assay.nominal(found.level)
-                if nominal is not None:
-                    return replace(found, nominal=nominal)
-            return found
+            return _with_nominal(found, assay)
+        original = reinjection_of(name, worklist)
+        if original is not None:
+            key = file_key(name)
+            return replace(
+                _with_nominal(original, assay),
+                file=key,
+                sample_id=key,
+                position=None,
+                group=None,
+                in_worklist=False,
+            )
     return sample_from_name(name, assay)
+
+
+def _with_nominal(sample: Sample, assay: Assay) -> Sample:
+    if sample.nominal is None and sample.level:
+        nominal = assay.nominal(sample.level)
+        if nominal is not None:
+            return replace(sample, nominal=nominal)
+    return sample

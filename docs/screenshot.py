@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -77,7 +78,29 @@ def main(argv: list[str] | None = None) -> int:
                 worklist=load_worklist(sim.worklist_path),
             )
             ingest_paths(ingestor, sim.paths[: args.upto])
-            store.set_status({"watcher": "watching", "queue": 0, "pending": 0, "last_error": None})
+            # What a running monitor's heartbeat says mid-run (asnmon.heartbeat keys): the
+            # tile then reads as it does at 3 a.m., with the run's own pace.
+            now = time.time()
+            store.set_status(
+                {
+                    "watcher": "watching",
+                    "queue": 0,
+                    "pending": 0,
+                    "last_error": None,
+                    "updated": now,
+                    "heartbeat_every": 10.0,
+                    "median_interval": config.injection_minutes * 60.0,
+                    # the shot's last file, on the simulated run's own clock (its
+                    # startTimeStamp + the run time), as the tile and the table agree
+                    "last_file_at": (
+                        datetime.fromisoformat(config.start_time.replace("Z", "+00:00"))
+                        + timedelta(
+                            minutes=config.injection_minutes * (args.upto - 1) + config.run_minutes
+                        )
+                    ).timestamp(),
+                    "instrument": "acquiring",
+                }
+            )
             with serve(create_app(store, assay, refresh_ms=1000), port=0) as server:
                 driver = _driver(1920, 2300)
                 try:

@@ -178,3 +178,19 @@ def test_incremental_detector_matches_the_batch_one(seed: int) -> None:
         det.push(o, float(x))
     assert det.episodes == cusum_episodes(order, log_is)
     assert det.episodes and det.episodes[0].level == pytest.approx(math.log(1.5e5), abs=0.03)
+
+
+def test_broken_line_recovers_onset_level_and_slope_and_knows_a_straight_line() -> None:
+    from asnmon.drift import fit_broken_line
+
+    x = np.arange(1.0, 41.0)
+    y = 3.2 + 0.01 * np.maximum(x - 25, 0)
+    rng = np.random.default_rng(0)
+    exact = fit_broken_line(x, y)
+    assert exact is not None and exact.bent
+    assert (exact.onset, exact.level, exact.slope) == pytest.approx((25, 3.2, 0.01), abs=1e-9)
+    noisy = fit_broken_line(x, y + rng.normal(0, 0.005, x.size))
+    assert noisy is not None and noisy.bent and noisy.slope_low <= 0.01 <= noisy.slope_high
+    line = fit_broken_line(x, 3.0 + 0.004 * x + rng.normal(0, 0.005, x.size))
+    assert line is not None and not line.bent  # no bend the data stand behind
+    assert line.slope_low <= 0.004 <= line.slope_high

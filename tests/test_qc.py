@@ -724,3 +724,23 @@ def test_rt_trend_silent_on_clean_runs(assay: Assay) -> None:
     for seed in range(3):
         run = rt_run(0.0, seed=seed, n=200, jitter=0.01)
         assert not any(evaluate_rt_trend(run[:i], assay) for i in range(9, 201))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rt_trend_forecast_follows_a_trend_that_began_inside_its_window(
+    assay: Assay, seed: int
+) -> None:
+    """+0.01 min per injection from injection 30 (tolerance crossed at 40): when RT_TREND
+    is raised, its 15 points straddle the onset. The forecast's rate interval holds the
+    true rate and its crossing is within 2 injections of 40 (a straight line over the
+    window read a median 0.004 and forecast 52)."""
+    from asnmon.qc import rt_points, rt_trend_at, rt_trend_raised_at
+
+    run = rt_run(0.01, seed=seed, n=45, start=30, jitter=0.01)
+    pts = rt_points(run, assay)
+    j = next(j for j in range(len(pts)) if pts[j].order >= 30 and rt_trend_raised_at(pts, j, assay))
+    trend = rt_trend_at(pts, j, assay)
+    assert trend is not None and pts[j].order < 40
+    assert trend.rate_low <= 0.01 <= trend.rate_high, (trend.rate_low, trend.rate_high)
+    assert abs(trend.crossing - 40) <= 2, trend.crossing
+    assert trend.crossing_late is not None and trend.crossing_late >= 40

@@ -42,6 +42,13 @@ def register(sub: Subcommands) -> None:
         metavar="R1,R2",
         help="runs forming the Westgard guide set (default: every other run in the database)",
     )
+    p.add_argument(
+        "--group",
+        type=int,
+        metavar="N",
+        help="files stored per database transaction (default 32, or 1 s of files; 1: each "
+        "file on its own). A kill loses at most the group in hand; running again stores it",
+    )
     p.set_defaults(func=cmd_ingest)
 
 
@@ -94,7 +101,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         def tick(report: IngestReport) -> None:
             bar.update(1)
 
-        reports = ingest_paths(ingestor, files, tick)
+        if args.group is not None:
+            reports = ingest_paths(ingestor, files, tick, group=max(args.group, 1))
+        else:
+            reports = ingest_paths(ingestor, files, tick)
         bar.close()
         print_summary(store, name, reports)
     return 0

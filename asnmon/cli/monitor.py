@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asnmon.cli.common import Subcommands
+
+if TYPE_CHECKING:
+    from asnmon.settings import Settings
 
 
 def register(sub: Subcommands) -> None:
@@ -59,6 +63,23 @@ def register(sub: Subcommands) -> None:
         default=None,
         help="watch sub-folders too (each sub-folder is its own run)",
     )
+    p.add_argument(
+        "--stall-factor",
+        type=float,
+        metavar="K",
+        help="raise INSTRUMENT STALLED when no new file has come for K x the run's median "
+        "injection interval (or past the worklist's expected end); default 3 ([run] "
+        "stall_factor). Raise it (e.g. 5) for a worklist with long unlisted pauses "
+        "(re-equilibration, extra blanks); lower it (down to 1.5) to hear sooner. 1.5-50",
+    )
+    p.add_argument(
+        "--heartbeat-every",
+        type=float,
+        metavar="S",
+        help="seconds between the monitor's status writes (database and status file); a "
+        "status older than 3 beats reads 'monitor not running'. Default 10 ([run] "
+        "heartbeat_every). Raise it only for a slow network share holding the database. 1-300",
+    )
     p.add_argument("--no-dashboard", action="store_true", help="headless: no dashboard")
     p.add_argument(
         "--host",
@@ -100,12 +121,11 @@ def register(sub: Subcommands) -> None:
     p.set_defaults(func=cmd_check)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from asnmon.assay import load_assay
-    from asnmon.monitor import Monitor
+def run_settings(args: argparse.Namespace) -> Settings:
+    """The settings file, then the environment, then these options (each one checked)."""
     from asnmon.settings import load_settings
 
-    settings = load_settings(args.settings).with_overrides(
+    return load_settings(args.settings).with_overrides(
         folder=args.watch,
         assay=args.assay,
         worklist=args.worklist,
@@ -118,7 +138,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         port=args.port,
         insecure=args.insecure,
         dashboard=False if args.no_dashboard else None,
+        stall_factor=args.stall_factor,
+        heartbeat_every=args.heartbeat_every,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from asnmon.assay import load_assay
+    from asnmon.monitor import Monitor
+
+    settings = run_settings(args)
     from asnmon.logs import setup_logging
     from asnmon.preflight import format_checklist, has_fatal, run_checks
 

@@ -22,7 +22,7 @@ from asnmon.errors import ReadError
 from asnmon.mzml import DEFAULT_LIMITS, ReadLimits, file_sha256
 from asnmon.names import printable, to_db
 from asnmon.pipeline.process import process_file
-from asnmon.pipeline.run_qc import RunQC, _Entry
+from asnmon.pipeline.run_qc import RunQC, _Entry, _parse_time
 from asnmon.qc import (
     RunEvaluation,
     error_flag,
@@ -57,6 +57,8 @@ def _one_writer(
     @functools.wraps(method)
     def wrapper(self: RunIngestor, *args: P.args, **kwargs: P.kwargs) -> R:
         with run_lock(self.store.path, self.run.run_id):
+            if self._stale:  # a write failed and memory could not be rebuilt then
+                self.forget_uncommitted()
             absorb_edits(self)
             return method(self, *args, **kwargs)
 
@@ -105,6 +107,7 @@ class RunIngestor(RunQC):
     _backfilled: set[int] = field(default_factory=set)
     _rt_trend: tuple[HistoryPoint, Flag] | None = None  # where RT_TREND was raised, last text
     _edit_seq: int = 0  # the newest reviewer's edit this memory includes
+    _stale: bool = False  # memory may be ahead of the database: rebuild before the next file
 
     def __post_init__(self) -> None:
         # A run named after a folder the OS gave in bytes that are not UTF-8: keyed in
@@ -213,6 +216,21 @@ class RunIngestor(RunQC):
             )
         self._last_evaluation = None
 
+    def forget_uncommitted(self) -> None:
+        """After a failed write (a group commit rolled back): memory as the database has it.
+
+        What the run remembered of files, curves and flags written in the failed
+        transaction is gone with it; the files are ingested again from scratch.
+        """
+        self._stale = True
+        self._calibration_id = None  # looked up by version again (the curve may be gone)
+        self._acquired = {}
+        self._drift_flag = None
+        self._backfilled = set()
+        self._rt_trend = None
+        self.restore()
+        self._stale = False
+
     def acquisition_order(self, sample: Sample) -> int:
         """The number the table shows: the worklist position (see ``HistoryPoint.order``)."""
         if sample.in_worklist and sample.position is not None:
@@ -302,19 +320,20 @@ class RunIngestor(RunQC):
         notes = list(outcome.notes)
         flags = list(outcome.flags)
         original = reinjection_of(path, self.worklist)
-        if not sample.in_worklist:
+        if not sample.in_worklist and original is not None:
+            notes.append(
+                f"not in the worklist: re-injection of {original.sample_id} (worklist "
+                f"position {original.position}), judged as it ({sample.sample_type.value}"
+                + (f" {sample.level}" if sample.level else "")
+                + ")"
+            )
+        elif not sample.in_worklist:
             notes.append(
                 "not in the worklist: "
                 + (
                     f"named by the file-name convention ({sample.sample_type.value})"
                     if sample.sample_type is not SampleType.SAMPLE or self.worklist is None
                     else "processed as an unknown sample"
-                )
-                + (
-                    f"; re-injection of {original.sample_id} (worklist position "
-                    f"{original.position})"
-                    if original is not None
-                    else ""
                 )
             )
         previous = self._files.get(path.name)
@@ -368,6 +387,8 @@ class RunIngestor(RunQC):
             calibration_id=known,
         )
         duplicate = copy_of is not None
+        started = outcome.meta.started_at  # the live forecast's pace: no query per file
+        self._acquired[injection_id] = _parse_time(printable(started) if started else None)
         self._remember(
             path.name,
             StoredFile(injection_id, version, error, outcome.sha256, str(path), duplicate),

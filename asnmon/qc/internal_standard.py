@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import operator
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,60 +59,117 @@ def is_context(points: Sequence[HistoryPoint], assay: Assay) -> IsContext:
     reference injections since the drift's onset leave the reference, and none
     enters until the episode ends, so a drifting IS is judged against its
     in-control level and a later drift never re-judges earlier injections.
+
+    Causal, so computed incrementally: the pass over a run's history is kept
+    (``_IsScan``) and a call whose points begin with the same points (the same
+    objects: records are frozen) only scans the new ones. Without that every
+    injection re-scanned the whole run, O(n) per file and O(n^2) per run.
     """
-    lim = assay.limits
-    mode = lim.is_reference
-    kinds = {
-        "cal_qc": (SampleType.CALIBRATOR, SampleType.QC),
-        "calibrators": (SampleType.CALIBRATOR,),
-    }.get(mode, IS_BEARING)
-    pts = [
-        p
-        for p in points
-        if p.sample_type in IS_BEARING and not p.error and p.is_area is not None and p.is_area > 0
-    ]
-    det = Cusum(drift_settings(assay))
-    accepted: list[tuple[int, float]] = []  # (index into pts, IS area) in the reference
-    total = 0.0
-    settled: float | None = None
-    refs: list[float | None] = []
-    ns: list[int] = []
-    pcts: list[float | None] = []
-    outs: list[bool] = []
-    for j, p in enumerate(pts):
+    points = list(points)
+    if not points:
+        return _IsScan(assay).context()
+    with _SCANS_LOCK:
+        key = (id(assay), id(points[0]))
+        scan = _SCANS.pop(key, None)
+        if scan is None or scan.assay is not assay or not scan.extends(points):
+            scan = _IsScan(assay)
+        for q in points[len(scan.raw) : -1]:  # the stable prefix becomes the kept pass
+            scan.push(q)
+        _SCANS[key] = scan
+        while len(_SCANS) > _SCANS_KEPT:
+            _SCANS.pop(next(iter(_SCANS)))
+        last = scan.copy()
+    last.push(points[-1])  # often a point being judged, not kept: on a copy
+    return last.context()
+
+
+_SCANS: dict[tuple[int, int], _IsScan] = {}  # (assay, first point) -> pass up to the last call
+_SCANS_KEPT = 8  # runs whose pass is kept (a monitor ingests a few runs at once)
+_SCANS_LOCK = threading.Lock()
+
+
+class _IsScan:
+    """``is_context``'s pass over a run, one point at a time, resumable."""
+
+    def __init__(self, assay: Assay) -> None:
+        lim = assay.limits
+        self.assay = assay
+        self.kinds = {
+            "cal_qc": (SampleType.CALIBRATOR, SampleType.QC),
+            "calibrators": (SampleType.CALIBRATOR,),
+        }.get(lim.is_reference, IS_BEARING)
+        self.raw: list[HistoryPoint] = []  # every point pushed, IS-bearing or not
+        self.det = Cusum(drift_settings(assay))
+        self.accepted: list[tuple[int, float]] = []  # (index into pts, IS area) in the reference
+        self.total = 0.0
+        self.settled: float | None = None
+        self.pts: list[HistoryPoint] = []
+        self.refs: list[float | None] = []
+        self.ns: list[int] = []
+        self.pcts: list[float | None] = []
+        self.outs: list[bool] = []
+        self.no_ref: list[int] = []  # indexes into pts judged before any reference
+
+    def extends(self, points: Sequence[HistoryPoint]) -> bool:
+        """Whether ``points`` begin with every point this pass has taken (and one more)."""
+        n = len(self.raw)
+        return len(points) > n and all(map(operator.is_, self.raw, points[:n]))
+
+    def copy(self) -> _IsScan:
+        other = copy.copy(self)
+        for name in ("raw", "accepted", "pts", "refs", "ns", "pcts", "outs", "no_ref"):
+            setattr(other, name, list(getattr(self, name)))
+        det = copy.copy(self.det)
+        det.order, det.log_is = list(det.order), list(det.log_is)
+        det.excluded, det.episodes = list(det.excluded), list(det.episodes)
+        other.det = det
+        return other
+
+    def push(self, p: HistoryPoint) -> None:
+        self.raw.append(p)
+        if p.sample_type not in IS_BEARING or p.error or p.is_area is None or p.is_area <= 0:
+            return
+        lim = self.assay.limits
+        j = len(self.pts)
+        self.pts.append(p)
         area = float(p.is_area or 0.0)
-        n = len(accepted)
-        ref = total / n if n else None
+        n = len(self.accepted)
+        ref = self.total / n if n else None
         pct = 100.0 * area / ref if ref else None
         out = pct is not None and not lim.is_low_pct <= pct <= lim.is_high_pct
-        refs.append(ref)
-        ns.append(n)
-        pcts.append(pct)
-        outs.append(out)
+        self.refs.append(ref)
+        self.ns.append(n)
+        self.pcts.append(pct)
+        self.outs.append(out)
+        if ref is None:
+            self.no_ref.append(j)
+        det = self.det
         alarms = len(det.episodes)
         det.push(p.order, math.log(area), excluded=out)
         if len(det.episodes) > alarms:  # a drift recognised: its points leave the reference
             onset = det.episodes[-1].start
-            while accepted and accepted[-1][0] >= onset:
-                total -= accepted.pop()[1]
-        if p.sample_type in kinds and not out and det.in_control:
-            accepted.append((j, area))
-            total += area
-            if settled is None and len(accepted) >= SETTLE_N:
-                settled = total / len(accepted)
-    settled_pct = tuple(
-        100.0 * float(p.is_area or 0.0) / settled if settled and r is None else None
-        for p, r in zip(pts, refs, strict=True)
-    )
-    return IsContext(
-        tuple(pts),
-        tuple(refs),
-        tuple(ns),
-        tuple(pcts),
-        tuple(outs),
-        tuple(det.episodes),
-        settled_pct,
-    )
+            while self.accepted and self.accepted[-1][0] >= onset:
+                self.total -= self.accepted.pop()[1]
+        if p.sample_type in self.kinds and not out and det.in_control:
+            self.accepted.append((j, area))
+            self.total += area
+            if self.settled is None and len(self.accepted) >= SETTLE_N:
+                self.settled = self.total / len(self.accepted)
+
+    def context(self) -> IsContext:
+        settled_pct: list[float | None] = [None] * len(self.pts)
+        if self.settled:
+            for j in self.no_ref:
+                settled_pct[j] = 100.0 * float(self.pts[j].is_area or 0.0) / self.settled
+        return IsContext(
+            tuple(self.pts),
+            tuple(self.refs),
+            tuple(self.ns),
+            tuple(self.pcts),
+            tuple(self.outs),
+            tuple(self.det.episodes),
+            tuple(settled_pct),
+        )
 
 
 def _is_window_flag(ctx: IsContext, assay: Assay) -> list[Flag]:

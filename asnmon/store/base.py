@@ -17,11 +17,13 @@ import polars as pl
 from asnmon.errors import StoreError
 from asnmon.store._sql import (
     STORE_FAILURES,
+    Pending,
     _now,
     _Transaction,
     one_line,
 )
 from asnmon.store.connection import FetchedCursor, connect
+from asnmon.store.group import GroupMixin, WriteGroup, _Joined
 from asnmon.store.schema import MIGRATIONS
 
 # DuckDB caches table blocks up to its memory limit (80 % of RAM by default), so a
@@ -30,7 +32,7 @@ from asnmon.store.schema import MIGRATIONS
 MEMORY_MB = 256
 
 
-class StoreBase:
+class StoreBase(GroupMixin):
     """One DuckDB file. Writers call the ``write_*`` methods from one thread."""
 
     def __init__(
@@ -42,6 +44,8 @@ class StoreBase:
         self._con = connect(self.path, read_only=read_only, memory_mb=memory_mb)
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._pending = Pending()  # rows held for one multi-row INSERT (asnmon.store._sql)
+        self._group: WriteGroup | None = None  # an open group commit (asnmon.store.group)
         if not read_only:
             self.migrate()
 
@@ -59,9 +63,14 @@ class StoreBase:
     def reader(self) -> duckdb.DuckDBPyConnection:
         """This thread's own cursor: DuckDB connections are not shared across threads.
 
-        Each result is fetched whole at once (``FetchedCursor``): a half-read one
+        The writer inside a group commit reads through the group's connection, so
+        it sees what it wrote (a cursor sees only what is committed). Any other
+        read's result is fetched whole at once (``FetchedCursor``): a half-read one
         would hold its transaction open and block every checkpoint.
         """
+        if self._own_group() is not None:
+            self._pending.flush(self._con)
+            return self._con
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = FetchedCursor(self._con.cursor())
@@ -96,8 +105,16 @@ class StoreBase:
                 con.rollback()
                 raise StoreError(f"migration {version} failed: {exc}") from exc
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._con, self._lock)
+    def _tx(self, *, flush: bool = True) -> _Transaction | _Joined:
+        """A write transaction, or the open group's (``asnmon.store.group``).
+
+        ``flush=False``: the rows held back need not be written first (only a
+        write that neither reads nor updates them may say so).
+        """
+        group = self._own_group()
+        if group is not None:
+            return _Joined(self._con, group, self._pending, flush=flush)
+        return _Transaction(self._con, self._lock, self._pending)
 
     def _frame(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         """A query as a polars frame (built from rows: no pyarrow needed)."""

@@ -9,19 +9,28 @@ from asnmon.errors import StoreError
 from asnmon.names import printable, to_db
 from asnmon.records import Calibration, Flag, Outcome, Result
 from asnmon.store._sql import (
+    CHANGE_COLUMNS,
+    FLAG_COLUMNS,
+    INJECTION_COLUMNS,
+    PEAK_COLUMNS,
+    RESULT_COLUMNS,
     _blob,
     _change,
     _deactivate,
+    _flag_rows,
     _insert_flags,
     _insert_result,
     _insert_rows,
     _now,
     _peak_rows,
+    _result_row,
     _shown,
     _text,
 )
 from asnmon.store.base import StoreBase
 from asnmon.store.rows import QUANT_CODES, RunInfo
+
+GROUP_IDS = 32  # injection ids drawn at once inside a group commit (asnmon.store.group)
 
 
 class Writes(StoreBase):
@@ -67,7 +76,9 @@ class Writes(StoreBase):
         knows it (else it is looked up from the result's calibration version).
         """
         s = outcome.sample
-        with self._tx() as con:
+        grouped = self._own_group() is not None
+        # Only an update of an earlier version reads or changes rows held back.
+        with self._tx(flush=supersedes is not None) as con:
             if supersedes is not None:
                 con.execute(
                     "UPDATE injections SET superseded = TRUE WHERE injection_id = ?", [supersedes]
@@ -80,59 +91,41 @@ class Writes(StoreBase):
                     "WHERE injection_id = ? AND active",
                     [_now(), supersedes],
                 )
-            row = con.execute(
-                "INSERT INTO injections (run_id, position, file, path, sha256, version, "
-                "sample_id, sample_type, level, nominal, matrix, dilution, normalizer, "
-                "normalizer_unit, volume_ul, group_name, in_worklist, acquired_at, "
-                "acquired_order, ingested_at, mzml_run_id, instrument, polarity, error, notes, "
-                "is_pct) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "RETURNING injection_id",
+            now = _now()
+            held = self._pending
+            injection_id = held.next_id(con, "seq_injection", GROUP_IDS if grouped else 1)
+            held.add(
+                INJECTION_COLUMNS,
                 [
-                    run_id,
-                    position,
-                    to_db(outcome.path.name),
-                    to_db(str(outcome.path)),
-                    outcome.sha256,
-                    version,
-                    _text(s.sample_id),
-                    s.sample_type.value,
-                    _text(s.level),
-                    s.nominal,
-                    _text(s.matrix),
-                    s.dilution,
-                    s.normalizer,
-                    _text(s.normalizer_unit),
-                    s.volume_ul,
-                    _text(s.group),
-                    s.in_worklist,
-                    _text(outcome.meta.started_at),
-                    outcome.acquired_order,
-                    _now(),
-                    _text(outcome.meta.run_id),
-                    _text(outcome.meta.instrument),
-                    _text(outcome.meta.polarity),
-                    _text(outcome.error),
-                    "\n".join(printable(n) for n in outcome.notes) or None,
-                    outcome.is_pct,
-                ],
-            ).fetchone()
-            if row is None:
-                raise StoreError("the database returned no id for the new injection")
-            injection_id = int(row[0])
-            peak_rows = _peak_rows(injection_id, outcome.peaks, outcome.roles)
-            _insert_rows(
-                con,
-                "peaks (injection_id, transition, role, apex_rt, start_rt, end_rt, area, "
-                "height, baseline_start, baseline_end, fwhm, sn, points, saturated, truncated)",
-                peak_rows,
-            )
-            _insert_rows(
-                con,
-                "traces",
-                [
-                    [injection_id, tid, _blob(tr.rt), _blob(tr.intensity)]
-                    for tid, tr in outcome.traces.items()
+                    [
+                        injection_id,
+                        run_id,
+                        position,
+                        to_db(outcome.path.name),
+                        to_db(str(outcome.path)),
+                        outcome.sha256,
+                        version,
+                        _text(s.sample_id),
+                        s.sample_type.value,
+                        _text(s.level),
+                        s.nominal,
+                        _text(s.matrix),
+                        s.dilution,
+                        s.normalizer,
+                        _text(s.normalizer_unit),
+                        s.volume_ul,
+                        _text(s.group),
+                        s.in_worklist,
+                        _text(outcome.meta.started_at),
+                        outcome.acquired_order,
+                        now,
+                        _text(outcome.meta.run_id),
+                        _text(outcome.meta.instrument),
+                        _text(outcome.meta.polarity),
+                        _text(outcome.error),
+                        "\n".join(printable(n) for n in outcome.notes) or None,
+                        outcome.is_pct,
+                    ]
                 ],
             )
             cal_id = calibration_id
@@ -142,11 +135,20 @@ class Writes(StoreBase):
                     [run_id, outcome.result.calibration_version],
                 ).fetchone()
                 cal_id = found[0] if found else None
-            _insert_result(con, injection_id, outcome.result, cal_id)
-            _insert_flags(con, run_id, injection_id, outcome.flags)
-            if supersedes is not None:
-                _change(con, run_id, "superseded", supersedes)
-            _change(con, run_id, "injection", injection_id)
+            # Rows held back: written with this transaction's commit, or in a group
+            # commit with the other injections' (one INSERT per table).
+            held.add(PEAK_COLUMNS, _peak_rows(injection_id, outcome.peaks, outcome.roles))
+            held.add(
+                "traces",
+                [
+                    [injection_id, tid, _blob(tr.rt), _blob(tr.intensity)]
+                    for tid, tr in outcome.traces.items()
+                ],
+            )
+            held.add(RESULT_COLUMNS, [_result_row(injection_id, outcome.result, cal_id, now)])
+            held.add(FLAG_COLUMNS, _flag_rows(run_id, injection_id, outcome.flags, now))
+            changes = [[now, run_id, "superseded", supersedes]] if supersedes is not None else []
+            held.add(CHANGE_COLUMNS, [*changes, [now, run_id, "injection", injection_id]])
         return injection_id
 
     def write_calibration(

@@ -2,7 +2,9 @@
 
 argv: OUT_DIR [ARGS...]; writes OUT_DIR/paused-<n>.json with its arguments and the
 ASNMON_* environment, and prints a line (the monitor logs it). ``--exit N`` exits
-with N after writing; ``--sleep S`` sleeps first (a hook that hangs).
+with N after writing; ``--sleep S`` sleeps first (a hook that hangs); ``--gate PATH``
+waits (up to 120 s) until PATH exists first (a hook that hangs until the test lets it
+go); ``--status`` keeps the status file ($ASNMON_STATUS_FILE) as the hook read it.
 """
 
 import json
@@ -18,6 +20,17 @@ if "--sleep" in args:
     i = args.index("--sleep")
     time.sleep(float(args[i + 1]))
     del args[i : i + 2]
+if "--gate" in args:
+    i = args.index("--gate")
+    gate = Path(args[i + 1])
+    del args[i : i + 2]
+    deadline = time.monotonic() + 120
+    while not gate.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+status = None
+if "--status" in args:
+    args.remove("--status")
+    status = json.loads(Path(os.environ["ASNMON_STATUS_FILE"]).read_text("utf-8"))
 if "--exit" in args:
     i = args.index("--exit")
     code = int(args[i + 1])
@@ -25,7 +38,9 @@ if "--exit" in args:
 out.mkdir(parents=True, exist_ok=True)
 n = len(list(out.glob("paused-*.json")))
 env = {k: v for k, v in os.environ.items() if k.startswith("ASNMON_")}
-(out / f"paused-{n}.json").write_text(json.dumps({"args": args, "env": env}), "utf-8")
+(out / f"paused-{n}.json").write_text(
+    json.dumps({"args": args, "env": env, "status": status}), "utf-8"
+)
 print(f"sequence paused ({' '.join(args)})")
 if code:
     print("the instrument software refused", file=sys.stderr)
