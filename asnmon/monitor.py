@@ -438,7 +438,7 @@ class Monitor(MonitorBacklog, MonitorChores, MonitorHealth):
     def _beat_waiting(self) -> None:
         """Backing off a database problem: alive (watchdog), and the status file says why."""
         self._beat()
-        self._beat_busy()
+        self._beat_busy(waiting=True)
 
     def _file_failed(self, event: WatchEvent, exc: Exception) -> None:
         self._last_error = f"{printable(event.path.name)}: {type(exc).__name__}: {exc}"

@@ -79,7 +79,7 @@ class MonitorChores:
         """Idle chores, each contained: none of them may stop the worker."""
         trouble = self.db.in_trouble
         if trouble and (not self.db.due() or not self._database_answers()):
-            self._beat_busy()  # not ingesting: the status file says why, on its timer
+            self._beat_busy(waiting=True)  # not ingesting: the status file says why
             return
         steps: tuple[tuple[str, Callable[[], object]], ...] = (
             ("checking the database file", lambda: self._check_identity(every=IDENTITY_EVERY)),
@@ -131,8 +131,8 @@ class MonitorChores:
     def _checkpoint_busy(self) -> None:
         """While files are pending: a checkpoint once a minute at most, past 16 MB."""
         now = time.monotonic()
-        if now < self._next_checkpoint or self.db.in_trouble:
-            return
+        if now < self._next_checkpoint or self.db.in_trouble or self._queue.qsize() == 0:
+            return  # (an empty queue: the idle path checkpoints)
         self._next_checkpoint = now + CHECKPOINT_BUSY_EVERY
         try:
             self._checkpoint(CHECKPOINT_BUSY_BYTES)
@@ -231,7 +231,7 @@ class MonitorChores:
         if self.beacon.beat(status, force=force or changed, timer_only=timer_only):
             self._last_status = status
 
-    def _beat_busy(self) -> None:
+    def _beat_busy(self, *, waiting: bool = False) -> None:
         """While files are pending: the heartbeat on its timer, contained.
 
         The idle path alone wrote it, so a catch-up of 1,645 files left the status
@@ -239,6 +239,8 @@ class MonitorChores:
         does not answer (a full disk being retried), the status file still says the
         monitor is alive and why it is not ingesting.
         """
+        if not waiting and self._queue.qsize() == 0:
+            return  # the queue ran dry: the idle path beats within IDLE s
         if not self.beacon.timer_due():
             return
         try:
