@@ -138,7 +138,8 @@ class MonitorStatus:
         elif not (force or self._due or now >= self._next_beat):
             return False
         self._next_beat = now + self.settings.heartbeat_every
-        self._due = False
+        if not timer_only:  # a busy beat may show older run documents: the idle one is due
+            self._due = False
         if self.current_run is None and not self._adopted:
             self._adopted = True
             self._adopt_latest(now)
@@ -151,7 +152,9 @@ class MonitorStatus:
         # While busy the runs' documents (every result and flag of the recent runs:
         # ~0.3 s at load) are refreshed once a minute; the pace at every beat.
         if self._runs_built != (seq, self.current_run) and (
-            not timer_only or now - self._runs_doc_at >= BUSY_RUNS_EVERY
+            not timer_only
+            or self._runs_built[1] != self.current_run  # a new run: its document at once
+            or now - self._runs_doc_at >= BUSY_RUNS_EVERY
         ):
             self._runs_doc = None
         pace = self._paced
