@@ -267,7 +267,7 @@ class LockHolder:
 @contextmanager
 def small_filesystem(where: Path, size: str) -> Iterator[Path]:
     """A real tmpfs of ``size``; RuntimeError where mounting is not allowed."""
-    where.mkdir()
+    where.mkdir(exist_ok=True)  # --work: the mount point of an earlier soak
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
         capture_output=True,
