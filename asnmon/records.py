@@ -108,6 +108,21 @@ class Injection:
 
 
 @dataclass(frozen=True, slots=True)
+class BaselineDoubt:
+    """A member's baseline against its reference's (integrate.baseline): do they agree?
+
+    ``offset_pct``: the constant left when the member is fitted as its
+    reference's profile scaled, times the width, as % of the member's area --
+    what the area ratio is off by if one of the two baselines is misplaced.
+    """
+
+    offset_pct: float  # signed
+    t: float  # |offset| / its standard error
+    reference: str  # transition id it was fitted on
+    profile_ratio: float = float("nan")  # the fitted scale (member / reference heights)
+
+
+@dataclass(frozen=True, slots=True)
 class Interference:
     """An interferent seen on one member inside the shared boundaries (integrate.interference)."""
 
@@ -145,6 +160,7 @@ class Peak:
     shape_r: float | None = None  # profile correlation with the group reference
     reference: str | None = None  # transition id the shape was compared with
     interference: Interference | None = None  # a second peak inside the bounds on this trace
+    baseline_doubt: BaselineDoubt | None = None  # a baseline the area cannot be stood behind
 
 
 @dataclass(frozen=True, slots=True)

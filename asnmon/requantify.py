@@ -41,6 +41,7 @@ REJUDGED_CODES = frozenset(
         "SATURATION",
         "FEW_POINTS",
         "PEAK_TRUNCATED",
+        "BASELINE_UNCERTAIN",
         "IS_LOW",
         "IS_HIGH",
         "IS_NO_REFERENCE",

@@ -50,6 +50,7 @@ def frames(outcome: Outcome) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
             "start_rt": p.start_rt,
             "end_rt": p.end_rt,
             "area": p.area,
+            "sn": p.sn,
             "baseline_start": p.baseline_start,
             "baseline_end": p.baseline_end,
             "truncated": p.truncated,

@@ -109,3 +109,37 @@ def test_check_assay_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     broken.write_text("[assay\n", "utf-8")
     assert main(["check-assay", str(broken)]) == 1
     assert "not valid TOML" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("min_sn = 0", "integration.interference.min_sn: must be > 0"),
+        ("apex_gap_fwhm = 0.2", "integration.interference.apex_gap_fwhm: must be >= 0.5"),
+        ("min_clean_share = 1.5", "integration.interference.min_clean_share: must be <= 1"),
+        ("min_snr = 7", "integration.interference.min_snr: unknown key (did you mean 'min_sn'?)"),
+        ("profile_t = 'four'", "integration.interference.profile_t: must be float"),
+    ],
+)
+def test_interference_settings_that_cannot_work_are_refused(table: str, expected: str) -> None:
+    data = _default()
+    data["integration"]["interference"] = tomllib.loads(table)
+    with pytest.raises(AssayError) as err:
+        parse_assay(data)
+    assert expected in str(err.value)
+
+
+def test_interference_settings_are_read_and_sourced() -> None:
+    data = _default()
+    data["integration"]["interference"]["min_sn"] = 7
+    data["integration"]["baseline_offset_pct"] = 4.5
+    assay = parse_assay(data)
+    assert assay.integration.interference.min_sn == 7.0
+    assert assay.integration.interference.tail_share == 0.03  # the rest keep their defaults
+    assert assay.integration.baseline_offset_pct == 4.5
+    data["integration"]["baseline_offset_pct"] = 0
+    with pytest.raises(AssayError, match=r"integration.baseline_offset_pct: must be > 0"):
+        parse_assay(data)
+    keys = {(s, k) for s, k, _, _ in limit_sources()}
+    assert ("integration.interference", "min_sn") in keys
+    assert ("integration", "baseline_offset_pct") in keys

@@ -47,7 +47,10 @@ def cmd_check_assay(args: argparse.Namespace) -> int:
     print("  QC levels: " + ", ".join(f"{q.name} {q.nominal}" for q in assay.qc_levels))
     print("  limits (default -> source):")
     for section, key, default, source in limit_sources():
-        value = getattr(getattr(assay, section), key)
+        table: object = assay
+        for part in section.split("."):  # "integration.interference": a sub-table
+            table = getattr(table, part)
+        value = getattr(table, key)
         print(
             f"    {section}.{key} = {value}   [{source}]"
             + ("" if value == default else f" (default {default})")

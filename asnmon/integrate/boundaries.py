@@ -24,6 +24,9 @@ units) or a single trace. On it, in order:
 5. **ends**: walking out from the outermost apex, the first point where the
    profile, averaged over a third of the peak's width, is back on the line
    through the quiet stretches -- or the first acquired point (the peak is cut).
+   A walk that reaches a quiet stretch without coming back to the line (a
+   hump or a neighbour's tail between them) ends at the lowest point between
+   the apex and the stretch, not on the hump.
 """
 
 from __future__ import annotations
@@ -218,6 +221,19 @@ def baseline_line(
     return pts[0][1], 0.0
 
 
+def _valley(z: FloatArray, a: int, b: int, side: int, at: int) -> int:
+    """The lowest point of ``z`` in [a, b] when it lies inside (a valley), else ``at``.
+
+    The walk out from the apex reached a quiet stretch without coming back to
+    the baseline: a hump or a neighbour's tail sits between them. The peak
+    ends at the lowest point before it (a perpendicular drop), not on it.
+    """
+    if b - a < 2:
+        return at
+    k = a + int(np.argmin(z[a : b + 1]))
+    return k if a < k < b else at
+
+
 def find_bounds(
     rt: FloatArray,
     c: FloatArray,
@@ -330,6 +346,8 @@ def find_bounds(
         stop = quiet[0][1] if quiet[0] is not None else -1
         start = max(int(below[-1]) if below.size else 0, stop)
         left_cut = not below.size and stop < 0 and edges[0]
+        if start == stop >= 0:
+            start = _valley(z, stop, left_top, -1, start)
     if right_split:
         end, right_cut = right_top, False
     else:
@@ -337,6 +355,8 @@ def find_bounds(
         stop = quiet[1][0] if quiet[1] is not None else n
         end = min(right_top + int(below[0]) if below.size else n - 1, stop)
         right_cut = not below.size and stop >= n and edges[1]
+        if end == stop < n:
+            end = _valley(z, right_top, stop, 1, end)
     return Bounds(
         apex=apex,
         start=start,

@@ -36,6 +36,7 @@ from dataclasses import replace
 import numpy as np
 
 from asnmon.assay import Integration
+from asnmon.integrate.baseline import baseline_offset
 from asnmon.integrate.boundaries import DETECTION_SN, Bounds, find_bounds
 from asnmon.integrate.interference import find_interference, find_profile_skew, find_tail
 from asnmon.integrate.member import measure
@@ -125,6 +126,7 @@ def _separate(
         sd[t],
         b.noise.rel,
         params.valley_depth,
+        limits=params.interference,
     )
     if found is None:
         skimmed = _skim_tail(t, p, members, extra, ref, quiet, regions, b, params, sd)
@@ -133,7 +135,7 @@ def _separate(
             return
         skew = find_profile_skew(
             members[t], *extra[t], (p.start_rt, p.end_rt), members[ref], *extra[ref], b.fwhm,
-            b.window, sd[t],
+            b.window, sd[t], limits=params.interference,
         )  # fmt: skip
         if skew is not None:
             peaks[t] = replace(p, interference=skew)
@@ -181,8 +183,9 @@ def _skim_tail(
 
     def tail(s: FloatArray, base: tuple[float, float], bounds: tuple[float, float]):
         return find_tail(
-            members[t], s, base, bounds, members[ref], ref_s, ref_base, b.window, sd[t], b.noise.rel
-        )
+            members[t], s, base, bounds, members[ref], ref_s, ref_base, b.window, sd[t],
+            b.noise.rel, limits=params.interference,
+        )  # fmt: skip
 
     if tail(*extra[t], (p.start_rt, p.end_rt)) is None:
         return None
@@ -299,6 +302,14 @@ def integrate_group(
         for t, p in peaks.items():
             if p is not None and t != ref:
                 peaks[t] = _shape(p, members[t], *extra[t], ref_peak, members[ref], *extra[ref])
+        for t, p in peaks.items():  # the analyte's baseline against the IS's
+            if p is not None and roles.get(t) is Role.ANALYTE_QUANT and p.interference is None:
+                doubt = baseline_offset(
+                    members[t], extra[t][1], members[ref], extra[ref][1],
+                    (max(p.start_rt, ref_peak.start_rt), min(p.end_rt, ref_peak.end_rt)), p.area,
+                    (sd[t], sd[ref], b.noise.rel), ref,
+                )  # fmt: skip
+                peaks[t] = replace(p, baseline_doubt=doubt)
     truncations = tuple(
         Truncation(t, side, p.cut_rt or 0.0, p.cut_pct or 0.0)
         for t, p in peaks.items()

@@ -8,8 +8,10 @@ reference's profile scaled (``rho``, from the top of the peak), so the
 *excess* ``member - rho x reference`` is flat noise on a clean group and a
 peak where something else elutes.
 
-An excess peak at least one and a half FWHM from the group apex, standing
-``INTERFERENCE_SN`` noise SDs and carrying most of the member's signal there,
+The thresholds are the assay's ``[integration.interference]`` settings
+(``asnmon.assay.InterferenceLimits``: defaults and sources). An excess peak
+``apex_gap_fwhm`` from the group apex, standing ``min_sn`` noise SDs and
+carrying ``excess_share`` of the member's signal there,
 is an interferent. Where the member dips to a valley between its own apex and
 the interferent's (``integration.valley_depth`` of the interferent's height),
 the member is integrated only up to that valley and its area scaled by the
@@ -17,7 +19,7 @@ reference's share of its own peak inside the same interval: the IS has the
 analyte's shape, so the part of the analyte's peak under the interferent is
 the part of the IS's peak there (the ratio of the two areas over the clean
 interval is the ratio of the whole peaks). No valley, or less than
-``MIN_CLEAN_SHARE`` of the reference inside the clean interval, and the
+``min_clean_share`` of the reference inside the clean interval, and the
 member keeps the whole-boundary area and says it cannot be separated.
 """
 
@@ -27,21 +29,12 @@ import math
 
 import numpy as np
 
+from asnmon.assay import InterferenceLimits
 from asnmon.integrate.noise import median, smoothing_gain
 from asnmon.records import Chromatogram, FloatArray, Interference
 
-INTERFERENCE_SN = 5.0  # excess peak height / noise (smoothed) to call an interferent
-EXCESS_SHARE = 0.5  # ... and at least this share of the member's own signal at its apex
-APEX_GAP_FWHM = 1.5  # ... and at least this many FWHM from the group apex
-MIN_EXCESS_PCT = 1.0  # % of the area an interferent must add to be acted on (and said)
-MIN_CLEAN_SHARE = 0.6  # the reference's share of its peak that the clean interval must hold
 MIN_POINTS = 8  # member points inside the boundaries needed to look at all
-TAIL_SHARE = 0.03  # a member still this share of its apex up at the start, the IS not: a tail
-TAIL_SN = 3.0  # ... and that far up by this many noise SDs (the detection limit)
-PROFILE_CHANGE = 0.20  # member/reference ratio change per FWHM across the top (clean: <= 0.15)
-PROFILE_T = 4.0  # ... this many standard errors from flat
-PROFILE_SN = 10.0  # ... judged only on a member peak this many noise SDs tall
-MAX_SKIM_SHARE = 0.5  # a skim taking more than this share of the area is no estimate
+DEFAULT = InterferenceLimits()
 
 
 def _line(base: tuple[float, float], t: FloatArray) -> FloatArray:
@@ -74,6 +67,8 @@ def find_interference(
     sd0: float,
     rel: float,
     valley_depth: float,
+    *,
+    limits: InterferenceLimits = DEFAULT,
 ) -> Interference | None:
     """The member's excess peak over its reference inside ``bounds``, or None (clean)."""
     rt = trace.rt
@@ -88,7 +83,7 @@ def find_interference(
         return None
     rho = max(0.0, median(z[top] / zr[top]))
     excess = z - rho * zr
-    far = np.abs(t - group_apex) >= APEX_GAP_FWHM * fwhm
+    far = np.abs(t - group_apex) >= limits.apex_gap_fwhm * fwhm
     if not far.any():
         return None
     cand = np.flatnonzero(far)
@@ -101,7 +96,7 @@ def find_interference(
     noise = gain * max(math.hypot(sd0, rel * max(float(z[q]), 0.0)), local)
     x_q = float(excess[q])
     sn = x_q / noise if noise > 0 else float("inf")
-    if sn < INTERFERENCE_SN or x_q < EXCESS_SHARE * float(z[q]):
+    if sn < limits.min_sn or x_q < limits.excess_share * float(z[q]):
         return None
     # a peak, not a spike: as wide as a third of the group's peak above half its height
     above = excess >= 0.5 * x_q
@@ -126,13 +121,13 @@ def find_interference(
     clean_area = area_between(trace, clean[0], clean[1], base)
     whole = area_between(trace, bounds[0], bounds[1], base)
     dips = float(z[q]) - float(z[v]) >= valley_depth * float(z[q]) and v not in (lo, hi)
-    separated = dips and share >= MIN_CLEAN_SHARE
+    separated = dips and share >= limits.min_clean_share
     if separated:
         estimate = clean_area / share
     else:  # what the excess adds, far from the apex, as the interferent's share
         estimate = whole - float(np.trapezoid(np.where(far, np.maximum(excess, 0.0), 0.0), t))
     excess_pct = 100.0 * (whole - estimate) / estimate if estimate > 0 else float("inf")
-    if excess_pct < MIN_EXCESS_PCT:  # nothing the area would notice: no interference to speak of
+    if excess_pct < limits.min_excess_pct:  # nothing the area would notice
         return None
     return Interference(
         side=side,
@@ -156,6 +151,8 @@ def find_tail(
     window: int,
     sd0: float,
     rel: float,
+    *,
+    limits: InterferenceLimits = DEFAULT,
 ) -> tuple[Interference, float] | None:
     """An earlier peak's tail running under the member's peak: (what was seen, area to skim).
 
@@ -179,7 +176,7 @@ def find_tail(
     at_start = float(np.interp(t_s, rt, z))
     ref_start = float(np.interp(t_s, ref_trace.rt, zr)) / ref_top
     noise = smoothing_gain(window) * math.hypot(sd0, rel * max(at_start, 0.0))
-    if at_start / top - ref_start < TAIL_SHARE or at_start < TAIL_SN * noise:
+    if at_start / top - ref_start < limits.tail_share or at_start < limits.tail_sn * noise:
         return None
     # the member's decay before the start: back from the start while it rises (to the
     # earlier peak's apex), the first few points after that apex left out (its top)
@@ -200,9 +197,9 @@ def find_tail(
     amp = math.exp(float(icpt))
     skim = amp * tau * (1.0 - math.exp(-(t_e - t_s) / tau))
     area = area_between(trace, t_s, t_e, base)
-    ok = area > 0 and skim < MAX_SKIM_SHARE * area
+    ok = area > 0 and skim < limits.max_skim_share * area
     pct = 100.0 * skim / (area - skim) if ok else float("inf")
-    if pct < MIN_EXCESS_PCT:
+    if pct < limits.min_excess_pct:
         return None
     seen = Interference("left", apex, t_s, ok, 1.0, pct, at_start / noise, "tail")
     return seen, skim if ok else 0.0
@@ -219,13 +216,15 @@ def find_profile_skew(
     fwhm: float,
     window: int,
     sd0: float,
+    *,
+    limits: InterferenceLimits = DEFAULT,
 ) -> Interference | None:
     """Something co-eluting too closely to split: the member/reference ratio slopes across the top.
 
     Over the points where the reference stands above a quarter of its apex, a
     clean member is the reference scaled, so their ratio is flat; a compound
     eluting a little earlier or later makes it climb or fall. A change of
-    ``PROFILE_CHANGE`` per FWHM, ``PROFILE_T`` standard errors from flat, is
+    ``profile_change`` per FWHM, ``profile_t`` standard errors from flat, is
     an interference that cannot be separated; its share of the area is at
     least what the ratio gains over its lowest value on the top.
     """
@@ -236,7 +235,7 @@ def find_profile_skew(
     t = rt[idx]
     z = s[idx] - _line(base, t)
     zr = np.interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
-    if not zr.max() > 0 or float(z.max()) < PROFILE_SN * smoothing_gain(window) * sd0:
+    if not zr.max() > 0 or float(z.max()) < limits.profile_sn * smoothing_gain(window) * sd0:
         return None
     top = zr >= 0.25 * float(zr.max())
     if int(top.sum()) < 5:
@@ -251,7 +250,7 @@ def find_profile_skew(
     se = float(np.sqrt(float(resid @ resid) / max(r.size - 2, 1) / sxx))
     change = abs(slope) * fwhm / mid
     t_stat = abs(slope) / se if se > 0 else float("inf")
-    if change < PROFILE_CHANGE or t_stat < PROFILE_T:
+    if change < limits.profile_change or t_stat < limits.profile_t:
         return None
     low = float(min(r.mean() + slope * x.min(), r.mean() + slope * x.max()))
     share = 100.0 * (float(r.mean()) / low - 1.0) if low > 0 else float("inf")

@@ -23,7 +23,7 @@ Which rule runs where, and why:
 - ``evaluate_calibration``: CAL_FAIL (run level, replaced per curve version).
 - ``evaluate_run``: the verdict and RUN_FAIL, recomputed after every change.
 
-Limits come from ``assay.limits`` (sourced defaults in ``asnmon/assay.py``).
+Limits come from ``assay.limits`` (sourced defaults in ``asnmon/assay/limits.py``).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ NEW_CODES = frozenset(
         "PEAK_TRUNCATED",  # was TRUNCATED_PEAK: renamed when group integration added details
         "COELUTION",
         "INTERFERENCE",  # a second peak on an analyte trace inside the group (issue 10)
+        "BASELINE_UNCERTAIN",  # analyte and IS baselines disagree (issue 10)
         "DEPLETED",
         "CAL_EXCLUDED",
         "EXTERNAL_CALIBRATION",

@@ -1,4 +1,4 @@
-"""NO_PEAK and peak quality (LOW_SN, SATURATION, FEW_POINTS, PEAK_TRUNCATED).
+"""NO_PEAK and peak quality (LOW_SN, SATURATION, FEW_POINTS, PEAK_TRUNCATED, BASELINE_UNCERTAIN).
 
 PEAK_TRUNCATED replaces the earlier TRUNCATED_PEAK code (same meaning, now with
 the trace, the side and the % of the apex at the cut in ``details``). It is
@@ -107,6 +107,8 @@ def evaluate_peak_quality(
                 )
             )
     flags.extend(_truncations(peaks, assay))
+    if analyte_judged and is_t is not None:
+        flags.extend(_baseline_doubt(peaks.get(assay.analyte_quant.id), assay))
     quants = {t.id for t in (is_t, assay.analyte_quant) if t is not None}
     for tid in quants | {
         t.id for t in assay.transitions if t.role in (Role.ANALYTE_QUAL, Role.IS_QUAL)
@@ -174,3 +176,33 @@ def _truncations(peaks: Mapping[str, Peak | None], assay: Assay) -> list[Flag]:
             )
         )
     return flags
+
+
+def _baseline_doubt(p: Peak | None, assay: Assay) -> list[Flag]:
+    """BASELINE_UNCERTAIN: the analyte's baseline and its IS's disagree (integrate.baseline)."""
+    integ = assay.integration
+    d = p.baseline_doubt if p is not None else None
+    if d is None or abs(d.offset_pct) < integ.baseline_offset_pct or d.t < integ.baseline_offset_t:
+        return []
+    is_name = assay.is_quant.name if assay.is_quant is not None else d.reference
+    return [
+        _flag(
+            "BASELINE_UNCERTAIN",
+            S.WARNING,
+            f"{assay.analyte_quant.name} and {is_name} disagree on the baseline: fitted as "
+            f"the IS's profile scaled, the analyte keeps a constant of {d.offset_pct:+.1f} % "
+            f"of its area ({d.t:.1f} standard errors). One of the two baselines is misplaced "
+            "(a drifting start, a hump or a tail taken for baseline); the area ratio is off "
+            "by about that much.",
+            "Look at both baselines in the chromatogram; reintegrate the one that sits on a "
+            "hump, a tail or a drift.",
+            d.offset_pct,
+            integ.baseline_offset_pct,
+            "co-eluting stable-isotope IS: the analyte is its profile scaled; "
+            "integration.baseline_offset_pct, baseline_offset_t",
+            transition=p.transition if p is not None else None,
+            offset_pct=d.offset_pct,
+            t=d.t,
+            reference=d.reference,
+        )
+    ]

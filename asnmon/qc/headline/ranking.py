@@ -33,6 +33,7 @@ IMPACT: Mapping[str, int] = MappingProxyType(
         "ION_RATIO": 48,
         "PEAK_TRUNCATED": 46,
         "COELUTION": 46,
+        "BASELINE_UNCERTAIN": 46,
         "INCOMPLETE": 40,  # one file missing: re-inject it
         "READ_ERROR": 40,
         "CONVERT_ERROR": 40,

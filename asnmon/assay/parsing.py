@@ -1,259 +1,32 @@
-"""The assay: a TOML file parsed once into frozen dataclasses.
+"""The assay TOML file -> ``Assay``: types, ranges and cross-checks, every problem at once.
 
-Each limit carries its default and the rule it comes from (``source`` in the
-field metadata), so flag messages, ``check-assay`` and the README all name the
-same source. Parsing collects *every* problem before raising, because a lab
-editing a method file wants one list of fixes, not one error per attempt.
+Parsing collects *every* problem before raising, because a lab editing a
+method file wants one list of fixes, not one error per attempt; each names
+its key (``integration.interference.min_sn: must be > 0; got 0.0``).
 """
 
 from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from asnmon.assay.limits import (
+    CalibrationSpec,
+    Integration,
+    InterferenceLimits,
+    Limits,
+    Retention,
+    TraceLimits,
+)
+from asnmon.assay.model import Assay, Matrix, QcLevel, Review, Transition
 from asnmon.errors import AssayError
 from asnmon.records import Role
 
 DEFAULT_ASSAY = "asparagine.toml"
-
-
-def _f(
-    default: Any,
-    source: str = "",
-    help: str = "",
-    lo: float | None = None,
-    hi: float | None = None,
-    choices: tuple[str, ...] = (),
-) -> Any:
-    """A field with its default, its source and its allowed range."""
-    meta = {"source": source, "help": help, "lo": lo, "hi": hi, "choices": choices}
-    return field(default=default, metadata=meta)
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    id: str
-    name: str
-    q1: float
-    q3: float | None  # None: a precursor-only XIC (full-scan MS1)
-    role: Role
-
-
-@dataclass(frozen=True, slots=True)
-class Retention:
-    expected_rt: float = _f(3.2, help="min, expected IS apex", lo=0.0)
-    window: float = _f(0.6, help="min, half-width searched for the IS peak", lo=0.0)
-    analyte_window: float = _f(0.1, help="min, half-width around the IS apex", lo=0.0)
-
-
-@dataclass(frozen=True, slots=True)
-class Integration:
-    boundaries: str = _f(
-        "group",
-        source="OpenMS MRMTransitionGroupPicker / Skyline: one peak per transition group",
-        help="group: analyte and IS share boundaries; per_transition: each trace its own",
-        choices=("group", "per_transition"),
-    )
-    smoothing_points: int = _f(
-        0, help="Savitzky-Golay window for detection; 0 = sized to the peak", lo=0, hi=51
-    )
-    valley_depth: float = _f(
-        0.5,
-        source="asnmon default: a valley splits two apexes only if it dips this fraction "
-        "of the smaller apex (noise dips on spiky tops stay one peak)",
-        lo=0.0,
-        hi=1.0,
-    )
-    truncation_pct: float = _f(
-        1.0,
-        source="asnmon default: a cut where the signal is still >= 1 % of the apex "
-        "loses about 1 % of the area or more",
-        lo=0.0,
-    )
-    min_points_across: int = _f(8, source="common LC-MS practice (>= 8-10 points per peak)", lo=1)
-    min_sn: float = _f(10.0, source="LLOQ convention S/N >= 10 (ICH M10 / CLSI C62-A)", lo=0)
-    saturation_intensity: float = _f(1.0e9, help="detector ceiling", lo=0)
-
-
-@dataclass(frozen=True, slots=True)
-class TraceLimits:
-    """Checks on each trace before integration (``asnmon/traces.py``)."""
-
-    max_point_spacing_s: float = _f(
-        10.0,
-        source="MRM cycle times are 0.02-5 s (real files: 0.1-3.4 s); seconds labelled "
-        "minutes give 60x that",
-        lo=0,
-    )
-    max_span_min: float = _f(
-        240.0,
-        source="longest LC gradient of a targeted method (2-3 h); seconds labelled minutes "
-        "give 60x the run",
-        lo=0,
-    )
-    cut_apex_fraction: float = _f(
-        0.5,
-        source="a peak cut above half its height has lost its top: its area is not "
-        "an estimate (asnmon)",
-        lo=0,
-        hi=1,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationSpec:
-    model: str = _f(
-        "linear", source="ICH M10 (simplest adequate model)", choices=("linear", "quadratic")
-    )
-    weighting: str = _f(
-        "1/x^2", source="Gu et al. 2014 (LC-MS/MS default)", choices=("1/x^2", "1/x", "none")
-    )
-    zero_intercept: bool = _f(False)
-    lloq: float = _f(1.0, help="lowest calibrator", lo=0)
-    uloq: float = _f(500.0, help="highest calibrator", lo=0)
-    min_levels: int = _f(6, source="ICH M10: >= 6 non-zero levels", lo=2)
-    accuracy_pct: float = _f(15.0, source="ICH M10: back-calculated within ±15 %", lo=0)
-    accuracy_lloq_pct: float = _f(20.0, source="ICH M10: ±20 % at the LLOQ", lo=0)
-    min_pass_fraction: float = _f(0.75, source="ICH M10: >= 75 % of standards", lo=0, hi=1)
-    r2_min: float = _f(0.995, source="CLSI C62-A recommendation (warning only)", lo=0, hi=1)
-
-
-@dataclass(frozen=True, slots=True)
-class QcLevel:
-    name: str
-    nominal: float
-
-
-@dataclass(frozen=True, slots=True)
-class Matrix:
-    name: str
-    ref_low: float | None = None
-    ref_high: float | None = None
-    depleted_below: float | None = None
-    normalized_unit: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    is_low_pct: float = _f(50.0, source="lab convention, FDA 2019 IS Q&A", lo=0)
-    is_high_pct: float = _f(150.0, source="lab convention, FDA 2019 IS Q&A", lo=0)
-    is_reference: str = _f(
-        "cal_qc",
-        source="mean IS of accepted calibrators and QCs",
-        choices=("cal_qc", "calibrators", "all"),
-    )
-    rt_tolerance_pct: float = _f(2.5, source="CLSI C62-A", lo=0)
-    rt_tolerance_min_floor: float = _f(
-        0.1,
-        source="SANTE/11312/2021 and Regulation (EU) 2021/808 (sample vs standard RT "
-        "within ±0.1 min); "
-        "CLSI C62-A's 2.5 % is below one MRM cycle at an early RT",
-        lo=0,
-    )
-    coelution_tolerance: float = _f(
-        0.05, source="stable-isotope IS co-elution", help="min, analyte apex vs IS apex", lo=0
-    )
-    coelution_min_r: float = _f(
-        0.9,
-        source="asnmon default; cf. the cross-correlation shape score of OpenMS/mProphet",
-        help="analyte vs IS profile correlation inside the shared boundaries",
-        lo=-1.0,
-        hi=1.0,
-    )
-    ion_ratio_tolerance_pct: float = _f(20.0, source="CLSI C62-A", lo=0)
-    ion_ratio_weak_tolerance_pct: float = _f(
-        25.0, source="vendor practice for weak qualifiers", lo=0
-    )
-    weak_qualifier_ratio: float = _f(0.5, source="CLSI C62-A", lo=0)
-    carryover_analyte_pct_lloq: float = _f(20.0, source="ICH M10; CLSI C62-A", lo=0)
-    carryover_is_pct: float = _f(5.0, source="ICH M10; CLSI C62-A", lo=0)
-    qc_accuracy_pct: float = _f(15.0, source="ICH M10", lo=0)
-    qc_accuracy_lloq_pct: float = _f(20.0, source="ICH M10", lo=0)
-    run_qc_pass_fraction: float = _f(0.667, source="ICH M10: >= 2/3 of QCs", lo=0, hi=1)
-    run_qc_level_pass_fraction: float = _f(0.5, source="ICH M10: >= 50 % per level", lo=0, hi=1)
-    cusum_k: float = _f(0.5, source="Panorama (CUSUM k = 0.5 SD)", lo=0)
-    cusum_h: float = _f(5.0, source="Panorama (CUSUM h = 5 SD)", lo=0)
-    is_drift_baseline_n: int = _f(
-        8,
-        source="in-control injections that set the IS level "
-        "before CUSUM decides (asnmon, benchmarks/drift.py)",
-        lo=2,
-    )
-    is_drift_min_cv_pct: float = _f(
-        3.0, source="SD floor, below CLSI C62-A's expected 5-10 % IS CV", lo=0
-    )
-    is_drift_clip_sd: float = _f(
-        3.0, source="robust CUSUM: one outlier adds at most clip - k SD", lo=0
-    )
-    is_drift_min_rate_pct: float = _f(
-        0.75,
-        source="confirmation: the IS must still "
-        "be moving this many % per injection (benchmarks/drift.py)",
-        lo=0,
-    )
-    is_drift_slope_window: int = _f(10, source="points for the Theil-Sen drift rate", lo=2)
-    rt_trend_n: int = _f(
-        15, source="injections in the Theil-Sen RT trend (asnmon default, RT_TREND)", lo=3
-    )
-    rt_trend_horizon: int = _f(
-        20,
-        source="[derived] RT_TREND warns when the RT trend reaches the tolerance within this "
-        "many injections (about two QC brackets)",
-        lo=1,
-    )
-    is_drift_forecast_confidence: float = _f(
-        0.90, source="confidence of the drift rate's interval (Sen 1968)", lo=0.5, hi=0.999
-    )
-    is_drift_escalate_n: int = _f(
-        10,
-        source="[derived] about one QC bracket: IS_DRIFT becomes a fail when the forecast "
-        "crossing is this few injections away, time to pause the queue",
-        lo=0,
-    )
-    is_bias_n: int = _f(10, source="FDA 2019 IS Q&A (sample IS consistently higher/lower)", lo=2)
-    is_bias_pct: float = _f(
-        20.0,
-        source="FDA 2019 IS Q&A; 20 % is far beyond the noise of a 10-sample mean at 4 % CV",
-        lo=0,
-    )
-
-
-# What a reviewer may give as the reason for a change (the lab's SOP list goes in the
-# assay's [review] table). Regulated SOPs ask that every reintegration, exclusion and
-# edit be justified and recorded (FDA 2018 BMV guidance; ICH M10 §3.2.5 and §5).
-REINTEGRATION_REASONS: tuple[str, ...] = (
-    "wrong peak picked",
-    "peak split or shoulder not included",
-    "neighbouring peak or interference included",
-    "baseline misplaced (noise, drift)",
-    "peak tail cut too early",
-    "other (see comment)",
-)
-EXCLUSION_REASONS: tuple[str, ...] = (
-    "injection error (vial, needle, air)",
-    "preparation error documented in the lab book",
-    "chromatography problem (peak shape, RT)",
-    "other (see comment)",
-)
-EDIT_REASONS: tuple[str, ...] = (
-    "worklist typing error",
-    "vial placed in the wrong position",
-    "dilution applied at the bench",
-    "other (see comment)",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Review:
-    """The reason lists a reviewer chooses from ([review] in the assay file)."""
-
-    reintegration_reasons: tuple[str, ...] = REINTEGRATION_REASONS
-    exclusion_reasons: tuple[str, ...] = EXCLUSION_REASONS
-    edit_reasons: tuple[str, ...] = EDIT_REASONS
 
 
 def _review(table: Any, probs: _Problems) -> Review:
@@ -283,62 +56,6 @@ def _review(table: Any, probs: _Problems) -> Review:
         values[key] = texts
     return Review(**values)
 
-
-@dataclass(frozen=True, slots=True)
-class Assay:
-    name: str
-    analyte: str
-    internal_standard: str
-    unit: str
-    polarity: str
-    acquisition: str
-    mz_tolerance: float
-    ppm: float
-    transitions: tuple[Transition, ...]
-    retention: Retention
-    integration: Integration
-    calibration: CalibrationSpec
-    qc_levels: tuple[QcLevel, ...]
-    matrices: tuple[Matrix, ...]
-    limits: Limits
-    source_path: str | None = None
-    calibrators: tuple[QcLevel, ...] = ()  # level names -> nominal, for the file-name convention
-    traces: TraceLimits = field(default_factory=TraceLimits)
-    review: Review = field(default_factory=Review)
-
-    def by_role(self, role: Role) -> Transition | None:
-        return next((t for t in self.transitions if t.role == role), None)
-
-    @property
-    def analyte_quant(self) -> Transition:
-        t = self.by_role(Role.ANALYTE_QUANT)
-        if t is None:  # parse_assay guarantees one; kept for the type checker
-            raise AssayError("the assay has no analyte_quant transition")
-        return t
-
-    @property
-    def is_quant(self) -> Transition | None:
-        """The internal standard's quantifier; None for an external calibration."""
-        return self.by_role(Role.IS_QUANT)
-
-    @property
-    def external_calibration(self) -> bool:
-        """No internal standard: quantified on the analyte area, IS rules not applied."""
-        return self.is_quant is None
-
-    def matrix(self, name: str | None) -> Matrix | None:
-        return next((m for m in self.matrices if m.name == name), None)
-
-    def qc_level(self, name: str | None) -> QcLevel | None:
-        return next((q for q in self.qc_levels if q.name == name), None)
-
-    def nominal(self, level: str | None) -> float | None:
-        """The nominal concentration of a QC or calibrator level (``QC-L``, ``CAL03``)."""
-        found = self.qc_level(level) or next((c for c in self.calibrators if c.name == level), None)
-        return found.nominal if found else None
-
-
-# ---------------------------------------------------------------- parsing
 
 _ASSAY_KEYS: dict[str, tuple[type, Any]] = {
     "name": (str, MISSING),
@@ -424,8 +141,20 @@ def _section(cls: type, table: Any, where: str, probs: _Problems) -> Any:
         if meta.get("hi") is not None and value > meta["hi"]:
             probs.add(key, f"must be <= {meta['hi']}; got {value}")
             continue
+        if meta.get("above") is not None and not value > meta["above"]:
+            probs.add(key, f"must be > {meta['above']}; got {value}")
+            continue
         kwargs[f.name] = value
     return cls(**kwargs)
+
+
+def _integration(table: Any, probs: _Problems) -> Integration:
+    """[integration] and its [integration.interference] sub-table."""
+    if not isinstance(table, dict) or "interference" not in table:
+        return _section(Integration, table, "integration", probs)
+    rest = {k: v for k, v in table.items() if k != "interference"}
+    sub = _section(InterferenceLimits, table["interference"], "integration.interference", probs)
+    return replace(_section(Integration, rest, "integration", probs), interference=sub)
 
 
 def _transitions(items: Any, probs: _Problems) -> tuple[Transition, ...]:
@@ -558,7 +287,7 @@ def parse_assay(data: dict[str, Any], source_path: str | None = None) -> Assay:
 
     transitions = _transitions(data.get("transitions"), probs)
     retention = _section(Retention, data.get("retention"), "retention", probs)
-    integration = _section(Integration, data.get("integration"), "integration", probs)
+    integration = _integration(data.get("integration"), probs)
     calibration = _section(CalibrationSpec, data.get("calibration"), "calibration", probs)
     limits = _section(Limits, data.get("limits"), "limits", probs)
     traces = _section(TraceLimits, data.get("traces"), "traces", probs)
@@ -626,18 +355,3 @@ def load_assay(path: str | Path | None = None) -> Assay:
     except tomllib.TOMLDecodeError as exc:
         raise AssayError(f"{where}: not valid TOML ({exc})") from exc
     return parse_assay(data, where)
-
-
-def limit_sources() -> list[tuple[str, str, Any, str]]:
-    """(section, key, default, source) for every documented limit: README and check-assay."""
-    rows = []
-    for section, cls in (
-        ("integration", Integration),
-        ("calibration", CalibrationSpec),
-        ("limits", Limits),
-        ("traces", TraceLimits),
-    ):
-        for f in fields(cls):
-            if f.metadata.get("source"):
-                rows.append((section, f.name, f.default, f.metadata["source"]))
-    return rows
