@@ -205,6 +205,7 @@ def open_waiting(
     stopped: threading.Event,
     *,
     still_every: float = STILL_WAITING_EVERY,
+    on_wait: Callable[[StoreError, int], None] | None = None,
 ) -> Store:
     """Open the monitor's database, retrying with back-off while it cannot be opened.
 
@@ -212,7 +213,8 @@ def open_waiting(
     starts (the reason, e.g. "locked by process N"), every ``still_every`` s
     while it lasts, once when the file opens. A file that is not a database
     (``NotADatabaseError``) is raised at once: waiting cannot fix it. Raises
-    ``StoreError`` if ``stopped`` is set while waiting.
+    ``StoreError`` if ``stopped`` is set while waiting. ``on_wait(exc, attempts)`` is
+    called at every failed attempt (``asnmon.monitor_waiting``: ``/healthz`` says why).
     """
     delay, began, told_at = BACKOFF_FIRST, time.monotonic(), 0.0
     failures = 0
@@ -225,6 +227,8 @@ def open_waiting(
             failures += 1
             now = time.monotonic()
             log.warning("cannot open the database (attempt %d): %s", failures, exc)
+            if on_wait is not None:
+                on_wait(exc, failures)
             if failures == 1 or now - told_at >= still_every:
                 waited = f" (waiting for {now - began:.0f} s)" if failures > 1 else ""
                 report(

@@ -48,6 +48,7 @@ from asnmon.monitor_backlog import MonitorBacklog, _Stop
 from asnmon.monitor_chores import IDENTITY_EVERY, MonitorChores, backup_request_path
 from asnmon.monitor_health import MonitorHealth
 from asnmon.monitor_status import MonitorStatus
+from asnmon.monitor_waiting import StartupWait
 from asnmon.names import printable
 from asnmon.pipeline import IngestReport
 from asnmon.records import Flag, Outcome, Result, Severity
@@ -150,6 +151,8 @@ class Monitor(MonitorBacklog, MonitorChores, MonitorHealth):
             else None
         )
         self._next_backup = 0.0  # monotonic; the first idle moment takes one
+        self._next_checkpoint = 0.0  # monotonic; while busy, checkpoints at most this often
+        self._checkpoint_declined_until = 0.0  # DuckDB declined (a transaction ran): wait
         converters = {
             ext: ConverterSpec(c.command, c.timeout) for ext, c in settings.converters.items()
         }
@@ -197,17 +200,26 @@ class Monitor(MonitorBacklog, MonitorChores, MonitorHealth):
         )
 
     def _open_store(self) -> Store:
-        """The database, waited for (said and alerted) while another process holds it."""
+        """The database, waited for (said and alerted) while another process holds it;
+        meanwhile ``/healthz`` and the status file say why (``asnmon.monitor_waiting``)."""
 
         def report(code: str, message: str) -> None:
             self.alerter.start()  # Monitor.start() finds it running
             self._announce(code, message)
 
+        status_file = (
+            Path(self.settings.status_file)
+            if self.settings.status_file
+            else status_file_path(self.settings.db)
+        )
+        wait = StartupWait(self.settings, status_file, self.out)
         try:
-            return open_waiting(self.settings.db, report, self._stopped)
+            return open_waiting(self.settings.db, report, self._stopped, on_wait=wait.waiting)
         except BaseException:
             self.alerter.stop()
             raise
+        finally:
+            wait.done()  # its /healthz gives the port to the dashboard
 
     # ------------------------------------------------------------ life cycle
 
@@ -370,11 +382,13 @@ class Monitor(MonitorBacklog, MonitorChores, MonitorHealth):
                 backlog = self._backlog(item)
                 if backlog:  # files were waiting: one transaction for them all
                     self._handle_backlog([item, *backlog])
-                    continue
-                self._doing = f"handling {item.kind} {item.path.name}"
-                self._current = item
-                self._handle_safely(item)
-                self._current = None
+                else:
+                    self._doing = f"handling {item.kind} {item.path.name}"
+                    self._current = item
+                    self._handle_safely(item)
+                    self._current = None
+                self._beat_busy()  # the queue may not run dry for a long catch-up
+                self._checkpoint_busy()
             finally:
                 self._queue.task_done()
 
@@ -397,7 +411,7 @@ class Monitor(MonitorBacklog, MonitorChores, MonitorHealth):
         """
         while not self._stopped.is_set():
             if self.db.in_trouble:
-                if not self.db.wait(self._stopped, self._beat):
+                if not self.db.wait(self._stopped, self._beat_waiting):
                     return  # stopping: the file stays on disk for the next start
                 if not self._database_answers():
                     continue
@@ -420,6 +434,11 @@ class Monitor(MonitorBacklog, MonitorChores, MonitorHealth):
                 return
             self.db.recovered()
             return
+
+    def _beat_waiting(self) -> None:
+        """Backing off a database problem: alive (watchdog), and the status file says why."""
+        self._beat()
+        self._beat_busy(waiting=True)
 
     def _file_failed(self, event: WatchEvent, exc: Exception) -> None:
         self._last_error = f"{printable(event.path.name)}: {type(exc).__name__}: {exc}"

@@ -116,8 +116,16 @@ def test_disk_full_is_a_database_problem_then_everything_is_stored_once(
     shutil.copyfile(sim.worklist_path, folder / "worklist.csv")
     with small_filesystem(tmp_path / "small", "40m") as fs:
         db = fs / "monitor.duckdb"
+        status_file = tmp_path / "monitor.status.json"  # on a disk with room
         monitor, lines = make_monitor(
-            folder, db=str(db), dashboard=True, port=0, webhook=webhook, batch_seconds=0.2
+            folder,
+            db=str(db),
+            dashboard=True,
+            port=0,
+            webhook=webhook,
+            batch_seconds=0.2,
+            status_file=str(status_file),
+            heartbeat_every=0.5,
         )
         assert monitor.dashboard_url is not None
         first = copy_in(sim.paths[:4], folder)
@@ -130,6 +138,14 @@ def test_disk_full_is_a_database_problem_then_everything_is_stored_once(
         assert "No space left" in body["database_problem"]
         assert any(p.startswith("DATABASE PROBLEM") for p in body["problems"])
         assert wait_for(lambda: alerted("DATABASE PROBLEM"), 10)
+        began = time.time()
+
+        def file_says_problem() -> bool:  # rewritten on its timer while the database fails
+            doc = json.loads(status_file.read_text("utf-8"))
+            problems = doc["monitor"].get("problems", [])
+            return doc["written_epoch"] > began and any("DATABASE PROBLEM" in x for x in problems)
+
+        assert wait_for(file_says_problem, 10)
         time.sleep(2.0)  # several retries while the disk stays full
         assert monitor.health()["database_failures"] >= 2
         assert monitor.health()["worker"] == "alive"
@@ -479,7 +495,9 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
     names = copy_in(sim.paths[:3], folder)  # already there: the start's reconciliation
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[alerts]\nwebhook = "{webhook}"\nbatch_seconds = 0.2\n', "utf-8")
-    argv = asnmon_run(folder, db, "--settings", str(settings), "--no-dashboard")
+    port = free_port()  # for the dashboard (and, first, its /healthz)
+    url = f"http://127.0.0.1:{port}"
+    argv = asnmon_run(folder, db, "--settings", str(settings), "--port", str(port))
     with database_held(db) as holder:
         proc = Proc([*argv, "--settle", str(MONITOR_SETTLE)], merged=True)
         out = proc.lines
@@ -492,6 +510,15 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
             assert wait_for(problem, 30), out
             assert "retries" in problem()[0]
             assert wait_for(lambda: alerted(said), 15), _Posts.received
+            # A supervisor asking meanwhile learns why nothing is ingested: 503 JSON, and the
+            # status file beside the database says the same (before this: no answer at all).
+            waiting = f"database locked by process {holder.pid}, waiting"
+            assert wait_for(lambda: proc.said("healthz answers 503"), 30), out
+            status_code, body = healthz(url)
+            assert status_code == 503 and body["ok"] is False and body["waiting"] == waiting
+            assert body["database"] is False and said in body["database_problem"]
+            status = db.with_name("live.status.json")
+            assert json.loads(status.read_text("utf-8"))["monitor"]["waiting"] == waiting
             time.sleep(1.0)
             assert proc.popen.poll() is None  # waiting, not ended
             assert not proc.said("watching")  # nothing started without its database
@@ -500,6 +527,9 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
             assert holder.wait(30) == 0
             assert wait_for(lambda: proc.said("DATABASE BACK"), 40), out
             assert wait_for(lambda: proc.said(*names), 40), out
+            assert wait_for(lambda: proc.said("dashboard:"), 30), out
+            assert wait_for(lambda: healthz(url)[0] == 200, 30)  # the real dashboard took the port
+            assert "waiting" not in json.loads(status.read_text("utf-8"))["monitor"]
         finally:
             code = proc.stop()
     assert code == 0, out

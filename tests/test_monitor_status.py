@@ -22,6 +22,7 @@ from helpers import Lines, wait_for
 from asnmon.actions import STATUS_SCHEMA, STATUS_VERSION, status_file_path
 from asnmon.heartbeat import monitor_seen
 from asnmon.monitor import Monitor
+from asnmon.monitor_chores import CHECKPOINT_IDLE_BYTES
 from asnmon.simulate import SimConfig, simulate_run, write_injection
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("no_thread_leak")]
@@ -119,6 +120,47 @@ def test_the_status_file_is_beside_the_database_and_beats_on_a_timer(
     assert status["heartbeat_every"] == 1.0 and status["instrument"] == "waiting"
     assert monitor_seen(status, time.time())[0]
     assert not list(tmp_path.glob(".monitor.status.json.*"))  # no temp file left behind
+
+
+def test_a_long_catch_up_beats_says_its_backlog_and_checkpoints_once_dry(
+    make_monitor: Make, tmp_path: Path
+) -> None:
+    """The soak's catch-up of 1,645 files left the status file > 15 min old: only the
+    idle path wrote it, and a queue that never runs dry is never idle. Its write-ahead
+    log grew to 36 MB: DuckDB's own checkpoint never came."""
+    import shutil
+
+    sim = simulate_run(tmp_path / "sim", SimConfig(n_samples=4))
+    folder = tmp_path / "seq"
+    for k in range(3):  # three runs already on disk: one long reconciliation
+        run = folder / f"run{k}"
+        run.mkdir(parents=True)
+        for src in sim.paths:
+            shutil.copyfile(src, run / src.name)
+    total = 3 * len(sim.paths)
+    monitor, _ = make_monitor(folder, heartbeat_every=0.5, recursive=True)
+    path = monitor.beacon.status_file
+    busy: dict[float, int] = {}  # written_epoch -> backlog, for beats written while behind
+    stored = wal = 0
+    deadline = time.monotonic() + 120
+    while stored < total and time.monotonic() < deadline:
+        wal = max(wal, monitor.store.wal_bytes())
+        doc = status_file(monitor).get("monitor", {})
+        if doc.get("backlog"):
+            busy[doc["updated"]] = doc["backlog"]
+        rows = monitor.store.reader().execute("SELECT count(*) FROM injections").fetchone()
+        stored = int(rows[0]) if rows else 0
+        time.sleep(0.05)
+    assert stored == total
+    assert len(busy) >= 3, busy  # several beats while files were still waiting
+    assert max(busy.values()) <= total
+    assert list(busy.values()) == sorted(busy.values(), reverse=True)  # the backlog shrinks
+    assert wait_for(monitor.idle, 30)
+    assert wait_for(lambda: status_file(monitor)["monitor"]["backlog"] == 0, 10)
+    assert path.exists()
+    assert wal >= CHECKPOINT_IDLE_BYTES  # enough for the queue-dry checkpoint
+    assert wait_for(lambda: monitor.store.wal_bytes() < CHECKPOINT_IDLE_BYTES, 10)
+    print(f"write-ahead log: {wal / 2**20:.1f} MB at most, {monitor.store.wal_bytes():,} B dry")
 
 
 def hook(out: Path, *extra: str) -> list[str]:

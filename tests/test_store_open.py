@@ -103,3 +103,42 @@ def test_reopening_a_vanished_file_does_not_make_an_empty_one(tmp_path: Path) ->
     with pytest.raises(StoreError, match="no such database"):
         store.reconnect()
     assert not db.exists()
+
+
+def test_a_half_read_result_in_an_idle_thread_does_not_block_checkpoints(tmp_path: Path) -> None:
+    """The soak's write-ahead log grew to 36 MB: a ``fetchone()`` left in a thread that
+    then idles (a dashboard thread's ``last_change``, the opening thread's schema
+    check) kept its transaction open, and DuckDB declined every checkpoint."""
+    import threading
+
+    store = Store(tmp_path / "lab.duckdb")  # opened here; written from another thread
+    read, hold = threading.Event(), threading.Event()
+
+    def dashboard_thread() -> None:
+        store.last_change()  # one row, read with fetchone(); then the thread idles
+        read.set()
+        hold.wait(30)
+
+    def worker() -> None:
+        for k in range(50):
+            store.ensure_run(RunInfo(f"run{k}", f"run{k}"))
+            store.set_status({"k": k})
+        wal.append(store.wal_bytes())
+        done.append(store.checkpoint())
+        wal.append(store.wal_bytes())
+
+    wal: list[int] = []
+    done: list[bool] = []
+    idle = threading.Thread(target=dashboard_thread)
+    idle.start()
+    try:
+        assert read.wait(30)
+        writer = threading.Thread(target=worker)
+        writer.start()
+        writer.join(60)
+    finally:
+        hold.set()
+        idle.join(30)
+        store.close()
+    assert wal[0] > 0
+    assert done == [True] and wal[1] == 0

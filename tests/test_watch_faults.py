@@ -148,6 +148,32 @@ def test_one_slow_completeness_check_does_not_hold_back_the_others(
     assert wait_for(lambda: "000_SLOW.mzML.gz" in events.names("ready"), 100)
 
 
+def test_a_restart_batch_is_handed_on_in_order_however_long_its_checks_wait(
+    tmp_path: Path, make_watcher: Make
+) -> None:
+    """The soak's IS % differences: after a restart under load, ~1,000 checks queued for
+    seconds; the order windows counted from the moment a check was asked for, so once
+    they had passed, files went on in the order their checks happened to finish, and a
+    calibrator ingested 30 injections late moved the IS reference of those between."""
+    from asnmon.acquired import OrderKey, acquisition_key
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    names = [f"{i:03d}_S.mzML" for i in range(60)]
+    for i, name in enumerate(names):
+        write_doc(folder / name, i)  # already there: the start's reconciliation batch
+    slow = names[-8]
+
+    def loaded(path: Path) -> OrderKey:
+        """A loaded machine: every check takes a while on its thread, one a little longer."""
+        time.sleep(0.3 if path.name == slow else 0.12)
+        return acquisition_key(path)
+
+    _, events = make_watcher(folder, order_key=loaded)
+    assert wait_for(lambda: len(events.names("ready")) == len(names), 60)
+    assert events.names("ready") == names
+
+
 # ---------------------------------------------------------------- a real overflow
 
 

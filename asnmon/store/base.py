@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import duckdb
 import polars as pl
@@ -22,7 +22,7 @@ from asnmon.store._sql import (
     _Transaction,
     one_line,
 )
-from asnmon.store.connection import connect
+from asnmon.store.connection import FetchedCursor, connect
 from asnmon.store.group import GroupMixin, WriteGroup, _Joined
 from asnmon.store.schema import MIGRATIONS
 
@@ -64,16 +64,18 @@ class StoreBase(GroupMixin):
         """This thread's own cursor: DuckDB connections are not shared across threads.
 
         The writer inside a group commit reads through the group's connection, so
-        it sees what it wrote (a cursor sees only what is committed).
+        it sees what it wrote (a cursor sees only what is committed). Any other
+        read's result is fetched whole at once (``FetchedCursor``): a half-read one
+        would hold its transaction open and block every checkpoint.
         """
         if self._own_group() is not None:
             self._pending.flush(self._con)
             return self._con
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = self._con.cursor()
+            cur = FetchedCursor(self._con.cursor())
             self._local.cursor = cur
-        return cur
+        return cast(duckdb.DuckDBPyConnection, cur)  # the read part of its interface
 
     def schema_version(self) -> int:
         cur = self.reader()

@@ -20,8 +20,9 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
 import duckdb
 
@@ -35,6 +36,54 @@ MAGIC_AT = 8
 LEFTOVER_AGE = 600.0  # s: a ``.creating`` file older than this was left by a crash
 
 FileState = Literal["absent", "empty", "duckdb"]
+
+
+class FetchedCursor:
+    """A thread's read cursor whose every result is fetched whole when it runs.
+
+    DuckDB keeps a statement's transaction open until its result is read to the
+    end or the cursor runs its next statement, and an open transaction blocks
+    every checkpoint, DuckDB's automatic one included ("Cannot CHECKPOINT: there
+    are other write transactions active"). One ``fetchone()`` on a one-row query
+    (``last_change`` every second in each dashboard thread, the schema check of
+    the thread that opened the store) leaves one open for as long as that thread
+    is idle: the monitor's write-ahead log was never merged (36 MB in the soak).
+    Only reads go through here; anything else is passed to the DuckDB cursor.
+    """
+
+    __slots__ = ("_at", "_cur", "_rows", "description")
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self._cur = cur
+        self._rows: list[Any] = []
+        self._at = 0
+        self.description: Any = None
+
+    def execute(self, query: str, parameters: Sequence[Any] | None = None) -> Self:
+        if parameters is None:
+            self._cur.execute(query)
+        else:
+            self._cur.execute(query, parameters)
+        self.description = self._cur.description
+        self._rows = self._cur.fetchall() if self.description is not None else []
+        self._at = 0
+        return self
+
+    def fetchone(self) -> Any:
+        if self._at >= len(self._rows):
+            return None
+        self._at += 1
+        return self._rows[self._at - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._at = self._rows[self._at :], len(self._rows)
+        return rest
+
+    def close(self) -> None:
+        self._cur.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cur, name)
 
 
 def wal_of(path: Path) -> Path:

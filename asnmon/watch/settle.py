@@ -31,8 +31,14 @@ from asnmon.watch.scan import NotAFile, Signature, is_temporary, matches, scan_f
 
 log = logging.getLogger("asnmon.watch")
 
-ORDER_WAIT = 0.5  # s ready files wait for a check still running, to keep their order
+# Both count from when a check starts running, not from when it was asked for: after
+# a restart under load hundreds of checks wait their turn for seconds, and files were
+# handed on in the order their checks happened to finish (the soak's IS % differences).
+# A check that has run this long is slow (a big .gz inflating), not merely descheduled
+# on a loaded machine: the files behind it go on without it.
+ORDER_WAIT = 1.5  # s ready files wait for a check still running, to keep their order
 BATCH_WAIT = 2.0  # s a rescan batch waits for one slow check before the rest go on
+QUEUE_WAIT = 60.0  # s at most a check may wait its turn and still hold the others (hung share)
 LOST_NOTICE_EVERY = 60.0  # s between "events lost" notices (each loss still rescans)
 MB = 1 << 20
 
@@ -135,7 +141,10 @@ class Settler(WatcherBase):
                     if track.checking != sig:
                         track.checking, track.check_started = sig, now
                         self._checks.submit(target, sig)
-                    elif track.batch is not None and now - track.check_started > BATCH_WAIT:
+                    elif track.batch is not None and (
+                        self._checks.running_for(target, track.checking, now) > BATCH_WAIT
+                        or now - track.check_started > QUEUE_WAIT
+                    ):
                         track.batch = None  # one slow check: the rest of the batch goes on
                 elif track.complete:
                     ready.append(
@@ -165,8 +174,10 @@ class Settler(WatcherBase):
             self._report_abandoned()  # before the files that show it are handed on
         now = time.monotonic()
         in_flight = any(  # a file that may come first is still being checked: wait a moment
-            t.checking is not None and now - t.check_started <= ORDER_WAIT
-            for t in self._pending.values()
+            t.checking is not None
+            and self._checks.running_for(p, t.checking, now) <= ORDER_WAIT
+            and now - t.check_started <= QUEUE_WAIT
+            for p, t in self._pending.items()
         )
         if (
             self._held

@@ -18,6 +18,7 @@ import logging
 import queue
 import stat
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,9 @@ class CheckPool:
         self._check = check
         self._post = post
         self._jobs: queue.SimpleQueue[tuple[Path, object] | None] = queue.SimpleQueue()
+        # When each running check began (path -> (token, monotonic)). Waiting in the
+        # queue is not being slow: after a restart hundreds of checks queue at once.
+        self._started: dict[Path, tuple[object, float]] = {}
         self._threads = [
             threading.Thread(target=self._loop, name=f"asnmon-watch-check-{i}", daemon=True)
             for i in range(size)
@@ -62,6 +66,11 @@ class CheckPool:
     def submit(self, path: Path, token: object) -> None:
         self._jobs.put((path, token))
 
+    def running_for(self, path: Path, token: object, now: float) -> float:
+        """Seconds the check of ``(path, token)`` has been running; 0 while it waits its turn."""
+        started = self._started.get(path)
+        return now - started[1] if started is not None and started[0] == token else 0.0
+
     def stop(self, timeout: float = _JOIN) -> None:
         for _ in self._threads:
             self._jobs.put(None)
@@ -72,11 +81,15 @@ class CheckPool:
     def _loop(self) -> None:
         while (job := self._jobs.get()) is not None:
             path, token = job
+            self._started[path] = (token, time.monotonic())
             try:
                 result = self._check(path)
             except Exception:  # thread boundary: a failed check is "not complete"
                 log.exception("completeness check of %s failed", path)
                 result = None
+            finally:
+                if self._started.get(path, (None,))[0] is token:
+                    self._started.pop(path, None)
             self._post(path, token, result)
 
 
