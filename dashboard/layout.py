@@ -37,6 +37,21 @@ TABS = (
     signoff.TAB,
 )
 GRAPH_CONFIG = {"displaylogo": False}
+# The run plots' toolbar cut to zoom, pan, reset and save: the full one (13 buttons)
+# sat on top of the plot titles; lasso/select/spikes mean nothing on a trend plot.
+RUN_PLOT_CONFIG = {
+    "displaylogo": False,
+    "modeBarButtonsToRemove": [
+        "select2d",
+        "lasso2d",
+        "zoomIn2d",
+        "zoomOut2d",
+        "autoScale2d",
+        "toggleSpikelines",
+        "hoverClosestCartesian",
+        "hoverCompareCartesian",
+    ],
+}
 
 
 def build_layout(
@@ -89,8 +104,8 @@ def build_layout(
             html.Section(
                 className="run-plots",
                 children=[
-                    dcc.Graph(id="is-plot", className="run-plot", config=GRAPH_CONFIG),
-                    dcc.Graph(id="asn-plot", className="run-plot", config=GRAPH_CONFIG),
+                    dcc.Graph(id="is-plot", className="run-plot", config=RUN_PLOT_CONFIG),
+                    dcc.Graph(id="asn-plot", className="run-plot", config=RUN_PLOT_CONFIG),
                 ],
             ),
             html.Section(

@@ -24,6 +24,7 @@ from dash.exceptions import PreventUpdate
 from asnmon.assay import Assay
 from dashboard import inputs
 from dashboard.guard import MAX_REQUEST_KB
+from dashboard.layout import RUN_PLOT_CONFIG
 from dashboard.share_folder import (
     ShareCache,
     ShareState,
@@ -116,8 +117,8 @@ def build_share_layout(share_dir: Path, refresh_ms: int) -> html.Div:
                 className="run-plots",
                 style={"marginTop": "12px"},
                 children=[
-                    dcc.Graph(id="share-is-plot", className="run-plot", config=GRAPH_CONFIG),
-                    dcc.Graph(id="share-asn-plot", className="run-plot", config=GRAPH_CONFIG),
+                    dcc.Graph(id="share-is-plot", className="run-plot", config=RUN_PLOT_CONFIG),
+                    dcc.Graph(id="share-asn-plot", className="run-plot", config=RUN_PLOT_CONFIG),
                 ],
             ),
         ],

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upto", type=int, default=66, help="files ingested before the shot")
     ap.add_argument("--out", type=Path, default=HERE, help="folder for the PNG files")
     args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)  # Chrome's save_screenshot fails silently
     if not (
         shutil.which("chromedriver")
         and (shutil.which("chromium") or shutil.which("chromium-browser"))
@@ -126,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
                     driver.save_screenshot(str(kiosk))
                 finally:
                     driver.quit()
+    missing = [p for p in (full, kiosk) if not p.is_file()]
+    if missing:
+        print(f"not written: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 1
     print(f"wrote {full} and {kiosk}")
     return 0
 

@@ -194,6 +194,7 @@ def test_asn_figure_log_axis_with_limits_and_reference_bands(assay: Assay) -> No
     res = results_frame([{"conc": 0.4}, {"conc": 900.0}])
     fig = figures.asn_figure(figures.run_series(res), assay)
     assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis.dtick == 1  # a label per decade only: no "2", "5" between
     lo, hi = fig.layout.yaxis.range
     assert lo < -0.39
     assert hi > 2.95
@@ -387,3 +388,11 @@ def test_chromatogram_figure_shows_the_group_its_cut_and_its_flags() -> None:
     plain = chromatogram.chromatogram_figure([("S1", traces, peaks)])
     assert not any("PEAK_TRUNCATED" in str(a.text) for a in plain.layout.annotations)
     assert len([t for t in plain.data if t.name == "acquisition ends"]) == 2  # from the peaks
+
+
+def test_run_plots_toolbar_is_short_enough_not_to_cover_their_titles() -> None:
+    from dashboard.layout import GRAPH_CONFIG, RUN_PLOT_CONFIG
+
+    removed = set(RUN_PLOT_CONFIG["modeBarButtonsToRemove"])
+    assert {"select2d", "lasso2d", "zoomIn2d", "zoomOut2d"} <= removed
+    assert "modeBarButtonsToRemove" not in GRAPH_CONFIG  # the chromatogram keeps select

@@ -277,8 +277,11 @@ def asn_figure(
     values += [y for a in _oor_arrays(series, assay) for y in a["y"] if y > 0]
     lo = min([cal.lloq / 2, *values])
     hi = max([cal.uloq * 2, *values])
-    fig.update_yaxes(
-        type="log", title=assay.unit, range=[math.log10(lo) - 0.1, math.log10(hi) + 0.1]
+    fig.update_yaxes(  # one label per decade: "2" and "5" between them are noise from 3 m
+        type="log",
+        title=assay.unit,
+        range=[math.log10(lo) - 0.1, math.log10(hi) + 0.1],
+        dtick=1,
     )
     fig.update_xaxes(title="injection", rangemode="tozero")
     return fig
