@@ -8,6 +8,7 @@ audit trail: binding to anything but loopback needs a password (or an explicit
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from dashboard.guard import (
 )
 
 __all__ = ["USER", "BasicAuth", "ServerHandle", "is_loopback", "serve"]
+
+log = logging.getLogger("asnmon.dashboard")
 
 # After a change, pages waiting for a shared view computation each hold a thread;
 # with 6 the 1 s ticks of 20 pages queued behind them (p95 97 ms, 24: 34 ms;
@@ -61,7 +64,11 @@ class ServerHandle:
         # else a select() in flight meets a descriptor closed under it (EBADF). Once
         # its map is empty the loop, and so the thread, ends.
         server = self._server
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError:  # the trigger is closed already: the loop is on its way out
+            log.debug("dashboard server: trigger already closed at stop", exc_info=True)
+            wasyncore.close_all(server._map, ignore_all=True)
         self._thread.join(timeout)
 
     def __enter__(self) -> ServerHandle:
