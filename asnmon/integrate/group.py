@@ -38,7 +38,12 @@ import numpy as np
 from asnmon.assay import Integration
 from asnmon.integrate.baseline import baseline_offset
 from asnmon.integrate.boundaries import DETECTION_SN, Bounds, find_bounds
-from asnmon.integrate.interference import find_interference, find_profile_skew, find_tail
+from asnmon.integrate.interference import (
+    Smoothed,
+    find_interference,
+    find_profile_skew,
+    find_tail,
+)
 from asnmon.integrate.member import measure
 from asnmon.integrate.noise import low_quantile, noise_sd, smooth
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
@@ -117,12 +122,11 @@ def _separate(
     p = peaks[t]
     if p is None:
         return
+    member, reference = Smoothed(members[t], *extra[t]), Smoothed(members[ref], *extra[ref])
     found = find_interference(
-        members[t],
-        *extra[t],
+        member,
         (p.start_rt, p.end_rt),
-        members[ref],
-        *extra[ref],
+        reference,
         apex,
         b.fwhm,
         b.window,
@@ -137,8 +141,8 @@ def _separate(
             peaks[t], extra[t] = skimmed
             return
         skew = find_profile_skew(
-            members[t], *extra[t], (p.start_rt, p.end_rt), members[ref], *extra[ref], b.fwhm,
-            b.window, sd[t], limits=params.interference,
+            member, (p.start_rt, p.end_rt), reference, b.fwhm, b.window, sd[t],
+            limits=params.interference,
         )  # fmt: skip
         if skew is not None:
             peaks[t] = replace(p, interference=skew)
@@ -182,12 +186,12 @@ def _skim_tail(
     sd: Mapping[str, float],
 ) -> tuple[Peak, tuple[FloatArray, tuple[float, float]]] | None:
     """A member on an earlier peak's tail: the baseline from the far side, the tail skimmed."""
-    ref_s, ref_base = extra[ref]
+    reference = Smoothed(members[ref], *extra[ref])
 
     def tail(s: FloatArray, base: tuple[float, float], bounds: tuple[float, float]):
         return find_tail(
-            members[t], s, base, bounds, members[ref], ref_s, ref_base, b.window, sd[t],
-            b.noise.rel, limits=params.interference,
+            Smoothed(members[t], s, base), bounds, reference, b.window, sd[t], b.noise.rel,
+            limits=params.interference,
         )  # fmt: skip
 
     if tail(*extra[t], (p.start_rt, p.end_rt)) is None:

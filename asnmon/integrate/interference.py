@@ -26,6 +26,7 @@ member keeps the whole-boundary area and says it cannot be separated.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,6 +36,14 @@ from asnmon.records import Chromatogram, FloatArray, Interference
 
 MIN_POINTS = 8  # member points inside the boundaries needed to look at all
 DEFAULT = InterferenceLimits()
+
+
+class Smoothed(NamedTuple):
+    """A group member as the checks see it: its trace, smoothed, and its baseline line."""
+
+    trace: Chromatogram
+    s: FloatArray
+    base: tuple[float, float]
 
 
 def _line(base: tuple[float, float], t: FloatArray) -> FloatArray:
@@ -54,13 +63,9 @@ def area_between(trace: Chromatogram, lo: float, hi: float, base: tuple[float, f
 
 
 def find_interference(
-    trace: Chromatogram,
-    s: FloatArray,
-    base: tuple[float, float],
+    member: Smoothed,
     bounds: tuple[float, float],
-    ref_trace: Chromatogram,
-    ref_s: FloatArray,
-    ref_base: tuple[float, float],
+    ref: Smoothed,
     group_apex: float,
     fwhm: float,
     window: int,
@@ -71,6 +76,8 @@ def find_interference(
     limits: InterferenceLimits = DEFAULT,
 ) -> Interference | None:
     """The member's excess peak over its reference inside ``bounds``, or None (clean)."""
+    trace, s, base = member
+    ref_trace, ref_s, ref_base = ref
     rt = trace.rt
     idx = np.flatnonzero((rt >= bounds[0]) & (rt <= bounds[1]))
     if idx.size < MIN_POINTS or fwhm <= 0.0:
@@ -141,13 +148,9 @@ def find_interference(
 
 
 def find_tail(
-    trace: Chromatogram,
-    s: FloatArray,
-    base: tuple[float, float],
+    member: Smoothed,
     bounds: tuple[float, float],
-    ref_trace: Chromatogram,
-    ref_s: FloatArray,
-    ref_base: tuple[float, float],
+    ref: Smoothed,
     window: int,
     sd0: float,
     rel: float,
@@ -161,6 +164,8 @@ def find_tail(
     exponential tail of a chromatographic peak) is extended under the peak and
     its area taken off -- the exponential skim of chromatography data systems.
     """
+    trace, s, base = member
+    ref_trace, ref_s, ref_base = ref
     rt = trace.rt
     t_s, t_e = bounds
     idx = np.flatnonzero((rt >= t_s) & (rt <= t_e))
@@ -206,13 +211,9 @@ def find_tail(
 
 
 def find_profile_skew(
-    trace: Chromatogram,
-    s: FloatArray,
-    base: tuple[float, float],
+    member: Smoothed,
     bounds: tuple[float, float],
-    ref_trace: Chromatogram,
-    ref_s: FloatArray,
-    ref_base: tuple[float, float],
+    ref: Smoothed,
     fwhm: float,
     window: int,
     sd0: float,
@@ -228,6 +229,8 @@ def find_profile_skew(
     an interference that cannot be separated; its share of the area is at
     least what the ratio gains over its lowest value on the top.
     """
+    trace, s, base = member
+    ref_trace, ref_s, ref_base = ref
     rt = trace.rt
     idx = np.flatnonzero((rt >= bounds[0]) & (rt <= bounds[1]))
     if idx.size < MIN_POINTS or fwhm <= 0.0:
