@@ -214,12 +214,13 @@ class Monitor(MonitorBacklog, MonitorChores, MonitorHealth):
         )
         wait = StartupWait(self.settings, status_file, self.out)
         try:
-            return open_waiting(self.settings.db, report, self._stopped, on_wait=wait.waiting)
+            store = open_waiting(self.settings.db, report, self._stopped, on_wait=wait.waiting)
         except BaseException:
+            wait.done()  # its /healthz gives the port back
             self.alerter.stop()
             raise
-        finally:
-            wait.done()  # its /healthz gives the port to the dashboard
+        wait.done(opened=True)  # the port goes to the dashboard; the file stops saying "waiting"
+        return store
 
     # ------------------------------------------------------------ life cycle
 

@@ -75,13 +75,20 @@ class StartupWait:
             self._beat.start()
             self._serve()
 
-    def done(self) -> None:
+    def done(self, *, opened: bool = False) -> None:
         self._stop.set()
         if self._beat is not None:
             self._beat.join(5)
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if opened and self._since is not None:
+            # The monitor's own first beat comes at its first idle moment, which a
+            # reconciliation catch-up can push past the dashboard's start: until then
+            # the file would still say "waiting" for a database that is open.
+            with self._lock:
+                self._sentence = ""
+            self._write_status()
 
     # ------------------------------------------------------------ what it says
 
@@ -112,10 +119,13 @@ class StartupWait:
             "monitor_stopped_at": None,
             "status_file": str(self.status_file),
             "watcher": "not started",
-            "waiting": body["waiting"],
             "database_problem": body["database_problem"],
             "problems": body["problems"],
         }
+        if body["waiting"]:
+            values["waiting"] = body["waiting"]
+        else:  # opened: starting, nothing wrong to say yet
+            values.update(watcher="starting", database_problem="", problems=[])
         try:
             write_json_atomic(self.status_file, status_document(values, []))
         except (OSError, ValueError) as exc:  # a full disk, say: /healthz still answers

@@ -527,6 +527,9 @@ def test_database_locked_at_start_up_is_waited_for_said_and_alerted(
             assert holder.wait(30) == 0
             assert wait_for(lambda: proc.said("DATABASE BACK"), 40), out
             assert wait_for(lambda: proc.said(*names), 40), out
+            # Written as the database opened, before the monitor started (before
+            # this, only at the worker's first idle moment: a CI run read "waiting").
+            assert "waiting" not in json.loads(status.read_text("utf-8"))["monitor"]
             assert wait_for(lambda: proc.said("dashboard:"), 30), out
             assert wait_for(lambda: healthz(url)[0] == 200, 30)  # the real dashboard took the port
             assert "waiting" not in json.loads(status.read_text("utf-8"))["monitor"]
