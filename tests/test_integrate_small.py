@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asnmon.integrate import small
+from asnmon.integrate import noise, small
 
 _RNG = np.random.default_rng(11)
 ARRAYS = [
@@ -25,8 +25,12 @@ def test_each_helper_is_bit_identical_to_numpy(a: np.ndarray) -> None:
     assert same(small.amax(a), a.max())
     assert same(small.amin(a), a.min())
     assert same(small.mean(a), a.mean())
+    assert same(small.std(a), np.std(a))
     assert same(small.diff(a), np.diff(a))
     mask = a > np.median(a)
     assert same(small.nonzero(mask), np.flatnonzero(mask))
     x = np.cumsum(np.abs(_RNG.normal(size=a.size))) + 2.5
     assert same(small.trapezoid(a, x), np.trapezoid(a, x))
+    if a.size > 1 and np.isfinite(a).all():  # trace checks: np.median of finite steps
+        assert same(noise.median(a), np.median(a))
+        assert same(noise.median(a[1:]), np.median(a[1:]))

@@ -32,7 +32,7 @@ import numpy as np
 
 from asnmon.assay import InterferenceLimits
 from asnmon.integrate.noise import median, smoothing_gain
-from asnmon.integrate.small import amax, amin, mean, nonzero, trapezoid
+from asnmon.integrate.small import amax, amin, mean, nonzero, std, trapezoid
 from asnmon.records import Chromatogram, FloatArray, Interference
 
 MIN_POINTS = 8  # member points inside the boundaries needed to look at all
@@ -101,7 +101,7 @@ def find_interference(
     # the noise there: the model's, or the raw scatter about the smoothed trace nearby if
     # larger (counting noise at a few hundred counts is neither the baseline's nor the top's)
     near = idx[max(0, q - window) : q + window + 1]
-    local = float(np.std(trace.intensity[near] - s[near])) if near.size >= 3 else 0.0
+    local = std(trace.intensity[near] - s[near]) if near.size >= 3 else 0.0
     noise = gain * max(math.hypot(sd0, rel * max(float(z[q]), 0.0)), local)
     x_q = float(excess[q])
     sn = x_q / noise if noise > 0 else float("inf")

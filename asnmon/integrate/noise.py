@@ -104,8 +104,9 @@ def smooth(y: FloatArray, points: int) -> FloatArray:
     w = odd_window(points)
     if w < MIN_WINDOW or y.size < w:
         return y
-    # = convolve1d(y, _sg_kernel(w), mode="nearest"), without re-reversing the kernel per call
-    return correlate1d(y, _sg_weights(w), mode="nearest")
+    # = convolve1d(y, _sg_kernel(w), mode="nearest"), without reversing the kernel and
+    # looking up the output type by name on every call
+    return correlate1d(y, _sg_weights(w), output=np.empty(y.shape, y.dtype), mode="nearest")
 
 
 @lru_cache(maxsize=64)

@@ -10,11 +10,13 @@ arrays only; ``mean`` of an empty array raises instead of warning.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from asnmon.records import FloatArray
 
-__all__ = ["amax", "amin", "diff", "mean", "nonzero", "trapezoid"]
+__all__ = ["amax", "amin", "diff", "mean", "nonzero", "std", "trapezoid"]
 
 _add = np.add.reduce
 _max = np.maximum.reduce
@@ -39,6 +41,13 @@ def amin(a: np.ndarray) -> float:
 def mean(a: FloatArray) -> float:
     """``float(a.mean())`` of a non-empty array: the pairwise sum over the count."""
     return float(_add(a)) / a.size
+
+
+def std(a: FloatArray) -> float:
+    """``float(np.std(a))`` of a non-empty array: squared deviations from the mean, summed."""
+    d = a - _add(a) / a.size
+    np.square(d, out=d)
+    return math.sqrt(float(_add(d) / a.size))
 
 
 def diff(a: FloatArray) -> FloatArray:
