@@ -103,8 +103,8 @@ def _pick(
     if ok.size == 0:
         return None
     if anchor is not None:
-        return int(ok[np.argmin(np.abs(rt[ok] - anchor))])
-    return int(ok[np.argmax(s[ok])])
+        return int(ok[np.abs(rt[ok] - anchor).argmin()])
+    return int(ok[s[ok].argmax()])
 
 
 def _half_widths(s: FloatArray, apex: int, level: float) -> tuple[float, float]:
@@ -185,7 +185,7 @@ def quiet_stretch(
     if b - a + 1 < width or a < 0 or b > n - 1:
         return None
     seg = c[a : b + 1]
-    csum = np.concatenate(([0.0], np.cumsum(seg)))
+    csum = np.concatenate(([0.0], seg.cumsum()))
     means = (csum[width:] - csum[:-width]) / width
     ok = means <= amin(means) + 5.0 * sd / math.sqrt(width)
     idx = nonzero(ok)
@@ -240,7 +240,7 @@ def _valley(z: FloatArray, a: int, b: int, side: int, at: int) -> int:
     """
     if b - a < 2:
         return at
-    k = a + int(np.argmin(z[a : b + 1]))
+    k = a + int(z[a : b + 1].argmin())
     return k if a < k < b else at
 
 
@@ -328,7 +328,7 @@ def find_bounds(
         for q in side:
             q = int(q)
             seg = z[min(top, q) : max(top, q) + 1]
-            v = min(top, q) + int(np.argmin(seg))
+            v = min(top, q) + int(seg.argmin())
             smaller = min(float(z[q]), float(cluster_h))
             # a neighbour beyond a return to baseline is another peak, not a valley
             if smaller <= 0 or float(z[v]) <= gain * noise.sd0:
@@ -342,8 +342,8 @@ def find_bounds(
 
     left_top, left_split = walk(-1)
     right_top, right_split = walk(1)
-    if not (left_split and right_split):
-        quiet, base = quiet_for(left_top, right_top)
+    if not (left_split and right_split) and (left_top, right_top) != (apex, apex):
+        quiet, base = quiet_for(left_top, right_top)  # (apex, apex): the same as above
         z = s - base
     half = max(1, int(fw_pts) // 3) | 1
     zz = uniform_filter1d(z, half, mode="nearest")

@@ -97,7 +97,7 @@ def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float
         return None
     s = smooth(trace.intensity, 5)
     idx = nonzero(m)
-    k = int(idx[np.argmax(s[idx])])
+    k = int(idx[s[idx].argmax()])
     strength = (float(s[k]) - low_quantile(s)) / sd
     if strength < DETECTION_SN:
         return None

@@ -57,7 +57,7 @@ def area_between(trace: Chromatogram, lo: float, hi: float, base: tuple[float, f
     lo, hi = max(lo, float(rt[0])), min(hi, float(rt[-1]))
     if not hi > lo:
         return 0.0
-    i0, i1 = int(np.searchsorted(rt, lo, "left")), int(np.searchsorted(rt, hi, "right"))
+    i0, i1 = int(rt.searchsorted(lo, "left")), int(rt.searchsorted(hi, "right"))
     x = np.concatenate(([lo], rt[i0:i1], [hi]))
     v = np.interp(x, rt, y) - _line(base, x)
     return trapezoid(v, x)
@@ -96,7 +96,7 @@ def find_interference(
     if not far.any():
         return None
     cand = nonzero(far)
-    q = int(cand[np.argmax(excess[cand])])
+    q = int(cand[excess[cand].argmax()])
     gain = smoothing_gain(window)
     # the noise there: the model's, or the raw scatter about the smoothed trace nearby if
     # larger (counting noise at a few hundred counts is neither the baseline's nor the top's)
@@ -118,10 +118,10 @@ def find_interference(
     at_edge = a == 0 or e == above.size - 1  # it goes on past the boundary: width unseen
     if float(t[e] - t[a]) < fwhm / 3.0 and not at_edge:
         return None
-    k = int(np.argmin(np.abs(t - group_apex)))
+    k = int(np.abs(t - group_apex).argmin())
     side = "right" if q > k else "left"
     lo, hi = (k, q) if q > k else (q, k)
-    v = lo + int(np.argmin(z[lo : hi + 1]))
+    v = lo + int(z[lo : hi + 1].argmin())
     cut = float(t[v])
     clean = (bounds[0], cut) if side == "right" else (cut, bounds[1])
     whole_ref = area_between(ref_trace, bounds[0], bounds[1], ref_base)
@@ -262,5 +262,5 @@ def find_profile_skew(
     low = min(r_mean + slope * amin(x), r_mean + slope * amax(x))
     share = 100.0 * (r_mean / low - 1.0) if low > 0 else float("inf")
     side = "right" if slope > 0 else "left"
-    return Interference(side, float(t[int(np.argmax(z))]), float("nan"), False, 1.0, share,
+    return Interference(side, float(t[int(z.argmax())]), float("nan"), False, 1.0, share,
                         t_stat, "profile")  # fmt: skip

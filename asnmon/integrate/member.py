@@ -104,8 +104,8 @@ def _own_quiet(
         return None
     seg = y[idx]
     w = MIN_QUIET_POINTS
-    csum = np.concatenate(([0.0], np.cumsum(seg)))
-    k = int(np.argmin((csum[w:] - csum[:-w]) / w))
+    csum = np.concatenate(([0.0], seg.cumsum()))
+    k = int(((csum[w:] - csum[:-w]) / w).argmin())
     return int(idx[k]), int(idx[k + w - 1])
 
 
@@ -113,7 +113,7 @@ def _lowest_run(y: FloatArray, width: int) -> float:
     """The lowest mean of ``width`` consecutive points (the whole trace if shorter)."""
     if y.size <= width:
         return float(np.mean(y))
-    csum = np.concatenate(([0.0], np.cumsum(y)))
+    csum = np.concatenate(([0.0], y.cumsum()))
     return amin((csum[width:] - csum[:-width]) / width)
 
 
@@ -148,7 +148,8 @@ def measure(
     i0, i1 = int(inside[0]), int(inside[-1])
     sd0 = noise_sd(y) if sd0 is None else sd0
     dt = median(diff(rt))
-    rise = amax(s_all[i0 : i1 + 1]) - _lowest_run(y, quiet_width)
+    lowest = _lowest_run(y, quiet_width)
+    rise = amax(s_all[i0 : i1 + 1]) - lowest
     max_slope = (
         FLAT_FRACTION * rise * dt / group_fwhm if group_fwhm > 0 and dt > 0 else float("inf")
     )
@@ -161,13 +162,13 @@ def measure(
         ),
     )
     if line is None:  # nowhere quiet: the trace's lowest run (a level, not one noisy minimum)
-        b0, b1 = _lowest_run(y, quiet_width), 0.0
+        b0, b1 = lowest, 0.0
     else:
         b0, b1 = line
     x = np.concatenate(([t_s] * int(rt[i0] > t_s), rt[i0 : i1 + 1], [t_e] * int(rt[i1] < t_e)))
     v = np.interp(x, rt, y) - (b0 + b1 * x)
     area = max(0.0, trapezoid(v, x))
-    k = i0 + int(np.argmax(s_all[i0 : i1 + 1]))
+    k = i0 + int(s_all[i0 : i1 + 1].argmax())
     top = float(s_all[k] - (b0 + b1 * rt[k]))
     # nothing above noise: judged against the trace's median too, so that a baseline
     # fallen back to the lowest level cannot turn noise into a peak
@@ -175,7 +176,7 @@ def measure(
     if require_signal and float(s_all[k]) - level < DETECTION_SN * sd0:
         return none
     height = max(0.0, float(y[k] - (b0 + b1 * rt[k])))
-    kk = int(np.searchsorted(x, rt[k]))
+    kk = int(x.searchsorted(rt[k]))
     peak_fwhm = _fwhm(x, v, kk, height)
     outside = np.concatenate((y[:i0], y[i1 + 1 :]))
     out_noise = noise_sd(outside) if outside.size >= 10 else sd0
