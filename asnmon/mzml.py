@@ -257,6 +257,7 @@ def _int(text: str | None, default: int) -> int:
 
 _PARAM_TAGS = ("{*}cvParam", "{*}userParam", "{*}referenceableParamGroupRef")
 _BDA_LIST, _BDA, _BINARY = "{*}binaryDataArrayList", "{*}binaryDataArray", "{*}binary"
+_ALL = np.logical_and.reduce  # ndarray.all() without its Python layer
 
 
 def _params(el: etree._Element, groups: dict[str, list[Param]]) -> list[Param]:
@@ -416,9 +417,9 @@ def _arrays(
                 raise CorruptDataError(
                     f"{file}: {what}'s {kind} holds {len(arr)} values where the file states {n}"
                 )
-            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            if arr.dtype.kind == "f" and not _ALL(np.isfinite(arr)):
                 raise CorruptDataError(f"{file}: {what}'s {kind} holds NaN or infinite values")
-            if kind == "time":
+            if kind == "time" and factor != 1.0:  # the record makes its float64 copy anyway
                 arr = arr * factor
             if kind in out:  # never let a second array silently replace the first
                 raise CorruptDataError(f"{file}: {what} holds two {kind} arrays")
