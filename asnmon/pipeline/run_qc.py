@@ -184,9 +184,9 @@ class RunQC:
 
     def evaluate(self) -> None:
         """Re-judge the run (verdict and run-level flags) after anything changed."""
-        self.keep_is_current()
-        self.keep_rt_current()
         upcoming = self.upcoming()
+        self.keep_is_current(upcoming)
+        self.keep_rt_current()
         qcs = [s for s in upcoming if s.sample_type is SampleType.QC]
         remaining = None
         if self.worklist is not None:  # QCs the worklist has still to inject, per level
@@ -254,7 +254,7 @@ class RunQC:
                 self._acquired[i] = _parse_time(stored.get(i))
         return injection_pace([self._acquired.get(h.injection_id) for h in self.history])
 
-    def keep_is_current(self) -> None:
+    def keep_is_current(self, upcoming: list[Sample] | None = None) -> None:
         """IS % for the first injections once there is a reference; the live drift forecast.
 
         The IS_DRIFT flag stays on the injection where the alarm was raised and is
@@ -279,7 +279,7 @@ class RunQC:
             self.assay,
             last_order=self.history[-1].order,
             pace=self.pace(),
-            upcoming=self.upcoming(),
+            upcoming=self.upcoming() if upcoming is None else upcoming,
         )
         if flag is None:
             return

@@ -31,10 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from asnmon.assay import Assay
-from asnmon.drift import Pace, fit_broken_line
+from asnmon.drift import Pace, fit_broken_line, theil_sen_interval
 from asnmon.qc._base import IS_BEARING, _flag, _who
 from asnmon.records import Flag, HistoryPoint, SampleType
 from asnmon.records import Severity as S
@@ -146,8 +145,7 @@ def rt_trend_at(points: Sequence[HistoryPoint], j: int, assay: Assay) -> RtTrend
     ys = np.array([_rt(p, has_is) for p in window], dtype=np.float64)
     if np.ptp(xs) == 0:
         return None
-    fit = stats.theilslopes(ys, xs, alpha=CONFIDENCE)
-    slope, low, high = float(fit.slope), float(fit.low_slope), float(fit.high_slope)
+    slope, low, high = theil_sen_interval(xs, ys, CONFIDENCE)
     if low <= 0 <= high:
         return None  # no trend the data stand behind
     xm, ym = float(np.median(xs)), float(np.median(ys))
