@@ -49,7 +49,7 @@ import functools
 import itertools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -541,6 +541,28 @@ def injection_pace(times: Sequence[datetime | None], n: int = PACE_N) -> Pace | 
     if not gaps:
         return None
     return Pace(known[-1], timedelta(seconds=float(np.median(gaps))), len(gaps))
+
+
+def pace_times(latest_first: Iterable[datetime | None], n: int = PACE_N) -> list[datetime]:
+    """The known times ``injection_pace`` reads, latest first in: back to its n-th positive
+    interval, oldest first out.
+
+    The pace is the median of the last ``n`` positive intervals between consecutive
+    known times, so the times before those change nothing: the same pace from a few
+    times instead of the whole run's at every injection.
+    """
+    kept: list[datetime] = []
+    positive = 0
+    for t in latest_first:
+        if t is None:
+            continue
+        if kept and (kept[-1] - t).total_seconds() > 0:
+            positive += 1
+        kept.append(t)
+        if positive >= n:
+            break
+    kept.reverse()
+    return kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,3 +234,22 @@ def test_a_kept_forecast_is_the_forecast_of_the_same_numbers() -> None:
     assert moved == fit(kept=False) != first
     log_is[55] += 0.2
     assert fit() is first
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pace_from_the_latest_times_is_the_pace_from_all(seed: int) -> None:
+    """Unknown times, repeated stamps and a clock set back leave the same pace."""
+    from datetime import datetime, timedelta
+
+    from asnmon.drift import injection_pace, pace_times
+
+    rng = np.random.default_rng(seed)
+    t = datetime(2026, 3, 1, 8, 0)
+    times: list[datetime | None] = []
+    for _ in range(80):
+        t += timedelta(seconds=float(rng.choice([0.0, -120.0, 400.0, 415.5, 430.0])))
+        times.append(None if rng.random() < 0.15 else t)
+    for n in (1, 3, 10):
+        for end in (0, 1, 2, 5, 30, 80):
+            head = times[:end]
+            assert injection_pace(head, n) == injection_pace(pace_times(reversed(head), n), n)

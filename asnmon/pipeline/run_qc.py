@@ -13,7 +13,7 @@ from datetime import datetime
 
 from asnmon.assay import Assay
 from asnmon.calibrate import fit_calibration
-from asnmon.drift import Pace, injection_pace
+from asnmon.drift import Pace, injection_pace, pace_times
 from asnmon.qc import (
     CALIBRATION_CODES,
     RUN_LEVEL_CODES,
@@ -252,7 +252,8 @@ class RunQC:
             stored = self.store.acquisition_times(self.run.run_id)
             for i in missing:
                 self._acquired[i] = _parse_time(stored.get(i))
-        return injection_pace([self._acquired.get(h.injection_id) for h in self.history])
+        latest_first = (self._acquired.get(h.injection_id) for h in reversed(self.history))
+        return injection_pace(pace_times(latest_first))
 
     def keep_is_current(self, upcoming: list[Sample] | None = None) -> None:
         """IS % for the first injections once there is a reference; the live drift forecast.
