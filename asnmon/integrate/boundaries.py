@@ -46,6 +46,7 @@ from asnmon.integrate.noise import (
     low_quantile,
     median,
     noise_sd,
+    odd_window,
     smooth,
     smoothing_gain,
 )
@@ -267,17 +268,19 @@ def find_bounds(
     thr = max(DETECTION_SN * sd, 1e-9 * float(np.ptp(c)), 1e-300)
     s5 = smooth(c, 5)
     level5 = low_quantile(s5)
-    cand, _ = _candidates(s5, thr, *edges)
+    cand, prom = _candidates(s5, thr, *edges)
     first = _pick(rt, s5, cand, lo, hi, anchor_rt, level5, thr)
     if first is None:
         return None
     fw_pts = _fwhm_points(s5, first, level5)
     window = auto_window(fw_pts) if smoothing_points == 0 else smoothing_points
-    s = smooth(c, window)
-    noise = estimate_noise(c, s, window)
+    again = odd_window(window) != odd_window(5)  # else the same filter: s5, its peaks, level
+    s = smooth(c, window) if again else s5
+    noise = estimate_noise(c, s, window, sd)
     noise_rel = noise.rel
-    cand, prom = _candidates(s, thr, *edges)
-    level = low_quantile(s)
+    if again:
+        cand, prom = _candidates(s, thr, *edges)
+    level = low_quantile(s) if again else level5
     apex = _pick(rt, s, cand, lo, hi, rt[first] if anchor_rt is None else anchor_rt, level, thr)
     if apex is None:
         return None

@@ -128,15 +128,18 @@ def auto_window(fwhm_points: float) -> int:
     return odd_window(max(MIN_WINDOW, round(0.6 * fwhm_points)))
 
 
-def estimate_noise(y: FloatArray, s: FloatArray, window: int) -> NoiseModel:
+def estimate_noise(
+    y: FloatArray, s: FloatArray, window: int, sd0: float | None = None
+) -> NoiseModel:
     """Baseline SD from the whole trace; the proportional term from the peak top.
 
     The residual of the raw signal about its smoothed version, on points above
     a quarter of the smoothed maximum, gives the scatter at the top once the
     baseline term is taken out (a median of squared residuals, so one wild
-    spike does not set it). ``window`` is the smoothing window that made ``s``.
+    spike does not set it). ``window`` is the smoothing window that made ``s``;
+    ``sd0``: ``noise_sd(y)`` when the caller has it.
     """
-    sd0 = noise_sd(y)
+    sd0 = noise_sd(y) if sd0 is None else sd0
     if y.size < 8:
         return NoiseModel(sd0, 0.0)
     lo = low_quantile(s)
