@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,9 +91,9 @@ class Pending:
 
     An injection's peaks, traces, result, flags and change-log row cost five
     statements; in a group commit (``asnmon.store.group``) the rows of every
-    injection of the group are written together. The rows are written before
-    any other statement of the transaction (``flush``), so nothing ever reads
-    or updates around them.
+    injection of the group are written together. A table's rows are written
+    before any other statement of the transaction that reads or updates that
+    table (``flush``), so nothing ever reads or updates around them.
     """
 
     def __init__(self) -> None:
@@ -120,13 +120,25 @@ class Pending:
         self._rows = {}
         self._ids = {}
 
+    def held(self, *tables: str) -> list[list[Sequence[Any]]]:
+        """The rows held for each of ``tables``, as they will be inserted."""
+        return [self._rows.get(table, []) for table in tables]
+
     def add(self, table: str, rows: Iterable[Sequence[Any]]) -> None:
         self._rows.setdefault(table, []).extend(rows)
 
-    def flush(self, con: duckdb.DuckDBPyConnection) -> None:
+    def flush(self, con: duckdb.DuckDBPyConnection, tables: Collection[str] | None = None) -> None:
+        """Write the rows held (only those of ``tables``, if given): one INSERT per table.
+
+        A table's rows go all at once and in order, so the ids its sequence gives
+        them are those they would have had without being held.
+        """
         if not self._rows:
             return
-        held, self._rows = self._rows, {}
+        if tables is None:
+            held, self._rows = self._rows, {}
+        else:
+            held = {t: self._rows.pop(t) for t in tables if t in self._rows}
         for table, rows in held.items():
             _insert_rows(con, table, rows)
 

@@ -15,7 +15,6 @@ from asnmon.store._sql import (
     PEAK_COLUMNS,
     RESULT_COLUMNS,
     _blob,
-    _change,
     _deactivate,
     _flag_rows,
     _insert_flags,
@@ -36,7 +35,7 @@ class Writes(StoreBase):
     """Injections, curves, flags, verdicts, acknowledgements, monitor status."""
 
     def ensure_run(self, run: RunInfo) -> str:
-        with self._tx() as con:
+        with self._tx(flush=False) as con:
             row = con.execute("SELECT run_id FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
             if row is None:
                 con.execute(
@@ -56,7 +55,7 @@ class Writes(StoreBase):
                         _now(),
                     ],
                 )
-                _change(con, run.run_id, "run", None)
+                self._held_change(run.run_id, "run", None)
         return run.run_id
 
     def write_injection(
@@ -231,7 +230,7 @@ class Writes(StoreBase):
                 for row in _flag_rows(run_id, i, [f for f in flags if f.code in QUANT_CODES], now)
             ]
             _insert_rows(con, FLAG_COLUMNS, [*flag_rows, *_flag_rows(run_id, None, run_flags, now)])
-            _change(con, run_id, "calibration", None)
+            self._held_change(run_id, "calibration", None)
         return cal_id
 
     def replace_run_flags(
@@ -243,10 +242,10 @@ class Writes(StoreBase):
         injection_id: int | None = None,
     ) -> None:
         """Deactivate the given codes (run-level or on one injection), insert the new set."""
-        with self._tx() as con:
+        with self._tx(flush=(FLAG_COLUMNS,)) as con:
             _deactivate(con, run_id, injection_id, sorted(set(codes)))
             _insert_flags(con, run_id, injection_id, flags)
-            _change(con, run_id, "flags", injection_id)
+            self._held_change(run_id, "flags", injection_id)
 
     def set_verdict(
         self,
@@ -258,7 +257,7 @@ class Writes(StoreBase):
         flags: Sequence[Flag] = (),
     ) -> None:
         """The run's verdict, and (with ``replace_codes``) its run-level flags, in one write."""
-        with self._tx() as con:
+        with self._tx(flush=(FLAG_COLUMNS,)) as con:
             con.execute(
                 "UPDATE runs SET verdict = ?, verdict_reason = ? WHERE run_id = ?",
                 [verdict, reason, run_id],
@@ -266,7 +265,7 @@ class Writes(StoreBase):
             if replace_codes is not None:
                 _deactivate(con, run_id, None, sorted(set(replace_codes)))
                 _insert_flags(con, run_id, None, flags)
-            _change(con, run_id, "verdict", None)
+            self._held_change(run_id, "verdict", None)
 
     def set_status(self, values: Mapping[str, object]) -> None:
         """Monitor health (watcher state, queue, last error) for the dashboard."""
@@ -277,7 +276,7 @@ class Writes(StoreBase):
                     "INSERT OR REPLACE INTO monitor_status VALUES (?,?,?)",
                     [key, json.dumps(_shown(value), default=str), now],
                 )
-            _change(con, None, "status", None)
+            self._held_change(None, "status", None)
 
     # ---- live flag updates (IS_DRIFT forecast, IS % backfill)
 
@@ -289,7 +288,7 @@ class Writes(StoreBase):
         inactive row. A new severity (escalation) deactivates the row and inserts
         a new one, which needs its own acknowledgement and raises its own alert.
         """
-        with self._tx() as con:
+        with self._tx(flush=(FLAG_COLUMNS,)) as con:
             row = con.execute(
                 "SELECT flag_id, severity FROM flags WHERE run_id = ? AND injection_id = ? "
                 "AND code = ? AND active ORDER BY flag_id DESC LIMIT 1",
@@ -322,17 +321,17 @@ class Writes(StoreBase):
             else:
                 _deactivate(con, run_id, injection_id, [flag.code])
                 _insert_flags(con, run_id, injection_id, [flag])
-            _change(con, run_id, "flags", injection_id)
+            self._held_change(run_id, "flags", injection_id)
 
     def backfill_is_pct(self, run_id: str, values: Mapping[int, float]) -> None:
         """IS % for injections that had no reference when they arrived (never overwrites)."""
         if not values:
             return
-        with self._tx() as con:
+        with self._tx(flush=(INJECTION_COLUMNS,)) as con:
             for injection_id, pct in values.items():
                 con.execute(
                     "UPDATE injections SET is_pct = ? WHERE run_id = ? AND injection_id = ? "
                     "AND is_pct IS NULL",
                     [pct, run_id, injection_id],
                 )
-            _change(con, run_id, "run", None)  # earlier points moved: the plots redraw
+            self._held_change(run_id, "run", None)  # earlier points moved: the plots redraw
