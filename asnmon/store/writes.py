@@ -91,41 +91,47 @@ class Writes(StoreBase):
                 )
             now = _now()
             held = self._pending
-            injection_id = held.next_id(con, "seq_injection", GROUP_IDS if grouped else 1)
-            held.add(
-                INJECTION_COLUMNS,
-                [
-                    [
-                        injection_id,
-                        run_id,
-                        position,
-                        to_db(outcome.path.name),
-                        to_db(str(outcome.path)),
-                        outcome.sha256,
-                        version,
-                        _text(s.sample_id),
-                        s.sample_type.value,
-                        _text(s.level),
-                        s.nominal,
-                        _text(s.matrix),
-                        s.dilution,
-                        s.normalizer,
-                        _text(s.normalizer_unit),
-                        s.volume_ul,
-                        _text(s.group),
-                        s.in_worklist,
-                        _text(outcome.meta.started_at),
-                        outcome.acquired_order,
-                        now,
-                        _text(outcome.meta.run_id),
-                        _text(outcome.meta.instrument),
-                        _text(outcome.meta.polarity),
-                        _text(outcome.error),
-                        "\n".join(printable(n) for n in outcome.notes) or None,
-                        outcome.is_pct,
-                    ]
-                ],
-            )
+            row = [
+                run_id,
+                position,
+                to_db(outcome.path.name),
+                to_db(str(outcome.path)),
+                outcome.sha256,
+                version,
+                _text(s.sample_id),
+                s.sample_type.value,
+                _text(s.level),
+                s.nominal,
+                _text(s.matrix),
+                s.dilution,
+                s.normalizer,
+                _text(s.normalizer_unit),
+                s.volume_ul,
+                _text(s.group),
+                s.in_worklist,
+                _text(outcome.meta.started_at),
+                outcome.acquired_order,
+                now,
+                _text(outcome.meta.run_id),
+                _text(outcome.meta.instrument),
+                _text(outcome.meta.polarity),
+                _text(outcome.error),
+                "\n".join(printable(n) for n in outcome.notes) or None,
+                outcome.is_pct,
+            ]
+            if grouped:
+                injection_id = held.next_id(con, "seq_injection", GROUP_IDS)
+                held.add(INJECTION_COLUMNS, [[injection_id, *row]])
+            else:  # alone: the INSERT draws its id itself, one statement instead of two
+                drawn = con.execute(
+                    f"INSERT INTO {INJECTION_COLUMNS} VALUES (nextval('seq_injection'), "
+                    + ",".join("?" * len(row))
+                    + ") RETURNING injection_id",
+                    row,
+                ).fetchone()
+                if drawn is None:
+                    raise StoreError("the database returned no id for the new injection")
+                injection_id = int(drawn[0])
             cal_id = calibration_id
             if cal_id is None and outcome.result.calibration_version is not None:
                 found = con.execute(
