@@ -25,6 +25,7 @@ from asnmon.errors import StoreError
 from asnmon.mzml import file_sha256
 from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.pipeline.process import process_file
+from asnmon.records import Result
 from asnmon.simulate import SimConfig, SimulatedRun, simulate_run
 from asnmon.store import RunInfo, Store
 from asnmon.store._sql import INJECTION_COLUMNS, RESULT_COLUMNS
@@ -278,5 +279,18 @@ def test_reads_inside_a_group_see_held_rows_as_the_database_would(
             inside = store.qc_values()
             store.reader()  # writes every held row
             written = store.qc_values()
+            # a write that changes results: the database's part is read again
+            qc = (
+                store.reader()
+                .execute("SELECT injection_id FROM injections WHERE sample_type = 'qc' LIMIT 1")
+                .fetchone()
+            )
+            curve = store.latest_calibration(run_id="GRPSIM", accepted=False)
+            assert qc is not None and curve is not None
+            store.write_calibration(
+                "GRPSIM", curve, [], {qc[0]: (Result("ok", accuracy_pct=-1.0), [])}
+            )
+            moved = store.qc_values()
         assert held, "no QC result was held back: the test no longer reads held rows"
-        assert inside == written == store.qc_values()
+        assert inside == written
+        assert moved == store.qc_values() and -1.0 in [v[3] for v in moved]

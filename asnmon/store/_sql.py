@@ -99,6 +99,14 @@ class Pending:
     def __init__(self) -> None:
         self._rows: dict[str, list[Sequence[Any]]] = {}
         self._ids: dict[str, list[int]] = {}  # sequence values drawn in this transaction
+        # ``qc_values``' rows from the database in this transaction, while its tables
+        # (injections, results) cannot have changed there (``touched``).
+        self.qc_rows: list[Any] | None = None
+
+    def touched(self, tables: Collection[str] | None) -> None:
+        """The database's rows of ``tables`` (None: of any table) may have changed."""
+        if tables is None or INJECTION_COLUMNS in tables or RESULT_COLUMNS in tables:
+            self.qc_rows = None
 
     def next_id(self, con: duckdb.DuckDBPyConnection, sequence: str, block: int) -> int:
         """A value of ``sequence`` for a row held back (no INSERT ... RETURNING per row).
@@ -119,6 +127,7 @@ class Pending:
         """The transaction ended (committed or rolled back): nothing held survives it."""
         self._rows = {}
         self._ids = {}
+        self.qc_rows = None
 
     def held(self, *tables: str) -> list[list[Sequence[Any]]]:
         """The rows held for each of ``tables``, as they will be inserted."""
@@ -139,6 +148,7 @@ class Pending:
             held, self._rows = self._rows, {}
         else:
             held = {t: self._rows.pop(t) for t in tables if t in self._rows}
+        self.touched(held.keys())
         for table, rows in held.items():
             _insert_rows(con, table, rows)
 

@@ -110,9 +110,10 @@ class StoreBase(GroupMixin):
         """A write transaction, or the open group's (``asnmon.store.group``).
 
         ``flush=False``: the rows held back need not be written first (only a
-        write that neither reads nor updates them may say so); a collection of
-        ``_sql`` table names (``FLAG_COLUMNS``): only those tables' rows, the
-        ones the write reads or updates. Outside a group nothing is held yet.
+        write that neither reads nor changes a table rows are held for may say
+        so); a collection of ``_sql`` table names (``FLAG_COLUMNS``): only those
+        tables' rows, and the write changes no other table rows are held for
+        (``Pending.touched``). Outside a group nothing is held yet.
         """
         group = self._own_group()
         if group is not None:

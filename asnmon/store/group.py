@@ -63,8 +63,10 @@ class _Joined:
             )
         if self._flush is True:  # rows held back come first: this write may read or update them
             self._pending.flush(self._con)
-        elif self._flush:  # ... of the tables it names
+            self._pending.touched(None)  # ... and change any table
+        elif self._flush:  # ... of the tables it names, the only ones it changes
             self._pending.flush(self._con, self._flush)
+            self._pending.touched(self._flush)
         return self._con
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

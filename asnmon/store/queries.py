@@ -150,14 +150,17 @@ class Queries(StoreBase):
         The Westgard rules read this after every QC; a narrow query (no peaks, no
         flags) keeps it to a fraction of a millisecond. Inside a group the rows
         held back are read where they are (``_held_qc_rows``) instead of being
-        written first: that write would cost more than the query.
+        written first (that write would cost more than the query), and the
+        database's part is read again only after its tables may have changed.
         """
         held = None
         if self._own_group() is not None:  # only the group's writer may look at its rows
             held = _held_qc_rows(*self._pending.held(INJECTION_COLUMNS, RESULT_COLUMNS))
         if held is not None:
-            rows = self._con.execute(_QC_VALUES).fetchall()  # the group's, not flushed
-            rows = sorted([*rows, *held], key=lambda r: int(r[0]))
+            written = self._pending.qc_rows  # the group's own rows, not flushed
+            if written is None:
+                written = self._pending.qc_rows = self._con.execute(_QC_VALUES).fetchall()
+            rows = sorted([*written, *held], key=lambda r: int(r[0]))
         else:
             rows = self.reader().execute(_QC_VALUES).fetchall()
         return [(str(a), str(b), str(c), float(d)) for _, a, b, c, d in rows]
