@@ -56,7 +56,6 @@ from asnmon.simulate import DEFAULT_SCENARIOS, SimConfig, simulate_run
 from asnmon.store import RunInfo, Store
 from asnmon.worklist import Worklist, load_worklist
 
-PEAK_PICKER_MS = 11.0  # pyopenms MRM peak picker alone, per file, as measured in issue 2
 TARGET_X_FLOOR = 10.0  # issue 10: the whole pipeline within 10x the decoding floor
 
 
@@ -117,6 +116,37 @@ def _pipeline(
     gaps = [(b - a) * 1000 for a, b in zip([t0, *stamps], stamps, strict=False)]
     print(f"  group {group}: whole run {total * 1000 / len(paths):.2f} ms per injection (mean)")
     return _blocked(gaps), gaps
+
+
+Rounds = tuple[list[float], list[tuple[float, list[float]]], list[tuple[float, list[float]]]]
+
+
+def pipeline_rounds(
+    ordered: list[Path], assay: Assay, worklist: Worklist, work: Path, rounds: int
+) -> Rounds:
+    """Interleaved rounds: (floor ms, one transaction per file, grouped) per round.
+
+    Also used by ``benchmarks/accuracy.py``, so both benchmarks print the same figure.
+    """
+    floors: list[float] = []
+    single: list[tuple[float, list[float]]] = []
+    grouped: list[tuple[float, list[float]]] = []
+    for k in range(max(rounds, 1)):
+        floors.append(_stats(_times(floor_read, ordered))[0])
+        single.append(_pipeline(ordered, assay, worklist, work, 1))
+        grouped.append(_pipeline(ordered, assay, worklist, work, 32))
+        print(
+            f"round {k + 1}: floor {floors[-1]:.2f} ms, one transaction per file "
+            f"{single[-1][0]:.2f} ms ({single[-1][0] / floors[-1]:.1f}x), grouped "
+            f"{grouped[-1][0]:.2f} ms ({grouped[-1][0] / floors[-1]:.1f}x)",
+            flush=True,
+        )
+    return floors, single, grouped
+
+
+def round_ratio(runs: list[tuple[float, list[float]]], floors: list[float]) -> float:
+    """Median over rounds of each round's pipeline figure over that round's own floor."""
+    return statistics.median(r[0] / f for r, f in zip(runs, floors, strict=True))
 
 
 def _profile(paths: list[Path], assay: Assay, worklist: Worklist, work: Path) -> None:
@@ -187,19 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             integrate_injection(inj, assay)
             integ.append((time.perf_counter() - t0) * 1000)
-        floors: list[float] = []
-        single: list[tuple[float, list[float]]] = []
-        grouped: list[tuple[float, list[float]]] = []
-        for k in range(max(args.rounds, 1)):
-            floors.append(_stats(_times(floor_read, ordered))[0])
-            single.append(_pipeline(ordered, assay, worklist, work, 1))
-            grouped.append(_pipeline(ordered, assay, worklist, work, 32))
-            print(
-                f"round {k + 1}: floor {floors[-1]:.2f} ms, one transaction per file "
-                f"{single[-1][0]:.2f} ms ({single[-1][0] / floors[-1]:.1f}x), grouped "
-                f"{grouped[-1][0]:.2f} ms ({grouped[-1][0] / floors[-1]:.1f}x)",
-                flush=True,
-            )
+        floors, single, grouped = pipeline_rounds(ordered, assay, worklist, work, args.rounds)
         if args.profile:
             _profile(ordered, assay, worklist, work)
 
@@ -219,15 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         ("whole pipeline, group commits (32 files)", grouped),
     ):
         ms = statistics.median(r[0] for r in runs)
-        ratio = statistics.median(r[0] / f for r, f in zip(runs, floors, strict=True))
+        ratio = round_ratio(runs, floors)
         print(f"{name:<48}{ms:>8.2f}{ratio:>9.1f}")
-    g_ratio = statistics.median(r[0] / f for r, f in zip(grouped, floors, strict=True))
+    g_ratio = round_ratio(grouped, floors)
     g_ms = statistics.median(r[0] for r in grouped)
     print(
         f"\ngrouped: {1000 / g_ms:.0f} injections/s on one core; {g_ratio:.1f}x the floor "
         f"(target <= {TARGET_X_FLOOR:g}x: {'met' if g_ratio <= TARGET_X_FLOOR else 'not met'}); "
-        f"{g_ms / PEAK_PICKER_MS:.2f}x the pyopenms MRM peak picker alone "
-        f"({PEAK_PICKER_MS:g} ms, issue 2's figure)"
+        "pyopenms beside it, in the same run: benchmarks/accuracy.py"
     )
     n = len(ordered)
     if n >= 1000:

@@ -22,11 +22,18 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from dashboard import style
+from dashboard.chromatogram_marks import (
+    axis,
+    cuts,
+    flag_notes,
+    flags_by_transition,
+    integration,
+    shared_bounds,
+    shared_lines,
+)
 from dashboard.figures import base_figure, empty_figure
-from dashboard.tables import details
 
 CHROM_ROLES = ("analyte_quant", "analyte_qual", "is_quant")
-CUT_COLOUR = style.VERMILION
 AREA_UNIT = "counts·min"  # intensity (counts per second) x minutes, as integrated
 
 
@@ -139,7 +146,7 @@ def chromatogram_figure(
     if share_y and len(rows_) > 1:
         for col in range(1, 4):
             for row in range(2, len(rows_) + 1):
-                fig.update_yaxes(matches=f"y{_axis(1, col)}", row=row, col=col)
+                fig.update_yaxes(matches=f"y{axis(1, col)}", row=row, col=col)
     for row in range(1, len(rows_) + 1):
         for col in range(1, 4):
             fig.update_yaxes(tickformat="~s", row=row, col=col)
@@ -164,8 +171,8 @@ def _draw_row(
     if panel.error and not by_transition:
         _error_text(fig, panel.error, row)
         return
-    shared = _shared_bounds(roles)
-    by_flag = _flags_by_transition(panel.flags)
+    shared = shared_bounds(roles)
+    by_flag = flags_by_transition(panel.flags)
     quant = roles.get("analyte_quant")
     for col, role in enumerate(CHROM_ROLES, start=1):
         name, colour = style.ROLE_LOOK[role]
@@ -176,8 +183,8 @@ def _draw_row(
             fig.add_annotation(
                 text="no trace",
                 showarrow=False,
-                xref=f"x{_axis(row, col)} domain",
-                yref=f"y{_axis(row, col)} domain",
+                xref=f"x{axis(row, col)} domain",
+                yref=f"y{axis(row, col)} domain",
                 x=0.5,
                 y=0.5,
             )
@@ -196,23 +203,23 @@ def _draw_row(
             col=col,
         )
         if shared is not None:
-            _shared_lines(fig, shared, rt, inten, row, col)
+            shared_lines(fig, shared, rt, inten, row, col)
         if peak:
-            _integration(fig, peak, rt, inten, colour, row, col)
+            integration(fig, peak, rt, inten, colour, row, col)
         before = auto.get(role)
         if before is not None and peak is not None:
             _automatic(fig, before, inten, row, col)
         own = by_flag.get(transition or "", [])
-        _cuts(fig, peak, own if panel.flags is not None else None, rt, inten, row, col)
-        _flag_notes(fig, own + (by_flag.get("", []) if col == 1 else []), row, col)
+        cuts(fig, peak, own if panel.flags is not None else None, rt, inten, row, col)
+        flag_notes(fig, own + (by_flag.get("", []) if col == 1 else []), row, col)
         _numbers(fig, peak, before, quant if role == "analyte_qual" else None, row, col)
         fig.update_xaxes(title_text="min" if row == n_rows else None, row=row, col=col)
     if panel.note:
         fig.add_annotation(
             text="✎ " + panel.note,
             showarrow=False,
-            xref=f"x{_axis(row, 1)} domain",
-            yref=f"y{_axis(row, 1)} domain",
+            xref=f"x{axis(row, 1)} domain",
+            yref=f"y{axis(row, 1)} domain",
             x=0.0,
             y=-0.22,
             xanchor="left",
@@ -230,8 +237,8 @@ def _error_text(fig: go.Figure, error: str, row: int) -> None:
     fig.add_annotation(
         text=f"✖ No chromatograms: {wrapped}",
         showarrow=False,
-        xref=f"x{_axis(row, 2)} domain",
-        yref=f"y{_axis(row, 2)} domain",
+        xref=f"x{axis(row, 2)} domain",
+        yref=f"y{axis(row, 2)} domain",
         x=0.5,
         y=0.5,
         align="left",
@@ -271,8 +278,8 @@ def _numbers(
         text="<br>".join(lines),
         showarrow=False,
         align="left",
-        xref=f"x{_axis(row, col)} domain",
-        yref=f"y{_axis(row, col)} domain",
+        xref=f"x{axis(row, col)} domain",
+        yref=f"y{axis(row, col)} domain",
         x=0.01,
         y=0.99,
         xanchor="left",
@@ -315,144 +322,6 @@ def _automatic(
     )
 
 
-def _shared_bounds(roles: Mapping[str, Mapping[str, Any]]) -> tuple[float, float] | None:
-    """The group's boundaries: the quantifiers', which group integration makes one."""
-    for role in ("is_quant", "analyte_quant"):
-        p = roles.get(role)
-        if p and p.get("start_rt") is not None and p.get("end_rt") is not None:
-            return float(p["start_rt"]), float(p["end_rt"])
-    return None
-
-
-def _shared_lines(
-    fig: go.Figure,
-    bounds: tuple[float, float],
-    rt: Sequence[float],
-    inten: Sequence[float],
-    row: int,
-    col: int,
-) -> None:
-    """Dotted verticals at the shared boundaries, as one hoverable trace."""
-    if not inten:
-        return
-    lo, hi = min(inten), max(inten)
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    for x in bounds:
-        xs += [x, x, None]
-        ys += [lo, hi, None]
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="lines",
-            line={"color": style.GREY, "width": 1, "dash": "dot"},
-            name="shared boundaries",
-            hovertemplate="shared boundary %{x:.3f} min<extra></extra>",
-        ),
-        row=row,
-        col=col,
-    )
-
-
-def _flags_by_transition(flags: pl.DataFrame | None) -> dict[str, list[dict[str, Any]]]:
-    """An injection's flags by the transition they name ('' for the whole injection)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    if flags is None or flags.is_empty():
-        return out
-    for f in flags.iter_rows(named=True):
-        d = details(f.get("details"))
-        out.setdefault(str(d.get("transition") or ""), []).append({**f, "details": d})
-    return out
-
-
-def _cuts(
-    fig: go.Figure,
-    peak: Mapping[str, Any] | None,
-    flags: Sequence[Mapping[str, Any]] | None,
-    rt: Sequence[float],
-    inten: Sequence[float],
-    row: int,
-    col: int,
-) -> None:
-    """A vermilion vertical where this trace's acquisition window cuts its peak.
-
-    From the trace's PEAK_TRUNCATED flag; without any flags to go by (``None``),
-    a truncated peak that ends on the first/last stored point.
-    """
-    where = [
-        float(f["details"]["cut_rt"])
-        for f in flags or ()
-        if f.get("code") == "PEAK_TRUNCATED" and f["details"].get("cut_rt") is not None
-    ]
-    if flags is None and peak and peak.get("truncated") and rt:
-        for x in (peak.get("start_rt"), peak.get("end_rt")):
-            if x is not None and (abs(x - rt[0]) < 1e-6 or abs(x - rt[-1]) < 1e-6):
-                where.append(float(x))
-    if not where or not inten:
-        return
-    lo, hi = min(inten), max(inten)
-    for x in where:
-        fig.add_trace(
-            go.Scatter(
-                x=[x, x],
-                y=[lo, hi],
-                mode="lines",
-                line={"color": CUT_COLOUR, "width": 2.5},
-                name="acquisition ends",
-                hovertemplate="acquisition window ends %{x:.3f} min<extra></extra>",
-            ),
-            row=row,
-            col=col,
-        )
-        fig.add_annotation(
-            x=x,
-            y=0.5,
-            xref=f"x{_axis(row, col)}",
-            yref=f"y{_axis(row, col)} domain",
-            text="acquisition<br>ends",
-            showarrow=False,
-            xanchor="right" if x >= rt[-1] - 1e-6 else "left",
-            font={"size": 11, "color": CUT_COLOUR},
-        )
-
-
-def _flag_notes(fig: go.Figure, flags: Sequence[Mapping[str, Any]], row: int, col: int) -> None:
-    """The flags raised on this trace, icon + code + the numbers that matter, top right."""
-    lines = []
-    for f in sorted(flags, key=lambda f: -style.SEVERITY_RANK.get(str(f.get("severity")), 0)):
-        if f.get("severity") == "info":
-            continue
-        look = style.severity(f.get("severity"))
-        d = f["details"]
-        extra = ""
-        if f.get("code") == "PEAK_TRUNCATED" and d.get("pct_of_apex") is not None:
-            extra = f" {d.get('side', '')}, {float(d['pct_of_apex']):.0f} % of apex"
-        elif f.get("code") == "COELUTION" and f.get("value") is not None:
-            extra = f" {d.get('kind', '')} {float(f['value']):.3g}"
-        lines.append(f"{look.icon} {f.get('code')}{extra}")
-    if not lines:
-        return
-    fig.add_annotation(
-        text="<br>".join(lines[:4]),
-        showarrow=False,
-        align="left",
-        xref=f"x{_axis(row, col)} domain",
-        yref=f"y{_axis(row, col)} domain",
-        x=0.99,
-        y=0.9,
-        xanchor="right",
-        yanchor="top",
-        font={"size": 11, "color": style.INK},
-        bgcolor="rgba(255,255,255,0.8)",
-    )
-
-
-def _axis(row: int, col: int) -> str:
-    n = (row - 1) * 3 + col
-    return "" if n == 1 else str(n)
-
-
 def _transition_for(role: str, by_transition: Mapping[str, Any]) -> str | None:
     """Without a peak row the role is unknown; guess from the simulator's/assay's naming."""
     key = {"analyte_quant": "quant", "analyte_qual": "qual", "is_quant": "is"}[role]
@@ -463,47 +332,3 @@ def _transition_for(role: str, by_transition: Mapping[str, Any]) -> str | None:
         if role != "is_quant" and not low.startswith("is") and key in low:
             return t
     return None
-
-
-def _integration(
-    fig: go.Figure,
-    peak: Mapping[str, Any],
-    rt: Sequence[float],
-    inten: Sequence[float],
-    colour: str,
-    row: int,
-    col: int,
-) -> None:
-    """Shade the integrated area above the straight baseline; mark the boundaries."""
-    s, e = peak["start_rt"], peak["end_rt"]
-    b0, b1 = peak["baseline_start"], peak["baseline_end"]
-    if s is None or e is None:
-        return
-    inside = [(x, y) for x, y in zip(rt, inten, strict=False) if s <= x <= e]
-    if inside and b0 is not None and b1 is not None and e > s:
-        xs = [x for x, _ in inside]
-        base = [b0 + (b1 - b0) * (x - s) / (e - s) for x in xs]
-        fig.add_trace(
-            go.Scatter(
-                x=xs + xs[::-1],
-                y=[y for _, y in inside] + base[::-1],
-                fill="toself",
-                fillcolor="rgba(0,0,0,0.10)",
-                line={"width": 0},
-                hoverinfo="skip",
-            ),
-            row=row,
-            col=col,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=[s, e],
-                y=[b0, b1],
-                mode="lines+markers",
-                line={"color": style.BLACK, "width": 1.5, "dash": "dash"},
-                marker={"symbol": "line-ns-open", "size": 14, "color": style.BLACK},
-                hovertemplate="baseline<extra></extra>",
-            ),
-            row=row,
-            col=col,
-        )
