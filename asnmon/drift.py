@@ -45,9 +45,11 @@ at every injection and still raise **once per episode**:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -94,6 +96,73 @@ def theil_sen(x: Sequence[float], y: Sequence[float]) -> float:
     if not ok.any():
         return 0.0
     return float(np.median((ys[j] - ys[i])[ok] / dx[ok]))
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile(q: float, dof: int) -> float:
+    """Student's t quantile, kept per (q, dof): scipy's call costs ~0.2 ms for a fixed value."""
+    return float(stats.t.ppf(q, dof))
+
+
+@functools.lru_cache(maxsize=32)
+def chi2_quantile(q: float, dof: int) -> float:
+    """Chi-square quantile, kept like ``t_quantile``."""
+    return float(stats.chi2.ppf(q, dof))
+
+
+@functools.lru_cache(maxsize=32)
+def _norm_quantile(q: float) -> float:
+    return float(stats.norm.ppf(q))
+
+
+def theil_sen_interval(
+    x: np.ndarray, y: np.ndarray, confidence: float
+) -> tuple[float, float, float]:
+    """(slope, low, high) exactly as ``scipy.stats.theilslopes(y, x, confidence)`` gives them.
+
+    The same arithmetic as scipy's (method "separate", Sen's 1968 interval) without its
+    per-call argument handling, which costs ~1 ms on a 15-point window judged several
+    times per injection. Series scipy treats specially (fewer than 2 points, a non-finite
+    value, no spread in x) go to scipy itself. ``tests/test_drift.py`` holds the two equal.
+    """
+    xs = np.array(x, dtype=float).ravel()
+    ys = np.array(y, dtype=float).ravel()
+    if (
+        xs.size < 2
+        or xs.size != ys.size
+        or not (np.isfinite(xs).all() and np.isfinite(ys).all())
+        or xs.max() == xs.min()
+    ):
+        fit = stats.theilslopes(ys, xs, alpha=confidence)
+        return float(fit.slope), float(fit.low_slope), float(fit.high_slope)
+    deltax = xs[:, np.newaxis] - xs
+    deltay = ys[:, np.newaxis] - ys
+    pos = deltax > 0
+    slopes = deltay[pos] / deltax[pos]
+    slopes.sort()
+    medslope = float(np.median(slopes))
+    alpha = 1.0 - confidence if confidence > 0.5 else confidence
+    z = _norm_quantile(alpha / 2.0)
+    ny = int(ys.size)
+    ties = sum(int(k) * (int(k) - 1) * (2 * int(k) + 5) for k in _repeats(xs)) + sum(
+        int(k) * (int(k) - 1) * (2 * int(k) + 5) for k in _repeats(ys)
+    )
+    sigsq = 1 / 18.0 * (ny * (ny - 1) * (2 * ny + 5) - ties)
+    nt = int(slopes.size)
+    if sigsq < 0:
+        return medslope, math.nan, math.nan
+    sigma = math.sqrt(sigsq)
+    upper = min(int(np.round((nt - z * sigma) / 2.0)), nt - 1)
+    lower = max(int(np.round((nt + z * sigma) / 2.0)) - 1, 0)
+    if not (-nt <= lower < nt and -nt <= upper < nt):
+        return medslope, math.nan, math.nan
+    return medslope, float(slopes[lower]), float(slopes[upper])
+
+
+def _repeats(values: np.ndarray) -> np.ndarray:
+    """How often each value that occurs more than once occurs (scipy's ``_find_repeats``)."""
+    _, counts = np.unique(values, return_counts=True)
+    return counts[counts > 1]
 
 
 class Cusum:
@@ -302,9 +371,69 @@ def forecast_crossing(
     dropped and the line refitted. Without ``level``: Theil-Sen on the points
     given (Sen's interval). The interval of the slope gives the earliest and
     latest crossing. None with fewer than 3 usable points.
+
+    A pure function of its numbers, kept for the last ``_FORECASTS_KEPT`` series
+    (keyed by their exact bits): the run's verdict and the live IS_DRIFT flag ask
+    for the same forecast at every injection, and an episode that ended asks for
+    the same one at every injection after it.
     """
     xs = np.asarray(order, dtype=np.float64)
     ys = np.asarray(log_is, dtype=np.float64)
+    scalars = np.array(
+        [
+            log_reference,
+            target_pct,
+            confidence,
+            math.nan if level is None else level,
+            *(onset if onset is not None else (math.nan, math.nan)),
+            min_sd,
+        ],
+        dtype=np.float64,
+    )
+    key = (
+        xs.tobytes(),
+        ys.tobytes(),
+        scalars.tobytes(),
+        level is None,
+        onset is None,
+    )
+    with _FORECASTS_LOCK:
+        if key in _FORECASTS:
+            return _FORECASTS[key]
+    fc = _forecast_crossing(
+        xs,
+        ys,
+        log_reference,
+        target_pct,
+        confidence,
+        level=level,
+        onset=onset,
+        min_sd=min_sd,
+    )
+    with _FORECASTS_LOCK:
+        _FORECASTS[key] = fc
+        while len(_FORECASTS) > _FORECASTS_KEPT:
+            _FORECASTS.pop(next(iter(_FORECASTS)))
+    return fc
+
+
+_FORECASTS: dict[tuple[bytes, bytes, bytes, bool, bool], DriftForecast | None] = {}
+_FORECASTS_KEPT = 64
+_FORECASTS_LOCK = threading.Lock()
+
+
+def _forecast_crossing(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    log_reference: float,
+    target_pct: float,
+    confidence: float,
+    *,
+    level: float | None = None,
+    onset: tuple[float, float] | None = None,
+    min_sd: float = 0.0,
+) -> DriftForecast | None:
+    """``forecast_crossing`` itself, on finite-or-not arrays, every time."""
     ok = np.isfinite(ys) & np.isfinite(xs)
     xs, ys = xs[ok], ys[ok]
     if xs.size < 3 or np.ptp(xs) == 0:
@@ -325,10 +454,12 @@ def forecast_crossing(
             t0, slope, _ss, _uu = min(fits, key=lambda f: f[2])
             resid = ys - level - slope * np.maximum(xs - t0, 0.0)
             mad = float(np.median(np.abs(resid[keep]))) * 1.4826
-            keep = np.abs(resid) <= OUTLIER_SD * max(mad, min_sd, 1e-6)
-            if keep.sum() < 3:
-                keep[:] = True
-            fits = _hinge(xs[keep], ys[keep], level, cand)
+            kept = np.abs(resid) <= OUTLIER_SD * max(mad, min_sd, 1e-6)
+            if kept.sum() < 3:
+                kept[:] = True
+            if not np.array_equal(kept, keep):  # the same points give the same fits
+                fits = _hinge(xs[kept], ys[kept], level, cand)
+            keep = kept
         if not fits:
             return None
         t0, slope, ss, _uu = min(fits, key=lambda f: f[2])
@@ -336,8 +467,8 @@ def forecast_crossing(
         s2 = max(ss / dof, min_sd**2)
         # The onset is uncertain too: every onset whose fit is not worse than the best
         # by more than the chi-square quantile (profile likelihood) widens the interval.
-        chi = float(stats.chi2.ppf(confidence, 1))
-        tq = float(stats.t.ppf(0.5 + confidence / 2, dof))
+        chi = chi2_quantile(confidence, 1)
+        tq = t_quantile(0.5 + confidence / 2, dof)
         plausible = [f for f in fits if (f[2] - ss) / s2 <= chi]
         lows = [f[1] - tq * math.sqrt(s2 / f[3]) for f in plausible]
         highs = [f[1] + tq * math.sqrt(s2 / f[3]) for f in plausible]
@@ -352,9 +483,8 @@ def forecast_crossing(
             if bf != 0 and (bf < 0) == (target < level)
         ]
     else:
-        fit = stats.theilslopes(ys, xs, alpha=confidence)
-        slope = float(fit.slope)
-        low, high = sorted((float(fit.low_slope), float(fit.high_slope)))
+        slope, low_slope, high_slope = theil_sen_interval(xs, ys, confidence)
+        low, high = sorted((low_slope, high_slope))
         x_pivot, y_pivot = float(np.median(xs)), float(np.median(ys))
         n_used = int(xs.size)
         first = float(xs.min())
@@ -413,6 +543,28 @@ def injection_pace(times: Sequence[datetime | None], n: int = PACE_N) -> Pace | 
     return Pace(known[-1], timedelta(seconds=float(np.median(gaps))), len(gaps))
 
 
+def pace_times(latest_first: Iterable[datetime | None], n: int = PACE_N) -> list[datetime]:
+    """The known times ``injection_pace`` reads, latest first in: back to its n-th positive
+    interval, oldest first out.
+
+    The pace is the median of the last ``n`` positive intervals between consecutive
+    known times, so the times before those change nothing: the same pace from a few
+    times instead of the whole run's at every injection.
+    """
+    kept: list[datetime] = []
+    positive = 0
+    for t in latest_first:
+        if t is None:
+            continue
+        if kept and (kept[-1] - t).total_seconds() > 0:
+            positive += 1
+        kept.append(t)
+        if positive >= n:
+            break
+    kept.reverse()
+    return kept
+
+
 @dataclass(frozen=True, slots=True)
 class BrokenLine:
     """Flat at ``level`` until ``onset``, then ``slope`` per injection (``fit_broken_line``)."""
@@ -468,8 +620,8 @@ def fit_broken_line(
     best = min(fits, key=lambda f: f[3])
     dof = max(x.size - 3, 1)
     s2 = max(best[3] / dof, 1e-12)
-    chi = float(stats.chi2.ppf(confidence, 1))
-    tq = float(stats.t.ppf(0.5 + confidence / 2, dof))
+    chi = chi2_quantile(confidence, 1)
+    tq = t_quantile(0.5 + confidence / 2, dof)
     plausible = [f for f in fits if (f[3] - best[3]) / s2 <= chi]
     low = min(f[2] - tq * math.sqrt(s2 / f[4]) for f in plausible)
     high = max(f[2] + tq * math.sqrt(s2 / f[4]) for f in plausible)

@@ -185,9 +185,10 @@ class Inflation:
         self.limits = limits
         self.total = 0  # bytes inflated so far for this file
         self.total_in = 0  # compressed bytes they came from
+        self._max_bytes = limits.max_inflated_bytes  # once: inflate runs per array
 
     def _check(self, what: str, out: int, consumed: int, total: int, total_in: int) -> None:
-        if total > self.limits.max_inflated_bytes:
+        if total > self._max_bytes:
             overall = total / max(1, total_in)
             raise TooLargeError(
                 f"{self.name}: {what} inflates beyond {self.limits.max_inflated_mb:g} MB "
@@ -222,7 +223,7 @@ class Inflation:
         produced = 0
         view = memoryview(data)
         pos = start
-        room = self.limits.max_inflated_bytes - self.total + 1  # one byte over says "too big"
+        room = self._max_bytes - self.total + 1  # one byte over says "too big"
         while not d.eof:
             want = max(1, min(_CHUNK, room - produced))
             if d.unconsumed_tail:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from asnmon.assay import Assay, TraceLimits, Transition
+from asnmon.integrate.noise import median
 from asnmon.records import Chromatogram, Flag, Injection, Peak, Role, Severity
 
 MIN_POINTS = 3  # fewer cannot hold a baseline and a peak: nothing can be said from them
@@ -152,7 +153,7 @@ def _invalid(tr: Chromatogram, t: Transition, limits: TraceLimits) -> Flag | Non
             problem="not_increasing",
             first_at=i + 1,
         )
-    spacing_s = float(np.median(steps)) * 60.0
+    spacing_s = median(steps) * 60.0  # np.median's value, without its ~15 us of overhead
     if spacing_s > limits.max_point_spacing_s:
         return _flag(
             "TRACE_INVALID",

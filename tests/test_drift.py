@@ -194,3 +194,62 @@ def test_broken_line_recovers_onset_level_and_slope_and_knows_a_straight_line() 
     line = fit_broken_line(x, 3.0 + 0.004 * x + rng.normal(0, 0.005, x.size))
     assert line is not None and not line.bent  # no bend the data stand behind
     assert line.slope_low <= 0.004 <= line.slope_high
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_theil_sen_interval_is_scipys_to_the_last_bit(seed: int) -> None:
+    """The fast Theil-Sen gives scipy's slope and interval exactly, ties in x and y too."""
+    from scipy import stats
+
+    from asnmon.drift import theil_sen_interval
+
+    rng = np.random.default_rng(seed)
+    for k in range(40):
+        n = int(rng.integers(2, 30))
+        x = np.sort(rng.choice(100, n, replace=False)).astype(float)
+        x = np.round(x / 4) if k % 3 == 0 else x  # repeated injection orders
+        y = 0.003 * x + rng.normal(0, 0.01, n)
+        y = np.round(y, 2) if k % 4 == 0 else y  # repeated values
+        if np.ptp(x) == 0:
+            continue
+        conf = (0.95, 0.9, 0.8)[k % 3]
+        fit = stats.theilslopes(y, x, alpha=conf)
+        assert theil_sen_interval(x, y, conf) == (fit.slope, fit.low_slope, fit.high_slope)
+
+
+def test_a_kept_forecast_is_the_forecast_of_the_same_numbers() -> None:
+    """Forecasts are kept by their inputs' exact values: one changed point is a new fit."""
+    from asnmon.drift import DriftForecast, _forecast_crossing, forecast_crossing
+
+    order, log_is = series(2.5, 3, n=60, start=40)
+    level = float(np.mean(log_is[:39]))
+
+    def fit(kept: bool = True) -> DriftForecast | None:
+        f = forecast_crossing if kept else _forecast_crossing
+        return f(order[30:], log_is[30:], level, 50.0, 0.9, level=level, onset=(31.0, 50.0))
+
+    first = fit()
+    log_is[55] -= 0.2
+    moved = fit()
+    assert moved == fit(kept=False) != first
+    log_is[55] += 0.2
+    assert fit() is first
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pace_from_the_latest_times_is_the_pace_from_all(seed: int) -> None:
+    """Unknown times, repeated stamps and a clock set back leave the same pace."""
+    from datetime import datetime, timedelta
+
+    from asnmon.drift import injection_pace, pace_times
+
+    rng = np.random.default_rng(seed)
+    t = datetime(2026, 3, 1, 8, 0)
+    times: list[datetime | None] = []
+    for _ in range(80):
+        t += timedelta(seconds=float(rng.choice([0.0, -120.0, 400.0, 415.5, 430.0])))
+        times.append(None if rng.random() < 0.15 else t)
+    for n in (1, 3, 10):
+        for end in (0, 1, 2, 5, 30, 80):
+            head = times[:end]
+            assert injection_pace(head, n) == injection_pace(pace_times(reversed(head), n), n)

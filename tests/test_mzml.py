@@ -35,7 +35,7 @@ from asnmon.errors import (
     UnsupportedDataError,
     WrongPolarityError,
 )
-from asnmon.mzml import file_sha256, read_file, read_injection
+from asnmon.mzml import WHOLE_TREE_BYTES, file_sha256, read_file, read_injection
 
 # ---------------------------------------------------------------- builders
 
@@ -379,6 +379,36 @@ def test_unreadable_files_raise_typed_errors(
 ) -> None:
     with pytest.raises(error, match=words):
         read_file(write(tmp_path, content))
+
+
+def test_a_broken_array_before_a_syntax_error_is_what_is_reported(tmp_path: Path) -> None:
+    # a small document is parsed whole; one that does not parse is streamed again, so the
+    # first fault in document order is still the one reported
+    values = PEAK.copy()
+    values[10] = np.nan
+    doc = document([chrom_xml("nan trace", RT, values), "<chromatogram><oops></chromatogram>"])
+    with pytest.raises(CorruptDataError, match=r"'nan trace'.*NaN or infinite"):
+        read_file(write(tmp_path, doc))
+    doc = document([chrom_xml("fine", RT, PEAK), "<chromatogram><oops></chromatogram>"])
+    with pytest.raises(NotXmlError, match=r"line 2: Opening and ending tag mismatch"):
+        read_file(write(tmp_path, doc))
+
+
+def test_a_document_past_the_whole_tree_size_streams_to_the_same_traces(tmp_path: Path) -> None:
+    small = document(standard_chroms())
+    pad = [chrom_xml(f"pad {i}", RT, PEAK) for i in range(WHOLE_TREE_BYTES // 1500)]
+    big = document(standard_chroms() + pad)
+    assert len(small) < WHOLE_TREE_BYTES < len(big)
+    a = read_file(write(tmp_path, small, "small.mzML"))
+    b = read_file(write(tmp_path, big, "big.mzML"))
+    assert len(b.chromatograms) == 4 + len(pad)
+    assert a.meta == b.meta
+    for x, y in zip(a.chromatograms, b.chromatograms, strict=False):
+        assert (x.id, x.index, x.q1, x.q3, x.polarity, x.kind) == (
+            y.id, y.index, y.q1, y.q3, y.polarity, y.kind
+        )  # fmt: skip
+        assert x.rt.tobytes() == y.rt.tobytes()
+        assert x.intensity.tobytes() == y.intensity.tobytes()
 
 
 def test_a_raw_folder_is_not_mzml(tmp_path: Path) -> None:

@@ -682,6 +682,22 @@ def test_reference_is_frozen_at_the_drift_onset(assay: Assay) -> None:
     assert early.settled_pct == ctx.settled_pct[: len(early.settled_pct)]
 
 
+def test_is_context_asked_again_or_with_another_last_point(assay: Assay) -> None:
+    """The context last returned is reused only for the very same points."""
+    from dataclasses import replace
+
+    from asnmon.qc import is_context
+
+    run = drifting_run(2.5, seed=2, n=50)
+    ctx = is_context(run, assay)
+    assert is_context(list(run), assay) is ctx
+    other = [*run[:-1], replace(run[-1], is_area=(run[-1].is_area or 0.0) * 0.4)]
+    moved = is_context(other, assay)
+    assert moved.pct[-1] == pytest.approx(0.4 * (ctx.pct[-1] or 0.0))
+    assert moved.pct[:-1] == ctx.pct[:-1]
+    assert is_context(run, assay).pct == ctx.pct
+
+
 # ---------------------------------------------------------------- RT trending to its tolerance
 
 

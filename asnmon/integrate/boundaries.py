@@ -31,7 +31,9 @@ units) or a single trace. On it, in order:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
@@ -47,6 +49,7 @@ from asnmon.integrate.noise import (
     smooth,
     smoothing_gain,
 )
+from asnmon.integrate.small import amin, diff, mean, nonzero
 from asnmon.records import FloatArray
 
 DETECTION_SN = 3.0  # apex prominence / noise needed to call a peak at all (LOD convention)
@@ -80,7 +83,7 @@ class Bounds:
 
 def _candidates(s: FloatArray, thr: float, pad_lo: bool, pad_hi: bool) -> tuple:
     """Local maxima with their prominences; an apex on the first/last point counts."""
-    floor = float(s.min())
+    floor = amin(s)
     s_pad = np.concatenate(([floor] * int(pad_lo), s, [floor] * int(pad_hi)))
     cand, props = find_peaks(s_pad, prominence=thr)
     return cand - int(pad_lo), props["prominences"]
@@ -100,14 +103,14 @@ def _pick(
     if ok.size == 0:
         return None
     if anchor is not None:
-        return int(ok[np.argmin(np.abs(rt[ok] - anchor))])
-    return int(ok[np.argmax(s[ok])])
+        return int(ok[np.abs(rt[ok] - anchor).argmin()])
+    return int(ok[s[ok].argmax()])
 
 
 def _half_widths(s: FloatArray, apex: int, level: float) -> tuple[float, float]:
     """Points from the apex to the half-height crossing on each side (interpolated)."""
     half = level + 0.5 * (s[apex] - level)
-    below = np.flatnonzero(s < half)
+    below = nonzero(s < half)
     left = below[below < apex]
     right = below[below > apex]
     out = []
@@ -124,7 +127,7 @@ def _half_widths(s: FloatArray, apex: int, level: float) -> tuple[float, float]:
 
 def _fwhm_points(s: FloatArray, apex: int, level: float) -> float:
     half = level + 0.5 * (s[apex] - level)
-    below = np.flatnonzero(s < half)
+    below = nonzero(s < half)
     left = below[below < apex]
     right = below[below > apex]
     a = int(left[-1]) if left.size else -1
@@ -138,13 +141,20 @@ def _line_fit(seg: FloatArray) -> tuple[float, float, float]:
     Closed form (np.polyfit's lstsq dominated the integration time).
     """
     n = seg.size
-    x = np.arange(n, dtype=float) - 0.5 * (n - 1)
-    mean = float(seg.mean())
-    dev = seg - mean
-    sxx = float(x @ x)
+    x, sxx = _centred(n)
+    level = mean(seg)
+    dev = seg - level
     slope = float(x @ dev) / sxx if sxx > 0 else 0.0
     resid = dev - slope * x
-    return slope, mean, float(np.sqrt(float(resid @ resid) / n))
+    return slope, level, math.sqrt(float(resid @ resid) / n)
+
+
+@lru_cache(maxsize=256)
+def _centred(n: int) -> tuple[FloatArray, float]:
+    """Point positions about their mean, and their sum of squares (read-only: shared)."""
+    x = np.arange(n, dtype=float) - 0.5 * (n - 1)
+    x.setflags(write=False)
+    return x, float(x @ x)
 
 
 def quiet_stretch(
@@ -175,17 +185,17 @@ def quiet_stretch(
     if b - a + 1 < width or a < 0 or b > n - 1:
         return None
     seg = c[a : b + 1]
-    csum = np.concatenate(([0.0], np.cumsum(seg)))
+    csum = np.concatenate(([0.0], seg.cumsum()))
     means = (csum[width:] - csum[:-width]) / width
-    ok = means <= float(means.min()) + 5.0 * sd / np.sqrt(width)
-    idx = np.flatnonzero(ok)
+    ok = means <= amin(means) + 5.0 * sd / math.sqrt(width)
+    idx = nonzero(ok)
     if step > 0:  # nearest the peak: the first accepted run, extended outwards
         k0 = int(idx[0])
-        gaps = np.flatnonzero(~ok[k0:])
+        gaps = nonzero(~ok[k0:])
         k1 = k0 + (int(gaps[0]) - 1 if gaps.size else ok.size - 1 - k0)
     else:
         k1 = int(idx[-1])
-        gaps = np.flatnonzero(~ok[: k1 + 1][::-1])
+        gaps = nonzero(~ok[: k1 + 1][::-1])
         k0 = k1 - (int(gaps[0]) - 1 if gaps.size else k1)
     lo, hi = a + k0, a + k1 + width - 1
     # quiet means noise about a line (a drift is allowed), not a tail or a neighbour's
@@ -230,7 +240,7 @@ def _valley(z: FloatArray, a: int, b: int, side: int, at: int) -> int:
     """
     if b - a < 2:
         return at
-    k = a + int(np.argmin(z[a : b + 1]))
+    k = a + int(z[a : b + 1].argmin())
     return k if a < k < b else at
 
 
@@ -272,7 +282,7 @@ def find_bounds(
     if apex is None:
         return None
     fw_pts = _fwhm_points(s, apex, level)
-    dt = median(np.diff(rt))
+    dt = median(diff(rt))
     fwhm = fw_pts * dt
     width = max(MIN_QUIET_POINTS, round(fw_pts))
     # per side: a tailing peak's front is steep, so the quiet stretch before it starts
@@ -302,7 +312,7 @@ def find_bounds(
 
         line = baseline_line(rt, c, q)
         base = (
-            np.full(n, float(s.min())) if line is None else line[0] + line[1] * rt
+            np.full(n, amin(s)) if line is None else line[0] + line[1] * rt
         )  # nowhere quiet: the lowest point, so the peak is never below it
         return q, base
 
@@ -318,7 +328,7 @@ def find_bounds(
         for q in side:
             q = int(q)
             seg = z[min(top, q) : max(top, q) + 1]
-            v = min(top, q) + int(np.argmin(seg))
+            v = min(top, q) + int(seg.argmin())
             smaller = min(float(z[q]), float(cluster_h))
             # a neighbour beyond a return to baseline is another peak, not a valley
             if smaller <= 0 or float(z[v]) <= gain * noise.sd0:
@@ -332,8 +342,8 @@ def find_bounds(
 
     left_top, left_split = walk(-1)
     right_top, right_split = walk(1)
-    if not (left_split and right_split):
-        quiet, base = quiet_for(left_top, right_top)
+    if not (left_split and right_split) and (left_top, right_top) != (apex, apex):
+        quiet, base = quiet_for(left_top, right_top)  # (apex, apex): the same as above
         z = s - base
     half = max(1, int(fw_pts) // 3) | 1
     zz = uniform_filter1d(z, half, mode="nearest")
@@ -342,7 +352,7 @@ def find_bounds(
     if left_split:
         start, left_cut = left_top, False
     else:
-        below = np.flatnonzero(zz[: left_top + 1] <= back)
+        below = nonzero(zz[: left_top + 1] <= back)
         stop = quiet[0][1] if quiet[0] is not None else -1
         start = max(int(below[-1]) if below.size else 0, stop)
         left_cut = not below.size and stop < 0 and edges[0]
@@ -351,7 +361,7 @@ def find_bounds(
     if right_split:
         end, right_cut = right_top, False
     else:
-        below = np.flatnonzero(zz[right_top:] <= back)
+        below = nonzero(zz[right_top:] <= back)
         stop = quiet[1][0] if quiet[1] is not None else n
         end = min(right_top + int(below[0]) if below.size else n - 1, stop)
         right_cut = not below.size and stop >= n and edges[1]

@@ -30,6 +30,7 @@ times, each above its own baseline:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -46,6 +47,7 @@ from asnmon.integrate.interference import (
 )
 from asnmon.integrate.member import measure
 from asnmon.integrate.noise import low_quantile, noise_sd, smooth
+from asnmon.integrate.small import mean, nonzero
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
 
 MIN_MARGIN_MIN = 0.5  # min, the slice extends at least this far beyond the search window
@@ -73,8 +75,8 @@ def _shape(
     if grid.size >= MIN_SHAPE_POINTS:
         a = np.interp(grid, trace.rt, s) - (base[0] + base[1] * grid)
         b = np.interp(grid, ref_trace.rt, ref_s) - (ref_base[0] + ref_base[1] * grid)
-        a, b = a - a.mean(), b - b.mean()
-        den = float(np.sqrt(float(a @ a) * float(b @ b)))
+        a, b = a - mean(a), b - mean(b)
+        den = math.sqrt(float(a @ a) * float(b @ b))
         if den > 0:
             r = float(a @ b) / den
     return replace(
@@ -94,8 +96,8 @@ def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float
     if int(m.sum()) < 3 or sd <= 0:
         return None
     s = smooth(trace.intensity, 5)
-    idx = np.flatnonzero(m)
-    k = int(idx[np.argmax(s[idx])])
+    idx = nonzero(m)
+    k = int(idx[s[idx].argmax()])
     strength = (float(s[k]) - low_quantile(s)) / sd
     if strength < DETECTION_SN:
         return None

@@ -32,6 +32,7 @@ import numpy as np
 
 from asnmon.assay import InterferenceLimits
 from asnmon.integrate.noise import median, smoothing_gain
+from asnmon.integrate.small import amax, amin, mean, nonzero, std, trapezoid
 from asnmon.records import Chromatogram, FloatArray, Interference
 
 MIN_POINTS = 8  # member points inside the boundaries needed to look at all
@@ -56,10 +57,10 @@ def area_between(trace: Chromatogram, lo: float, hi: float, base: tuple[float, f
     lo, hi = max(lo, float(rt[0])), min(hi, float(rt[-1]))
     if not hi > lo:
         return 0.0
-    i0, i1 = int(np.searchsorted(rt, lo, "left")), int(np.searchsorted(rt, hi, "right"))
+    i0, i1 = int(rt.searchsorted(lo, "left")), int(rt.searchsorted(hi, "right"))
     x = np.concatenate(([lo], rt[i0:i1], [hi]))
     v = np.interp(x, rt, y) - _line(base, x)
-    return float(np.trapezoid(v, x))
+    return trapezoid(v, x)
 
 
 def find_interference(
@@ -79,27 +80,28 @@ def find_interference(
     trace, s, base = member
     ref_trace, ref_s, ref_base = ref
     rt = trace.rt
-    idx = np.flatnonzero((rt >= bounds[0]) & (rt <= bounds[1]))
+    idx = nonzero((rt >= bounds[0]) & (rt <= bounds[1]))
     if idx.size < MIN_POINTS or fwhm <= 0.0:
         return None
     t = rt[idx]
     z = s[idx] - _line(base, t)
     zr = np.interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
-    top = zr >= 0.5 * float(zr.max())
-    if not zr.max() > 0 or int(top.sum()) < 2:
+    zr_top = amax(zr)
+    top = zr >= 0.5 * zr_top
+    if not zr_top > 0 or int(top.sum()) < 2:
         return None
     rho = max(0.0, median(z[top] / zr[top]))
     excess = z - rho * zr
     far = np.abs(t - group_apex) >= limits.apex_gap_fwhm * fwhm
     if not far.any():
         return None
-    cand = np.flatnonzero(far)
-    q = int(cand[np.argmax(excess[cand])])
+    cand = nonzero(far)
+    q = int(cand[excess[cand].argmax()])
     gain = smoothing_gain(window)
     # the noise there: the model's, or the raw scatter about the smoothed trace nearby if
     # larger (counting noise at a few hundred counts is neither the baseline's nor the top's)
     near = idx[max(0, q - window) : q + window + 1]
-    local = float(np.std(trace.intensity[near] - s[near])) if near.size >= 3 else 0.0
+    local = std(trace.intensity[near] - s[near]) if near.size >= 3 else 0.0
     noise = gain * max(math.hypot(sd0, rel * max(float(z[q]), 0.0)), local)
     x_q = float(excess[q])
     sn = x_q / noise if noise > 0 else float("inf")
@@ -116,10 +118,10 @@ def find_interference(
     at_edge = a == 0 or e == above.size - 1  # it goes on past the boundary: width unseen
     if float(t[e] - t[a]) < fwhm / 3.0 and not at_edge:
         return None
-    k = int(np.argmin(np.abs(t - group_apex)))
+    k = int(np.abs(t - group_apex).argmin())
     side = "right" if q > k else "left"
     lo, hi = (k, q) if q > k else (q, k)
-    v = lo + int(np.argmin(z[lo : hi + 1]))
+    v = lo + int(z[lo : hi + 1].argmin())
     cut = float(t[v])
     clean = (bounds[0], cut) if side == "right" else (cut, bounds[1])
     whole_ref = area_between(ref_trace, bounds[0], bounds[1], ref_base)
@@ -132,7 +134,7 @@ def find_interference(
     if separated:
         estimate = clean_area / share
     else:  # what the excess adds, far from the apex, as the interferent's share
-        estimate = whole - float(np.trapezoid(np.where(far, np.maximum(excess, 0.0), 0.0), t))
+        estimate = whole - trapezoid(np.where(far, np.maximum(excess, 0.0), 0.0), t)
     excess_pct = 100.0 * (whole - estimate) / estimate if estimate > 0 else float("inf")
     if excess_pct < limits.min_excess_pct:  # nothing the area would notice
         return None
@@ -168,14 +170,14 @@ def find_tail(
     ref_trace, ref_s, ref_base = ref
     rt = trace.rt
     t_s, t_e = bounds
-    idx = np.flatnonzero((rt >= t_s) & (rt <= t_e))
-    pre = np.flatnonzero(rt < t_s)
+    idx = nonzero((rt >= t_s) & (rt <= t_e))
+    pre = nonzero(rt < t_s)
     if idx.size < MIN_POINTS or pre.size < 4:
         return None
     z = s - _line(base, rt)
-    top = float(z[idx].max())
+    top = amax(z[idx])
     zr = ref_s - _line(ref_base, ref_trace.rt)
-    ref_top = float(zr.max())
+    ref_top = amax(zr)
     if not top > 0 or not ref_top > 0:
         return None
     at_start = float(np.interp(t_s, rt, z))
@@ -232,31 +234,33 @@ def find_profile_skew(
     trace, s, base = member
     ref_trace, ref_s, ref_base = ref
     rt = trace.rt
-    idx = np.flatnonzero((rt >= bounds[0]) & (rt <= bounds[1]))
+    idx = nonzero((rt >= bounds[0]) & (rt <= bounds[1]))
     if idx.size < MIN_POINTS or fwhm <= 0.0:
         return None
     t = rt[idx]
     z = s[idx] - _line(base, t)
     zr = np.interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
-    if not zr.max() > 0 or float(z.max()) < limits.profile_sn * smoothing_gain(window) * sd0:
+    zr_top = amax(zr)
+    if not zr_top > 0 or amax(z) < limits.profile_sn * smoothing_gain(window) * sd0:
         return None
-    top = zr >= 0.25 * float(zr.max())
+    top = zr >= 0.25 * zr_top
     if int(top.sum()) < 5:
         return None
-    r, x = z[top] / zr[top], t[top] - float(t[top].mean())
+    r, x = z[top] / zr[top], t[top] - mean(t[top])
     mid = median(r)
     if not mid > 0:
         return None
     sxx = float(x @ x)
-    slope = float(x @ (r - r.mean())) / sxx
-    resid = r - r.mean() - slope * x
-    se = float(np.sqrt(float(resid @ resid) / max(r.size - 2, 1) / sxx))
+    r_mean = mean(r)
+    slope = float(x @ (r - r_mean)) / sxx
+    resid = r - r_mean - slope * x
+    se = math.sqrt(float(resid @ resid) / max(r.size - 2, 1) / sxx)
     change = abs(slope) * fwhm / mid
     t_stat = abs(slope) / se if se > 0 else float("inf")
     if change < limits.profile_change or t_stat < limits.profile_t:
         return None
-    low = float(min(r.mean() + slope * x.min(), r.mean() + slope * x.max()))
-    share = 100.0 * (float(r.mean()) / low - 1.0) if low > 0 else float("inf")
+    low = min(r_mean + slope * amin(x), r_mean + slope * amax(x))
+    share = 100.0 * (r_mean / low - 1.0) if low > 0 else float("inf")
     side = "right" if slope > 0 else "left"
-    return Interference(side, float(t[int(np.argmax(z))]), float("nan"), False, 1.0, share,
+    return Interference(side, float(t[int(z.argmax())]), float("nan"), False, 1.0, share,
                         t_stat, "profile")  # fmt: skip

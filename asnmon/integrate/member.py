@@ -21,6 +21,7 @@ from asnmon.integrate.boundaries import (
     quiet_stretch,
 )
 from asnmon.integrate.noise import median, noise_sd, smooth
+from asnmon.integrate.small import amax, amin, diff, nonzero, trapezoid
 from asnmon.records import Chromatogram, FloatArray, Peak
 
 FLAT_TOP_POINTS = 3  # consecutive identical maxima that mean a clipped detector
@@ -30,10 +31,13 @@ def _flat_top(raw: FloatArray, top: float) -> bool:
     """At least FLAT_TOP_POINTS consecutive points exactly at the maximum."""
     if top <= 0.0:
         return False
-    at_top = np.concatenate(([0], (raw == top).astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(at_top))
-    runs = edges[1::2] - edges[::2]
-    return bool(runs.size and runs.max() >= FLAT_TOP_POINTS)
+    at_top = raw == top
+    if int(np.count_nonzero(at_top)) < FLAT_TOP_POINTS:  # the usual case: one maximum
+        return False
+    run = at_top[: at_top.size - FLAT_TOP_POINTS + 1].copy()
+    for j in range(1, FLAT_TOP_POINTS):  # a run starts at i if i .. i+FLAT_TOP_POINTS-1 are top
+        run &= at_top[j : at_top.size - FLAT_TOP_POINTS + 1 + j]
+    return bool(run.any())
 
 
 def _fwhm(x: FloatArray, v: FloatArray, k: int, height: float) -> float | None:
@@ -41,8 +45,8 @@ def _fwhm(x: FloatArray, v: FloatArray, k: int, height: float) -> float | None:
     if height <= 0.0:
         return None
     half = 0.5 * height
-    left = np.flatnonzero(v[:k] < half)
-    right = np.flatnonzero(v[k:] < half)
+    left = nonzero(v[:k] < half)
+    right = nonzero(v[k:] < half)
     if not left.size or not right.size:
         return None
     a = int(left[-1])
@@ -86,22 +90,22 @@ def _own_quiet(
     """
     if span is None:  # the group has no quiet stretch on this side: none of its members has
         return None
-    idx = np.flatnonzero((rt >= region[0]) & (rt <= region[1]))
+    idx = nonzero((rt >= region[0]) & (rt <= region[1]))
     if idx.size >= width:
         k = 0 if side > 0 else idx.size - 1
         q = quiet_stretch(y[idx], k, side, idx.size - 1, width, sd, rel, max_slope)
         return None if q is None else (int(idx[q[0]]), int(idx[q[1]]))
-    idx = np.flatnonzero((rt >= span[0]) & (rt <= span[1]))
+    idx = nonzero((rt >= span[0]) & (rt <= span[1]))
     if idx.size >= MIN_QUIET_POINTS // 2:
         return int(idx[0]), int(idx[-1])
     # a qualifier acquired over less: its own lowest run outside the boundaries
-    idx = np.flatnonzero(rt < edge) if side < 0 else np.flatnonzero(rt > edge)
+    idx = nonzero(rt < edge) if side < 0 else nonzero(rt > edge)
     if idx.size < MIN_QUIET_POINTS:
         return None
     seg = y[idx]
     w = MIN_QUIET_POINTS
-    csum = np.concatenate(([0.0], np.cumsum(seg)))
-    k = int(np.argmin((csum[w:] - csum[:-w]) / w))
+    csum = np.concatenate(([0.0], seg.cumsum()))
+    k = int(((csum[w:] - csum[:-w]) / w).argmin())
     return int(idx[k]), int(idx[k + w - 1])
 
 
@@ -109,8 +113,8 @@ def _lowest_run(y: FloatArray, width: int) -> float:
     """The lowest mean of ``width`` consecutive points (the whole trace if shorter)."""
     if y.size <= width:
         return float(np.mean(y))
-    csum = np.concatenate(([0.0], np.cumsum(y)))
-    return float(((csum[width:] - csum[:-width]) / width).min())
+    csum = np.concatenate(([0.0], y.cumsum()))
+    return amin((csum[width:] - csum[:-width]) / width)
 
 
 def measure(
@@ -138,13 +142,14 @@ def measure(
     t_s, t_e = max(bounds[0], float(rt[0])), min(bounds[1], float(rt[-1]))
     if not t_e > t_s:
         return none
-    inside = np.flatnonzero((rt >= t_s) & (rt <= t_e))
+    inside = nonzero((rt >= t_s) & (rt <= t_e))
     if inside.size < 2:
         return none
     i0, i1 = int(inside[0]), int(inside[-1])
     sd0 = noise_sd(y) if sd0 is None else sd0
-    dt = median(np.diff(rt))
-    rise = float(s_all[i0 : i1 + 1].max()) - _lowest_run(y, quiet_width)
+    dt = median(diff(rt))
+    lowest = _lowest_run(y, quiet_width)
+    rise = amax(s_all[i0 : i1 + 1]) - lowest
     max_slope = (
         FLAT_FRACTION * rise * dt / group_fwhm if group_fwhm > 0 and dt > 0 else float("inf")
     )
@@ -157,13 +162,13 @@ def measure(
         ),
     )
     if line is None:  # nowhere quiet: the trace's lowest run (a level, not one noisy minimum)
-        b0, b1 = _lowest_run(y, quiet_width), 0.0
+        b0, b1 = lowest, 0.0
     else:
         b0, b1 = line
     x = np.concatenate(([t_s] * int(rt[i0] > t_s), rt[i0 : i1 + 1], [t_e] * int(rt[i1] < t_e)))
     v = np.interp(x, rt, y) - (b0 + b1 * x)
-    area = max(0.0, float(np.trapezoid(v, x)))
-    k = i0 + int(np.argmax(s_all[i0 : i1 + 1]))
+    area = max(0.0, trapezoid(v, x))
+    k = i0 + int(s_all[i0 : i1 + 1].argmax())
     top = float(s_all[k] - (b0 + b1 * rt[k]))
     # nothing above noise: judged against the trace's median too, so that a baseline
     # fallen back to the lowest level cannot turn noise into a peak
@@ -171,13 +176,13 @@ def measure(
     if require_signal and float(s_all[k]) - level < DETECTION_SN * sd0:
         return none
     height = max(0.0, float(y[k] - (b0 + b1 * rt[k])))
-    kk = int(np.searchsorted(x, rt[k]))
+    kk = int(x.searchsorted(rt[k]))
     peak_fwhm = _fwhm(x, v, kk, height)
     outside = np.concatenate((y[:i0], y[i1 + 1 :]))
     out_noise = noise_sd(outside) if outside.size >= 10 else sd0
     sn = height / out_noise if out_noise > 0.0 else None
     raw = y[i0 : i1 + 1]
-    top_raw = float(raw.max())
+    top_raw = amax(raw)
     saturated = bool(top_raw >= params.saturation_intensity) or _flat_top(raw, top_raw)
 
     # a cut: the integration ends (group edge, or this trace's own acquisition) above baseline

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import convolve1d
+from scipy.ndimage import correlate1d
 from scipy.signal import savgol_coeffs
 
+from asnmon.integrate.small import amax, diff
 from asnmon.records import FloatArray
 
 _MAD_TO_SD = 1.4826
@@ -32,7 +33,8 @@ def median(values: FloatArray) -> float:
     if n == 0:
         return float("nan")
     k = n // 2
-    part = np.partition(values, (k - 1, k) if n % 2 == 0 and n > 1 else k)
+    part = values.copy()  # np.partition is copy + partition, without its wrapper
+    part.partition((k - 1, k) if n % 2 == 0 and n > 1 else k)
     return float(part[k]) if n % 2 else 0.5 * float(part[k - 1] + part[k])
 
 
@@ -41,7 +43,9 @@ def low_quantile(values: FloatArray, q: float = 0.1) -> float:
     if values.size == 0:
         return float("nan")
     k = int(q * (values.size - 1))
-    return float(np.partition(values, k)[k])
+    part = values.copy()
+    part.partition(k)
+    return float(part[k])
 
 
 def noise_sd(values: FloatArray) -> float:
@@ -53,7 +57,7 @@ def noise_sd(values: FloatArray) -> float:
     """
     if values.size < 3:
         return 0.0
-    d = np.diff(values)
+    d = diff(values)
     mad = median(np.abs(d - median(d)))
     if mad > 0.0:
         return _MAD_TO_SD * mad / _SQRT2
@@ -74,7 +78,17 @@ class NoiseModel:
 
 @lru_cache(maxsize=64)
 def _sg_kernel(points: int) -> FloatArray:
-    return savgol_coeffs(points, 2, use="conv")
+    k = savgol_coeffs(points, 2, use="conv")
+    k.setflags(write=False)  # shared by every caller
+    return k
+
+
+@lru_cache(maxsize=64)
+def _sg_weights(points: int) -> FloatArray:
+    """The kernel reversed, contiguous: what ``convolve1d`` hands ``correlate1d``."""
+    w = np.ascontiguousarray(_sg_kernel(points)[::-1])
+    w.setflags(write=False)
+    return w
 
 
 def odd_window(points: int) -> int:
@@ -90,9 +104,12 @@ def smooth(y: FloatArray, points: int) -> FloatArray:
     w = odd_window(points)
     if w < MIN_WINDOW or y.size < w:
         return y
-    return convolve1d(y, _sg_kernel(w), mode="nearest")
+    # = convolve1d(y, _sg_kernel(w), mode="nearest"), without reversing the kernel and
+    # looking up the output type by name on every call
+    return correlate1d(y, _sg_weights(w), output=np.empty(y.shape, y.dtype), mode="nearest")
 
 
+@lru_cache(maxsize=64)
 def smoothing_gain(points: int) -> float:
     """How much the filter shrinks white noise (SD after / SD before)."""
     w = odd_window(points)
@@ -124,7 +141,8 @@ def estimate_noise(y: FloatArray, s: FloatArray, window: int) -> NoiseModel:
         return NoiseModel(sd0, 0.0)
     lo = low_quantile(s)
     top = s - lo
-    high = top > 0.25 * float(top.max()) if top.max() > 0 else np.zeros(s.size, bool)
+    top_max = amax(top)
+    high = top > 0.25 * top_max if top_max > 0 else np.zeros(s.size, bool)
     if int(high.sum()) < 5:
         return NoiseModel(sd0, 0.0)
     w = odd_window(window)

@@ -41,6 +41,9 @@ def _trace_windows(traces: Mapping[str, Chromatogram], assay: Assay) -> dict[str
     out = {}
     for tid, tr in traces.items():
         keep = (tr.rt >= lo) & (tr.rt <= hi)
+        if keep.all():  # a scheduled window inside the margin: the trace itself (immutable)
+            out[tid] = tr
+            continue
         out[tid] = Chromatogram(
             id=tr.id,
             index=tr.index,

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from asnmon.assay import Assay
 from asnmon.calibrate import fit_calibration
-from asnmon.drift import Pace, injection_pace
+from asnmon.drift import Pace, injection_pace, pace_times
 from asnmon.qc import (
     CALIBRATION_CODES,
     RUN_LEVEL_CODES,
@@ -184,9 +184,9 @@ class RunQC:
 
     def evaluate(self) -> None:
         """Re-judge the run (verdict and run-level flags) after anything changed."""
-        self.keep_is_current()
-        self.keep_rt_current()
         upcoming = self.upcoming()
+        self.keep_is_current(upcoming)
+        self.keep_rt_current()
         qcs = [s for s in upcoming if s.sample_type is SampleType.QC]
         remaining = None
         if self.worklist is not None:  # QCs the worklist has still to inject, per level
@@ -252,9 +252,10 @@ class RunQC:
             stored = self.store.acquisition_times(self.run.run_id)
             for i in missing:
                 self._acquired[i] = _parse_time(stored.get(i))
-        return injection_pace([self._acquired.get(h.injection_id) for h in self.history])
+        latest_first = (self._acquired.get(h.injection_id) for h in reversed(self.history))
+        return injection_pace(pace_times(latest_first))
 
-    def keep_is_current(self) -> None:
+    def keep_is_current(self, upcoming: list[Sample] | None = None) -> None:
         """IS % for the first injections once there is a reference; the live drift forecast.
 
         The IS_DRIFT flag stays on the injection where the alarm was raised and is
@@ -279,7 +280,7 @@ class RunQC:
             self.assay,
             last_order=self.history[-1].order,
             pace=self.pace(),
-            upcoming=self.upcoming(),
+            upcoming=self.upcoming() if upcoming is None else upcoming,
         )
         if flag is None:
             return

@@ -63,7 +63,8 @@ def is_context(points: Sequence[HistoryPoint], assay: Assay) -> IsContext:
     Causal, so computed incrementally: the pass over a run's history is kept
     (``_IsScan``) and a call whose points begin with the same points (the same
     objects: records are frozen) only scans the new ones. Without that every
-    injection re-scanned the whole run, O(n) per file and O(n^2) per run.
+    injection re-scanned the whole run, O(n) per file and O(n^2) per run. The
+    same points asked again give the context last returned (it is frozen).
     """
     points = list(points)
     if not points:
@@ -78,9 +79,13 @@ def is_context(points: Sequence[HistoryPoint], assay: Assay) -> IsContext:
         _SCANS[key] = scan
         while len(_SCANS) > _SCANS_KEPT:
             _SCANS.pop(next(iter(_SCANS)))
+        if scan.tail is not None and scan.tail[0] is points[-1]:
+            return scan.tail[1]  # asked again (the live IS flag, then the verdict): same answer
         last = scan.copy()
-    last.push(points[-1])  # often a point being judged, not kept: on a copy
-    return last.context()
+        last.push(points[-1])  # often a point being judged, not kept: on a copy
+        ctx = last.context()
+        scan.tail = (points[-1], ctx)
+    return ctx
 
 
 _SCANS: dict[tuple[int, int], _IsScan] = {}  # (assay, first point) -> pass up to the last call
@@ -109,6 +114,8 @@ class _IsScan:
         self.pcts: list[float | None] = []
         self.outs: list[bool] = []
         self.no_ref: list[int] = []  # indexes into pts judged before any reference
+        # The context with one more point, as last returned (that point, its context).
+        self.tail: tuple[HistoryPoint, IsContext] | None = None
 
     def extends(self, points: Sequence[HistoryPoint]) -> bool:
         """Whether ``points`` begin with every point this pass has taken (and one more)."""
@@ -126,6 +133,7 @@ class _IsScan:
         return other
 
     def push(self, p: HistoryPoint) -> None:
+        self.tail = None
         self.raw.append(p)
         if p.sample_type not in IS_BEARING or p.error or p.is_area is None or p.is_area <= 0:
             return

@@ -31,10 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from asnmon.assay import Assay
-from asnmon.drift import Pace, fit_broken_line
+from asnmon.drift import Pace, fit_broken_line, theil_sen_interval
 from asnmon.qc._base import IS_BEARING, _flag, _who
 from asnmon.records import Flag, HistoryPoint, SampleType
 from asnmon.records import Severity as S
@@ -130,6 +129,30 @@ def _prefix_of(seen: list[HistoryPoint], points: Sequence[HistoryPoint]) -> bool
     return len(points) >= len(seen) and all(map(operator.is_, seen, points))
 
 
+_FITS: dict[tuple[bytes, bytes], tuple[float, float, float]] = {}  # window -> Theil-Sen
+_FITS_KEPT = 128  # a few runs' last two trend windows (one raise check looks back one window)
+_FITS_LOCK = threading.Lock()
+
+
+def _window_fit(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
+    """Theil-Sen with Sen's interval on one window, kept by the window's exact values.
+
+    The same window is judged several times per injection (the rule on arrival, the
+    live flag after it is stored, the raise check over the window before), and again
+    at each of the next ``rt_trend_n`` injections while a trend is being confirmed.
+    """
+    key = (xs.tobytes(), ys.tobytes())
+    with _FITS_LOCK:
+        fit = _FITS.get(key)
+    if fit is None:
+        fit = theil_sen_interval(xs, ys, CONFIDENCE)
+        with _FITS_LOCK:
+            _FITS[key] = fit
+            while len(_FITS) > _FITS_KEPT:
+                _FITS.pop(next(iter(_FITS)))
+    return fit
+
+
 def rt_trend_at(points: Sequence[HistoryPoint], j: int, assay: Assay) -> RtTrend | None:
     """The trend over the last ``rt_trend_n`` of ``points`` up to ``j``, if heading out."""
     lim = assay.limits
@@ -146,8 +169,7 @@ def rt_trend_at(points: Sequence[HistoryPoint], j: int, assay: Assay) -> RtTrend
     ys = np.array([_rt(p, has_is) for p in window], dtype=np.float64)
     if np.ptp(xs) == 0:
         return None
-    fit = stats.theilslopes(ys, xs, alpha=CONFIDENCE)
-    slope, low, high = float(fit.slope), float(fit.low_slope), float(fit.high_slope)
+    slope, low, high = _window_fit(xs, ys)
     if low <= 0 <= high:
         return None  # no trend the data stand behind
     xm, ym = float(np.median(xs)), float(np.median(ys))

@@ -200,8 +200,9 @@ def evaluate_run(
     if errors:
         risks.append(f"{errors} file(s) could not be read")
     ctx = is_context(history, assay)
-    found = drift_forecast(ctx, assay) if ctx.points else None
-    if found is not None and found[0].end is None:
+    ongoing = bool(ctx.episodes) and ctx.episodes[-1].end is None  # an ended one is no risk
+    found = drift_forecast(ctx, assay) if ongoing else None
+    if found is not None:
         e, fc = found
         risks.append(
             f"IS {'falling' if e.direction == 'down' else 'rising'} {fc.rate_pct:+.1f} % per "

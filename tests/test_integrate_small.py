@@ -1,0 +1,36 @@
+"""The wrapper-free numpy helpers give numpy's own bits (seeded arrays of trace sizes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from asnmon.integrate import noise, small
+
+_RNG = np.random.default_rng(11)
+ARRAYS = [
+    _RNG.normal(size=n) * scale + offset
+    for n in (1, 2, 3, 7, 20, 61, 257)
+    for scale, offset in ((1.0, 0.0), (1e4, 3e5), (1e-3, -1.0))
+] + [np.array([0.0, 5.0, 5.0, 5.0, 1.0]), np.zeros(9), np.array([np.nan, 1.0, 2.0])]
+
+
+def same(a: object, b: object) -> bool:
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return x.shape == y.shape and x.tobytes() == y.tobytes()
+
+
+@pytest.mark.parametrize("a", ARRAYS, ids=lambda a: f"n{a.size}")
+def test_each_helper_is_bit_identical_to_numpy(a: np.ndarray) -> None:
+    assert same(small.amax(a), a.max())
+    assert same(small.amin(a), a.min())
+    assert same(small.mean(a), a.mean())
+    assert same(small.std(a), np.std(a))
+    assert same(small.diff(a), np.diff(a))
+    mask = a > np.median(a)
+    assert same(small.nonzero(mask), np.flatnonzero(mask))
+    x = np.cumsum(np.abs(_RNG.normal(size=a.size))) + 2.5
+    assert same(small.trapezoid(a, x), np.trapezoid(a, x))
+    if a.size > 1 and np.isfinite(a).all():  # trace checks: np.median of finite steps
+        assert same(noise.median(a), np.median(a))
+        assert same(noise.median(a[1:]), np.median(a[1:]))
