@@ -25,8 +25,11 @@ from asnmon.errors import StoreError
 from asnmon.mzml import file_sha256
 from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.pipeline.process import process_file
+from asnmon.records import Result
 from asnmon.simulate import SimConfig, SimulatedRun, simulate_run
 from asnmon.store import RunInfo, Store
+from asnmon.store._sql import INJECTION_COLUMNS, RESULT_COLUMNS
+from asnmon.store.queries import _held_qc_rows
 from asnmon.worklist import load_worklist, resolve_sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,3 +263,34 @@ def test_a_monitor_started_on_a_full_folder_stores_its_backlog_in_groups(
 def _count(monitor: Any) -> int:
     rows = monitor.store.reader().execute("SELECT count(*) FROM injections").fetchall()
     return int(rows[0][0])
+
+
+def test_reads_inside_a_group_see_held_rows_as_the_database_would(
+    sim: SimulatedRun, assay: Assay, tmp_path: Path
+) -> None:
+    """``qc_values`` reads QC rows still held back (not yet INSERTed) in Python; the
+    Westgard rules must get exactly what the database gives once they are written."""
+    with Store(tmp_path / "q.duckdb") as store:
+        ingestor = _ingestor(store, sim, assay)
+        with store.group():
+            for path in _mzml(sim):
+                ingestor.ingest(path)
+            held = _held_qc_rows(*store._pending.held(INJECTION_COLUMNS, RESULT_COLUMNS))
+            inside = store.qc_values()
+            store.reader()  # writes every held row
+            written = store.qc_values()
+            # a write that changes results: the database's part is read again
+            qc = (
+                store.reader()
+                .execute("SELECT injection_id FROM injections WHERE sample_type = 'qc' LIMIT 1")
+                .fetchone()
+            )
+            curve = store.latest_calibration(run_id="GRPSIM", accepted=False)
+            assert qc is not None and curve is not None
+            store.write_calibration(
+                "GRPSIM", curve, [], {qc[0]: (Result("ok", accuracy_pct=-1.0), [])}
+            )
+            moved = store.qc_values()
+        assert held, "no QC result was held back: the test no longer reads held rows"
+        assert inside == written
+        assert moved == store.qc_values() and -1.0 in [v[3] for v in moved]

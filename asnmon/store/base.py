@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, Self, cast
 
@@ -16,6 +16,7 @@ import polars as pl
 
 from asnmon.errors import StoreError
 from asnmon.store._sql import (
+    CHANGE_COLUMNS,
     STORE_FAILURES,
     Pending,
     _now,
@@ -105,16 +106,28 @@ class StoreBase(GroupMixin):
                 con.rollback()
                 raise StoreError(f"migration {version} failed: {exc}") from exc
 
-    def _tx(self, *, flush: bool = True) -> _Transaction | _Joined:
+    def _tx(self, *, flush: bool | Collection[str] = True) -> _Transaction | _Joined:
         """A write transaction, or the open group's (``asnmon.store.group``).
 
         ``flush=False``: the rows held back need not be written first (only a
-        write that neither reads nor updates them may say so).
+        write that neither reads nor changes a table rows are held for may say
+        so); a collection of ``_sql`` table names (``FLAG_COLUMNS``): only those
+        tables' rows, and the write changes no other table rows are held for
+        (``Pending.touched``). Outside a group nothing is held yet.
         """
         group = self._own_group()
         if group is not None:
             return _Joined(self._con, group, self._pending, flush=flush)
         return _Transaction(self._con, self._lock, self._pending)
+
+    def _held_change(self, run_id: str | None, kind: str, injection_id: int | None) -> None:
+        """A ``changes`` row for the open write, held back with its other rows.
+
+        Written with them (one INSERT for all) before the commit, or before the
+        next statement of a group that reads or updates them; its ``seq`` keeps
+        its place because every ``changes`` row of a held write is held.
+        """
+        self._pending.add(CHANGE_COLUMNS, [[_now(), run_id, kind, injection_id]])
 
     def _frame(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         """A query as a polars frame (built from rows: no pyarrow needed)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -48,7 +48,7 @@ class _Joined:
         group: WriteGroup,
         pending: Pending,
         *,
-        flush: bool,
+        flush: bool | Collection[str],
     ) -> None:
         self._con = con
         self._group = group
@@ -61,8 +61,12 @@ class _Joined:
                 f"an earlier write of this group failed ({self._group.failed}); "
                 "the group is rolled back"
             )
-        if self._flush:  # rows held back come first: this write may read or update them
+        if self._flush is True:  # rows held back come first: this write may read or update them
             self._pending.flush(self._con)
+            self._pending.touched(None)  # ... and change any table
+        elif self._flush:  # ... of the tables it names, the only ones it changes
+            self._pending.flush(self._con, self._flush)
+            self._pending.touched(self._flush)
         return self._con
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -10,10 +11,47 @@ import polars as pl
 from asnmon.names import from_db
 from asnmon.records import Calibration, Peak
 from asnmon.store._sql import (
+    INJECTION_COLUMNS,
+    RESULT_COLUMNS,
     _unblob,
 )
 from asnmon.store.base import StoreBase
 from asnmon.store.rows import SAMPLE_COLUMNS, StoredEntry, StoredFile, sample_of
+
+_QC_VALUES = (
+    "SELECT i.injection_id, i.run_id, coalesce(i.acquired_at, CAST(i.ingested_at AS VARCHAR), ''), "
+    "i.level, r.accuracy_pct FROM injections i JOIN results r "
+    "ON r.injection_id = i.injection_id AND r.current "
+    "WHERE NOT i.superseded AND i.sample_type = 'qc' AND i.level IS NOT NULL "
+    "AND r.accuracy_pct IS NOT NULL ORDER BY i.injection_id"
+)
+
+
+def _held_qc_rows(
+    injections: Sequence[Sequence[Any]], results: Sequence[Sequence[Any]]
+) -> list[tuple[Any, ...]] | None:
+    """``_QC_VALUES``'s rows among rows held back (``Pending``), or None where only the
+    database can tell them (they are then written first and the query reads them).
+
+    Held rows are as inserted (a write that updates them writes them first): the
+    injections not superseded, their results current. Positions are those of
+    ``INJECTION_COLUMNS`` and ``RESULT_COLUMNS``.
+    """
+    ids = {r[0] for r in injections}
+    accuracy: dict[Any, list[Any]] = {}
+    for r in results:
+        if r[0] not in ids:  # a held result of an injection already written
+            return None
+        if r[11] and r[10] is not None:
+            accuracy.setdefault(r[0], []).append(r[10])
+    out: list[tuple[Any, ...]] = []
+    for r in injections:
+        if r[8] != "qc" or r[9] is None or r[0] not in accuracy:
+            continue
+        if r[18] is None:  # no acquisition time: the database's text of ingested_at stands in
+            return None
+        out.extend((r[0], r[1], r[18], r[9], value) for value in accuracy[r[0]])
+    return out
 
 
 class Queries(StoreBase):
@@ -110,20 +148,22 @@ class Queries(StoreBase):
         """(run_id, acquired, level, accuracy %) of every current QC result, all runs.
 
         The Westgard rules read this after every QC; a narrow query (no peaks, no
-        flags) keeps it to a fraction of a millisecond.
+        flags) keeps it to a fraction of a millisecond. Inside a group the rows
+        held back are read where they are (``_held_qc_rows``) instead of being
+        written first (that write would cost more than the query), and the
+        database's part is read again only after its tables may have changed.
         """
-        rows = (
-            self.reader()
-            .execute(
-                "SELECT i.run_id, coalesce(i.acquired_at, CAST(i.ingested_at AS VARCHAR), ''), "
-                "i.level, r.accuracy_pct FROM injections i JOIN results r "
-                "ON r.injection_id = i.injection_id AND r.current "
-                "WHERE NOT i.superseded AND i.sample_type = 'qc' AND i.level IS NOT NULL "
-                "AND r.accuracy_pct IS NOT NULL ORDER BY i.injection_id"
-            )
-            .fetchall()
-        )
-        return [(str(a), str(b), str(c), float(d)) for a, b, c, d in rows]
+        held = None
+        if self._own_group() is not None:  # only the group's writer may look at its rows
+            held = _held_qc_rows(*self._pending.held(INJECTION_COLUMNS, RESULT_COLUMNS))
+        if held is not None:
+            written = self._pending.qc_rows  # the group's own rows, not flushed
+            if written is None:
+                written = self._pending.qc_rows = self._con.execute(_QC_VALUES).fetchall()
+            rows = sorted([*written, *held], key=lambda r: int(r[0]))
+        else:
+            rows = self.reader().execute(_QC_VALUES).fetchall()
+        return [(str(a), str(b), str(c), float(d)) for _, a, b, c, d in rows]
 
     def fitted_calibrators(self, run_id: str) -> set[int]:
         """Injection ids of the calibrators behind the run's newest curve version."""

@@ -15,11 +15,9 @@ from asnmon.store._sql import (
     PEAK_COLUMNS,
     RESULT_COLUMNS,
     _blob,
-    _change,
     _deactivate,
     _flag_rows,
     _insert_flags,
-    _insert_result,
     _insert_rows,
     _now,
     _peak_rows,
@@ -37,7 +35,7 @@ class Writes(StoreBase):
     """Injections, curves, flags, verdicts, acknowledgements, monitor status."""
 
     def ensure_run(self, run: RunInfo) -> str:
-        with self._tx() as con:
+        with self._tx(flush=False) as con:
             row = con.execute("SELECT run_id FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
             if row is None:
                 con.execute(
@@ -57,7 +55,7 @@ class Writes(StoreBase):
                         _now(),
                     ],
                 )
-                _change(con, run.run_id, "run", None)
+                self._held_change(run.run_id, "run", None)
         return run.run_id
 
     def write_injection(
@@ -93,41 +91,47 @@ class Writes(StoreBase):
                 )
             now = _now()
             held = self._pending
-            injection_id = held.next_id(con, "seq_injection", GROUP_IDS if grouped else 1)
-            held.add(
-                INJECTION_COLUMNS,
-                [
-                    [
-                        injection_id,
-                        run_id,
-                        position,
-                        to_db(outcome.path.name),
-                        to_db(str(outcome.path)),
-                        outcome.sha256,
-                        version,
-                        _text(s.sample_id),
-                        s.sample_type.value,
-                        _text(s.level),
-                        s.nominal,
-                        _text(s.matrix),
-                        s.dilution,
-                        s.normalizer,
-                        _text(s.normalizer_unit),
-                        s.volume_ul,
-                        _text(s.group),
-                        s.in_worklist,
-                        _text(outcome.meta.started_at),
-                        outcome.acquired_order,
-                        now,
-                        _text(outcome.meta.run_id),
-                        _text(outcome.meta.instrument),
-                        _text(outcome.meta.polarity),
-                        _text(outcome.error),
-                        "\n".join(printable(n) for n in outcome.notes) or None,
-                        outcome.is_pct,
-                    ]
-                ],
-            )
+            row = [
+                run_id,
+                position,
+                to_db(outcome.path.name),
+                to_db(str(outcome.path)),
+                outcome.sha256,
+                version,
+                _text(s.sample_id),
+                s.sample_type.value,
+                _text(s.level),
+                s.nominal,
+                _text(s.matrix),
+                s.dilution,
+                s.normalizer,
+                _text(s.normalizer_unit),
+                s.volume_ul,
+                _text(s.group),
+                s.in_worklist,
+                _text(outcome.meta.started_at),
+                outcome.acquired_order,
+                now,
+                _text(outcome.meta.run_id),
+                _text(outcome.meta.instrument),
+                _text(outcome.meta.polarity),
+                _text(outcome.error),
+                "\n".join(printable(n) for n in outcome.notes) or None,
+                outcome.is_pct,
+            ]
+            if grouped:
+                injection_id = held.next_id(con, "seq_injection", GROUP_IDS)
+                held.add(INJECTION_COLUMNS, [[injection_id, *row]])
+            else:  # alone: the INSERT draws its id itself, one statement instead of two
+                drawn = con.execute(
+                    f"INSERT INTO {INJECTION_COLUMNS} VALUES (nextval('seq_injection'), "
+                    + ",".join("?" * len(row))
+                    + ") RETURNING injection_id",
+                    row,
+                ).fetchone()
+                if drawn is None:
+                    raise StoreError("the database returned no id for the new injection")
+                injection_id = int(drawn[0])
             cal_id = calibration_id
             if cal_id is None and outcome.result.calibration_version is not None:
                 found = con.execute(
@@ -204,24 +208,35 @@ class Writes(StoreBase):
                     for p, inj in zip(c.points, point_injections, strict=True)
                 ],
             )
-            for injection_id, (result, flags) in requantified.items():
+            # The run re-quantified: a few statements for all of it, not four per injection
+            # (~1 ms each). Rows go in the order a per-injection loop gave them, so the ids
+            # are the same; each injection's UPDATEs touch only its own earlier rows.
+            ids = list(requantified)
+            now = _now()
+            if ids:
                 con.execute(
-                    "UPDATE results SET current = FALSE WHERE injection_id = ? AND current",
-                    [injection_id],
+                    "UPDATE results SET current = FALSE WHERE current "
+                    "AND injection_id IN (SELECT unnest($1::BIGINT[]))",
+                    [ids],
                 )
-                _insert_result(con, injection_id, result, cal_id)
                 codes = sorted(QUANT_CODES)
                 con.execute(
-                    f"UPDATE flags SET active = FALSE, deactivated_at = ? WHERE injection_id = ? "
-                    f"AND active AND code IN ({','.join('?' * len(codes))})",
-                    [_now(), injection_id, *codes],
+                    "UPDATE flags SET active = FALSE, deactivated_at = $1 WHERE active AND "
+                    "injection_id IN (SELECT unnest($2::BIGINT[])) AND code IN (SELECT unnest($3))",
+                    [now, ids, codes],
                 )
-                _insert_flags(
-                    con, run_id, injection_id, [f for f in flags if f.code in QUANT_CODES]
-                )
-            if run_flags:
-                _insert_flags(con, run_id, None, run_flags)
-            _change(con, run_id, "calibration", None)
+            _insert_rows(
+                con,
+                RESULT_COLUMNS,
+                [_result_row(i, result, cal_id, now) for i, (result, _) in requantified.items()],
+            )
+            flag_rows = [
+                row
+                for i, (_, flags) in requantified.items()
+                for row in _flag_rows(run_id, i, [f for f in flags if f.code in QUANT_CODES], now)
+            ]
+            _insert_rows(con, FLAG_COLUMNS, [*flag_rows, *_flag_rows(run_id, None, run_flags, now)])
+            self._held_change(run_id, "calibration", None)
         return cal_id
 
     def replace_run_flags(
@@ -233,10 +248,10 @@ class Writes(StoreBase):
         injection_id: int | None = None,
     ) -> None:
         """Deactivate the given codes (run-level or on one injection), insert the new set."""
-        with self._tx() as con:
+        with self._tx(flush=self._flags_held_for(injection_id)) as con:
             _deactivate(con, run_id, injection_id, sorted(set(codes)))
-            _insert_flags(con, run_id, injection_id, flags)
-            _change(con, run_id, "flags", injection_id)
+            self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, injection_id, flags))
+            self._held_change(run_id, "flags", injection_id)
 
     def set_verdict(
         self,
@@ -248,15 +263,26 @@ class Writes(StoreBase):
         flags: Sequence[Flag] = (),
     ) -> None:
         """The run's verdict, and (with ``replace_codes``) its run-level flags, in one write."""
-        with self._tx() as con:
+        replacing = replace_codes is not None
+        with self._tx(flush=self._flags_held_for(None) if replacing else False) as con:
             con.execute(
                 "UPDATE runs SET verdict = ?, verdict_reason = ? WHERE run_id = ?",
                 [verdict, reason, run_id],
             )
             if replace_codes is not None:
                 _deactivate(con, run_id, None, sorted(set(replace_codes)))
-                _insert_flags(con, run_id, None, flags)
-            _change(con, run_id, "verdict", None)
+                self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, None, flags))
+            self._held_change(run_id, "verdict", None)
+
+    def _flags_held_for(self, injection_id: int | None) -> bool | tuple[str, ...]:
+        """What a write that replaces flags of ``injection_id`` (None: the run's) must
+        have written first (``_tx(flush=...)``): the held flags, if one of them is of
+        the same injection (its UPDATE could match it), else nothing. Its new flags
+        are held after the others, so every flag keeps the id it would have had."""
+        if self._own_group() is None:
+            return True  # a transaction of its own holds nothing yet
+        (flags,) = self._pending.held(FLAG_COLUMNS)
+        return (FLAG_COLUMNS,) if any(row[1] == injection_id for row in flags) else False
 
     def set_status(self, values: Mapping[str, object]) -> None:
         """Monitor health (watcher state, queue, last error) for the dashboard."""
@@ -267,7 +293,7 @@ class Writes(StoreBase):
                     "INSERT OR REPLACE INTO monitor_status VALUES (?,?,?)",
                     [key, json.dumps(_shown(value), default=str), now],
                 )
-            _change(con, None, "status", None)
+            self._held_change(None, "status", None)
 
     # ---- live flag updates (IS_DRIFT forecast, IS % backfill)
 
@@ -279,7 +305,7 @@ class Writes(StoreBase):
         inactive row. A new severity (escalation) deactivates the row and inserts
         a new one, which needs its own acknowledgement and raises its own alert.
         """
-        with self._tx() as con:
+        with self._tx(flush=(FLAG_COLUMNS,)) as con:
             row = con.execute(
                 "SELECT flag_id, severity FROM flags WHERE run_id = ? AND injection_id = ? "
                 "AND code = ? AND active ORDER BY flag_id DESC LIMIT 1",
@@ -312,17 +338,17 @@ class Writes(StoreBase):
             else:
                 _deactivate(con, run_id, injection_id, [flag.code])
                 _insert_flags(con, run_id, injection_id, [flag])
-            _change(con, run_id, "flags", injection_id)
+            self._held_change(run_id, "flags", injection_id)
 
     def backfill_is_pct(self, run_id: str, values: Mapping[int, float]) -> None:
         """IS % for injections that had no reference when they arrived (never overwrites)."""
         if not values:
             return
-        with self._tx() as con:
+        with self._tx(flush=(INJECTION_COLUMNS,)) as con:
             for injection_id, pct in values.items():
                 con.execute(
                     "UPDATE injections SET is_pct = ? WHERE run_id = ? AND injection_id = ? "
                     "AND is_pct IS NULL",
                     [pct, run_id, injection_id],
                 )
-            _change(con, run_id, "run", None)  # earlier points moved: the plots redraw
+            self._held_change(run_id, "run", None)  # earlier points moved: the plots redraw
