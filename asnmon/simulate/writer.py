@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 
 import numpy as np
 from psims.controlled_vocabulary.controlled_vocabulary import ControlledVocabulary, OBOCache
+from psims.document import ChildTrackingMeta
 from psims.mzml.writer import IndexedMzMLWriter, PlainMzMLWriter
 
 from asnmon.simulate.acquire import render_acquisition
@@ -39,6 +42,32 @@ def _vocabularies() -> OBOCache:
     return resolver
 
 
+_REGISTRY_LOCK = threading.Lock()
+
+
+@contextmanager
+def _psims_registry_kept() -> Iterator[None]:
+    """psims' component registry as it was before this document.
+
+    psims 1.4 binds each writer's components by subclassing the registered class
+    and registers the subclass under the same name, so the next writer subclasses
+    that one: after k documents every component's class is k levels deep and a
+    document takes ~k x 0.1 ms more to write (measured: 20 ms at the 20th file of
+    a process, 130 ms at the 600th, ~1 s at the 1,400th; 23 types leaked per
+    file). Putting the registry back after each document keeps every writer one
+    level above psims' own classes; the bytes written are the same.
+    """
+    with _REGISTRY_LOCK:
+        registry = getattr(ChildTrackingMeta, "_cache", None)
+        saved = {ns: dict(d) for ns, d in registry.items()} if registry is not None else None
+        try:
+            yield
+        finally:
+            if registry is not None and saved is not None:
+                registry.clear()
+                registry.update(saved)
+
+
 def _timestamp(config: SimConfig, position: int) -> str:
     start = datetime.fromisoformat(config.start_time.replace("Z", "+00:00"))
     at = start + timedelta(minutes=config.injection_minutes * (position - 1))
@@ -58,6 +87,11 @@ def render_mzml(
     inj: PlannedInjection, config: SimConfig, *, started_at: str | None = None
 ) -> bytes:
     """The injection's complete mzML document, as bytes (msconvert's layout for SCIEX SRM)."""
+    with _psims_registry_kept():
+        return _render(inj, config, started_at)
+
+
+def _render(inj: PlannedInjection, config: SimConfig, started_at: str | None) -> bytes:
     traces = render_acquisition(inj, config)
     tic_t, tic = _tic(traces)
     k = 60.0 if config.time_unit == "second" else 1.0
