@@ -331,3 +331,17 @@ def database_held(db: Path) -> Iterator[subprocess.Popen[str]]:
         holder.wait(30)
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def simulated_realistic(
+    tmp: Path, scenarios: tuple[str, ...], seed: int, sample_id: str
+) -> tuple[Path, Any, float]:
+    """One realistic simulated file of ``sample_id``: (path, its planned injection, true ratio)."""
+    from asnmon.simulate import SimConfig, plan_run, true_signal, write_injection
+
+    config = SimConfig(mode="realistic", scenarios=scenarios, seed=seed, n_samples=1)
+    inj = next(p for p in plan_run(config) if p.sample.sample_id == sample_id)
+    path = write_injection(inj, tmp / f"{'_'.join(scenarios)}_{seed}_{sample_id}.mzML", config)
+    truth = true_signal(inj, config).area_ratio
+    assert truth is not None
+    return path, inj, truth

@@ -202,27 +202,17 @@ def test_kill_9_mid_batch_keeps_every_committed_group_and_a_rerun_the_rest(
     stored = {k: v for k, v in killed.items() if k != "(run)"}
     assert 4 <= len(stored) < len(files), (len(stored), max(done))
     assert all(v[-2:] == (1, 1) for v in stored.values()), stored
+
+    def ingest_folder(store: Store) -> None:
+        run = RunInfo(folder.name, folder.name, str(folder))
+        worklist = load_worklist(folder / sim.worklist_path.name)
+        ingest_paths(RunIngestor(store, assay, run, worklist), sorted(folder.glob("*.mzML")))
+
     with Store(db) as store:  # the restart: what was not committed is ingested again
-        ingest_paths(
-            RunIngestor(
-                store,
-                assay,
-                RunInfo(folder.name, folder.name, str(folder)),
-                load_worklist(folder / sim.worklist_path.name),
-            ),
-            sorted(folder.glob("*.mzML")),
-        )
+        ingest_folder(store)
     clean = tmp_path / "clean.duckdb"
     with Store(clean) as store:
-        ingest_paths(
-            RunIngestor(
-                store,
-                assay,
-                RunInfo(folder.name, folder.name, str(folder)),
-                load_worklist(folder / sim.worklist_path.name),
-            ),
-            sorted(folder.glob("*.mzML")),
-        )
+        ingest_folder(store)
     again, expected = _stored(db), _stored(clean)
     assert set(again) == set(expected)
     for name in expected:

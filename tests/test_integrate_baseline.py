@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import simulated_realistic as simulated
 from scipy.stats import exponnorm
 
 from asnmon.assay import Assay, load_assay
@@ -18,7 +19,7 @@ from asnmon.integrate.baseline import baseline_offset
 from asnmon.mzml import read_injection
 from asnmon.pipeline import process_file
 from asnmon.records import Chromatogram, Severity
-from asnmon.simulate import SimConfig, plan_run, true_signal, write_injection
+from asnmon.simulate import SimConfig
 from asnmon.simulate.realistic import REALISM, _plan
 from asnmon.simulate.signals import _apex_offset
 
@@ -26,15 +27,6 @@ from asnmon.simulate.signals import _apex_offset
 @pytest.fixture(scope="module")
 def assay() -> Assay:
     return load_assay()
-
-
-def simulated(tmp: Path, scenarios: tuple[str, ...], seed: int, sample_id: str):
-    config = SimConfig(mode="realistic", scenarios=scenarios, seed=seed, n_samples=1)
-    inj = next(p for p in plan_run(config) if p.sample.sample_id == sample_id)
-    path = write_injection(inj, tmp / f"{'_'.join(scenarios)}_{seed}_{sample_id}.mzML", config)
-    truth = true_signal(inj, config).area_ratio
-    assert truth is not None
-    return path, inj, truth
 
 
 def ratio_error_pct(path: Path, assay: Assay) -> float:

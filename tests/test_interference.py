@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import simulated_realistic
 from scipy.stats import exponnorm
 
 from asnmon.assay import Assay, Integration, load_assay
@@ -20,7 +21,7 @@ from asnmon.mzml import read_injection
 from asnmon.pipeline import process_file
 from asnmon.qc.chromatography import _interference
 from asnmon.records import Chromatogram, Role, Severity
-from asnmon.simulate import SimConfig, plan_run, true_signal, write_injection
+from asnmon.simulate import SimConfig
 from asnmon.simulate.realistic import REALISM, _plan
 
 
@@ -31,11 +32,8 @@ def assay() -> Assay:
 
 def simulated(tmp: Path, scenarios: tuple[str, ...], seed: int, sample_id: str):
     """(file, its planned injection, the true area ratio, where the interferent sits)."""
+    path, inj, truth = simulated_realistic(tmp, scenarios, seed, sample_id)
     config = SimConfig(mode="realistic", scenarios=scenarios, seed=seed, n_samples=1)
-    inj = next(p for p in plan_run(config) if p.sample.sample_id == sample_id)
-    path = write_injection(inj, tmp / f"{seed}_{sample_id}.mzML", config)
-    truth = true_signal(inj, config).area_ratio
-    assert truth is not None
     return path, inj, truth, _plan(inj, config, REALISM).interferent
 
 
