@@ -38,9 +38,11 @@ if "--exit" in args:
 out.mkdir(parents=True, exist_ok=True)
 n = len(list(out.glob("paused-*.json")))
 env = {k: v for k, v in os.environ.items() if k.startswith("ASNMON_")}
-(out / f"paused-{n}.json").write_text(
-    json.dumps({"args": args, "env": env, "status": status}), "utf-8"
-)
+# Written under another name and renamed, so a test polling for paused-*.json never
+# reads a half-written record (CI once read an empty one).
+tmp = out / f".writing-{n}-{os.getpid()}"
+tmp.write_text(json.dumps({"args": args, "env": env, "status": status}), "utf-8")
+os.replace(tmp, out / f"paused-{n}.json")
 print(f"sequence paused ({' '.join(args)})")
 if code:
     print("the instrument software refused", file=sys.stderr)
