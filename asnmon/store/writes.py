@@ -118,11 +118,11 @@ class Writes(StoreBase):
                 "\n".join(printable(n) for n in outcome.notes) or None,
                 outcome.is_pct,
             ]
-            if group is not None:
+            if group is not None and group.files != 1:  # ids for the group's files at once
                 block = min(group.files or GROUP_IDS, GROUP_IDS)
                 injection_id = held.next_id(con, "seq_injection", block)
                 held.add(INJECTION_COLUMNS, [[injection_id, *row]])
-            else:  # alone: the INSERT draws its id itself, one statement instead of two
+            else:  # one file: the INSERT draws its id itself, one statement instead of two
                 drawn = con.execute(
                     f"INSERT INTO {INJECTION_COLUMNS} VALUES (nextval('seq_injection'), "
                     + ",".join("?" * len(row))
