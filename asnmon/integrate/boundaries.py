@@ -50,7 +50,7 @@ from asnmon.integrate.noise import (
     smooth,
     smoothing_gain,
 )
-from asnmon.integrate.small import amin, diff, mean, nonzero
+from asnmon.integrate.small import amin, cumsum0, diff, mean, nonzero
 from asnmon.records import FloatArray
 
 DETECTION_SN = 3.0  # apex prominence / noise needed to call a peak at all (LOD convention)
@@ -186,7 +186,7 @@ def quiet_stretch(
     if b - a + 1 < width or a < 0 or b > n - 1:
         return None
     seg = c[a : b + 1]
-    csum = np.concatenate(([0.0], seg.cumsum()))
+    csum = cumsum0(seg)
     means = (csum[width:] - csum[:-width]) / width
     ok = means <= amin(means) + 5.0 * sd / math.sqrt(width)
     idx = nonzero(ok)

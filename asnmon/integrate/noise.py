@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import correlate1d
+from scipy.ndimage import _nd_image, _ni_support  # what correlate1d calls, past its checks
 from scipy.signal import savgol_coeffs
 
 from asnmon.integrate.small import amax, diff
@@ -25,6 +25,7 @@ _SQRT2 = math.sqrt(2.0)
 _MEDIAN_CHI2_1 = 0.4549  # median of a chi-square with one degree of freedom
 MIN_WINDOW = 5  # points: below this a quadratic Savitzky-Golay filter does nothing useful
 MAX_WINDOW = 51
+_NEAREST = _ni_support._extend_mode_to_code("nearest")
 
 
 def median(values: FloatArray) -> float:
@@ -104,9 +105,12 @@ def smooth(y: FloatArray, points: int) -> FloatArray:
     w = odd_window(points)
     if w < MIN_WINDOW or y.size < w:
         return y
-    # = convolve1d(y, _sg_kernel(w), mode="nearest"), without reversing the kernel and
-    # looking up the output type by name on every call
-    return correlate1d(y, _sg_weights(w), output=np.empty(y.shape, y.dtype), mode="nearest")
+    # = convolve1d(y, _sg_kernel(w), mode="nearest"): scipy's correlate1d on the reversed
+    # kernel, called past its argument checks (a 1-D float64 trace, contiguous float64
+    # weights, origin 0 pass them all); they cost more than the filter on 20 points
+    out = np.empty(y.shape, y.dtype)
+    _nd_image.correlate1d(y, _sg_weights(w), 0, out, _NEAREST, 0.0, 0)
+    return out
 
 
 @lru_cache(maxsize=64)
