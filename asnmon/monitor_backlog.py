@@ -3,11 +3,13 @@
 A commit costs more than reading a file (``asnmon.store.group``). When the
 worker takes a file and more ready files of the same run are already queued
 behind it (a restart's reconciliation scan, a stall, a burst), it stores them
-together; a file that arrives alone is committed at once, as before.
+together; a file that arrives alone is committed at once, in a transaction
+of its own (everything it writes, the run's verdict included, or nothing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import time
@@ -46,6 +48,15 @@ class MonitorBacklog:
     _handle_safely: Callable[[WatchEvent], None]
     _ingest: Callable[..., None]
 
+    def _groupable(self, item: WatchEvent | _Stop) -> bool:
+        """A ready file while the database works: stored in one transaction of its own.
+
+        Its injection, peaks, result, flags and the run's new verdict then commit
+        together or not at all (one commit instead of one per write: a live file is
+        stored in about half the time), and a failure goes one by one as a group's.
+        """
+        return not isinstance(item, _Stop) and item.kind == "ready" and not self.db.in_trouble
+
     def _backlog(self, item: WatchEvent | _Stop) -> list[WatchEvent]:
         """Ready files of the same run already queued behind ``item`` (none: it is alone).
 
@@ -77,12 +88,17 @@ class MonitorBacklog:
         """
         lines: list[str] = []
         later: list[WatchEvent] = []
+        dying = False
         try:
-            self._doing = f"storing {len(events)} waiting files ({events[0].path.name} ...)"
+            self._doing = (
+                f"storing {len(events)} waiting files ({events[0].path.name} ...)"
+                if len(events) > 1
+                else f"handling ready {events[0].path.name}"
+            )
             self._check_identity()
             ingestor, _ = self.runs.ingestor(events[0].path)
             until = time.monotonic() + GROUP_SECONDS
-            with run_lock(self.store.path, ingestor.run.run_id), self.store.group():
+            with run_lock(self.store.path, ingestor.run.run_id), self.store.group(len(events)):
                 for k, event in enumerate(events):
                     self._current = event
                     self._beat()
@@ -103,16 +119,30 @@ class MonitorBacklog:
             for event in events[: len(events) - len(later)]:  # the rest: queued again below
                 self._current = event
                 self._handle_safely(event)
+        # Not an Exception (a library calling sys.exit): the worker dies here and the
+        # watchdog starts another. The group was rolled back, so none of its files is
+        # stored: the first goes back as the file in hand (the watchdog hands it to the
+        # new worker first), the others first in line behind it, in order.
+        except BaseException:
+            dying = True
+            with contextlib.suppress(Exception):
+                self.runs.forget()  # memory may be ahead of what was committed
+            self._current = events[0]
+            with self._queue.mutex:
+                self._queue.queue.extendleft(reversed(events[1:]))
+            raise
         else:
             self.db.recovered()
-            log.info("%d waiting files stored in one transaction", len(events) - len(later))
+            if len(events) > 1:
+                log.info("%d waiting files stored in one transaction", len(events) - len(later))
             for line in lines:
                 self.out(line)
         finally:
-            self._current = None
-            with self._queue.mutex:  # not taken after all: first in line again, in order
-                self._queue.queue.extendleft(reversed(later))
-                if later:
-                    self._queue.not_empty.notify()
-            for _ in events[1 : len(events) - len(later)]:
-                self._queue.task_done()
+            if not dying:
+                self._current = None
+                with self._queue.mutex:  # not taken after all: first in line again, in order
+                    self._queue.queue.extendleft(reversed(later))
+                    if later:
+                        self._queue.not_empty.notify()
+                for _ in events[1 : len(events) - len(later)]:
+                    self._queue.task_done()

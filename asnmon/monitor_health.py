@@ -148,8 +148,11 @@ class MonitorHealth:
                     f"handling ({self._doing}) is retried; please report this.",
                 )
                 self._beat()
-                if self._current is not None:  # never stored: hand it to the new worker
-                    self._queue.put(self._current)
+                if self._current is not None:  # never stored: the new worker's first file
+                    with self._queue.mutex:  # ``put`` would queue it behind later files
+                        self._queue.queue.appendleft(self._current)
+                        self._queue.unfinished_tasks += 1
+                        self._queue.not_empty.notify()
                     self._current = None
                 self._worker = self._new_worker()
                 self._worker.start()

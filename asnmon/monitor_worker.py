@@ -97,6 +97,7 @@ class MonitorWorker:
     _announce: Callable[[str, str], None]
     _backlog: Callable[[Any], list[WatchEvent]]
     _handle_backlog: Callable[[list[WatchEvent]], None]
+    _groupable: Callable[[WatchEvent | _Stop], bool]
 
     # ------------------------------------------------------------ the worker
 
@@ -114,8 +115,8 @@ class MonitorWorker:
                     self._finish()
                     return
                 backlog = self._backlog(item)
-                if backlog:  # files were waiting: one transaction for them all
-                    self._handle_backlog([item, *backlog])
+                if backlog or self._groupable(item):  # one transaction: the file's or the
+                    self._handle_backlog([item, *backlog])  # waiting files' together
                 else:
                     self._doing = f"handling {item.kind} {item.path.name}"
                     self._current = item

@@ -353,6 +353,32 @@ def test_dead_worker_is_restarted_and_reported(
     assert [f for (f,) in order.fetchall()] == [p.name for p in sim.paths[:3]]
 
 
+def test_worker_dying_inside_a_backlog_group_loses_none_of_its_files(
+    make_monitor: Make, sim: SimulatedRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files already waiting at start-up are stored in one group; a death in the middle
+    rolls the whole group back, so every file of it goes back in line, in order."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    copy_in(sim.paths[:4], folder)
+    real = RunIngestor.ingest
+    calls = {"n": 0}
+
+    def second_dying(self: RunIngestor, path: Path, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise SystemExit("a library called sys.exit")
+        return real(self, path, **kw)
+
+    monkeypatch.setattr(RunIngestor, "ingest", second_dying)
+    monitor, lines = make_monitor(folder)
+    assert wait_for(lambda: lines.having("WORKER PROBLEM"), 15)
+    assert wait_for(lambda: count(monitor) == 4, 30), lines.all()[-5:]
+    order = monitor.store.reader().execute("SELECT file FROM injections ORDER BY injection_id")
+    assert [f for (f,) in order.fetchall()] == [p.name for p in sim.paths[:4]]
+    assert calls["n"] >= 6  # the first stored before the death was rolled back, and redone
+
+
 # ---------------------------------------------------------------- the banner
 
 

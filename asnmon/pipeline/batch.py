@@ -58,7 +58,11 @@ def ingest_paths(
         tried: list[Path] = []
         done: list[IngestReport] = []
         try:
-            with run_lock(ingestor.store.path, ingestor.run.run_id), ingestor.store.group() as g:
+            files = min(max(group, 1), len(ordered) - start)
+            with (
+                run_lock(ingestor.store.path, ingestor.run.run_id),
+                ingestor.store.group(files) as g,
+            ):
                 until = time.monotonic() + group_seconds
                 for path in ordered[start:]:
                     tried.append(path)

@@ -5,7 +5,8 @@ machine, more than reading and integrating a file. When ingestion has a
 backlog (``asnmon ingest``, a monitor catching up after a restart or a stall)
 the single writer stores several files in one transaction (``Store.group``).
 A live file that arrives alone is never held: its callers group only what is
-already waiting.
+already waiting, and a file alone is a group of its own (one commit for all its
+writes, the run's new verdict included, instead of one per write).
 
 Inside a group every write method joins the group's transaction instead of
 opening its own, and the writer's own reads go through the same connection,
@@ -29,12 +30,15 @@ import duckdb
 from asnmon.errors import StoreError
 from asnmon.store._sql import Pending
 
+GROUP_IDS = 32  # injection ids drawn at once inside a group (its files, if it says fewer)
+
 
 @dataclass(slots=True)
 class WriteGroup:
     """The open group: which thread writes it, and what has gone wrong in it."""
 
     owner: int
+    files: int = 0  # files the caller means to store in it (0: up to GROUP_IDS)
     writes: int = 0  # write transactions joined
     failed: BaseException | None = None  # set: the group will be rolled back
 
@@ -90,8 +94,11 @@ class GroupMixin:
         return g if g is not None and g.owner == threading.get_ident() else None
 
     @contextlib.contextmanager
-    def group(self) -> Iterator[WriteGroup]:
+    def group(self, files: int = 0) -> Iterator[WriteGroup]:
         """One transaction for every write until the block ends; committed whole or not.
+
+        ``files``: how many injections the caller means to store in it (at most), so
+        a group of one file draws one id, not a block it throws away.
 
         Raises ``StoreError`` at the end if anything inside failed (the group is
         then rolled back and nothing of it is stored). Nested groups join the
@@ -108,7 +115,7 @@ class GroupMixin:
         except duckdb.Error as exc:
             self._lock.release()
             raise StoreError(f"database write failed: {exc}") from exc
-        g = WriteGroup(threading.get_ident())
+        g = WriteGroup(threading.get_ident(), files=max(files, 0))
         self._group = g
         try:
             yield g

@@ -26,9 +26,8 @@ from asnmon.store._sql import (
     _text,
 )
 from asnmon.store.base import StoreBase
+from asnmon.store.group import GROUP_IDS
 from asnmon.store.rows import QUANT_CODES, RunInfo
-
-GROUP_IDS = 32  # injection ids drawn at once inside a group commit (asnmon.store.group)
 
 
 class Writes(StoreBase):
@@ -74,7 +73,7 @@ class Writes(StoreBase):
         knows it (else it is looked up from the result's calibration version).
         """
         s = outcome.sample
-        grouped = self._own_group() is not None
+        group = self._own_group()
         # Only an update of an earlier version reads or changes rows held back.
         with self._tx(flush=supersedes is not None) as con:
             if supersedes is not None:
@@ -119,10 +118,11 @@ class Writes(StoreBase):
                 "\n".join(printable(n) for n in outcome.notes) or None,
                 outcome.is_pct,
             ]
-            if grouped:
-                injection_id = held.next_id(con, "seq_injection", GROUP_IDS)
+            if group is not None and group.files != 1:  # ids for the group's files at once
+                block = min(group.files or GROUP_IDS, GROUP_IDS)
+                injection_id = held.next_id(con, "seq_injection", block)
                 held.add(INJECTION_COLUMNS, [[injection_id, *row]])
-            else:  # alone: the INSERT draws its id itself, one statement instead of two
+            else:  # one file: the INSERT draws its id itself, one statement instead of two
                 drawn = con.execute(
                     f"INSERT INTO {INJECTION_COLUMNS} VALUES (nextval('seq_injection'), "
                     + ",".join("?" * len(row))
