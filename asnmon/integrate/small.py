@@ -14,11 +14,23 @@ import math
 from typing import overload
 
 import numpy as np
+from numpy._core.multiarray import count_nonzero as _count_nonzero
 from numpy._core.multiarray import interp as _interp  # what np.interp calls for real data
 
 from asnmon.records import FloatArray
 
-__all__ = ["amax", "amin", "cumsum0", "diff", "interp", "mean", "nonzero", "std", "trapezoid"]
+__all__ = [
+    "amax",
+    "amin",
+    "count",
+    "cumsum0",
+    "diff",
+    "interp",
+    "mean",
+    "nonzero",
+    "std",
+    "trapezoid",
+]
 
 _add = np.add.reduce
 _accumulate = np.add.accumulate
@@ -60,6 +72,11 @@ def std(a: FloatArray) -> float:
     d = a - _add(a) / a.size
     np.square(d, out=d)
     return math.sqrt(float(_add(d) / a.size))
+
+
+def count(mask: np.ndarray) -> int:
+    """``int(np.count_nonzero(mask))``: the compiled count, without its wrapper."""
+    return int(_count_nonzero(mask))
 
 
 def cumsum0(a: FloatArray) -> FloatArray:
