@@ -8,8 +8,8 @@ name silently overwrites the other), keeps a time unit only when the file
 gives its accession (mzML 1.0 files state ``unitName`` alone), only *warns* on an
 unresolved ``referenceableParamGroupRef``, and decodes arrays (numpress
 included) inside its parser, so a refusal has to be bolted on around it.
-Reading the ~10 element types we need with lxml (a small document parsed whole
-and walked, a large one streamed by ``iterparse``) is ~150 lines, needs no
+Reading the ~10 element types we need with lxml (a small document parsed whole,
+a large one streamed by ``iterparse``) is ~150 lines, needs no
 vocabulary, and runs near the lxml+zlib floor
 (``benchmarks/baselines.py`` measures all three). This module, with
 ``mzml_checks`` (the bytes) and ``mzml_params`` (an element's params and
@@ -218,9 +218,10 @@ _READ = ("mzML", "run", "referenceableParamGroup", "instrumentConfiguration", "s
 _TAGS = tuple(f"{{*}}{t}" for t in _READ)
 _XML_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False,
                 "huge_tree": True, "remove_comments": True, "remove_pis": True}  # fmt: skip
-# Documents up to this size are parsed whole, then walked: ~40 % less lxml time than
-# iterparse for a 37 KiB injection, for at most ~1.5 MB more memory (a 0.97 MB real file:
-# peak +4.3 MB instead of +3.1 MB). Larger ones (full-scan runs) stream, memory flat.
+# Documents up to this size are parsed whole, then read: ~40 % less lxml time than
+# iterparse for a 37 KiB injection, for at most ~2 MB more memory (a 0.97 MB real file:
+# peak +4.9 MB instead of +3.1 MB streamed; +4.4 MB while the whole tree was walked and
+# released as it went). Larger ones (full-scan runs) stream, memory flat.
 WHOLE_TREE_BYTES = 1 << 20
 
 
