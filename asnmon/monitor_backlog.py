@@ -52,8 +52,8 @@ class MonitorBacklog:
         """A ready file while the database works: stored in one transaction of its own.
 
         Its injection, peaks, result, flags and the run's new verdict then commit
-        together or not at all (one commit instead of one per write: a live file is
-        stored in about half the time), and a failure goes one by one as a group's.
+        together or not at all (a kill between two of its writes cannot leave a
+        result without its verdict), and a failure goes one by one as a group's.
         """
         return not isinstance(item, _Stop) and item.kind == "ready" and not self.db.in_trouble
 
