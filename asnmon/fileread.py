@@ -50,6 +50,7 @@ _WHITESPACE = b" \t\r\n"
 # few MB the size limit alone keeps memory small. Apache POI waits for 100 KB; our
 # arrays need more room.
 RATIO_GRACE_MB = 8.0
+_GRACE_BYTES = RATIO_GRACE_MB * MB  # below it (and the size limit) _check cannot refuse
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,11 +220,25 @@ class Inflation:
         stream. Raises zlib.error for corrupt data, EOFError for a stream cut short.
         """
         d = zlib.decompressobj(wbits)
+        room = self._max_bytes - self.total + 1  # one byte over says "too big"
         out: list[bytes] = []
         produced = 0
         view = memoryview(data)
         pos = start
-        room = self._max_bytes - self.total + 1  # one byte over says "too big"
+        if start == 0 and 0 < len(data) <= _CHUNK:
+            # the loop's first pass (input of one chunk) without its machinery: a stream
+            # that ends there, as a chromatogram's array does, is done in one call
+            piece = d.decompress(data, max(1, min(_CHUNK, room)))
+            produced, pos = len(piece), len(data)
+            consumed = pos - len(d.unconsumed_tail)
+            if self.total + produced > self._max_bytes or before[1] + produced > _GRACE_BYTES:
+                self._check(what, before[1] + produced, before[0] + consumed,
+                            self.total + produced, self.total_in + consumed)  # fmt: skip
+            if d.eof:
+                self.total += produced
+                self.total_in += pos - len(d.unused_data)
+                return piece, pos - len(d.unused_data)
+            out.append(piece)
         while not d.eof:
             want = max(1, min(_CHUNK, room - produced))
             if d.unconsumed_tail:

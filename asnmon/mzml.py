@@ -8,11 +8,12 @@ name silently overwrites the other), keeps a time unit only when the file
 gives its accession (mzML 1.0 files state ``unitName`` alone), only *warns* on an
 unresolved ``referenceableParamGroupRef``, and decodes arrays (numpress
 included) inside its parser, so a refusal has to be bolted on around it.
-Reading the ~10 element types we need with lxml (a small document parsed whole
-and walked, a large one streamed by ``iterparse``) is ~150 lines, needs no
+Reading the ~10 element types we need with lxml (a small document parsed whole,
+a large one streamed by ``iterparse``) is ~150 lines, needs no
 vocabulary, and runs near the lxml+zlib floor
-(``benchmarks/baselines.py`` measures all three). This module is the only place
-that knows the format.
+(``benchmarks/baselines.py`` measures all three). This module, with
+``mzml_checks`` (the bytes) and ``mzml_params`` (an element's params and
+children), is the only place that knows the format.
 
 Safety: the whole file is read once into memory (the sha256 is of exactly those
 bytes), DOCTYPE/ENTITY declarations are refused before parsing (mzML never has
@@ -40,12 +41,21 @@ from asnmon.errors import CorruptDataError, NotMzmlError, NotXmlError, Unsupport
 from asnmon.fileread import DEFAULT_LIMITS, Inflation, ReadLimits, read_regular, regular_sha256
 from asnmon.match import Scan, match_full_scan, match_srm
 from asnmon.mzml_checks import NUMPRESS, unpack
+from asnmon.mzml_params import (
+    Param,
+    array_parts,
+    descendants,
+    finite_float,
+    lookup,
+    mz_of,
+    mz_of_children,
+    param_list,
+    param_value,
+    split_children,
+)
 from asnmon.records import Chromatogram, Injection, RawFile, RunMeta
 
 __all__ = ["DEFAULT_LIMITS", "ReadLimits", "file_sha256", "read_file", "read_injection"]
-
-# (accession, name, value, unit accession, unit name) of one cvParam/userParam
-Param = tuple[str, str, str, str, str]
 
 _DTYPES = {
     "MS:1000521": "<f4", "32-bit float": "<f4",
@@ -83,8 +93,6 @@ _POLARITY = {
     "MS:1000130": "positive", "positive scan": "positive",
     "MS:1000129": "negative", "negative scan": "negative",
 }  # fmt: skip
-_TARGET_MZ = ("MS:1000827", "isolation window target m/z")
-_SELECTED_MZ = ("MS:1000744", "selected ion m/z")
 _SCAN_START = ("MS:1000016", "scan start time")
 _MS_LEVEL = ("MS:1000511", "ms level")
 # msconvert ids: "SRM SIC Q1=133.1 Q3=87.1 sample=1 ...", "- SRM SIC Q1=269.0 Q3=196 start=..",
@@ -160,7 +168,8 @@ def _parse(p: Path, data: bytes, *, spectra: bool, limits: ReadLimits) -> _Parse
     n_spectra = 0
     seen: dict[tuple[Param, ...], _Decoding] = {}
     try:
-        for event, el in _events(data):
+        events, streamed = _events(data)
+        for event, el in events:
             tag = _local(el)
             if event == "start":
                 if tag == "mzML":
@@ -174,9 +183,9 @@ def _parse(p: Path, data: bytes, *, spectra: bool, limits: ReadLimits) -> _Parse
                     meta["started_at"] = el.get("startTimeStamp")
                 continue
             if tag == "referenceableParamGroup":
-                groups[el.get("id", "")] = _params(el, groups)
+                groups[el.get("id", "")] = param_list(el, groups)
             elif tag == "instrumentConfiguration" and "instrument" not in meta:
-                meta["instrument"] = _instrument_model(_params(el, groups))
+                meta["instrument"] = _instrument_model(param_list(el, groups))
             elif tag == "chromatogram":
                 chroms.append(_chromatogram(el, len(chroms), groups, budget, seen))
             elif tag == "spectrum":
@@ -185,7 +194,8 @@ def _parse(p: Path, data: bytes, *, spectra: bool, limits: ReadLimits) -> _Parse
                     specs.append(_spectrum(el, n_spectra - 1, groups, budget, seen))
             else:
                 continue
-            _release(el)
+            if streamed:
+                _release(el)
     except etree.XMLSyntaxError as exc:
         line = exc.position[0] if exc.position else "?"
         why = " ".join(str(exc.msg).split()).rstrip(",")  # libxml2 messages carry newlines
@@ -208,17 +218,26 @@ _READ = ("mzML", "run", "referenceableParamGroup", "instrumentConfiguration", "s
 _TAGS = tuple(f"{{*}}{t}" for t in _READ)
 _XML_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False,
                 "huge_tree": True, "remove_comments": True, "remove_pis": True}  # fmt: skip
-# Documents up to this size are parsed whole, then walked: ~40 % less lxml time than
-# iterparse for a 37 KiB injection, for at most ~1.5 MB more memory (a 0.97 MB real file:
-# peak +4.3 MB instead of +3.1 MB). Larger ones (full-scan runs) stream, memory flat.
+# Documents up to this size are parsed whole, then read: ~40 % less lxml time than
+# iterparse for a 37 KiB injection, for at most ~2 MB more memory (a 0.97 MB real file:
+# peak +4.9 MB instead of +3.1 MB streamed; +4.4 MB while the whole tree was walked and
+# released as it went). Larger ones (full-scan runs) stream, memory flat.
 WHOLE_TREE_BYTES = 1 << 20
 
 
-def _events(data: bytes) -> Iterator[tuple[str, etree._Element]]:
-    """(start|end, element) for the elements _parse reads, in document order.
+_STARTS = ("mzML", "run")  # read at their start; the others once complete (their end)
+_ENDS = tuple(f"{{*}}{t}" for t in _READ if t not in _STARTS)
 
-    A small document is parsed in one go and walked (same parser, same options,
-    same events). One that does not parse is read again incrementally, so that a
+
+def _events(data: bytes) -> tuple[Iterator[tuple[str, etree._Element]], bool]:
+    """(start|end, element) for the elements _parse reads, in document order; streamed?
+
+    A small document is parsed in one go (same parser, same options). Unless one
+    element _parse reads at its end lies inside another (never in mzML: then the
+    tree is walked, event by event, as iterparse would give them), each element
+    comes once, in document order: the same order of reading, without the walk's
+    event per start and end, and nothing needs releasing. One that does not parse
+    is read again incrementally (``streamed``: release what was read), so that a
     broken array before the syntax error is reported first, exactly as before.
     """
     if len(data) <= WHOLE_TREE_BYTES:
@@ -229,9 +248,15 @@ def _events(data: bytes) -> Iterator[tuple[str, etree._Element]]:
         except etree.LxmlError:
             pass
         else:
-            return iter(etree.iterwalk(root, events=("start", "end"), tag=_TAGS))
+            found = [(_local(el), el) for el in root.iter(*_TAGS)]
+            if not any(
+                tag not in _STARTS and next(el.iterancestors(*_ENDS), None) is not None
+                for tag, el in found
+            ):
+                return iter([("start" if t in _STARTS else "end", el) for t, el in found]), False
+            return iter(etree.iterwalk(root, events=("start", "end"), tag=_TAGS)), True
     return iter(etree.iterparse(io.BytesIO(data), events=("start", "end"), tag=_TAGS,
-                                **_XML_OPTIONS))  # fmt: skip
+                                **_XML_OPTIONS)), True  # fmt: skip
 
 
 def _local(el: etree._Element) -> str:
@@ -255,48 +280,8 @@ def _int(text: str | None, default: int) -> int:
         return default
 
 
-_PARAM_TAGS = ("{*}cvParam", "{*}userParam", "{*}referenceableParamGroupRef")
-_BDA_LIST, _BDA, _BINARY = "{*}binaryDataArrayList", "{*}binaryDataArray", "{*}binary"
+_BDA = "{*}binaryDataArray"
 _ALL = np.logical_and.reduce  # ndarray.all() without its Python layer
-
-
-def _params(el: etree._Element, groups: dict[str, list[Param]]) -> list[Param]:
-    """The element's own cvParams/userParams, referenced param groups expanded."""
-    out: list[Param] = []
-    for child in el.iterchildren(*_PARAM_TAGS):
-        g = child.get
-        if child.tag.endswith("Ref"):
-            out.extend(groups.get(g("ref", ""), ()))
-        else:
-            out.append((g("accession", ""), g("name", ""), g("value", ""),
-                        g("unitAccession", ""), g("unitName", "")))  # fmt: skip
-    return out
-
-
-def _find(el: etree._Element, groups: dict[str, list[Param]], key: tuple[str, str]) -> Param | None:
-    """``_value(_params(el, groups), key)`` without building the params before the hit."""
-    for child in el.iterchildren(*_PARAM_TAGS):
-        g = child.get
-        if child.tag.endswith("Ref"):
-            hit = _value(groups.get(g("ref", ""), ()), key)
-            if hit is not None:
-                return hit
-        elif g("accession", "") == key[0] or g("name", "") == key[1]:
-            return (g("accession", ""), g("name", ""), g("value", ""),
-                    g("unitAccession", ""), g("unitName", ""))  # fmt: skip
-    return None
-
-
-def _lookup(params: Iterable[Param], table: dict[str, str]) -> str | None:
-    for acc, name, *_ in params:
-        hit = table.get(acc) or table.get(name)
-        if hit:
-            return hit
-    return None
-
-
-def _value(params: Iterable[Param], key: tuple[str, str]) -> Param | None:
-    return next((p for p in params if p[0] == key[0] or p[1] == key[1]), None)
 
 
 def _instrument_model(params: list[Param]) -> str | None:
@@ -308,35 +293,6 @@ def _instrument_model(params: list[Param]) -> str | None:
         if acc.startswith("MS:") and acc != "MS:1000529" and not value:
             return name
     return None
-
-
-def _children(el: etree._Element, *path: str) -> Iterator[etree._Element]:
-    """Descendants along a path of local names (namespace-agnostic)."""
-    if not path:
-        return iter((el,))
-    return el.iterfind("/".join("{*}" + p for p in path))
-
-
-def _mz(el: etree._Element, groups: dict[str, list[Param]], what: str) -> float | None:
-    for node in el.iterchildren("{*}" + what):
-        for win in node.iterchildren("{*}isolationWindow"):
-            hit = _find(win, groups, _TARGET_MZ)
-            if hit and hit[2]:
-                return _float(hit[2])
-        for ions in node.iterchildren("{*}selectedIonList"):
-            for ion in ions.iterchildren("{*}selectedIon"):
-                hit = _find(ion, groups, _SELECTED_MZ)
-                if hit and hit[2]:
-                    return _float(hit[2])
-    return None
-
-
-def _float(text: str) -> float | None:
-    try:
-        v = float(text)
-    except ValueError:
-        return None
-    return v if np.isfinite(v) else None
 
 
 # ---------------------------------------------------------------- arrays
@@ -364,18 +320,19 @@ def _decoding(params: list[Param], what: str, file: str) -> _Decoding:
             raise UnsupportedDataError(
                 f"{file}: {what} uses '{name or acc}', a compression asnmon does not decode"
             )
-    dtype = _lookup(params, _DTYPES)
+    dtype = lookup(params, _DTYPES)
     if dtype is None:
         raise UnsupportedDataError(
             f"{file}: {what} has an array whose number type is missing or not supported"
         )
-    kind = _lookup(params, _ARRAY_KINDS)
+    kind = lookup(params, _ARRAY_KINDS)
     factor = _minutes_per_unit(params, f"{what}'s {kind}", file) if kind == "time" else 1.0
     return zlibbed, dtype, kind, factor
 
 
 def _arrays(
     el: etree._Element,
+    lists: Iterable[etree._Element],
     groups: dict[str, list[Param]],
     what: str,
     budget: Inflation,
@@ -383,24 +340,24 @@ def _arrays(
 ) -> dict[str, np.ndarray]:
     """Decode and check every binaryDataArray; numpress refused before any decoding.
 
-    ``seen``: the file's decodings by param list. A file states the same few
+    ``lists``: the element's binaryDataArrayLists. ``seen``: the file's decodings
+    by param list. A file states the same few
     (time, intensity) for every array, so each is worked out (and refused) once.
     """
     file = budget.name
     n_default = _int(el.get("defaultArrayLength"), -1)
     out: dict[str, np.ndarray] = {}
     k = -1
-    for bdl in el.iterchildren(_BDA_LIST):
+    for bdl in lists:
         for bda in bdl.iterchildren(_BDA):
             k += 1
-            params = _params(bda, groups)
+            params, binary = array_parts(bda, groups)
             key = tuple(params)
             how = seen.get(key)
             if how is None:
                 how = seen[key] = _decoding(params, what, file)
             zlibbed, dtype, found, factor = how
             kind = found or f"array {k}"
-            binary = next(bda.iterchildren(_BINARY), None)
             text = (binary.text or "") if binary is not None else ""
             try:
                 raw = binascii.a2b_base64(text)
@@ -428,7 +385,7 @@ def _arrays(
 
 
 def _minutes_per_unit(params: list[Param], what: str, file: str) -> float:
-    hit = _value(params, ("MS:1000595", "time array"))
+    hit = param_value(params, ("MS:1000595", "time array"))
     return 1.0 if hit is None else _minutes_per(hit, what, file)
 
 
@@ -468,8 +425,8 @@ def _chromatogram(
     file = budget.name
     cid = el.get("id", "")
     what = f"chromatogram '{cid}' (#{index})"
-    params = _params(el, groups)
-    arrays = _arrays(el, groups, what, budget, seen)
+    params, kids = split_children(el, groups)
+    arrays = _arrays(el, kids.get("binaryDataArrayList", ()), groups, what, budget, seen)
     rt, inten = arrays.get("time"), arrays.get("intensity")
     if rt is None or inten is None:
         if arrays or _int(el.get("defaultArrayLength"), 0) > 0:
@@ -477,13 +434,14 @@ def _chromatogram(
         rt = inten = np.empty(0)
     if len(rt) != len(inten):
         raise CorruptDataError(f"{file}: {what} has {len(rt)} times but {len(inten)} intensities")
-    q1, q3 = _mz(el, groups, "precursor"), _mz(el, groups, "product")
-    kind = _lookup(params, _KINDS)
-    polarity = _lookup(params, _POLARITY)
+    q1 = mz_of(kids.get("precursor", ()), groups)
+    q3 = mz_of(kids.get("product", ()), groups)
+    kind = lookup(params, _KINDS)
+    polarity = lookup(params, _POLARITY)
     m = _ID_RE.match(cid)
     if m:  # msconvert's id is the fallback when the isolation windows are not written
-        q1 = q1 if q1 else _float(m["q1"])
-        q3 = q3 if q3 else (_float(m["q3"]) if m["q3"] else None)
+        q1 = q1 if q1 else finite_float(m["q1"])
+        q3 = q3 if q3 else (finite_float(m["q3"]) if m["q3"] else None)
         kind = kind or m["kind"].lower()
         polarity = polarity or {"-": "negative", "+": "positive"}.get(m["sign"] or "")
     q1, q3 = q1 or None, q3 or None  # OpenMS writes 0.0 for "no m/z"
@@ -501,19 +459,19 @@ def _spectrum(
 ) -> Scan:
     file = budget.name
     what = f"spectrum '{el.get('id', '')}' (#{index})"
-    params = _params(el, groups)
-    arrays = _arrays(el, groups, what, budget, seen)
+    params, kids = split_children(el, groups)
+    arrays = _arrays(el, kids.get("binaryDataArrayList", ()), groups, what, budget, seen)
     mz = arrays.get("mz", np.empty(0))
     inten = arrays.get("intensity", np.empty(0))
     if len(mz) != len(inten):
         raise CorruptDataError(f"{file}: {what} has {len(mz)} m/z values but {len(inten)} "
                                "intensities")  # fmt: skip
-    level = _value(params, _MS_LEVEL)
+    level = param_value(params, _MS_LEVEL)
     rt = 0.0
-    for scan in _children(el, "scanList", "scan"):
-        hit = _value(_params(scan, groups), _SCAN_START)
+    for scan in descendants(el, "scanList", "scan"):
+        hit = param_value(param_list(scan, groups), _SCAN_START)
         if hit:
-            value = _float(hit[2])
+            value = finite_float(hit[2])
             if value is None:
                 raise CorruptDataError(f"{file}: {what} has scan start time {hit[2]!r}")
             rt = value * _minutes_per(hit, f"{what}'s scan start time", file)
@@ -521,8 +479,10 @@ def _spectrum(
     return Scan(
         rt=rt,
         ms_level=_int(level[2] if level else None, 1),
-        polarity=_lookup(params, _POLARITY),
-        precursor_mz=_mz(next(_children(el, "precursorList"), el), groups, "precursor"),
+        polarity=lookup(params, _POLARITY),
+        precursor_mz=mz_of_children(
+            next(descendants(el, "precursorList"), el), groups, "precursor"
+        ),
         mz=mz.astype(np.float64),
         intensity=inten.astype(np.float64),
     )

@@ -35,6 +35,7 @@ that trace is left out (its ion ratio cannot be judged).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -42,10 +43,12 @@ import numpy as np
 
 from asnmon.assay import Assay, TraceLimits, Transition
 from asnmon.integrate.noise import median
+from asnmon.integrate.small import diff, nonzero
 from asnmon.records import Chromatogram, Flag, Injection, Peak, Role, Severity
 
 MIN_POINTS = 3  # fewer cannot hold a baseline and a peak: nothing can be said from them
 QUANTIFIERS = (Role.ANALYTE_QUANT, Role.IS_QUANT)
+_add = np.add.reduce
 SRC_TRACE = "trace sanity (asnmon): integration needs increasing, finite, covering times"
 _ACT_CORRUPT = (
     "Re-convert the raw file (msconvert) and ingest it again; if the problem stays, "
@@ -125,7 +128,11 @@ def _invalid(tr: Chromatogram, t: Transition, limits: TraceLimits) -> Flag | Non
             float(MIN_POINTS),
             problem="empty",
         )
-    bad = int(np.count_nonzero(~np.isfinite(rt)) + np.count_nonzero(~np.isfinite(y)))
+    # a sum is finite only if every term is (NaN and inf propagate): counted only if not
+    finite = math.isfinite(float(_add(rt))) and math.isfinite(float(_add(y)))
+    bad = (
+        0 if finite else int(np.count_nonzero(~np.isfinite(rt)) + np.count_nonzero(~np.isfinite(y)))
+    )
     if bad:
         return _flag(
             "TRACE_INVALID",
@@ -136,8 +143,8 @@ def _invalid(tr: Chromatogram, t: Transition, limits: TraceLimits) -> Flag | Non
             0.0,
             problem="not_finite",
         )
-    steps = np.diff(rt)
-    back = np.flatnonzero(steps <= 0.0)
+    steps = diff(rt)
+    back = nonzero(steps <= 0.0)
     if back.size:
         i = int(back[0])
         return _flag(

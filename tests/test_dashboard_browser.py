@@ -125,7 +125,21 @@ def test_acknowledging_a_flag_records_it(live: dict, browser: object) -> None:
 
     assert any(card in c for c in cards(driver))
     driver.find_element(By.ID, "ack-comment").send_keys("re-injection queued")  # type: ignore[attr-defined]
-    button.click()  # type: ignore[attr-defined]
+    button_id = button.get_attribute("id")  # type: ignore[attr-defined]
+
+    def click_it(d: object) -> bool:
+        # found again and clicked in one go: a refresh tick may have redrawn the card
+        found = [
+            b
+            for b in d.find_elements(By.CSS_SELECTOR, ".flag-card .ack-btn")  # type: ignore[attr-defined]
+            if b.get_attribute("id") == button_id
+        ]
+        if not found:
+            return False
+        found[0].click()
+        return True
+
+    _wait(driver, click_it)
     _wait(driver, lambda d: "acknowledged by bench (no accounts)" in page_text(d, "#ack-result"))
     acks = live["store"].acknowledgements(flag_id)
     assert acks["by_name"].to_list() == ["bench (no accounts)"]

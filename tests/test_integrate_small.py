@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.ndimage import convolve1d
 
 from asnmon.integrate import noise, small
 
@@ -27,10 +28,22 @@ def test_each_helper_is_bit_identical_to_numpy(a: np.ndarray) -> None:
     assert same(small.mean(a), a.mean())
     assert same(small.std(a), np.std(a))
     assert same(small.diff(a), np.diff(a))
+    assert same(small.cumsum0(a), np.concatenate(([0.0], a.cumsum())))
     mask = a > np.median(a)
     assert same(small.nonzero(mask), np.flatnonzero(mask))
+    assert small.count(mask) == int(np.count_nonzero(mask))
     x = np.cumsum(np.abs(_RNG.normal(size=a.size))) + 2.5
     assert same(small.trapezoid(a, x), np.trapezoid(a, x))
+    at = np.linspace(x[0] - 1.0, x[-1] + 1.0, 2 * a.size + 3)
+    assert same(small.interp(at, x, a), np.interp(at, x, a))
+    assert same(small.interp(float(at[1]), x, a), np.interp(float(at[1]), x, a))
+    for w in (5, 7, 21):  # the filter past scipy's argument checks: the same as through them
+        if a.size >= w:
+            assert same(noise.smooth(a, w), convolve1d(a, noise._sg_kernel(w), mode="nearest"))
     if a.size > 1 and np.isfinite(a).all():  # trace checks: np.median of finite steps
         assert same(noise.median(a), np.median(a))
         assert same(noise.median(a[1:]), np.median(a[1:]))
+        d = np.diff(a)
+        mad = np.median(np.abs(d - np.median(d)))
+        if a.size >= 3 and mad > 0:  # the MAD's median partitions its own copy in place
+            assert same(noise.noise_sd(a), 1.4826 * mad / np.sqrt(2.0))

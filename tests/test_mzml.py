@@ -411,6 +411,22 @@ def test_a_document_past_the_whole_tree_size_streams_to_the_same_traces(tmp_path
         assert x.intensity.tobytes() == y.intensity.tobytes()
 
 
+def test_elements_nested_where_mzml_never_has_them_read_as_when_streamed(tmp_path: Path) -> None:
+    # a small document's elements are taken in document order, not walked, unless one that
+    # is read once complete lies inside another: then what streaming would read is read
+    negative = cv("MS:1000129", "negative scan")
+    group = f'<referenceableParamGroup id="g">{negative}</referenceableParamGroup>'
+    chroms = standard_chroms()
+    chroms[1] = chroms[1].replace("<precursor>", group + "<precursor>", 1)
+    pad = [chrom_xml(f"pad {i}", RT, PEAK) for i in range(WHOLE_TREE_BYTES // 1500)]
+    a = read_file(write(tmp_path, document(chroms), "small.mzML"))
+    b = read_file(write(tmp_path, document(chroms + pad), "big.mzML"))
+    assert len(b.chromatograms) == 4 + len(pad)
+    assert [(x.id, x.polarity, x.kind) for x in a.chromatograms] == [
+        (y.id, y.polarity, y.kind) for y in b.chromatograms[:4]
+    ]
+
+
 def test_a_raw_folder_is_not_mzml(tmp_path: Path) -> None:
     (tmp_path / "sample.raw").mkdir()
     with pytest.raises(NotMzmlError, match=r"vendor raw folder.*converter"):

@@ -137,19 +137,25 @@ def test_review_refused_to_an_analyst_then_reviewed_approved_and_locked(
     # a write in the locked run is refused in plain words
     tab = next(t for t in driver.find_elements(By.CSS_SELECTOR, ".tab") if "Open flags" in t.text)
     tab.click()
-    button = _wait(
-        driver,
-        lambda d: next(
+    acks_before = store.audit_events("run").height
+
+    def click_ack(d: Any) -> bool:
+        # found and clicked in one go: a refresh tick may redraw the card in between
+        # (a stale button is "not yet", and the wait tries again)
+        button = next(
             (
                 b
                 for b in d.find_elements(By.CSS_SELECTOR, ".flag-card .ack-btn")
                 if b.is_displayed()
             ),
             None,
-        ),
-    )
-    acks_before = store.audit_events("run").height
-    button.click()
+        )
+        if button is None:
+            return False
+        button.click()
+        return True
+
+    _wait(driver, click_ack)
     message = _wait(driver, lambda d: "Not recorded" in (t := page_text(d, "#ack-result")) and t)
     assert "Run run is locked: approved by paul" in message
     assert "reopens it with a reason" in message

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from asnmon.integrate.small import interp
 from asnmon.records import BaselineDoubt, Chromatogram
 
 MIN_POINTS = 6  # points of the peak needed for a fit with an intercept
@@ -44,8 +45,8 @@ def baseline_offset(
     width = bounds[1] - bounds[0]
     if t.size < MIN_POINTS or not area > 0 or not width > 0:
         return None
-    a = np.interp(t, trace.rt, trace.intensity) - (base[0] + base[1] * t)
-    i = np.interp(t, ref_trace.rt, ref_trace.intensity) - (ref_base[0] + ref_base[1] * t)
+    a = interp(t, trace.rt, trace.intensity) - (base[0] + base[1] * t)
+    i = interp(t, ref_trace.rt, ref_trace.intensity) - (ref_base[0] + ref_base[1] * t)
     sd_a, sd_i, rel = noise
     rho = float(a @ i) / float(i @ i) if float(i @ i) > 0 else 0.0  # first guess, through 0
     var = (

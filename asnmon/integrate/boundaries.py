@@ -36,10 +36,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import _nd_image
 from scipy.signal import find_peaks
 
 from asnmon.integrate.noise import (
+    _NEAREST,
     NoiseModel,
     auto_window,
     estimate_noise,
@@ -50,7 +51,7 @@ from asnmon.integrate.noise import (
     smooth,
     smoothing_gain,
 )
-from asnmon.integrate.small import amin, diff, mean, nonzero
+from asnmon.integrate.small import amax, amin, cumsum0, diff, mean, nonzero
 from asnmon.records import FloatArray
 
 DETECTION_SN = 3.0  # apex prominence / noise needed to call a peak at all (LOD convention)
@@ -186,18 +187,28 @@ def quiet_stretch(
     if b - a + 1 < width or a < 0 or b > n - 1:
         return None
     seg = c[a : b + 1]
-    csum = np.concatenate(([0.0], seg.cumsum()))
+    csum = cumsum0(seg)
     means = (csum[width:] - csum[:-width]) / width
     ok = means <= amin(means) + 5.0 * sd / math.sqrt(width)
-    idx = nonzero(ok)
+    # the first True / first False by argmax / argmin of the booleans (False < True): the
+    # indices np.flatnonzero gives, one call each. No True at all (a NaN noise SD): the
+    # IndexError that indexing flatnonzero's empty answer raises.
     if step > 0:  # nearest the peak: the first accepted run, extended outwards
-        k0 = int(idx[0])
-        gaps = nonzero(~ok[k0:])
-        k1 = k0 + (int(gaps[0]) - 1 if gaps.size else ok.size - 1 - k0)
+        k0 = int(ok.argmax())
+        if not ok[k0]:
+            k0 = int(nonzero(ok)[0])
+        rest = ok[k0:]
+        g = int(rest.argmin())
+        k1 = k0 + (g - 1 if not rest[g] else ok.size - 1 - k0)
     else:
-        k1 = int(idx[-1])
-        gaps = nonzero(~ok[: k1 + 1][::-1])
-        k0 = k1 - (int(gaps[0]) - 1 if gaps.size else k1)
+        back = ok[::-1]
+        j = int(back.argmax())
+        if not back[j]:
+            j = int(nonzero(ok)[-1])
+        k1 = ok.size - 1 - j
+        rest = back[j:]  # = ok[: k1 + 1][::-1]
+        g = int(rest.argmin())
+        k0 = k1 - (g - 1 if not rest[g] else k1)
     lo, hi = a + k0, a + k1 + width - 1
     # quiet means noise about a line (a drift is allowed), not a tail or a neighbour's
     # flank; the part nearest the peak is given up, run by run, until the rest is quiet
@@ -265,7 +276,7 @@ def find_bounds(
     if n < 3:
         return None
     sd = noise_sd(c)
-    thr = max(DETECTION_SN * sd, 1e-9 * float(np.ptp(c)), 1e-300)
+    thr = max(DETECTION_SN * sd, 1e-9 * (amax(c) - amin(c)), 1e-300)  # np.ptp's two reductions
     s5 = smooth(c, 5)
     level5 = low_quantile(s5)
     cand, prom = _candidates(s5, thr, *edges)
@@ -292,10 +303,10 @@ def find_bounds(
     # sooner and the one after it later (2 x each side's half width for the FWHM)
     hw_left, hw_right = _half_widths(s, apex, level)
     offset = QUIET_OFFSET_FWHM * fw_pts
-    off_lo = int(np.ceil(offset))
+    off_lo = math.ceil(offset)
     tailing = hw_right >= TAILING * hw_left
-    off_hi = int(np.ceil(max(offset, QUIET_OFFSET_FWHM * 2.0 * hw_right) if tailing else offset))
-    span = max(int(np.ceil(QUIET_SPAN_FWHM * fw_pts)), 2 * width)
+    off_hi = math.ceil(max(offset, QUIET_OFFSET_FWHM * 2.0 * hw_right) if tailing else offset)
+    span = max(math.ceil(QUIET_SPAN_FWHM * fw_pts), 2 * width)
     strong = cand[prom >= thr]
     max_slope = FLAT_FRACTION * float(s[apex] - level) / max(fw_pts, 1.0)
 
@@ -305,8 +316,8 @@ def find_bounds(
         left: int, right: int
     ) -> tuple[tuple[tuple[int, int] | None, tuple[int, int] | None], FloatArray]:
         # beyond the main peak's tail, and at least one FWHM beyond a merged shoulder
-        lo_edge = min(apex - off_lo, left - int(np.ceil(fw_pts)))
-        hi_edge = max(apex + off_hi, right + int(np.ceil(fw_pts)))
+        lo_edge = min(apex - off_lo, left - math.ceil(fw_pts))
+        hi_edge = max(apex + off_hi, right + math.ceil(fw_pts))
         regions[:] = [(lo_edge - span, lo_edge), (hi_edge, hi_edge + span)]
         q = (
             quiet_stretch(c, lo_edge, -1, span, width, sd, noise_rel, max_slope),
@@ -349,7 +360,9 @@ def find_bounds(
         quiet, base = quiet_for(left_top, right_top)  # (apex, apex): the same as above
         z = s - base
     half = max(1, int(fw_pts) // 3) | 1
-    zz = uniform_filter1d(z, half, mode="nearest")
+    # = uniform_filter1d(z, half, mode="nearest"), past its argument checks (as smooth)
+    zz = np.empty(z.shape, z.dtype)
+    _nd_image.uniform_filter1d(z, half, 0, zz, _NEAREST, 0.0, 0)
     back = BASELINE_FRACTION * float(z[apex])
 
     if left_split:

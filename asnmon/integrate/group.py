@@ -44,10 +44,11 @@ from asnmon.integrate.interference import (
     find_interference,
     find_profile_skew,
     find_tail,
+    inside,
 )
 from asnmon.integrate.member import measure
 from asnmon.integrate.noise import low_quantile, noise_sd, smooth
-from asnmon.integrate.small import mean, nonzero
+from asnmon.integrate.small import interp, mean, nonzero
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
 
 MIN_MARGIN_MIN = 0.5  # min, the slice extends at least this far beyond the search window
@@ -73,8 +74,8 @@ def _shape(
     grid = ref_trace.rt[(ref_trace.rt >= lo) & (ref_trace.rt <= hi)]
     r: float | None = None
     if grid.size >= MIN_SHAPE_POINTS:
-        a = np.interp(grid, trace.rt, s) - (base[0] + base[1] * grid)
-        b = np.interp(grid, ref_trace.rt, ref_s) - (ref_base[0] + ref_base[1] * grid)
+        a = interp(grid, trace.rt, s) - (base[0] + base[1] * grid)
+        b = interp(grid, ref_trace.rt, ref_s) - (ref_base[0] + ref_base[1] * grid)
         a, b = a - mean(a), b - mean(b)
         den = math.sqrt(float(a @ a) * float(b @ b))
         if den > 0:
@@ -125,26 +126,30 @@ def _separate(
     if p is None:
         return
     member, reference = Smoothed(members[t], *extra[t]), Smoothed(members[ref], *extra[ref])
-    found = find_interference(
-        member,
-        (p.start_rt, p.end_rt),
-        reference,
-        apex,
-        b.fwhm,
-        b.window,
-        sd[t],
-        b.noise.rel,
-        params.valley_depth,
-        limits=params.interference,
-    )
+    pts = inside(member, (p.start_rt, p.end_rt), reference)  # None: too few for either check
+    found = None
+    if pts is not None:
+        found = find_interference(
+            member,
+            (p.start_rt, p.end_rt),
+            reference,
+            apex,
+            b.fwhm,
+            b.window,
+            sd[t],
+            b.noise.rel,
+            params.valley_depth,
+            limits=params.interference,
+            points=pts,
+        )
     if found is None:
         skimmed = _skim_tail(t, p, members, extra, ref, quiet, regions, b, params, sd)
         if skimmed is not None:
             peaks[t], extra[t] = skimmed
             return
-        skew = find_profile_skew(
+        skew = None if pts is None else find_profile_skew(
             member, (p.start_rt, p.end_rt), reference, b.fwhm, b.window, sd[t],
-            limits=params.interference,
+            limits=params.interference, points=pts,
         )  # fmt: skip
         if skew is not None:
             peaks[t] = replace(p, interference=skew)
@@ -251,19 +256,19 @@ def integrate_group(
         return empty
     edges = (g_lo == t0, g_hi == t1)
     if len(pair) == 1:
-        c = np.interp(grid, ref_rt, members[ref].intensity)
+        c = interp(grid, ref_rt, members[ref].intensity)
     else:
         c = np.zeros(grid.size)
         for t in pair:
             tr = members[t]
-            y = np.interp(grid, tr.rt, tr.intensity)
+            y = interp(grid, tr.rt, tr.intensity)
             c += y / (sd[t] if sd[t] > 0 else max(float(np.ptp(y)) * 1e-6, 1e-300))
         if anchor_rt is None and roles.get(ref) is Role.IS_QUANT:
             found = _anchor(members[ref], rt_lo, rt_hi, sd[ref])
             if found is not None:
                 anchor_rt = found[0]
                 if found[1] >= IS_ALONE_SN:  # a clean IS peak: it alone bounds the group
-                    c = np.interp(grid, ref_rt, members[ref].intensity)
+                    c = interp(grid, ref_rt, members[ref].intensity)
     b: Bounds | None = find_bounds(
         grid,
         c,

@@ -32,7 +32,7 @@ import numpy as np
 
 from asnmon.assay import InterferenceLimits
 from asnmon.integrate.noise import median, smoothing_gain
-from asnmon.integrate.small import amax, amin, mean, nonzero, std, trapezoid
+from asnmon.integrate.small import amax, amin, interp, mean, nonzero, std, trapezoid
 from asnmon.records import Chromatogram, FloatArray, Interference
 
 MIN_POINTS = 8  # member points inside the boundaries needed to look at all
@@ -47,8 +47,35 @@ class Smoothed(NamedTuple):
     base: tuple[float, float]
 
 
+class Inside(NamedTuple):
+    """A member's points inside the bounds, above its baseline, beside its reference's there.
+
+    Worked out once for the checks that all look at them (``inside``).
+    """
+
+    idx: np.ndarray  # indices into the member's trace
+    t: FloatArray  # their times
+    z: FloatArray  # the member's smoothed signal above its baseline
+    zr: FloatArray  # the reference's, interpolated at t
+    zr_top: float
+
+
 def _line(base: tuple[float, float], t: FloatArray) -> FloatArray:
     return base[0] + base[1] * t
+
+
+def inside(member: Smoothed, bounds: tuple[float, float], ref: Smoothed) -> Inside | None:
+    """The member's points inside ``bounds``; None when there are too few to look at."""
+    trace, s, base = member
+    ref_trace, ref_s, ref_base = ref
+    rt = trace.rt
+    idx = nonzero((rt >= bounds[0]) & (rt <= bounds[1]))
+    if idx.size < MIN_POINTS:
+        return None
+    t = rt[idx]
+    z = s[idx] - _line(base, t)
+    zr = interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
+    return Inside(idx, t, z, zr, amax(zr))
 
 
 def area_between(trace: Chromatogram, lo: float, hi: float, base: tuple[float, float]) -> float:
@@ -59,7 +86,7 @@ def area_between(trace: Chromatogram, lo: float, hi: float, base: tuple[float, f
         return 0.0
     i0, i1 = int(rt.searchsorted(lo, "left")), int(rt.searchsorted(hi, "right"))
     x = np.concatenate(([lo], rt[i0:i1], [hi]))
-    v = np.interp(x, rt, y) - _line(base, x)
+    v = interp(x, rt, y) - _line(base, x)
     return trapezoid(v, x)
 
 
@@ -75,18 +102,18 @@ def find_interference(
     valley_depth: float,
     *,
     limits: InterferenceLimits = DEFAULT,
+    points: Inside | None = None,
 ) -> Interference | None:
-    """The member's excess peak over its reference inside ``bounds``, or None (clean)."""
+    """The member's excess peak over its reference inside ``bounds``, or None (clean).
+
+    ``points``: ``inside(member, bounds, ref)``, when the caller has it already.
+    """
     trace, s, base = member
-    ref_trace, ref_s, ref_base = ref
-    rt = trace.rt
-    idx = nonzero((rt >= bounds[0]) & (rt <= bounds[1]))
-    if idx.size < MIN_POINTS or fwhm <= 0.0:
+    ref_trace, _, ref_base = ref
+    pts = inside(member, bounds, ref) if points is None else points
+    if pts is None or fwhm <= 0.0:
         return None
-    t = rt[idx]
-    z = s[idx] - _line(base, t)
-    zr = np.interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
-    zr_top = amax(zr)
+    idx, t, z, zr, zr_top = pts
     top = zr >= 0.5 * zr_top
     if not zr_top > 0 or int(top.sum()) < 2:
         return None
@@ -180,8 +207,8 @@ def find_tail(
     ref_top = amax(zr)
     if not top > 0 or not ref_top > 0:
         return None
-    at_start = float(np.interp(t_s, rt, z))
-    ref_start = float(np.interp(t_s, ref_trace.rt, zr)) / ref_top
+    at_start = float(interp(t_s, rt, z))
+    ref_start = float(interp(t_s, ref_trace.rt, zr)) / ref_top
     noise = smoothing_gain(window) * math.hypot(sd0, rel * max(at_start, 0.0))
     if at_start / top - ref_start < limits.tail_share or at_start < limits.tail_sn * noise:
         return None
@@ -221,6 +248,7 @@ def find_profile_skew(
     sd0: float,
     *,
     limits: InterferenceLimits = DEFAULT,
+    points: Inside | None = None,
 ) -> Interference | None:
     """Something co-eluting too closely to split: the member/reference ratio slopes across the top.
 
@@ -229,18 +257,13 @@ def find_profile_skew(
     eluting a little earlier or later makes it climb or fall. A change of
     ``profile_change`` per FWHM, ``profile_t`` standard errors from flat, is
     an interference that cannot be separated; its share of the area is at
-    least what the ratio gains over its lowest value on the top.
+    least what the ratio gains over its lowest value on the top. ``points``: as for
+    ``find_interference``.
     """
-    trace, s, base = member
-    ref_trace, ref_s, ref_base = ref
-    rt = trace.rt
-    idx = nonzero((rt >= bounds[0]) & (rt <= bounds[1]))
-    if idx.size < MIN_POINTS or fwhm <= 0.0:
+    pts = inside(member, bounds, ref) if points is None else points
+    if pts is None or fwhm <= 0.0:
         return None
-    t = rt[idx]
-    z = s[idx] - _line(base, t)
-    zr = np.interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
-    zr_top = amax(zr)
+    _, t, z, zr, zr_top = pts
     if not zr_top > 0 or amax(z) < limits.profile_sn * smoothing_gain(window) * sd0:
         return None
     top = zr >= 0.25 * zr_top

@@ -21,7 +21,7 @@ from asnmon.integrate.boundaries import (
     quiet_stretch,
 )
 from asnmon.integrate.noise import median, noise_sd, smooth
-from asnmon.integrate.small import amax, amin, diff, nonzero, trapezoid
+from asnmon.integrate.small import amax, amin, count, cumsum0, diff, interp, nonzero, trapezoid
 from asnmon.records import Chromatogram, FloatArray, Peak
 
 FLAT_TOP_POINTS = 3  # consecutive identical maxima that mean a clipped detector
@@ -32,12 +32,26 @@ def _flat_top(raw: FloatArray, top: float) -> bool:
     if top <= 0.0:
         return False
     at_top = raw == top
-    if int(np.count_nonzero(at_top)) < FLAT_TOP_POINTS:  # the usual case: one maximum
+    if count(at_top) < FLAT_TOP_POINTS:  # the usual case: one maximum
         return False
     run = at_top[: at_top.size - FLAT_TOP_POINTS + 1].copy()
     for j in range(1, FLAT_TOP_POINTS):  # a run starts at i if i .. i+FLAT_TOP_POINTS-1 are top
         run &= at_top[j : at_top.size - FLAT_TOP_POINTS + 1 + j]
     return bool(run.any())
+
+
+def _between(rt: FloatArray, i0: int, i1: int, t_s: float, t_e: float) -> FloatArray:
+    """``rt[i0 : i1 + 1]`` with ``t_s`` before it and ``t_e`` after it where they fall between
+    points: ``np.concatenate(([t_s] * (rt[i0] > t_s), rt[i0 : i1 + 1], [t_e] * (rt[i1] < t_e)))``.
+    """
+    lo, hi = int(rt[i0] > t_s), int(rt[i1] < t_e)
+    x = np.empty(i1 - i0 + 1 + lo + hi)
+    if lo:
+        x[0] = t_s
+    if hi:
+        x[-1] = t_e
+    x[lo : x.size - hi] = rt[i0 : i1 + 1]
+    return x
 
 
 def _fwhm(x: FloatArray, v: FloatArray, k: int, height: float) -> float | None:
@@ -104,7 +118,7 @@ def _own_quiet(
         return None
     seg = y[idx]
     w = MIN_QUIET_POINTS
-    csum = np.concatenate(([0.0], seg.cumsum()))
+    csum = cumsum0(seg)
     k = int(((csum[w:] - csum[:-w]) / w).argmin())
     return int(idx[k]), int(idx[k + w - 1])
 
@@ -113,7 +127,7 @@ def _lowest_run(y: FloatArray, width: int) -> float:
     """The lowest mean of ``width`` consecutive points (the whole trace if shorter)."""
     if y.size <= width:
         return float(np.mean(y))
-    csum = np.concatenate(([0.0], y.cumsum()))
+    csum = cumsum0(y)
     return amin((csum[width:] - csum[:-width]) / width)
 
 
@@ -165,8 +179,8 @@ def measure(
         b0, b1 = lowest, 0.0
     else:
         b0, b1 = line
-    x = np.concatenate(([t_s] * int(rt[i0] > t_s), rt[i0 : i1 + 1], [t_e] * int(rt[i1] < t_e)))
-    v = np.interp(x, rt, y) - (b0 + b1 * x)
+    x = _between(rt, i0, i1, t_s, t_e)
+    v = interp(x, rt, y) - (b0 + b1 * x)
     area = max(0.0, trapezoid(v, x))
     k = i0 + int(s_all[i0 : i1 + 1].argmax())
     top = float(s_all[k] - (b0 + b1 * rt[k]))
@@ -191,7 +205,7 @@ def measure(
     for j, (name, at, i) in enumerate((("left", t_s, i0), ("right", t_e, i1))):
         if not (cut[j] or own[j]):
             continue
-        level = float(np.interp(at, rt, s_all) - (b0 + b1 * at))
+        level = float(interp(at, rt, s_all) - (b0 + b1 * at))
         pct = 100.0 * level / top if top > 0 else 0.0
         if pct >= params.truncation_pct and level > DETECTION_SN * sd0:
             sides.append((name, pct, at, own[j] and i in (0, rt.size - 1)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import correlate1d
+from scipy.ndimage import _nd_image, _ni_support  # what correlate1d calls, past its checks
 from scipy.signal import savgol_coeffs
 
 from asnmon.integrate.small import amax, diff
@@ -25,15 +25,20 @@ _SQRT2 = math.sqrt(2.0)
 _MEDIAN_CHI2_1 = 0.4549  # median of a chi-square with one degree of freedom
 MIN_WINDOW = 5  # points: below this a quadratic Savitzky-Golay filter does nothing useful
 MAX_WINDOW = 51
+_NEAREST = _ni_support._extend_mode_to_code("nearest")
 
 
 def median(values: FloatArray) -> float:
     """np.median without its overhead (it dominates on 20-100-point traces)."""
-    n = values.size
-    if n == 0:
+    if values.size == 0:
         return float("nan")
+    return _median_of(values.copy())  # np.partition is copy + partition, without its wrapper
+
+
+def _median_of(part: FloatArray) -> float:
+    """``median`` of a non-empty array the caller no longer needs: it is partitioned in place."""
+    n = part.size
     k = n // 2
-    part = values.copy()  # np.partition is copy + partition, without its wrapper
     part.partition((k - 1, k) if n % 2 == 0 and n > 1 else k)
     return float(part[k]) if n % 2 else 0.5 * float(part[k - 1] + part[k])
 
@@ -58,7 +63,8 @@ def noise_sd(values: FloatArray) -> float:
     if values.size < 3:
         return 0.0
     d = diff(values)
-    mad = median(np.abs(d - median(d)))
+    dev = d - median(d)
+    mad = _median_of(np.abs(dev, out=dev))  # = median(np.abs(d - median(d))), one copy less
     if mad > 0.0:
         return _MAD_TO_SD * mad / _SQRT2
     return float(np.mean(np.abs(d))) * math.sqrt(math.pi / 2.0) / _SQRT2
@@ -104,9 +110,12 @@ def smooth(y: FloatArray, points: int) -> FloatArray:
     w = odd_window(points)
     if w < MIN_WINDOW or y.size < w:
         return y
-    # = convolve1d(y, _sg_kernel(w), mode="nearest"), without reversing the kernel and
-    # looking up the output type by name on every call
-    return correlate1d(y, _sg_weights(w), output=np.empty(y.shape, y.dtype), mode="nearest")
+    # = convolve1d(y, _sg_kernel(w), mode="nearest"): scipy's correlate1d on the reversed
+    # kernel, called past its argument checks (a 1-D float64 trace, contiguous float64
+    # weights, origin 0 pass them all); they cost more than the filter on 20 points
+    out = np.empty(y.shape, y.dtype)
+    _nd_image.correlate1d(y, _sg_weights(w), 0, out, _NEAREST, 0.0, 0)
+    return out
 
 
 @lru_cache(maxsize=64)

@@ -11,14 +11,29 @@ arrays only; ``mean`` of an empty array raises instead of warning.
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
+from numpy._core.multiarray import count_nonzero as _count_nonzero
+from numpy._core.multiarray import interp as _interp  # what np.interp calls for real data
 
 from asnmon.records import FloatArray
 
-__all__ = ["amax", "amin", "diff", "mean", "nonzero", "std", "trapezoid"]
+__all__ = [
+    "amax",
+    "amin",
+    "count",
+    "cumsum0",
+    "diff",
+    "interp",
+    "mean",
+    "nonzero",
+    "std",
+    "trapezoid",
+]
 
 _add = np.add.reduce
+_accumulate = np.add.accumulate
 _max = np.maximum.reduce
 _min = np.minimum.reduce
 
@@ -38,6 +53,15 @@ def amin(a: np.ndarray) -> float:
     return float(_min(a))
 
 
+@overload
+def interp(x: float, xp: FloatArray, fp: FloatArray) -> np.float64: ...
+@overload
+def interp(x: FloatArray, xp: FloatArray, fp: FloatArray) -> FloatArray: ...
+def interp(x: FloatArray | float, xp: FloatArray, fp: FloatArray) -> FloatArray | np.float64:
+    """``np.interp(x, xp, fp)`` for real ``fp``: its compiled function, without the dispatch."""
+    return _interp(x, xp, fp, None, None)
+
+
 def mean(a: FloatArray) -> float:
     """``float(a.mean())`` of a non-empty array: the pairwise sum over the count."""
     return float(_add(a)) / a.size
@@ -48,6 +72,19 @@ def std(a: FloatArray) -> float:
     d = a - _add(a) / a.size
     np.square(d, out=d)
     return math.sqrt(float(_add(d) / a.size))
+
+
+def count(mask: np.ndarray) -> int:
+    """``int(np.count_nonzero(mask))``: the compiled count, without its wrapper."""
+    return int(_count_nonzero(mask))
+
+
+def cumsum0(a: FloatArray) -> FloatArray:
+    """``np.concatenate(([0.0], a.cumsum()))``: the running sums of a float64 array after a 0."""
+    out = np.empty(a.size + 1)
+    out[0] = 0.0
+    _accumulate(a, out=out[1:])
+    return out
 
 
 def diff(a: FloatArray) -> FloatArray:
