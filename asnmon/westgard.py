@@ -163,7 +163,12 @@ def _violations(pts: list[QcPoint], guide: GuideSet, run_id: str | None) -> list
     if not guide.sd > 0:
         return []
     z = [(p.value - guide.mean) / guide.sd for p in pts]
-    side = _Sides([v > 1 for v in z], [v < -1 for v in z], [v > 0 for v in z], [v < 0 for v in z])
+    side = _Sides(
+        _streaks(v > 1 for v in z),
+        _streaks(v < -1 for v in z),
+        _streaks(v > 0 for v in z),
+        _streaks(v < 0 for v in z),
+    )
     out: list[Violation] = []
     g = f"guide set mean {guide.mean:.4g}, SD {guide.sd:.3g} (n = {guide.n})"
     by_z: dict[str, list[tuple[float, int]]] = {}  # run -> its points so far, (z, index) sorted
@@ -205,12 +210,23 @@ def _farthest(seen: list[tuple[float, int]], zi: float) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class _Sides:
-    """Each point's side of 1 SD and of the mean, worked out once (4-1s and 10x read runs)."""
+    """How many points in a row, up to each, lie beyond +1 SD, -1 SD, above and below the
+    mean (worked out once: 4-1s and 10x ask at every point)."""
 
-    above_1sd: list[bool]
-    below_1sd: list[bool]
-    above: list[bool]
-    below: list[bool]
+    above_1sd: list[int]
+    below_1sd: list[int]
+    above: list[int]
+    below: list[int]
+
+
+def _streaks(beyond: Iterable[bool]) -> list[int]:
+    """For each point, the number of consecutive points ending with it that are beyond."""
+    out: list[int] = []
+    n = 0
+    for b in beyond:
+        n = n + 1 if b else 0
+        out.append(n)
+    return out
 
 
 def _rules(
@@ -247,9 +263,9 @@ def _rules(
     if partner is not None:
         k = partner
         add("WESTGARD_R_4S", Severity.FAIL, [k, i], f"range {abs(z[k] - zi):.1f} SD in one run")
-    if i >= 3 and (all(side.above_1sd[i - 3 : i + 1]) or all(side.below_1sd[i - 3 : i + 1])):
+    if side.above_1sd[i] >= 4 or side.below_1sd[i] >= 4:
         add("WESTGARD_4_1S", Severity.FAIL, range(i - 3, i + 1), "four in a row beyond 1 SD")
-    if i >= 9 and (all(side.above[i - 9 : i + 1]) or all(side.below[i - 9 : i + 1])):
+    if side.above[i] >= 10 or side.below[i] >= 10:
         add("WESTGARD_10X", Severity.FAIL, range(i - 9, i + 1), "ten in a row on one side")
 
 
