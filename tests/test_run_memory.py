@@ -12,7 +12,7 @@ from pathlib import Path
 from asnmon.assay import Assay
 from asnmon.pipeline import RunIngestor
 from asnmon.qc import _history, evaluate_run, is_context, qc_level, qc_tally, rt_points
-from asnmon.qc import internal_standard as _is
+from asnmon.qc import is_reference as _is
 from asnmon.records import HistoryPoint, SampleType
 from asnmon.simulate import SimConfig, simulate_run, write_injection
 from asnmon.store import RunInfo, Store

@@ -12,7 +12,7 @@ from asnmon.qc._base import (
     _fmt,
     _who,
 )
-from asnmon.qc.internal_standard import is_context
+from asnmon.qc.is_reference import is_context
 from asnmon.records import Flag, HistoryPoint, SampleType
 from asnmon.records import Severity as S
 

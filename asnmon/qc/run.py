@@ -16,7 +16,8 @@ from asnmon.qc._base import (
 from asnmon.qc._history import MEMO_LOCK, history_index
 from asnmon.qc.carryover import evaluate_carryover
 from asnmon.qc.chromatography import evaluate_ion_ratio, evaluate_retention
-from asnmon.qc.internal_standard import drift_forecast, evaluate_is, is_context
+from asnmon.qc.internal_standard import drift_forecast, evaluate_is
+from asnmon.qc.is_reference import is_context
 from asnmon.qc.peaks import evaluate_peak_quality, evaluate_peaks
 from asnmon.qc.quantities import evaluate_range, qc_tolerance
 from asnmon.qc.retention_trend import evaluate_rt_trend
