@@ -165,6 +165,25 @@ def _repeats(values: np.ndarray) -> np.ndarray:
     return counts[counts > 1]
 
 
+@dataclass(frozen=True, slots=True)
+class CusumState:
+    """A ``Cusum`` as of some point (``Cusum.state``): its lists by length, the rest as is."""
+
+    n: int
+    n_episodes: int
+    last: DriftEpisode | None
+    in_alarm: str | None
+    lo: float
+    hi: float
+    lo_start: int
+    hi_start: int
+    level_sum: float
+    n_level: int
+    mr_sum: float
+    n_mr: int
+    prev: float | None
+
+
 class Cusum:
     """The detector fed one point at a time: the same episodes as ``cusum_episodes``.
 
@@ -187,6 +206,38 @@ class Cusum:
         self._mr_sum = 0.0
         self._n_mr = 0
         self._prev: float | None = None
+
+    def state(self) -> CusumState:
+        """What ``push`` changes (of its lists, their lengths), for ``restore``."""
+        return CusumState(
+            len(self.order),
+            len(self.episodes),
+            self.episodes[-1] if self.episodes else None,
+            self.in_alarm,
+            self._lo,
+            self._hi,
+            self._lo_start,
+            self._hi_start,
+            self._level_sum,
+            self._n_level,
+            self._mr_sum,
+            self._n_mr,
+            self._prev,
+        )
+
+    def restore(self, state: CusumState) -> None:
+        """Back to ``state``, as if the points pushed since had not been (``push`` only
+        appends to the lists, and changes no more than the last episode)."""
+        n, n_episodes = state.n, state.n_episodes
+        del self.order[n:], self.log_is[n:], self.excluded[n:], self.episodes[n_episodes:]
+        if state.last is not None:
+            self.episodes[n_episodes - 1] = state.last
+        self.in_alarm = state.in_alarm
+        self._lo, self._hi = state.lo, state.hi
+        self._lo_start, self._hi_start = state.lo_start, state.hi_start
+        self._level_sum, self._n_level = state.level_sum, state.n_level
+        self._mr_sum, self._n_mr = state.mr_sum, state.n_mr
+        self._prev = state.prev
 
     @property
     def level(self) -> float | None:

@@ -26,6 +26,7 @@ because an SD from 3 points can be half or double the true one.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -149,48 +150,107 @@ def guides_for(
 
 def evaluate_westgard(points: Iterable[QcPoint], guide: GuideSet) -> list[Violation]:
     """Every violation on ``guide.level``'s points, in order (several rules may fire at once)."""
-    pts = ordered(points, guide.level)
+    return _violations(ordered(points, guide.level), guide, None)
+
+
+def _violations(pts: list[QcPoint], guide: GuideSet, run_id: str | None) -> list[Violation]:
+    """The violations on ``pts`` (one level, in order); only ``run_id``'s points if given.
+
+    Every point still takes part as a neighbour (2-2s, 4-1s, 10x look back across
+    runs). R-4s keeps each run's earlier points sorted by z (``_farthest``): before,
+    every point scanned all earlier ones, O(n^2) per level at every QC.
+    """
     if not guide.sd > 0:
         return []
     z = [(p.value - guide.mean) / guide.sd for p in pts]
+    side = _Sides([v > 1 for v in z], [v < -1 for v in z], [v > 0 for v in z], [v < 0 for v in z])
     out: list[Violation] = []
     g = f"guide set mean {guide.mean:.4g}, SD {guide.sd:.3g} (n = {guide.n})"
+    by_z: dict[str, list[tuple[float, int]]] = {}  # run -> its points so far, (z, index) sorted
     for i, p in enumerate(pts):
         zi = z[i]
-
-        def add(rule: str, sev: Severity, involved: Sequence[int], text: str) -> None:
-            out.append(
-                Violation(
-                    rule,
-                    sev,
-                    p,  # noqa: B023 - used immediately, inside this iteration
-                    zi,  # noqa: B023
-                    tuple(pts[k] for k in involved),
-                    f"{guide.level} in run {p.run_id} = {p.value:.4g} ({zi:+.1f} SD): "  # noqa: B023
-                    f"{text}; {g}.",
-                )
-            )
-
-        if abs(zi) > 3:
-            add("WESTGARD_1_3S", Severity.FAIL, [i], "beyond 3 SD (1-3s, reject)")
-        elif abs(zi) > 2:
-            add("WESTGARD_1_2S", Severity.WARNING, [i], "beyond 2 SD (1-2s, warning)")
-        if i >= 1 and ((zi > 2 and z[i - 1] > 2) or (zi < -2 and z[i - 1] < -2)):
-            add("WESTGARD_2_2S", Severity.FAIL, [i - 1, i], "two in a row beyond the same 2 SD")
-        same_run = [k for k in range(i) if pts[k].run_id == p.run_id]
-        far = [k for k in same_run if abs(z[k] - zi) > 4 and (z[k] > 0) != (zi > 0)]
-        if far:
-            k = max(far, key=lambda k: abs(z[k] - zi))
-            add("WESTGARD_R_4S", Severity.FAIL, [k, i], f"range {abs(z[k] - zi):.1f} SD in one run")
-        if i >= 3 and (
-            all(v > 1 for v in z[i - 3 : i + 1]) or all(v < -1 for v in z[i - 3 : i + 1])
-        ):
-            add("WESTGARD_4_1S", Severity.FAIL, range(i - 3, i + 1), "four in a row beyond 1 SD")
-        if i >= 9 and (
-            all(v > 0 for v in z[i - 9 : i + 1]) or all(v < 0 for v in z[i - 9 : i + 1])
-        ):
-            add("WESTGARD_10X", Severity.FAIL, range(i - 9, i + 1), "ten in a row on one side")
+        seen = by_z.setdefault(p.run_id, [])
+        if run_id is None or p.run_id == run_id:
+            _rules(pts, z, side, i, _farthest(seen, zi), guide, g, out)
+        if zi == zi:  # a NaN is never more than 4 SD from anything
+            bisect.insort(seen, (zi, i))
     return out
+
+
+def _farthest(seen: list[tuple[float, int]], zi: float) -> int | None:
+    """R-4s's partner for ``zi`` among ``seen`` (its run's earlier points, sorted): across
+    the mean, more than 4 SD away, the farthest, the first of equals.
+
+    The same point as a scan of the run in order takes (``max`` keeps the first of
+    equal distances): across the mean the distance only grows towards the run's
+    lowest z (this one above the mean) or highest (this one not above), because
+    rounding is monotone, so the equals are the first ones met from that end.
+    """
+    if not seen or zi != zi:
+        return None
+    above = zi > 0
+    walk = iter(seen) if above else reversed(seen)
+    z0, k = next(walk)
+    if (z0 > 0) == above:
+        return None  # no earlier point of the run on the other side
+    far = abs(z0 - zi)
+    if not far > 4:
+        return None
+    for zk, j in walk:
+        if (zk > 0) == above or abs(zk - zi) != far:
+            break
+        k = min(k, j)
+    return k
+
+
+@dataclass(frozen=True, slots=True)
+class _Sides:
+    """Each point's side of 1 SD and of the mean, worked out once (4-1s and 10x read runs)."""
+
+    above_1sd: list[bool]
+    below_1sd: list[bool]
+    above: list[bool]
+    below: list[bool]
+
+
+def _rules(
+    pts: list[QcPoint],
+    z: list[float],
+    side: _Sides,
+    i: int,
+    partner: int | None,
+    guide: GuideSet,
+    g: str,
+    out: list[Violation],
+) -> None:
+    """The rules at point ``i`` (``partner``: its R-4s pair in its run, if any), onto ``out``."""
+    p, zi = pts[i], z[i]
+
+    def add(rule: str, sev: Severity, involved: Sequence[int], text: str) -> None:
+        out.append(
+            Violation(
+                rule,
+                sev,
+                p,
+                zi,
+                tuple(pts[k] for k in involved),
+                f"{guide.level} in run {p.run_id} = {p.value:.4g} ({zi:+.1f} SD): {text}; {g}.",
+            )
+        )
+
+    if abs(zi) > 3:
+        add("WESTGARD_1_3S", Severity.FAIL, [i], "beyond 3 SD (1-3s, reject)")
+    elif abs(zi) > 2:
+        add("WESTGARD_1_2S", Severity.WARNING, [i], "beyond 2 SD (1-2s, warning)")
+    if i >= 1 and ((zi > 2 and z[i - 1] > 2) or (zi < -2 and z[i - 1] < -2)):
+        add("WESTGARD_2_2S", Severity.FAIL, [i - 1, i], "two in a row beyond the same 2 SD")
+    if partner is not None:
+        k = partner
+        add("WESTGARD_R_4S", Severity.FAIL, [k, i], f"range {abs(z[k] - zi):.1f} SD in one run")
+    if i >= 3 and (all(side.above_1sd[i - 3 : i + 1]) or all(side.below_1sd[i - 3 : i + 1])):
+        add("WESTGARD_4_1S", Severity.FAIL, range(i - 3, i + 1), "four in a row beyond 1 SD")
+    if i >= 9 and (all(side.above[i - 9 : i + 1]) or all(side.below[i - 9 : i + 1])):
+        add("WESTGARD_10X", Severity.FAIL, range(i - 9, i + 1), "ten in a row on one side")
 
 
 def westgard_flags(
@@ -219,9 +279,7 @@ def westgard_flags(
                     {"level": guide.level},
                 )
             )
-        for v in evaluate_westgard(pts, guide):
-            if v.point.run_id != run_id:
-                continue
+        for v in _violations(ordered(pts, guide.level), guide, run_id):
             flags.append(
                 Flag(
                     v.rule,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from asnmon.assay import Assay
@@ -90,12 +90,33 @@ class Worklist:
     samples: tuple[Sample, ...]
     path: str | None = None
     problems: tuple[WorklistProblem, ...] = ()
+    # Worked out once from the fields above: every file's lookup scanned the rows, and a
+    # run looks up each file several times (O(rows) per file, O(rows^2) per run).
+    _by_file: dict[str, Sample] = field(init=False, repr=False, compare=False)
+    _held: frozenset[str] = field(init=False, repr=False, compare=False)
+    _in_order: tuple[Sample, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_file: dict[str, Sample] = {}
+        for s in self.samples:
+            by_file.setdefault(s.file, s)  # the first row of a file, as a scan finds it
+        object.__setattr__(self, "_by_file", by_file)
+        object.__setattr__(
+            self, "_held", frozenset(p.file for p in self.problems if p.file is not None)
+        )
+        order = sorted(self.samples, key=lambda s: s.position if s.position is not None else 10**9)
+        object.__setattr__(self, "_in_order", tuple(order))
+
+    @property
+    def in_order(self) -> tuple[Sample, ...]:
+        """The rows by position (rows without one last), ties in file order (stable)."""
+        return self._in_order
 
     def lookup(self, name: str | Path) -> Sample | None:
         key = file_key(name)
-        if self.problems and self.problems_for(key):
+        if key in self._held:  # its row has a problem: held until the worklist is fixed
             return None
-        return next((s for s in self.samples if s.file == key), None)
+        return self._by_file.get(key)
 
     def problems_for(self, name: str | Path) -> tuple[WorklistProblem, ...]:
         """What is wrong with this file's row (empty: its row is fine, or it has none)."""

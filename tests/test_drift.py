@@ -253,3 +253,21 @@ def test_pace_from_the_latest_times_is_the_pace_from_all(seed: int) -> None:
         for end in (0, 1, 2, 5, 30, 80):
             head = times[:end]
             assert injection_pace(head, n) == injection_pace(pace_times(reversed(head), n), n)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_restored_detector_goes_on_as_if_the_points_since_had_not_been(seed: int) -> None:
+    """``Cusum.restore`` undoes what-if points (alarms and episode ends among them)."""
+    from asnmon.drift import Cusum
+
+    order, log_is = series(2.5, seed)
+    det, plain = Cusum(), Cusum()
+    for o, x in zip(order, log_is, strict=True):
+        saved = det.state()
+        for what_if in (x + 0.6, x - 0.6, math.nan):
+            det.push(o, float(what_if))
+            det.restore(saved)
+        det.push(o, float(x))
+        plain.push(o, float(x))
+        assert vars(det) == vars(plain)
+    assert det.episodes

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 
 from asnmon.records import Severity
@@ -104,3 +107,40 @@ def test_a_first_run_is_its_own_guide() -> None:
 
     points = [QcPoint("A", f"2026-01-01T0{i}:00:00Z", "QC-L", 100.0 + i) for i in range(3)]
     assert guides_for(points, "A")["QC-L"].n == 3
+
+
+def _r4s_by_scan(points: list[QcPoint], guide: GuideSet) -> list[tuple[int, int]]:
+    """R-4s as the rule reads: each point against every earlier one of its run."""
+    ps = sorted(points, key=lambda p: (p.acquired, p.run_id))
+    z = [(p.value - guide.mean) / guide.sd for p in ps]
+    out = []
+    for i, p in enumerate(ps):
+        far = [
+            k
+            for k in range(i)
+            if ps[k].run_id == p.run_id and abs(z[k] - z[i]) > 4 and (z[k] > 0) != (z[i] > 0)
+        ]
+        if far:
+            out.append((max(far, key=lambda k: abs(z[k] - z[i])), i))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_r4s_pairs_each_point_with_the_farthest_first_of_its_run(seed: int) -> None:
+    """The sorted walk (``_farthest``) picks the scan's partner, ties and infinities too."""
+    rng = random.Random(seed)
+    ties = [100.0, 80.0, 120.0, 84.0, math.nextafter(84.0, 0.0), 116.0, 117.0]
+    points = []
+    for i in range(150):
+        value = rng.choice(ties) if rng.random() < 0.4 else rng.gauss(100.0, 8.0)
+        if rng.random() < 0.03:
+            value = rng.choice([math.nan, math.inf, -math.inf])
+        points.append(QcPoint(rng.choice("AB"), f"2024-05-01T{i:04d}", "QC-M", value))
+    ps = sorted(points, key=lambda p: (p.acquired, p.run_id))
+    found = [
+        (ps.index(v.involved[0]), ps.index(v.point))
+        for v in evaluate_westgard(points, G)
+        if v.rule == "WESTGARD_R_4S"
+    ]
+    assert found == _r4s_by_scan(points, G)
+    assert found  # the case is exercised

@@ -22,7 +22,7 @@ from asnmon.errors import ReadError
 from asnmon.mzml import DEFAULT_LIMITS, ReadLimits, file_sha256
 from asnmon.names import printable, to_db
 from asnmon.pipeline.process import process_file
-from asnmon.pipeline.run_qc import RunQC, _Entry, _parse_time
+from asnmon.pipeline.run_qc import RunQC, _Entry, _parse_time, _Upcoming
 from asnmon.qc import (
     RunEvaluation,
     error_flag,
@@ -106,6 +106,7 @@ class RunIngestor(RunQC):
     _drift_flag: tuple[int, Flag] | None = None
     _backfilled: set[int] = field(default_factory=set)
     _rt_trend: tuple[HistoryPoint, Flag] | None = None  # where RT_TREND was raised, last text
+    _upcoming: _Upcoming | None = None  # the worklist rows still to come (RunQC.upcoming)
     _edit_seq: int = 0  # the newest reviewer's edit this memory includes
     _stale: bool = False  # memory may be ahead of the database: rebuild before the next file
 
@@ -357,7 +358,7 @@ class RunIngestor(RunQC):
         if copy_of is not None:
             flags.append(copy_of)
         if supersedes is not None:
-            self.entries.pop(supersedes, None)
+            self.entries_changed(removed=self.entries.pop(supersedes, None))
             self.history = [h for h in self.history if h.injection_id != supersedes]
         order = self.acquisition_order(sample)
         linked = original.position if original is not None else None
@@ -393,7 +394,9 @@ class RunIngestor(RunQC):
             path.name,
             StoredFile(injection_id, version, error, outcome.sha256, str(path), duplicate),
         )
-        self.entries[injection_id] = _Entry(injection_id, sample, outcome.peaks, error, duplicate)
+        entry = _Entry(injection_id, sample, outcome.peaks, error, duplicate)
+        self.entries[injection_id] = entry
+        self.entries_changed(added=entry)
         if not duplicate:
             self.history.append(
                 history_point(

@@ -7,7 +7,7 @@ memory (entries, history, curve) is kept there; these methods re-judge it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -30,6 +30,7 @@ from asnmon.qc import (
     rt_trend_flag,
     rt_trend_raised_at,
 )
+from asnmon.qc._history import MEMO_LOCK, history_index
 from asnmon.quantify import quantify, response
 from asnmon.records import (
     Calibration,
@@ -60,6 +61,69 @@ class _Entry:
     excluded: str | None = None  # a reviewer excluded this calibrator: why, and who
 
 
+@dataclass(slots=True)
+class _Upcoming:
+    """The worklist rows not acquired yet, kept as files arrive.
+
+    Each file used to filter and re-sort every worklist row and count its QCs
+    again (O(rows) per file). Built for one worklist object and one ``entries``
+    dict (a restore makes a new one, a worklist edit a new worklist: either
+    rebuilds it); ``RunQC.entries_changed`` keeps it in step with ``entries``.
+    Invariant: ``rows`` holds, in ``worklist.in_order`` order, exactly the rows
+    whose file no entry has -- the old filter of the (stably) sorted rows.
+    """
+
+    worklist: Worklist
+    entries: dict[int, _Entry]
+    done: Counter[str]  # files of the entries (a count: two names can share a key)
+    rows: dict[int, Sample]  # index into worklist.in_order -> row, in that order
+    qc_levels: dict[int, str]  # the QCs among rows -> the level they are counted under
+    by_file: dict[str, list[int]]  # file -> its indexes into worklist.in_order
+    # Per level: its QCs' indexes as built, how many are left, and where the first left is.
+    qc_rows: dict[str, list[int]]
+    qc_left: dict[str, int]
+    qc_first: dict[str, int]
+
+    @classmethod
+    def build(cls, worklist: Worklist, entries: dict[int, _Entry]) -> _Upcoming:
+        done = Counter(e.sample.file for e in entries.values())
+        by_file: dict[str, list[int]] = {}
+        rows: dict[int, Sample] = {}
+        qc_levels: dict[int, str] = {}
+        qc_rows: dict[str, list[int]] = {}
+        for i, s in enumerate(worklist.in_order):
+            by_file.setdefault(s.file, []).append(i)
+            if s.file in done:
+                continue
+            rows[i] = s
+            if s.sample_type is SampleType.QC:
+                qc_levels[i] = level = qc_level(s.level, s.nominal)
+                qc_rows.setdefault(level, []).append(i)
+        left = {level: len(i) for level, i in qc_rows.items()}
+        first = dict.fromkeys(qc_rows, 0)
+        return cls(worklist, entries, done, rows, qc_levels, by_file, qc_rows, left, first)
+
+    def take(self, i: int) -> None:
+        """Row ``i`` was acquired (its file now has an entry)."""
+        self.rows.pop(i, None)
+        level = self.qc_levels.pop(i, None)
+        if level is None:
+            return
+        self.qc_left[level] -= 1
+        kept, k = self.qc_rows[level], self.qc_first[level]
+        while k < len(kept) and kept[k] not in self.qc_levels:
+            k += 1
+        self.qc_first[level] = k
+
+    def remaining(self) -> Counter[str]:
+        """QCs still to come per level, the levels in the order they come (as a count of
+        the rows still to come, in order, makes them)."""
+        firsts = sorted(
+            (self.qc_rows[v][self.qc_first[v]], v) for v, n in self.qc_left.items() if n
+        )
+        return Counter({level: self.qc_left[level] for _, level in firsts})
+
+
 class RunQC:
     """Run-level re-judging for ``RunIngestor``; needs its store, assay, run and memory."""
 
@@ -81,6 +145,7 @@ class RunQC:
     _drift_flag: tuple[int, Flag] | None
     _backfilled: set[int]
     _rt_trend: tuple[HistoryPoint, Flag] | None
+    _upcoming: _Upcoming | None
 
     # ------------------------------------------------------------ the curve
 
@@ -184,14 +249,14 @@ class RunQC:
 
     def evaluate(self) -> None:
         """Re-judge the run (verdict and run-level flags) after anything changed."""
-        upcoming = self.upcoming()
-        self.keep_is_current(upcoming)
-        self.keep_rt_current()
-        qcs = [s for s in upcoming if s.sample_type is SampleType.QC]
+        history = tuple(self.history)  # one sequence for every rule: its index is checked once
+        self.keep_is_current(history=history)
+        self.keep_rt_current(history)
         remaining = None
-        if self.worklist is not None:  # QCs the worklist has still to inject, per level
-            remaining = Counter(qc_level(s.level, s.nominal) for s in qcs)
-        ev = evaluate_run(self.history, self.calibration, self.assay, remaining_qcs=remaining)
+        left = self._upcoming_rows()
+        if left is not None:  # QCs the worklist has still to inject, per level, in its order
+            remaining = left.remaining()
+        ev = evaluate_run(history, self.calibration, self.assay, remaining_qcs=remaining)
         if ev == self._last_evaluation:  # nothing moved: spare the database a write
             return
         last = self._last_evaluation
@@ -205,13 +270,14 @@ class RunQC:
         )
         self._last_evaluation = ev
 
-    def keep_rt_current(self) -> None:
+    def keep_rt_current(self, history: Sequence[HistoryPoint] | None = None) -> None:
         """RT_TREND's forecast kept current on the injection where it was raised.
 
         Remembered in memory only: after a restart an ongoing trend's flag keeps its
-        last text until the trend is raised again.
+        last text until the trend is raised again. ``history``: ``self.history``, as is.
         """
-        pts = rt_points(self.history, self.assay)
+        history = self.history if history is None else history
+        pts = rt_points(history, self.assay)
         if not pts:
             return
         j = len(pts) - 1
@@ -230,7 +296,11 @@ class RunQC:
             flag = rt_trend_ended_flag(holder, pts[j], last)
         else:
             flag = rt_trend_flag(
-                trend, self.assay, since=holder, last_order=self.history[-1].order, pace=self.pace()
+                trend,
+                self.assay,
+                since=holder,
+                last_order=history[-1].order,
+                pace=self.pace(history),
             )
         if flag == last:
             return
@@ -239,35 +309,80 @@ class RunQC:
 
     def upcoming(self) -> list[Sample]:
         """Worklist rows not acquired yet, in worklist order (empty without a worklist)."""
-        if self.worklist is None:
-            return []
-        done = {e.sample.file for e in self.entries.values()}
-        rows = [s for s in self.worklist.samples if s.file not in done]
-        return sorted(rows, key=lambda s: s.position if s.position is not None else 10**9)
+        left = self._upcoming_rows()
+        return [] if left is None else list(left.rows.values())
 
-    def pace(self) -> Pace | None:
-        """The run's current injection interval, from the files' acquisition times."""
-        missing = [h.injection_id for h in self.history if h.injection_id not in self._acquired]
+    def _upcoming_rows(self) -> _Upcoming | None:
+        if self.worklist is None:
+            return None
+        left = self._upcoming
+        if left is None or left.worklist is not self.worklist or left.entries is not self.entries:
+            left = self._upcoming = _Upcoming.build(self.worklist, self.entries)
+        return left
+
+    def entries_changed(
+        self, *, added: _Entry | None = None, removed: _Entry | None = None
+    ) -> None:
+        """Keep the rows still to come in step with an entry put into or taken from
+        ``entries`` (call it right after; any other change to entries: make a new dict)."""
+        left = self._upcoming
+        if left is None or left.entries is not self.entries:
+            return
+        if added is not None:
+            f = added.sample.file
+            left.done[f] += 1
+            if left.done[f] == 1:
+                for i in left.by_file.get(f, ()):
+                    left.take(i)
+        if removed is not None:
+            f = removed.sample.file
+            left.done[f] -= 1
+            if left.done[f] <= 0:
+                self._upcoming = None  # its rows come back, in their place: built again
+
+    def pace(self, history: Sequence[HistoryPoint] | None = None) -> Pace | None:
+        """The run's current injection interval, from the files' acquisition times.
+
+        Times are known for every file this process stored; only the others (a
+        restart's) are read, once. Which points were found known is kept with the
+        history's index, for this very dict (it only grows; a rebuild is a new one).
+        """
+        history = self.history if history is None else history
+        index, m, rest = history_index(history)
+        with MEMO_LOCK:
+            seen = index.memo.get("pace")
+            known = seen[1] if isinstance(seen, tuple) and seen[0] is self._acquired else 0
+        unseen = [*index.raw[min(known, m) : m], *rest]
+        missing = [h.injection_id for h in unseen if h.injection_id not in self._acquired]
         if missing:
             stored = self.store.acquisition_times(self.run.run_id)
             for i in missing:
                 self._acquired[i] = _parse_time(stored.get(i))
-        latest_first = (self._acquired.get(h.injection_id) for h in reversed(self.history))
+        with MEMO_LOCK:
+            index.memo["pace"] = (self._acquired, max(known, m))
+        latest_first = (self._acquired.get(h.injection_id) for h in reversed(history))
         return injection_pace(pace_times(latest_first))
 
-    def keep_is_current(self, upcoming: list[Sample] | None = None) -> None:
+    def keep_is_current(
+        self,
+        upcoming: list[Sample] | None = None,
+        history: Sequence[HistoryPoint] | None = None,
+    ) -> None:
         """IS % for the first injections once there is a reference; the live drift forecast.
 
         The IS_DRIFT flag stays on the injection where the alarm was raised and is
         updated (``Store.update_flag``) at every injection while the drift lasts.
+        ``history``: ``self.history``, as is.
         """
-        if not self.history:
+        history = self.history if history is None else history
+        if not history:
             return
-        ctx = is_context(self.history, self.assay)
-        backfill = {
+        ctx = is_context(history, self.assay)
+        backfill = {  # only injections judged before any reference can have a settled %
             p.injection_id: pct
-            for p, pct in zip(ctx.points, ctx.settled_pct, strict=True)
-            if pct is not None and p.injection_id not in self._backfilled
+            for j in ctx.no_reference
+            if (pct := ctx.settled_pct[j]) is not None
+            and (p := ctx.points[j]).injection_id not in self._backfilled
         }
         if backfill:
             self.store.backfill_is_pct(self.run.run_id, backfill)
@@ -278,8 +393,8 @@ class RunQC:
         flag = is_drift_flag(
             ctx,
             self.assay,
-            last_order=self.history[-1].order,
-            pace=self.pace(),
+            last_order=history[-1].order,
+            pace=self.pace(history),
             upcoming=self.upcoming() if upcoming is None else upcoming,
         )
         if flag is None:

@@ -11,6 +11,7 @@ from asnmon.qc._base import (
     IS_BEARING,
     _flag,
 )
+from asnmon.qc._history import history_index, upto
 from asnmon.records import Flag, HistoryPoint, Interference, Peak, Role, SampleType
 from asnmon.records import Severity as S
 
@@ -31,9 +32,11 @@ def evaluate_retention(
     if point.sample_type not in IS_BEARING or rt_now is None:
         return []
     lim = assay.limits
-    cal_rts = [
+    index, m, rest = history_index(history)  # the calibrators' RTs, kept between calls
+    cal_rts = upto(index.cal_rt_pos[has_is], index.cal_rt[has_is], m)
+    cal_rts += [
         rt
-        for h in history
+        for h in rest
         if h.sample_type is SampleType.CALIBRATOR
         and not h.error
         and (rt := h.is_rt if has_is else h.analyte_rt) is not None
@@ -268,9 +271,11 @@ def evaluate_ion_ratio(
         return []  # too weak for its qualifier to mean anything
     if assay.by_role(Role.ANALYTE_QUAL) is None:
         return []
-    refs = [
+    index, m, rest = history_index(history)  # the calibrators' ion ratios, kept between calls
+    refs = upto(index.ion_pos, index.ion, m)
+    refs += [
         h.ion_ratio
-        for h in history
+        for h in rest
         if h.sample_type is SampleType.CALIBRATOR and h.ion_ratio is not None and not h.error
     ]
     if not refs:

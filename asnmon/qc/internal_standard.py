@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import operator
 import threading
@@ -47,6 +46,9 @@ class IsContext:
     # Injections that came before any reference (ZERO, CAL01): IS % of the first reference
     # of SETTLE_N injections, once there is one; None for every other injection.
     settled_pct: tuple[float | None, ...] = ()
+    # Indexes into ``points`` of the injections judged before any reference: the only
+    # ones a settled IS % can be given to (the rest of ``settled_pct`` is None).
+    no_reference: tuple[int, ...] = ()
 
 
 def is_context(points: Sequence[HistoryPoint], assay: Assay) -> IsContext:
@@ -66,24 +68,25 @@ def is_context(points: Sequence[HistoryPoint], assay: Assay) -> IsContext:
     injection re-scanned the whole run, O(n) per file and O(n^2) per run. The
     same points asked again give the context last returned (it is frozen).
     """
+    given = points
     points = list(points)
     if not points:
         return _IsScan(assay).context()
     with _SCANS_LOCK:
         key = (id(assay), id(points[0]))
         scan = _SCANS.pop(key, None)
-        if scan is None or scan.assay is not assay or not scan.extends(points):
+        if scan is None or scan.assay is not assay or not scan.extends(points, given):
             scan = _IsScan(assay)
         for q in points[len(scan.raw) : -1]:  # the stable prefix becomes the kept pass
             scan.push(q)
+        if isinstance(given, tuple):  # a tuple cannot change: asked again, no check
+            scan.checked = given
         _SCANS[key] = scan
         while len(_SCANS) > _SCANS_KEPT:
             _SCANS.pop(next(iter(_SCANS)))
         if scan.tail is not None and scan.tail[0] is points[-1]:
             return scan.tail[1]  # asked again (the live IS flag, then the verdict): same answer
-        last = scan.copy()
-        last.push(points[-1])  # often a point being judged, not kept: on a copy
-        ctx = last.context()
+        ctx = scan.peek(points[-1])  # often a point being judged, not kept
         scan.tail = (points[-1], ctx)
     return ctx
 
@@ -116,21 +119,41 @@ class _IsScan:
         self.no_ref: list[int] = []  # indexes into pts judged before any reference
         # The context with one more point, as last returned (that point, its context).
         self.tail: tuple[HistoryPoint, IsContext] | None = None
+        self.checked: tuple[HistoryPoint, ...] | None = None  # the last tuple that extended it
 
-    def extends(self, points: Sequence[HistoryPoint]) -> bool:
-        """Whether ``points`` begin with every point this pass has taken (and one more)."""
+    def extends(self, points: Sequence[HistoryPoint], given: object = None) -> bool:
+        """Whether ``points`` begin with every point this pass has taken (and one more).
+
+        ``given``: the sequence ``points`` was copied from; the very tuple this pass
+        last took, with nothing taken since, needs no check.
+        """
         n = len(self.raw)
+        if given is not None and given is self.checked and len(points) == n + 1:
+            return True
         return len(points) > n and all(map(operator.is_, self.raw, points[:n]))
 
-    def copy(self) -> _IsScan:
-        other = copy.copy(self)
-        for name in ("raw", "accepted", "pts", "refs", "ns", "pcts", "outs", "no_ref"):
-            setattr(other, name, list(getattr(self, name)))
-        det = copy.copy(self.det)
-        det.order, det.log_is = list(det.order), list(det.log_is)
-        det.excluded, det.episodes = list(det.excluded), list(det.episodes)
-        other.det = det
-        return other
+    def peek(self, p: HistoryPoint) -> IsContext:
+        """The context with ``p`` pushed; then the pass is put back as it was.
+
+        ``push`` only appends to the lists (and drops reference points on an alarm),
+        so their lengths, the reference points and the detector's state are what it
+        takes to undo it: copying the whole pass instead cost O(n) per call.
+        """
+        n_raw, n_pts, n_no_ref = len(self.raw), len(self.pts), len(self.no_ref)
+        accepted, total, settled, det = (
+            list(self.accepted),
+            self.total,
+            self.settled,
+            self.det.state(),
+        )
+        self.push(p)
+        ctx = self.context()
+        del self.raw[n_raw:], self.no_ref[n_no_ref:]
+        for kept in (self.pts, self.refs, self.ns, self.pcts, self.outs):
+            del kept[n_pts:]
+        self.accepted, self.total, self.settled = accepted, total, settled
+        self.det.restore(det)
+        return ctx
 
     def push(self, p: HistoryPoint) -> None:
         self.tail = None
@@ -177,6 +200,7 @@ class _IsScan:
             tuple(self.outs),
             tuple(self.det.episodes),
             tuple(settled_pct),
+            tuple(self.no_ref),
         )
 
 

@@ -34,7 +34,8 @@ import numpy as np
 
 from asnmon.assay import Assay
 from asnmon.drift import Pace, fit_broken_line, theil_sen_interval
-from asnmon.qc._base import IS_BEARING, _flag, _who
+from asnmon.qc._base import _flag, _who
+from asnmon.qc._history import history_index, rt_kept, upto
 from asnmon.records import Flag, HistoryPoint, SampleType
 from asnmon.records import Severity as S
 
@@ -66,12 +67,12 @@ def _rt(p: HistoryPoint, has_is: bool) -> float | None:
 
 
 def rt_points(history: Sequence[HistoryPoint], assay: Assay) -> list[HistoryPoint]:
+    """The injections the RT trend follows (IS-bearing, read, with an apex), in order."""
     has_is = assay.is_quant is not None
-    return [
-        p
-        for p in history
-        if p.sample_type in IS_BEARING and not p.error and _rt(p, has_is) is not None
-    ]
+    index, m, rest = history_index(history)  # kept between calls: no scan of the whole run
+    pts = upto(index.rt_pos[has_is], index.rt[has_is], m)
+    pts += [p for p in rest if rt_kept(p, has_is)]
+    return pts
 
 
 class _CalibratorSums:

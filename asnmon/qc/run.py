@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from asnmon.qc._base import (
     _flag,
     _fmt,
 )
+from asnmon.qc._history import MEMO_LOCK, history_index
 from asnmon.qc.carryover import evaluate_carryover
 from asnmon.qc.chromatography import evaluate_ion_ratio, evaluate_retention
 from asnmon.qc.internal_standard import drift_forecast, evaluate_is, is_context
@@ -35,9 +37,10 @@ def evaluate_injection(
     flags = external_calibration_flags(assay)
     flags += evaluate_peaks(peaks, sample, assay)
     flags += evaluate_peak_quality(peaks, sample, result, assay)
-    flags += evaluate_is([*history, point], assay)
+    now = (*history, point)  # one tuple for both: the run's index is checked once
+    flags += evaluate_is(now, assay)
     flags += evaluate_retention(point, peaks, history, assay)
-    flags += evaluate_rt_trend([*history, point], assay)
+    flags += evaluate_rt_trend(now, assay)
     flags += evaluate_ion_ratio(point, peaks, history, assay)
     flags += evaluate_carryover(point, history, assay)
     flags += evaluate_range(result, sample, calibration, assay)
@@ -92,17 +95,50 @@ def qc_tally(
     history: Sequence[HistoryPoint], calibration: Calibration, assay: Assay
 ) -> list[QcTally]:
     """Pass counts per QC level against the current curve (no value = failed)."""
-    levels: dict[str, list[bool]] = {}
-    for h in history:
-        if h.sample_type is not SampleType.QC or h.status == "provisional":
-            continue
-        name = qc_level(h.level, h.nominal)
-        if h.error or h.accuracy_pct is None:
-            ok = False
-        else:
-            ok = abs(h.accuracy_pct - 100.0) <= qc_tolerance(h.nominal, calibration, assay)
-        levels.setdefault(name, []).append(ok)
-    return [QcTally(k, len(v), sum(v)) for k, v in levels.items()]
+    index, m, rest = history_index(history)  # the run's QCs, kept between calls
+    k = bisect_left(index.qc_pos, m)
+    with MEMO_LOCK:  # the counts so far are kept with the index, per curve
+        kept = index.memo.get("qc_tally")
+        if (
+            not isinstance(kept, _Tally)
+            or kept.calibration is not calibration
+            or kept.assay is not assay
+        ):
+            kept = index.memo["qc_tally"] = _Tally(calibration, assay)
+        if kept.taken > k:  # a shorter history than last time: counted for it alone
+            kept = _Tally(calibration, assay)
+        kept.take(index.qc[kept.taken : k])
+        now = _Tally(calibration, assay)
+        now.levels = {name: list(counts) for name, counts in kept.levels.items()}
+    now.take(rest)
+    return [QcTally(name, n, passed) for name, (n, passed) in now.levels.items()]
+
+
+class _Tally:
+    """``qc_tally``'s counts over a run's QCs so far, for one curve (a refit: new counts)."""
+
+    __slots__ = ("assay", "calibration", "levels", "taken")
+
+    def __init__(self, calibration: Calibration, assay: Assay) -> None:
+        self.calibration = calibration
+        self.assay = assay
+        self.levels: dict[str, list[int]] = {}  # level -> [QCs, passed], first seen first
+        self.taken = 0
+
+    def take(self, points: Sequence[HistoryPoint]) -> None:
+        self.taken += len(points)
+        for h in points:
+            if h.sample_type is not SampleType.QC or h.status == "provisional":
+                continue
+            name = qc_level(h.level, h.nominal)
+            if h.error or h.accuracy_pct is None:
+                ok = False
+            else:
+                tol = qc_tolerance(h.nominal, self.calibration, self.assay)
+                ok = abs(h.accuracy_pct - 100.0) <= tol
+            counts = self.levels.setdefault(name, [0, 0])
+            counts[0] += 1
+            counts[1] += ok
 
 
 def _needed(fraction: float, total: int) -> int:
@@ -196,7 +232,8 @@ def evaluate_run(
     for fail, risk in judged:
         fails += [fail] if fail else []
         risks += [risk] if risk else []
-    errors = sum(h.error for h in history)
+    index, m, rest = history_index(history)
+    errors = index.errors[m] + sum(h.error for h in rest)
     if errors:
         risks.append(f"{errors} file(s) could not be read")
     ctx = is_context(history, assay)
