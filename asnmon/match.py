@@ -55,9 +55,7 @@ def _required(assay: Assay) -> tuple[Transition, ...]:
     return tuple(t for t in assay.transitions if t.role in (Role.ANALYTE_QUANT, Role.IS_QUANT))
 
 
-def _refuse(
-    raw: RawFile, assay: Assay, missing: list[Transition], wrong: set[str], summary: str
-) -> None:
+def _refuse(raw: RawFile, assay: Assay, missing: list[Transition], wrong: set[str]) -> None:
     """Raise for missing quantifiers: wrong polarity when that explains it, else no match."""
     if not missing:
         return
@@ -72,7 +70,7 @@ def _refuse(
         )
     raise NoMatchingTransitionError(
         f"{file}: no {assay.polarity}-mode trace within ±{assay.mz_tolerance:g} m/z of "
-        f"{names}; {summary}"
+        f"{names}; {_summary(raw)}"
     )
 
 
@@ -112,7 +110,7 @@ def match_srm(raw: RawFile, assay: Assay) -> tuple[dict[str, Chromatogram], list
                 f"the closest in Q1/Q3 and the first in the file; not used: {rest}."
             )
     missing = [t for t in _required(assay) if t.id not in traces]
-    _refuse(raw, assay, missing, wrong, _summary(raw))
+    _refuse(raw, assay, missing, wrong)  # the file's summary only if it raises
     notes.extend(
         f"qualifier {_describe(t)} is not in the file" for t in assay.transitions
         if t.id not in traces and t.role not in (Role.ANALYTE_QUANT, Role.IS_QUANT)
@@ -156,5 +154,5 @@ def match_full_scan(
                                     base + len(traces), rt, _xic(right, target, assay.ppm),
                                     t.q1, t.q3, pol, kind)  # fmt: skip
     missing = [t for t in _required(assay) if t.id not in traces]
-    _refuse(raw, assay, missing, wrong, _summary(raw))
+    _refuse(raw, assay, missing, wrong)  # the file's summary only if it raises
     return traces, notes

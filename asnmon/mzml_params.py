@@ -12,9 +12,9 @@ than the loop on elements of a few children (a chromatogram is read in ~45 us).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 
-import numpy as np
 from lxml import etree
 
 __all__ = [
@@ -140,12 +140,20 @@ def mz_of_children(el: etree._Element, groups: dict[str, list[Param]], what: str
 def mz_of(nodes: Iterable[etree._Element], groups: dict[str, list[Param]]) -> float | None:
     """The first precursor/product node's m/z: its isolation windows', then its selected ions'."""
     for node in nodes:
-        kids = split_children(node, groups)[1]
-        for win in kids.get("isolationWindow", ()):
+        windows, ion_lists = [], []
+        for child in node:
+            tag = child.tag
+            if isinstance(tag, str):
+                local = tag[tag.rfind("}") + 1 :]
+                if local == "isolationWindow":
+                    windows.append(child)
+                elif local == "selectedIonList":
+                    ion_lists.append(child)
+        for win in windows:
             hit = find_param(win, groups, _TARGET_MZ)
             if hit and hit[2]:
                 return finite_float(hit[2])
-        for ions in kids.get("selectedIonList", ()):
+        for ions in ion_lists:
             for ion in ions.iterchildren("{*}selectedIon"):
                 hit = find_param(ion, groups, _SELECTED_MZ)
                 if hit and hit[2]:
@@ -158,4 +166,4 @@ def finite_float(text: str) -> float | None:
         v = float(text)
     except ValueError:
         return None
-    return v if np.isfinite(v) else None
+    return v if math.isfinite(v) else None

@@ -68,15 +68,29 @@ def _shape(
     ref_trace: Chromatogram,
     ref_s: FloatArray,
     ref_base: tuple[float, float],
+    ref_parts: dict[tuple[float, float], tuple[FloatArray, FloatArray | None]] | None = None,
 ) -> Peak:
-    """Apex offset and profile correlation against the group's reference member."""
+    """Apex offset and profile correlation against the group's reference member.
+
+    ``ref_parts``: the reference's side by interval, for the group's members to share
+    (they are bounded alike, so each would work out the same grid and profile).
+    """
     lo, hi = max(peak.start_rt, ref.start_rt), min(peak.end_rt, ref.end_rt)
-    grid = ref_trace.rt[(ref_trace.rt >= lo) & (ref_trace.rt <= hi)]
+    parts = ref_parts.get((lo, hi)) if ref_parts is not None else None
+    if parts is None:
+        grid = ref_trace.rt[(ref_trace.rt >= lo) & (ref_trace.rt <= hi)]
+        b = None
+        if grid.size >= MIN_SHAPE_POINTS:
+            b = interp(grid, ref_trace.rt, ref_s) - (ref_base[0] + ref_base[1] * grid)
+            b = b - mean(b)
+        parts = (grid, b)
+        if ref_parts is not None:
+            ref_parts[(lo, hi)] = parts
+    grid, b = parts
     r: float | None = None
-    if grid.size >= MIN_SHAPE_POINTS:
+    if b is not None:
         a = interp(grid, trace.rt, s) - (base[0] + base[1] * grid)
-        b = interp(grid, ref_trace.rt, ref_s) - (ref_base[0] + ref_base[1] * grid)
-        a, b = a - mean(a), b - mean(b)
+        a = a - mean(a)
         den = math.sqrt(float(a @ a) * float(b @ b))
         if den > 0:
             r = float(a @ b) / den
@@ -313,9 +327,12 @@ def integrate_group(
             if t != ref:
                 _separate(t, peaks, extra, members, ref, b, float(grid[b.apex]), quiet, regions,
                           params, sd)  # fmt: skip
+        shared: dict[tuple[float, float], tuple[FloatArray, FloatArray | None]] = {}
         for t, p in peaks.items():
             if p is not None and t != ref:
-                peaks[t] = _shape(p, members[t], *extra[t], ref_peak, members[ref], *extra[ref])
+                peaks[t] = _shape(
+                    p, members[t], *extra[t], ref_peak, members[ref], *extra[ref], shared
+                )
         for t, p in peaks.items():  # the analyte's baseline against the IS's
             if p is not None and roles.get(t) is Role.ANALYTE_QUANT and p.interference is None:
                 doubt = baseline_offset(
