@@ -56,6 +56,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# One thread each: asnmon reads and integrates on one core, and OpenMS's OpenMP threads
+# make its timing erratic on a shared machine (median 16 ms against 2.9 ms with one
+# thread, in the same minute). Set before pyopenms loads its OpenMP runtime.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 from asnmon.assay import Assay, load_assay
@@ -568,7 +572,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   asnmon read + integrate      {ms_ours:8.2f} ms")
         if openms is not None:
             ms_th = _p([m.ms for m in theirs])
-            print(f"   pyopenms load + picker       {ms_th:8.2f} ms")
+            print(
+                f"   pyopenms load + picker       {ms_th:8.2f} ms"
+                f"  (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})"
+            )
             print(f"   ratio asnmon / pyopenms      {ms_ours / ms_th:8.2f}x  (goal <= 1)")
         for label, config in (
             ("realistic", SimConfig(mode="realistic", scenarios=DEFAULT_SCENARIOS)),
