@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import polars as pl
 
 from asnmon.assay import Assay
-from asnmon.drift import injection_pace
 from asnmon.errors import AccessDenied, StoreError
+from asnmon.forecast import injection_pace
 from asnmon.qc.headline import FlagGroup, FlagRow, forecasts, headline, spans
 from asnmon.store import STORE_FAILURES, Store
 from asnmon.westgard import GuideSet, QcPoint, guides_for

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from asnmon.drift import DriftSettings, cusum_episodes, theil_sen
+from asnmon.drift import DriftSettings, cusum_episodes
+from asnmon.trend_stats import theil_sen
 
 
 def series(rate_pct: float, seed: int, n: int = 120, start: int = 40, cv: float = 0.04):
@@ -95,7 +96,7 @@ def test_forecast_from_the_onset_finds_rate_and_crossing() -> None:
     """Fifteen injections into a 2.5 %/injection drift the broken-line fit has the rate
     inside its 90 % interval in most runs and the 50 % crossing within 3 injections of the
     truth; the old 10-point slope at the alarm underestimated it (issue 12: -0.9 for -2.5)."""
-    from asnmon.drift import forecast_crossing
+    from asnmon.forecast import forecast_crossing
 
     errors, covered = [], 0
     for seed in range(20):
@@ -115,7 +116,7 @@ def test_forecast_from_the_onset_finds_rate_and_crossing() -> None:
 
 
 def test_forecast_narrows_as_the_drift_goes_on() -> None:
-    from asnmon.drift import forecast_crossing
+    from asnmon.forecast import forecast_crossing
 
     order, log_is = series(2.5, 4, n=70, start=40)
     level = float(np.mean(log_is[:39]))
@@ -131,7 +132,7 @@ def test_forecast_narrows_as_the_drift_goes_on() -> None:
 
 
 def test_forecast_ignores_one_short_injection() -> None:
-    from asnmon.drift import forecast_crossing
+    from asnmon.forecast import forecast_crossing
 
     order, log_is = series(2.5, 1, n=60, start=40, cv=0.01)
     level = float(np.mean(log_is[:39]))
@@ -143,7 +144,7 @@ def test_forecast_ignores_one_short_injection() -> None:
 
 
 def test_forecast_not_heading_for_the_limit() -> None:
-    from asnmon.drift import forecast_crossing
+    from asnmon.forecast import forecast_crossing
 
     order, log_is = series(-2.0, 2, n=60, start=40)  # rising
     level = float(np.mean(log_is[:39]))
@@ -155,7 +156,7 @@ def test_forecast_not_heading_for_the_limit() -> None:
 def test_injection_pace_is_the_median_of_the_latest_intervals() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from asnmon.drift import injection_pace
+    from asnmon.forecast import injection_pace
 
     t0 = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
     times: list[datetime | None] = [t0 + timedelta(minutes=8 * k) for k in range(12)]
@@ -181,7 +182,7 @@ def test_incremental_detector_matches_the_batch_one(seed: int) -> None:
 
 
 def test_broken_line_recovers_onset_level_and_slope_and_knows_a_straight_line() -> None:
-    from asnmon.drift import fit_broken_line
+    from asnmon.trend_stats import fit_broken_line
 
     x = np.arange(1.0, 41.0)
     y = 3.2 + 0.01 * np.maximum(x - 25, 0)
@@ -201,7 +202,7 @@ def test_theil_sen_interval_is_scipys_to_the_last_bit(seed: int) -> None:
     """The fast Theil-Sen gives scipy's slope and interval exactly, ties in x and y too."""
     from scipy import stats
 
-    from asnmon.drift import theil_sen_interval
+    from asnmon.trend_stats import theil_sen_interval
 
     rng = np.random.default_rng(seed)
     for k in range(40):
@@ -219,7 +220,7 @@ def test_theil_sen_interval_is_scipys_to_the_last_bit(seed: int) -> None:
 
 def test_a_kept_forecast_is_the_forecast_of_the_same_numbers() -> None:
     """Forecasts are kept by their inputs' exact values: one changed point is a new fit."""
-    from asnmon.drift import DriftForecast, _forecast_crossing, forecast_crossing
+    from asnmon.forecast import DriftForecast, _forecast_crossing, forecast_crossing
 
     order, log_is = series(2.5, 3, n=60, start=40)
     level = float(np.mean(log_is[:39]))
@@ -241,7 +242,7 @@ def test_pace_from_the_latest_times_is_the_pace_from_all(seed: int) -> None:
     """Unknown times, repeated stamps and a clock set back leave the same pace."""
     from datetime import datetime, timedelta
 
-    from asnmon.drift import injection_pace, pace_times
+    from asnmon.forecast import injection_pace, pace_times
 
     rng = np.random.default_rng(seed)
     t = datetime(2026, 3, 1, 8, 0)

@@ -621,7 +621,7 @@ def test_drift_forecast_is_live_and_converges(assay: Assay) -> None:
 def test_drift_forecast_gives_the_time_and_the_samples_after(assay: Assay) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from asnmon.drift import Pace
+    from asnmon.forecast import Pace
     from asnmon.qc import is_context, is_drift_flag
 
     run = drifting_run(5.0, seed=2, n=40)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from asnmon.assay import Assay
 from asnmon.calibrate import fit_calibration
-from asnmon.drift import Pace, injection_pace, pace_times
+from asnmon.forecast import Pace, injection_pace, pace_times
 from asnmon.qc import (
     CALIBRATION_CODES,
     RUN_LEVEL_CODES,

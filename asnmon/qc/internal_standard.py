@@ -9,13 +9,8 @@ import math
 from collections.abc import Sequence
 
 from asnmon.assay import Assay
-from asnmon.drift import (
-    ONSET_BACK,
-    DriftEpisode,
-    DriftForecast,
-    Pace,
-    forecast_crossing,
-)
+from asnmon.drift import DriftEpisode
+from asnmon.forecast import ONSET_BACK, DriftForecast, Pace, forecast_crossing
 from asnmon.qc._base import (
     IS_BEARING,
     SRC_BIAS,

@@ -14,7 +14,7 @@ the last ``limits.rt_trend_n`` injections, with Sen's 95 % interval; it must
 exclude zero and point at the nearer edge of the tolerance, the apex must still
 be inside it (else RT_SHIFT speaks), and the fitted line must reach it within
 the horizon. The forecast (rate, interval, crossing) then follows a broken
-line fitted over three windows' look back (``asnmon.drift.fit_broken_line``)
+line fitted over three windows' look back (``asnmon.trend_stats.fit_broken_line``)
 where a bend is evident: a trend that began inside the window is not averaged
 with the flat points before it. The reference and tolerance are RT_SHIFT's (calibrators' mean,
 ``rt_tolerance_pct`` with its absolute floor). On clean simulated runs (0.01
@@ -33,11 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from asnmon.assay import Assay
-from asnmon.drift import Pace, fit_broken_line, theil_sen_interval
+from asnmon.forecast import Pace
 from asnmon.qc._base import _flag, _who
 from asnmon.qc._history import history_index, rt_kept, upto
 from asnmon.records import Flag, HistoryPoint, SampleType
 from asnmon.records import Severity as S
+from asnmon.trend_stats import fit_broken_line, theil_sen_interval
 
 SRC_RT_TREND = (
     "CLSI C62-A (RT tolerance); Theil-Sen trend with Sen's 95 % interval; "
