@@ -110,9 +110,10 @@ class MonitorBacklog:
         # where every kind of failure is handled and reported per file.
         except Exception as exc:
             log.warning(
-                "a group of %d files was not stored (%s): one by one",
-                len(events),
+                "%s was not stored (%s): %s",
+                f"a group of {len(events)} files" if len(events) > 1 else events[0].path.name,
                 exc,
+                "one by one" if len(events) > 1 else "again, on its own",
                 exc_info=True,
             )
             self.runs.forget()  # memory may be ahead of what was committed
