@@ -321,6 +321,22 @@ def test_stuck_worker_is_reported_then_recovers(
     assert wait_for(lambda: healthz(url)[0] == 200, 10)
 
 
+def die_at_ingestion(monkeypatch: pytest.MonkeyPatch, n: int) -> dict[str, int]:
+    """The ``n``-th ingestion raises SystemExit, as a library calling ``sys.exit`` would;
+    the returned count says how many ingestions were started."""
+    real = RunIngestor.ingest
+    calls = {"n": 0}
+
+    def ingest(self: RunIngestor, path: Path, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise SystemExit("a library called sys.exit")
+        return real(self, path, **kw)
+
+    monkeypatch.setattr(RunIngestor, "ingest", ingest)
+    return calls
+
+
 def test_dead_worker_is_restarted_and_reported(
     make_monitor: Make, sim: SimulatedRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -332,16 +348,7 @@ def test_dead_worker_is_restarted_and_reported(
     folder = tmp_path / "seq"
     folder.mkdir()
     monitor, lines = make_monitor(folder)
-    real = RunIngestor.ingest
-    calls = {"n": 0}
-
-    def ingest_once_dying(self: RunIngestor, path: Path, **kw: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise SystemExit("a library called sys.exit")
-        return real(self, path, **kw)
-
-    monkeypatch.setattr(RunIngestor, "ingest", ingest_once_dying)
+    die_at_ingestion(monkeypatch, 1)
     copy_in(sim.paths[:1], folder)
     assert wait_for(lambda: lines.having("WORKER PROBLEM"), 15)
     assert "sys.exit" in lines.having("WORKER PROBLEM")[0]
@@ -361,16 +368,7 @@ def test_worker_dying_inside_a_backlog_group_loses_none_of_its_files(
     folder = tmp_path / "seq"
     folder.mkdir()
     copy_in(sim.paths[:4], folder)
-    real = RunIngestor.ingest
-    calls = {"n": 0}
-
-    def second_dying(self: RunIngestor, path: Path, **kw: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise SystemExit("a library called sys.exit")
-        return real(self, path, **kw)
-
-    monkeypatch.setattr(RunIngestor, "ingest", second_dying)
+    calls = die_at_ingestion(monkeypatch, 2)
     monitor, lines = make_monitor(folder)
     assert wait_for(lambda: lines.having("WORKER PROBLEM"), 15)
     assert wait_for(lambda: count(monitor) == 4, 30), lines.all()[-5:]
