@@ -75,22 +75,9 @@ def array_parts(
     bda: etree._Element, groups: dict[str, list[Param]]
 ) -> tuple[list[Param], etree._Element | None]:
     """A binaryDataArray's ``param_list`` and its first <binary>, in one pass."""
-    out: list[Param] = []
-    binary = None
-    for child in bda:
-        tag = child.tag
-        if not isinstance(tag, str):
-            continue
-        local = tag[tag.rfind("}") + 1 :]
-        if local == "cvParam" or local == "userParam":
-            g = child.get
-            out.append((g("accession", ""), g("name", ""), g("value", ""),
-                        g("unitAccession", ""), g("unitName", "")))  # fmt: skip
-        elif local == "referenceableParamGroupRef":
-            out.extend(groups.get(child.get("ref", ""), ()))
-        elif local == "binary" and binary is None:
-            binary = child
-    return out, binary
+    params, others = split_children(bda, groups)
+    binary = others.get("binary")
+    return params, binary[0] if binary else None
 
 
 def find_param(

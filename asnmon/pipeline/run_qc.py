@@ -250,7 +250,7 @@ class RunQC:
     def evaluate(self) -> None:
         """Re-judge the run (verdict and run-level flags) after anything changed."""
         history = tuple(self.history)  # one sequence for every rule: its index is checked once
-        self.keep_is_current(history=history)
+        self.keep_is_current(history)
         self.keep_rt_current(history)
         remaining = None
         left = self._upcoming_rows()
@@ -363,11 +363,7 @@ class RunQC:
         latest_first = (self._acquired.get(h.injection_id) for h in reversed(history))
         return injection_pace(pace_times(latest_first))
 
-    def keep_is_current(
-        self,
-        upcoming: list[Sample] | None = None,
-        history: Sequence[HistoryPoint] | None = None,
-    ) -> None:
+    def keep_is_current(self, history: Sequence[HistoryPoint] | None = None) -> None:
         """IS % for the first injections once there is a reference; the live drift forecast.
 
         The IS_DRIFT flag stays on the injection where the alarm was raised and is
@@ -395,7 +391,7 @@ class RunQC:
             self.assay,
             last_order=history[-1].order,
             pace=self.pace(history),
-            upcoming=self.upcoming() if upcoming is None else upcoming,
+            upcoming=self.upcoming(),
         )
         if flag is None:
             return
