@@ -19,9 +19,12 @@ from lxml import etree
 
 __all__ = [
     "Param",
+    "array_items",
     "array_parts",
+    "chromatogram_parts",
     "descendants",
     "find_param",
+    "find_value",
     "finite_float",
     "lookup",
     "mz_of",
@@ -80,6 +83,79 @@ def array_parts(
     return params, binary[0] if binary else None
 
 
+# A binaryDataArray's params as its children's attributes, in order: equal lists are
+# equal params, so a file's few distinct decodings are recognised without the params.
+ParamItems = list[list[tuple[str, str]]]
+
+
+def array_items(bda: etree._Element) -> tuple[ParamItems | None, etree._Element | None]:
+    """A binaryDataArray's cvParams'/userParams' ``items()`` and its first <binary>.
+
+    None instead of the items when it references a param group: what that stands for
+    depends on the groups read so far, so only ``array_parts`` can say.
+    """
+    items: ParamItems = []
+    binary = None
+    for child in bda:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        local = tag[tag.rfind("}") + 1 :]
+        if local == "cvParam" or local == "userParam":
+            items.append(child.items())
+        elif local == "binary":
+            if binary is None:
+                binary = child
+        elif local == "referenceableParamGroupRef":
+            return None, binary
+    return items, binary
+
+
+def chromatogram_parts(
+    el: etree._Element,
+    groups: dict[str, list[Param]],
+    kinds: dict[str, str],
+    polarities: dict[str, str],
+) -> tuple[str | None, str | None, list[etree._Element], list[etree._Element],
+           list[etree._Element]]:  # fmt: skip
+    """``lookup(params, kinds)``, ``lookup(params, polarities)`` and the precursor, product
+    and binaryDataArrayList children of a chromatogram, in one pass.
+
+    The same as ``split_children`` followed by the two lookups, reading only each
+    param's accession and name (a chromatogram's params serve nothing else).
+    """
+    kind = polarity = None
+    precursors: list[etree._Element] = []
+    products: list[etree._Element] = []
+    lists: list[etree._Element] = []
+    for child in el:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        local = tag[tag.rfind("}") + 1 :]
+        if local == "cvParam" or local == "userParam":
+            if kind is None or polarity is None:
+                g = child.get
+                acc, name = g("accession", ""), g("name", "")
+                if kind is None:
+                    kind = kinds.get(acc) or kinds.get(name)
+                if polarity is None:
+                    polarity = polarities.get(acc) or polarities.get(name)
+        elif local == "binaryDataArrayList":
+            lists.append(child)
+        elif local == "precursor":
+            precursors.append(child)
+        elif local == "product":
+            products.append(child)
+        elif local == "referenceableParamGroupRef":
+            group = groups.get(child.get("ref", ""), ())
+            if kind is None:
+                kind = lookup(group, kinds)
+            if polarity is None:
+                polarity = lookup(group, polarities)
+    return kind, polarity, precursors, products, lists
+
+
 def find_param(
     el: etree._Element, groups: dict[str, list[Param]], key: tuple[str, str]
 ) -> Param | None:
@@ -98,6 +174,26 @@ def find_param(
             if g("accession", "") == key[0] or g("name", "") == key[1]:
                 return (g("accession", ""), g("name", ""), g("value", ""),
                         g("unitAccession", ""), g("unitName", ""))  # fmt: skip
+    return None
+
+
+def find_value(
+    el: etree._Element, groups: dict[str, list[Param]], key: tuple[str, str]
+) -> str | None:
+    """``find_param(el, groups, key)[2]`` (None without a hit): two reads of a hit, not six."""
+    for child in el:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        local = tag[tag.rfind("}") + 1 :]
+        if local == "referenceableParamGroupRef":
+            hit = param_value(groups.get(child.get("ref", ""), ()), key)
+            if hit is not None:
+                return hit[2]
+        elif local == "cvParam" or local == "userParam":
+            g = child.get
+            if g("accession", "") == key[0] or g("name", "") == key[1]:
+                return g("value", "")
     return None
 
 
@@ -137,14 +233,14 @@ def mz_of(nodes: Iterable[etree._Element], groups: dict[str, list[Param]]) -> fl
                 elif local == "selectedIonList":
                     ion_lists.append(child)
         for win in windows:
-            hit = find_param(win, groups, _TARGET_MZ)
-            if hit and hit[2]:
-                return finite_float(hit[2])
+            value = find_value(win, groups, _TARGET_MZ)
+            if value:
+                return finite_float(value)
         for ions in ion_lists:
             for ion in ions.iterchildren("{*}selectedIon"):
-                hit = find_param(ion, groups, _SELECTED_MZ)
-                if hit and hit[2]:
-                    return finite_float(hit[2])
+                value = find_value(ion, groups, _SELECTED_MZ)
+                if value:
+                    return finite_float(value)
     return None
 
 
