@@ -37,7 +37,13 @@ import numpy as np
 from lxml import etree
 
 from asnmon.assay import Assay
-from asnmon.errors import CorruptDataError, NotMzmlError, NotXmlError, UnsupportedDataError
+from asnmon.errors import (
+    CorruptDataError,
+    NotMzmlError,
+    NotRegularFileError,
+    NotXmlError,
+    UnsupportedDataError,
+)
 from asnmon.fileread import DEFAULT_LIMITS, Inflation, ReadLimits, read_regular, regular_sha256
 from asnmon.match import Scan, match_full_scan, match_srm
 from asnmon.mzml_checks import NUMPRESS, unpack
@@ -118,7 +124,7 @@ def read_file(
     path: Path | str, *, spectra: bool = False, limits: ReadLimits = DEFAULT_LIMITS
 ) -> RawFile:
     """Every chromatogram in the file; ``spectra=True`` also decodes and checks spectra."""
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     return _parse(p, _read_bytes(p, limits), spectra=spectra, limits=limits).raw
 
 
@@ -126,7 +132,7 @@ def read_injection(
     path: Path | str, assay: Assay, limits: ReadLimits = DEFAULT_LIMITS
 ) -> Injection:
     """Read the file once and match the assay's transitions to its traces."""
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)  # a Path is not parsed again
     data = _read_bytes(p, limits)
     digest = hashlib.sha256(data).hexdigest()
     parsed = _parse(p, data, spectra=assay.acquisition == "full_scan", limits=limits)
@@ -145,12 +151,15 @@ def read_injection(
 
 
 def _read_bytes(p: Path, limits: ReadLimits) -> bytes:
-    if p.is_dir():
-        raise NotMzmlError(
-            f"{p.name} is a folder (a vendor raw folder?), not an mzML file; "
-            "configure a converter (msconvert --mzML) for this instrument"
-        )
-    return read_regular(p, limits)
+    try:
+        return read_regular(p, limits)
+    except NotRegularFileError:
+        if not p.is_dir():  # asked only when refused: one stat less per file read
+            raise
+    raise NotMzmlError(
+        f"{p.name} is a folder (a vendor raw folder?), not an mzML file; "
+        "configure a converter (msconvert --mzML) for this instrument"
+    )
 
 
 @dataclass(slots=True)
@@ -239,7 +248,7 @@ def _events(data: bytes) -> tuple[Iterator[tuple[str, str, etree._Element]], boo
     """(start|end, local name, element) for the elements _parse reads, in document order;
     streamed?
 
-    A small document is parsed in one go (same parser, same options). Unless one
+    A small document is parsed in one go (same options, blank text aside). Unless one
     element _parse reads at its end lies inside another (never in mzML: then the
     tree is walked, event by event, as iterparse would give them), each element
     comes once, in document order: the same order of reading, without the walk's
@@ -248,10 +257,8 @@ def _events(data: bytes) -> tuple[Iterator[tuple[str, str, etree._Element]], boo
     broken array before the syntax error is reported first, exactly as before.
     """
     if len(data) <= WHOLE_TREE_BYTES:
-        parser = etree.XMLParser(**_WHOLE_OPTIONS)
-        try:
-            parser.feed(data)
-            root = parser.close()
+        try:  # one call, not feed + close: libxml2's one-shot parse, ~2 % faster
+            root = etree.XML(data, etree.XMLParser(**_WHOLE_OPTIONS))
         except etree.LxmlError:
             pass
         else:
@@ -401,7 +408,8 @@ def _arrays(
             try:
                 raw = binascii.a2b_base64(text)
                 if zlibbed:  # bounded: a few KB of zlib can inflate to gigabytes
-                    raw = budget.inflate(f"{what}'s {kind}", raw)[0]
+                    small = budget.inflate_small(raw)
+                    raw = budget.inflate(f"{what}'s {kind}", raw)[0] if small is None else small
                 arr = np.frombuffer(raw, dtype=dtype)
             except (binascii.Error, zlib.error, EOFError, ValueError) as exc:
                 why = " ".join(str(exc).split())
