@@ -147,7 +147,7 @@ def _parse(p: Path, data: bytes, *, spectra: bool, limits: ReadLimits) -> _Parse
     chroms: list[Chromatogram] = []
     specs: list[Scan] = []
     n_spectra = 0
-    seen = Decodings()
+    seen: Decodings = {}
     try:
         events, streamed = _events(data)
         for event, tag, el in events:

@@ -19,7 +19,7 @@ from lxml import etree
 from asnmon.errors import CorruptDataError, UnsupportedDataError
 from asnmon.fileread import Inflation
 from asnmon.mzml_checks import NUMPRESS
-from asnmon.mzml_params import Param, ParamItems, array_items, array_parts, lookup, param_value
+from asnmon.mzml_params import Param, array_parts, lookup, param_value
 
 __all__ = ["Decodings", "decode_arrays", "int_or", "minutes_per"]
 
@@ -99,22 +99,8 @@ def _decoding(params: list[Param], what: str, file: str) -> _Decoding:
     return zlibbed, dtype, kind, factor
 
 
-class Decodings:
-    """A file's decodings, by param list and by the attributes its params come from.
-
-    A file states the same few (time, intensity) for every array, so each is worked out
-    (and refused) once; the first few are also known by their binaryDataArray's
-    ``array_items``, which are equal exactly when the params are, and cost a third of
-    reading the params (a list bounded so that a file whose every array differs stays
-    linear).
-    """
-
-    __slots__ = ("by_items", "by_params")
-    MAX_ITEMS = 8
-
-    def __init__(self) -> None:
-        self.by_params: dict[tuple[Param, ...], _Decoding] = {}
-        self.by_items: list[tuple[ParamItems, _Decoding]] = []
+# a file's decodings by param list (see decode_arrays)
+Decodings = dict[tuple[Param, ...], _Decoding]
 
 
 def decode_arrays(
@@ -127,7 +113,9 @@ def decode_arrays(
 ) -> dict[str, np.ndarray]:
     """Decode and check every binaryDataArray; numpress refused before any decoding.
 
-    ``lists``: the element's binaryDataArrayLists. ``seen``: the file's decodings.
+    ``lists``: the element's binaryDataArrayLists. ``seen``: the file's decodings
+    by param list. A file states the same few
+    (time, intensity) for every array, so each is worked out (and refused) once.
     """
     file = budget.name
     n_default = int_or(el.get("defaultArrayLength"), -1)
@@ -136,21 +124,11 @@ def decode_arrays(
     for bdl in lists:
         for bda in bdl.iterchildren(_BDA):
             k += 1
-            items, binary = array_items(bda)
-            how = None
-            if items is not None:
-                for known, decoding in seen.by_items:
-                    if known == items:
-                        how = decoding
-                        break
+            params, binary = array_parts(bda, groups)
+            key = tuple(params)
+            how = seen.get(key)
             if how is None:
-                params, binary = array_parts(bda, groups)
-                key = tuple(params)
-                how = seen.by_params.get(key)
-                if how is None:
-                    how = seen.by_params[key] = _decoding(params, what, file)
-                if items is not None and len(seen.by_items) < seen.MAX_ITEMS:
-                    seen.by_items.append((items, how))
+                how = seen[key] = _decoding(params, what, file)
             zlibbed, dtype, found, factor = how
             kind = found or f"array {k}"
             text = (binary.text or "") if binary is not None else ""

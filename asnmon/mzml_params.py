@@ -19,12 +19,10 @@ from lxml import etree
 
 __all__ = [
     "Param",
-    "array_items",
     "array_parts",
     "chromatogram_parts",
     "descendants",
     "find_param",
-    "find_value",
     "finite_float",
     "lookup",
     "mz_of",
@@ -81,34 +79,6 @@ def array_parts(
     params, others = split_children(bda, groups)
     binary = others.get("binary")
     return params, binary[0] if binary else None
-
-
-# A binaryDataArray's params as its children's attributes, in order: equal lists are
-# equal params, so a file's few distinct decodings are recognised without the params.
-ParamItems = list[list[tuple[str, str]]]
-
-
-def array_items(bda: etree._Element) -> tuple[ParamItems | None, etree._Element | None]:
-    """A binaryDataArray's cvParams'/userParams' ``items()`` and its first <binary>.
-
-    None instead of the items when it references a param group: what that stands for
-    depends on the groups read so far, so only ``array_parts`` can say.
-    """
-    items: ParamItems = []
-    binary = None
-    for child in bda:
-        tag = child.tag
-        if not isinstance(tag, str):
-            continue
-        local = tag[tag.rfind("}") + 1 :]
-        if local == "cvParam" or local == "userParam":
-            items.append(child.items())
-        elif local == "binary":
-            if binary is None:
-                binary = child
-        elif local == "referenceableParamGroupRef":
-            return None, binary
-    return items, binary
 
 
 def chromatogram_parts(
@@ -177,26 +147,6 @@ def find_param(
     return None
 
 
-def find_value(
-    el: etree._Element, groups: dict[str, list[Param]], key: tuple[str, str]
-) -> str | None:
-    """``find_param(el, groups, key)[2]`` (None without a hit): two reads of a hit, not six."""
-    for child in el:
-        tag = child.tag
-        if not isinstance(tag, str):
-            continue
-        local = tag[tag.rfind("}") + 1 :]
-        if local == "referenceableParamGroupRef":
-            hit = param_value(groups.get(child.get("ref", ""), ()), key)
-            if hit is not None:
-                return hit[2]
-        elif local == "cvParam" or local == "userParam":
-            g = child.get
-            if g("accession", "") == key[0] or g("name", "") == key[1]:
-                return g("value", "")
-    return None
-
-
 def lookup(params: Iterable[Param], table: dict[str, str]) -> str | None:
     for acc, name, *_ in params:
         hit = table.get(acc) or table.get(name)
@@ -233,14 +183,14 @@ def mz_of(nodes: Iterable[etree._Element], groups: dict[str, list[Param]]) -> fl
                 elif local == "selectedIonList":
                     ion_lists.append(child)
         for win in windows:
-            value = find_value(win, groups, _TARGET_MZ)
-            if value:
-                return finite_float(value)
+            hit = find_param(win, groups, _TARGET_MZ)
+            if hit and hit[2]:
+                return finite_float(hit[2])
         for ions in ion_lists:
             for ion in ions.iterchildren("{*}selectedIon"):
-                value = find_value(ion, groups, _SELECTED_MZ)
-                if value:
-                    return finite_float(value)
+                hit = find_param(ion, groups, _SELECTED_MZ)
+                if hit and hit[2]:
+                    return finite_float(hit[2])
     return None
 
 

@@ -304,41 +304,6 @@ def test_arrays_are_read_only(tmp_path: Path) -> None:
     assert copied[0] == 0.0 and not copied.flags.writeable
 
 
-def test_each_array_is_decoded_by_its_own_params_within_one_file(tmp_path: Path) -> None:
-    # a file's decodings are worked out once each and known again by their params'
-    # attributes: arrays that differ in one attribute, or take theirs from a param group,
-    # must each be decoded by their own
-    seconds = np.array([0.0, 30.0, 60.0])
-    chroms = [
-        chrom_xml("f8", RT[:3], [1.0, 2.0, 3.0]),
-        chrom_xml("f4", RT[:3], [1.5, 2.5, 3.5], dtype="<f4"),
-        chrom_xml("s", seconds, [4.0, 5.0, 6.0], time_unit=SECOND),
-        chrom_xml("raw", RT[:3], [7.0, 8.0, 9.0], compress=False),
-        chrom_xml("f8 again", RT[:3], [1.0, 2.0, 3.0]),
-    ]
-    group = (
-        '<referenceableParamGroupList count="1"><referenceableParamGroup id="i4">'
-        f"{cv('MS:1000519', '32-bit integer')}{cv('MS:1000576', 'no compression')}"
-        f"{cv('MS:1000515', 'intensity array')}</referenceableParamGroup>"
-        "</referenceableParamGroupList>"
-    )
-    payload = encode([10, 11, 12], "<i4", compress=False)
-    by_group = (
-        '<binaryDataArray><referenceableParamGroupRef ref="i4"/>'
-        f"<binary>{payload}</binary></binaryDataArray>"
-    )
-    time = array_xml(("MS:1000595", "time array"), RT[:3], unit=MINUTE)
-    chroms.append(chrom_xml("group", RT[:3], [], arrays=time + by_group))
-    doc = document(chroms).replace("<cvList", group + "<cvList", 1)
-    traces = {c.id: c for c in read_file(write(tmp_path, doc)).chromatograms}
-    assert traces["f4"].intensity.tolist() == [1.5, 2.5, 3.5]
-    assert traces["s"].rt.tolist() == [0.0, 0.5, 1.0]
-    assert traces["raw"].intensity.tolist() == [7.0, 8.0, 9.0]
-    assert traces["group"].intensity.tolist() == [10.0, 11.0, 12.0]
-    for cid in ("f8", "f8 again", "f4", "raw", "group"):
-        assert traces[cid].rt.tobytes() == RT[:3].tobytes(), cid
-
-
 # ---------------------------------------------------------------- refusing
 
 
