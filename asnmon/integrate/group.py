@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ PAIR_ROLES = (Role.ANALYTE_QUANT, Role.IS_QUANT)
 IS_ALONE_SN = 10.0
 
 
-def _shape(
+def _shape_fields(
     peak: Peak,
     trace: Chromatogram,
     s: FloatArray,
@@ -69,8 +70,8 @@ def _shape(
     ref_s: FloatArray,
     ref_base: tuple[float, float],
     ref_parts: dict[tuple[float, float], tuple[FloatArray, FloatArray | None]] | None = None,
-) -> Peak:
-    """Apex offset and profile correlation against the group's reference member.
+) -> dict[str, Any]:
+    """Apex offset and profile correlation against the group's reference member: the fields.
 
     ``ref_parts``: the reference's side by interval, for the group's members to share
     (they are bounded alike, so each would work out the same grid and profile).
@@ -94,9 +95,21 @@ def _shape(
         den = math.sqrt(float(a @ a) * float(b @ b))
         if den > 0:
             r = float(a @ b) / den
-    return replace(
-        peak, apex_offset=peak.apex_rt - ref.apex_rt, shape_r=r, reference=ref.transition
-    )
+    return {"apex_offset": peak.apex_rt - ref.apex_rt, "shape_r": r, "reference": ref.transition}
+
+
+def _shape(
+    peak: Peak,
+    trace: Chromatogram,
+    s: FloatArray,
+    base: tuple[float, float],
+    ref: Peak,
+    ref_trace: Chromatogram,
+    ref_s: FloatArray,
+    ref_base: tuple[float, float],
+) -> Peak:
+    """``peak`` with its apex offset and profile correlation against the reference member."""
+    return replace(peak, **_shape_fields(peak, trace, s, base, ref, ref_trace, ref_s, ref_base))
 
 
 compare_shape = _shape  # public: the review measures a hand-drawn peak's shape the same way
@@ -269,20 +282,20 @@ def integrate_group(
     if grid.size < 3:
         return empty
     edges = (g_lo == t0, g_hi == t1)
-    if len(pair) == 1:
+    alone = len(pair) == 1
+    if not alone and anchor_rt is None and roles.get(ref) is Role.IS_QUANT:
+        found = _anchor(members[ref], rt_lo, rt_hi, sd[ref])
+        if found is not None:
+            anchor_rt = found[0]
+            alone = found[1] >= IS_ALONE_SN  # a clean IS peak: it alone bounds the group
+    if alone:
         c = interp(grid, ref_rt, members[ref].intensity)
-    else:
+    else:  # the quantifiers in noise units (not needed, so not summed, when the IS bounds alone)
         c = np.zeros(grid.size)
         for t in pair:
             tr = members[t]
             y = interp(grid, tr.rt, tr.intensity)
             c += y / (sd[t] if sd[t] > 0 else max(float(np.ptp(y)) * 1e-6, 1e-300))
-        if anchor_rt is None and roles.get(ref) is Role.IS_QUANT:
-            found = _anchor(members[ref], rt_lo, rt_hi, sd[ref])
-            if found is not None:
-                anchor_rt = found[0]
-                if found[1] >= IS_ALONE_SN:  # a clean IS peak: it alone bounds the group
-                    c = interp(grid, ref_rt, members[ref].intensity)
     b: Bounds | None = find_bounds(
         grid,
         c,
@@ -328,19 +341,24 @@ def integrate_group(
                 _separate(t, peaks, extra, members, ref, b, float(grid[b.apex]), quiet, regions,
                           params, sd)  # fmt: skip
         shared: dict[tuple[float, float], tuple[FloatArray, FloatArray | None]] = {}
-        for t, p in peaks.items():
-            if p is not None and t != ref:
-                peaks[t] = _shape(
+        for t, p in peaks.items():  # shape against the reference; the analyte's baseline too
+            if p is None:
+                continue
+            fields: dict[str, Any] = (
+                {}
+                if t == ref
+                else _shape_fields(
                     p, members[t], *extra[t], ref_peak, members[ref], *extra[ref], shared
                 )
-        for t, p in peaks.items():  # the analyte's baseline against the IS's
-            if p is not None and roles.get(t) is Role.ANALYTE_QUANT and p.interference is None:
-                doubt = baseline_offset(
+            )
+            if roles.get(t) is Role.ANALYTE_QUANT and p.interference is None:
+                fields["baseline_doubt"] = baseline_offset(
                     members[t], extra[t][1], members[ref], extra[ref][1],
                     (max(p.start_rt, ref_peak.start_rt), min(p.end_rt, ref_peak.end_rt)), p.area,
                     (sd[t], sd[ref], b.noise.rel), ref,
                 )  # fmt: skip
-                peaks[t] = replace(p, baseline_doubt=doubt)
+            if fields:  # one new record with all of them
+                peaks[t] = replace(p, **fields)
     truncations = tuple(
         Truncation(t, side, p.cut_rt or 0.0, p.cut_pct or 0.0)
         for t, p in peaks.items()

@@ -124,15 +124,17 @@ def find_interference(
         return None
     cand = nonzero(far)
     q = int(cand[excess[cand].argmax()])
+    x_q, z_q = float(excess[q]), float(z[q])
+    if x_q < limits.excess_share * z_q:  # too small a share of the member there (the
+        return None  # usual answer on a clean member, so asked before the noise is worked out)
     gain = smoothing_gain(window)
     # the noise there: the model's, or the raw scatter about the smoothed trace nearby if
     # larger (counting noise at a few hundred counts is neither the baseline's nor the top's)
     near = idx[max(0, q - window) : q + window + 1]
     local = std(trace.intensity[near] - s[near]) if near.size >= 3 else 0.0
-    noise = gain * max(math.hypot(sd0, rel * max(float(z[q]), 0.0)), local)
-    x_q = float(excess[q])
+    noise = gain * max(math.hypot(sd0, rel * max(z_q, 0.0)), local)
     sn = x_q / noise if noise > 0 else float("inf")
-    if sn < limits.min_sn or x_q < limits.excess_share * float(z[q]):
+    if sn < limits.min_sn:
         return None
     # a peak, not a spike: as wide as a third of the group's peak above half its height
     above = excess >= 0.5 * x_q
