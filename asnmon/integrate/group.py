@@ -41,11 +41,14 @@ from asnmon.assay import Integration
 from asnmon.integrate.baseline import baseline_offset
 from asnmon.integrate.boundaries import DETECTION_SN, Bounds, find_bounds
 from asnmon.integrate.interference import (
+    Inside,
+    RefAt,
     Smoothed,
     find_interference,
     find_profile_skew,
     find_tail,
     inside,
+    reference_profile,
 )
 from asnmon.integrate.member import measure
 from asnmon.integrate.noise import low_quantile, noise_sd, smooth
@@ -144,16 +147,19 @@ def _separate(
     regions: tuple[tuple[float, float], ...],
     params: Integration,
     sd: Mapping[str, float],
+    shared: tuple[dict[bytes, RefAt], tuple[FloatArray, float]],
 ) -> None:
     """A second peak on member ``t`` inside the bounds: split at its valley or its tail skimmed.
 
-    Updates ``peaks[t]`` (and its smoothed trace and baseline in ``extra``).
+    Updates ``peaks[t]`` (and its smoothed trace and baseline in ``extra``). ``shared``:
+    the reference as the members see it (``inside``'s memo and ``reference_profile``).
     """
     p = peaks[t]
     if p is None:
         return
     member, reference = Smoothed(members[t], *extra[t]), Smoothed(members[ref], *extra[ref])
-    pts = inside(member, (p.start_rt, p.end_rt), reference)  # None: too few for either check
+    # None: too few points for any check (find_tail's too)
+    pts = inside(member, (p.start_rt, p.end_rt), reference, shared[0])
     found = None
     if pts is not None:
         found = find_interference(
@@ -170,7 +176,11 @@ def _separate(
             points=pts,
         )
     if found is None:
-        skimmed = _skim_tail(t, p, members, extra, ref, quiet, regions, b, params, sd)
+        skimmed = None
+        if pts is not None:  # (too few points: no tail either)
+            skimmed = _skim_tail(
+                t, p, members, extra, ref, quiet, regions, b, params, sd, pts, shared[1]
+            )
         if skimmed is not None:
             peaks[t], extra[t] = skimmed
             return
@@ -218,17 +228,27 @@ def _skim_tail(
     b: Bounds,
     params: Integration,
     sd: Mapping[str, float],
+    pts: Inside,
+    ref_profile: tuple[FloatArray, float],
 ) -> tuple[Peak, tuple[FloatArray, tuple[float, float]]] | None:
-    """A member on an earlier peak's tail: the baseline from the far side, the tail skimmed."""
+    """A member on an earlier peak's tail: the baseline from the far side, the tail skimmed.
+
+    ``pts``: the member's points inside its bounds (``inside``).
+    """
     reference = Smoothed(members[ref], *extra[ref])
 
-    def tail(s: FloatArray, base: tuple[float, float], bounds: tuple[float, float]):
+    def tail(
+        s: FloatArray,
+        base: tuple[float, float],
+        bounds: tuple[float, float],
+        points: Inside | None = None,
+    ):
         return find_tail(
             Smoothed(members[t], s, base), bounds, reference, b.window, sd[t], b.noise.rel,
-            limits=params.interference,
+            limits=params.interference, points=points, ref_profile=ref_profile,
         )  # fmt: skip
 
-    if tail(*extra[t], (p.start_rt, p.end_rt)) is None:
+    if tail(*extra[t], (p.start_rt, p.end_rt), pts) is None:
         return None
     q, s, base = measure(
         t,
@@ -336,10 +356,14 @@ def integrate_group(
         extra[t] = (s, base)
     ref_peak = peaks.get(ref)
     if ref_peak is not None:
+        seen: tuple[dict[bytes, RefAt], tuple[FloatArray, float]] = (
+            {},
+            reference_profile(Smoothed(members[ref], *extra[ref])),
+        )
         for t in list(peaks):
             if t != ref:
                 _separate(t, peaks, extra, members, ref, b, float(grid[b.apex]), quiet, regions,
-                          params, sd)  # fmt: skip
+                          params, sd, seen)  # fmt: skip
         shared: dict[tuple[float, float], tuple[FloatArray, FloatArray | None]] = {}
         for t, p in peaks.items():  # shape against the reference; the analyte's baseline too
             if p is None:
