@@ -50,7 +50,7 @@ from asnmon.integrate.interference import (
     inside,
     reference_profile,
 )
-from asnmon.integrate.member import measure
+from asnmon.integrate.member import Axis, measure
 from asnmon.integrate.noise import low_quantile, noise_sd, smooth
 from asnmon.integrate.small import interp, mean, nonzero
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
@@ -336,6 +336,7 @@ def integrate_group(
     )
     peaks: dict[str, Peak | None] = dict.fromkeys(traces)
     extra: dict[str, tuple[FloatArray, tuple[float, float]]] = {}
+    axes: dict[tuple, Axis | None] = {}  # members on the same time points share their axis
     for t, tr in members.items():
         p, s, base = measure(
             t,
@@ -351,6 +352,7 @@ def integrate_group(
             require_signal=len(pair) > 1 or t != ref,
             sd0=sd[t],
             rel=b.noise.rel,
+            axes=axes,
         )
         peaks[t] = p
         extra[t] = (s, base)

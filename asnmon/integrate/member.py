@@ -10,6 +10,8 @@ the integration is cut above ``integration.truncation_pct`` of the apex.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from asnmon.assay import Integration
@@ -84,11 +86,51 @@ def _apex_rt(rt: FloatArray, s: FloatArray, i: int) -> float:
     return out
 
 
+class Axis(NamedTuple):
+    """What ``measure`` works out from a trace's times and the group's bounds alone.
+
+    The same for every member acquired on the same time points, so the group works it
+    out once for them (``measure``'s ``axes``).
+    """
+
+    t_s: float  # the bounds, clipped to the trace
+    t_e: float
+    i0: int  # the first and last point inside them
+    i1: int
+    dt: float  # median spacing of the points
+    regions: tuple[np.ndarray | None, np.ndarray | None]  # points in each search region
+    # (None where the group found no quiet stretch: no search there)
+    x: FloatArray  # the integration's times: the points inside, the ends interpolated
+
+
+def _axis(
+    rt: FloatArray,
+    bounds: tuple[float, float],
+    quiet: tuple[tuple[float, float] | None, tuple[float, float] | None],
+    regions: tuple[tuple[float, float], tuple[float, float]],
+) -> Axis | None:
+    """``Axis`` of a trace; None when fewer than two of its points lie inside the bounds."""
+    t_s, t_e = max(bounds[0], float(rt[0])), min(bounds[1], float(rt[-1]))
+    if not t_e > t_s:
+        return None
+    inside = nonzero((rt >= t_s) & (rt <= t_e))
+    if inside.size < 2:
+        return None
+    i0, i1 = int(inside[0]), int(inside[-1])
+    idx = tuple(
+        None if q is None else nonzero((rt >= r[0]) & (rt <= r[1]))
+        for q, r in zip(quiet, regions, strict=True)
+    )
+    return Axis(
+        t_s, t_e, i0, i1, median(diff(rt)), (idx[0], idx[1]), _between(rt, i0, i1, t_s, t_e)
+    )
+
+
 def _own_quiet(
     rt: FloatArray,
     y: FloatArray,
     span: tuple[float, float] | None,
-    region: tuple[float, float],
+    idx: np.ndarray | None,
     side: int,
     edge: float,
     width: int,
@@ -102,10 +144,9 @@ def _own_quiet(
     carry something the group profile does not (an interferent on the analyte
     transition a little after the peak), and its baseline must not sit on it.
     """
-    if span is None:  # the group has no quiet stretch on this side: none of its members has
-        return None
-    idx = nonzero((rt >= region[0]) & (rt <= region[1]))
-    if idx.size >= width:
+    if span is None or idx is None:  # the group has no quiet stretch on this side: none of
+        return None  # its members has
+    if idx.size >= width:  # idx: the points in the group's search region
         k = 0 if side > 0 else idx.size - 1
         q = quiet_stretch(y[idx], k, side, idx.size - 1, width, sd, rel, max_slope)
         return None if q is None else (int(idx[q[0]]), int(idx[q[1]]))
@@ -146,22 +187,30 @@ def measure(
     require_signal: bool,
     sd0: float | None = None,
     rel: float = 0.0,
+    axes: dict[tuple, Axis | None] | None = None,
 ) -> tuple[Peak | None, FloatArray, tuple[float, float]]:
-    """One member between the shared boundaries; also its smoothed trace and baseline."""
+    """One member between the shared boundaries; also its smoothed trace and baseline.
+
+    ``axes``: the ``Axis`` already worked out for other members, by their times and the
+    bounds (the group's members share it).
+    """
     rt, y = trace.rt, trace.intensity
     s_all = smooth(y, window)
     none = (None, s_all, (0.0, 0.0))
     if rt.size < 3:
         return none
-    t_s, t_e = max(bounds[0], float(rt[0])), min(bounds[1], float(rt[-1]))
-    if not t_e > t_s:
+    if axes is None:
+        ax = _axis(rt, bounds, quiet, regions)
+    else:
+        key = (rt.tobytes(), bounds, quiet, regions)
+        if key in axes:
+            ax = axes[key]
+        else:
+            ax = axes[key] = _axis(rt, bounds, quiet, regions)
+    if ax is None:
         return none
-    inside = nonzero((rt >= t_s) & (rt <= t_e))
-    if inside.size < 2:
-        return none
-    i0, i1 = int(inside[0]), int(inside[-1])
+    t_s, t_e, i0, i1, dt, region_idx, x = ax
     sd0 = noise_sd(y) if sd0 is None else sd0
-    dt = median(diff(rt))
     lowest = _lowest_run(y, quiet_width)
     rise = amax(s_all[i0 : i1 + 1]) - lowest
     max_slope = (
@@ -171,15 +220,14 @@ def measure(
         rt,
         y,
         (
-            _own_quiet(rt, y, quiet[0], regions[0], -1, t_s, quiet_width, sd0, rel, max_slope),
-            _own_quiet(rt, y, quiet[1], regions[1], 1, t_e, quiet_width, sd0, rel, max_slope),
+            _own_quiet(rt, y, quiet[0], region_idx[0], -1, t_s, quiet_width, sd0, rel, max_slope),
+            _own_quiet(rt, y, quiet[1], region_idx[1], 1, t_e, quiet_width, sd0, rel, max_slope),
         ),
     )
     if line is None:  # nowhere quiet: the trace's lowest run (a level, not one noisy minimum)
         b0, b1 = lowest, 0.0
     else:
         b0, b1 = line
-    x = _between(rt, i0, i1, t_s, t_e)
     v = interp(x, rt, y) - (b0 + b1 * x)
     area = max(0.0, trapezoid(v, x))
     k = i0 + int(s_all[i0 : i1 + 1].argmax())
