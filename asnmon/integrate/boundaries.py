@@ -292,15 +292,18 @@ def find_bounds(
     window = auto_window(fw_pts) if smoothing_points == 0 else smoothing_points
     again = odd_window(window) != odd_window(5)  # else the same filter: s5, its peaks, level
     s = smooth(c, window) if again else s5
-    noise = estimate_noise(c, s, window, sd)
+    level = low_quantile(s) if again else level5
+    noise = estimate_noise(c, s, window, sd, level)
     noise_rel = noise.rel
     if again:
         cand, prom = _candidates(s, thr, *edges)
-    level = low_quantile(s) if again else level5
-    apex = _pick(rt, s, cand, lo, hi, rt[first] if anchor_rt is None else anchor_rt, level, thr)
-    if apex is None:
-        return None
-    fw_pts = _fwhm_points(s, apex, level)
+    if again or anchor_rt is None:
+        apex = _pick(rt, s, cand, lo, hi, rt[first] if anchor_rt is None else anchor_rt, level, thr)
+        if apex is None:
+            return None
+        fw_pts = _fwhm_points(s, apex, level)
+    else:  # the same profile, peaks, level and anchor as the first pick: its apex and width
+        apex = first
     dt = median(diff(rt))
     fwhm = fw_pts * dt
     width = max(MIN_QUIET_POINTS, round(fw_pts))

@@ -212,7 +212,8 @@ def measure(
     t_s, t_e, i0, i1, dt, region_idx, x = ax
     sd0 = noise_sd(y) if sd0 is None else sd0
     lowest = _lowest_run(y, quiet_width)
-    rise = amax(s_all[i0 : i1 + 1]) - lowest
+    k = i0 + int(s_all[i0 : i1 + 1].argmax())  # the smoothed apex (the first of equal maxima)
+    rise = float(s_all[k]) - lowest  # its value is the maximum (NaN if any is)
     max_slope = (
         FLAT_FRACTION * rise * dt / group_fwhm if group_fwhm > 0 and dt > 0 else float("inf")
     )
@@ -230,7 +231,6 @@ def measure(
         b0, b1 = line
     v = interp(x, rt, y) - (b0 + b1 * x)
     area = max(0.0, trapezoid(v, x))
-    k = i0 + int(s_all[i0 : i1 + 1].argmax())
     top = float(s_all[k] - (b0 + b1 * rt[k]))
     # nothing above noise: judged against the trace's median too, so that a baseline
     # fallen back to the lowest level cannot turn noise into a peak

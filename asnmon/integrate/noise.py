@@ -138,7 +138,11 @@ def auto_window(fwhm_points: float) -> int:
 
 
 def estimate_noise(
-    y: FloatArray, s: FloatArray, window: int, sd0: float | None = None
+    y: FloatArray,
+    s: FloatArray,
+    window: int,
+    sd0: float | None = None,
+    level: float | None = None,
 ) -> NoiseModel:
     """Baseline SD from the whole trace; the proportional term from the peak top.
 
@@ -146,12 +150,12 @@ def estimate_noise(
     a quarter of the smoothed maximum, gives the scatter at the top once the
     baseline term is taken out (a median of squared residuals, so one wild
     spike does not set it). ``window`` is the smoothing window that made ``s``;
-    ``sd0``: ``noise_sd(y)`` when the caller has it.
+    ``sd0``: ``noise_sd(y)``, ``level``: ``low_quantile(s)``, when the caller has them.
     """
     sd0 = noise_sd(y) if sd0 is None else sd0
     if y.size < 8:
         return NoiseModel(sd0, 0.0)
-    lo = low_quantile(s)
+    lo = low_quantile(s) if level is None else level
     top = s - lo
     top_max = amax(top)
     high = top > 0.25 * top_max if top_max > 0 else np.zeros(s.size, bool)
