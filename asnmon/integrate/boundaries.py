@@ -151,9 +151,9 @@ def _line_fit(seg: FloatArray) -> tuple[float, float, float]:
     x, sxx = _centred(n)
     level = mean(seg)
     dev = seg - level
-    slope = float(x @ dev) / sxx if sxx > 0 else 0.0
+    slope = float(x.dot(dev)) / sxx if sxx > 0 else 0.0
     resid = dev - slope * x
-    return slope, level, math.sqrt(float(resid @ resid) / n)
+    return slope, level, math.sqrt(float(resid.dot(resid)) / n)
 
 
 @lru_cache(maxsize=256)
@@ -161,7 +161,7 @@ def _centred(n: int) -> tuple[FloatArray, float]:
     """Point positions about their mean, and their sum of squares (read-only: shared)."""
     x = np.arange(n, dtype=float) - 0.5 * (n - 1)
     x.setflags(write=False)
-    return x, float(x @ x)
+    return x, float(x.dot(x))
 
 
 def quiet_stretch(

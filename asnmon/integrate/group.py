@@ -95,9 +95,9 @@ def _shape_fields(
     if b is not None:
         a = interp(grid, trace.rt, s) - (base[0] + base[1] * grid)
         a = a - mean(a)
-        den = math.sqrt(float(a @ a) * float(b @ b))
+        den = math.sqrt(float(a.dot(a)) * float(b.dot(b)))
         if den > 0:
-            r = float(a @ b) / den
+            r = float(a.dot(b)) / den
     return {"apex_offset": peak.apex_rt - ref.apex_rt, "shape_r": r, "reference": ref.transition}
 
 

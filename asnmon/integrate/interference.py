@@ -90,7 +90,7 @@ def reference_at(t: FloatArray, ref: Smoothed) -> RefAt:
         return RefAt(zr, zr_top, top, None, None, 0.0)
     tt = t[top]
     x = tt - mean(tt)
-    return RefAt(zr, zr_top, top, zr[top], x, float(x @ x))
+    return RefAt(zr, zr_top, top, zr[top], x, float(x.dot(x)))
 
 
 def inside(
@@ -326,9 +326,9 @@ def find_profile_skew(
     if not mid > 0:
         return None
     r_mean = mean(r)
-    slope = float(x @ (r - r_mean)) / sxx
+    slope = float(x.dot(r - r_mean)) / sxx
     resid = r - r_mean - slope * x
-    se = math.sqrt(float(resid @ resid) / max(r.size - 2, 1) / sxx)
+    se = math.sqrt(float(resid.dot(resid)) / max(r.size - 2, 1) / sxx)
     change = abs(slope) * fwhm / mid
     t_stat = abs(slope) / se if se > 0 else float("inf")
     if change < limits.profile_change or t_stat < limits.profile_t:
