@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from asnmon.integrate.small import interp
+from asnmon.integrate.small import count, interp, total
 from asnmon.records import BaselineDoubt, Chromatogram
 
 MIN_POINTS = 6  # points of the peak needed for a fit with an intercept
@@ -55,10 +55,10 @@ def baseline_offset(
         + (rel * np.maximum(a, 0.0)) ** 2
         + rho**2 * (sd_i**2 + (rel * np.maximum(i, 0.0)) ** 2)
     )
-    if not np.all(var > 0):
+    if count(var > 0) < var.size:  # (np.all: NaN is not > 0 either)
         return None
     w = 1.0 / var
-    sw = float(w.sum())
+    sw = total(w)
     im, am = float(w.dot(i)) / sw, float(w.dot(a)) / sw
     x = i - im
     sxx = float(w.dot(x * x))

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,7 @@ from asnmon.integrate.interference import (
 )
 from asnmon.integrate.member import Axis, measure
 from asnmon.integrate.noise import low_quantile, noise_sd, smooth
-from asnmon.integrate.small import interp, mean, nonzero
+from asnmon.integrate.small import count, interp, mean, nonzero
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
 
 MIN_MARGIN_MIN = 0.5  # min, the slice extends at least this far beyond the search window
@@ -61,6 +62,19 @@ PAIR_ROLES = (Role.ANALYTE_QUANT, Role.IS_QUANT)
 # an IS peak this many noise SDs tall bounds the group alone: the IS is spiked clean and
 # at one level, the analyte trace may carry an interferent (ornithine, an isotope)
 IS_ALONE_SN = 10.0
+
+
+_PEAK_FIELDS = {f.name: i for i, f in enumerate(fields(Peak))}
+_peak_values = attrgetter(*_PEAK_FIELDS)
+
+
+def _updated(peak: Peak, changes: Mapping[str, Any]) -> Peak:
+    """``dataclasses.replace(peak, **changes)``, without its per-field checks: Peak's fields
+    are all plain init fields, so its values in order, the changed ones swapped, make it."""
+    values = list(_peak_values(peak))
+    for name, value in changes.items():
+        values[_PEAK_FIELDS[name]] = value
+    return Peak(*values)
 
 
 def _shape_fields(
@@ -124,7 +138,7 @@ def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float
     None unless it stands DETECTION_SN above the trace's noise.
     """
     m = (trace.rt >= lo) & (trace.rt <= hi)
-    if int(m.sum()) < 3 or sd <= 0:
+    if count(m) < 3 or sd <= 0:
         return None
     s = smooth(trace.intensity, 5)
     idx = nonzero(m)
@@ -370,7 +384,7 @@ def integrate_group(
         for t, p in peaks.items():  # shape against the reference; the analyte's baseline too
             if p is None:
                 continue
-            fields: dict[str, Any] = (
+            changes: dict[str, Any] = (
                 {}
                 if t == ref
                 else _shape_fields(
@@ -378,13 +392,13 @@ def integrate_group(
                 )
             )
             if roles.get(t) is Role.ANALYTE_QUANT and p.interference is None:
-                fields["baseline_doubt"] = baseline_offset(
+                changes["baseline_doubt"] = baseline_offset(
                     members[t], extra[t][1], members[ref], extra[ref][1],
                     (max(p.start_rt, ref_peak.start_rt), min(p.end_rt, ref_peak.end_rt)), p.area,
                     (sd[t], sd[ref], b.noise.rel), ref,
                 )  # fmt: skip
-            if fields:  # one new record with all of them
-                peaks[t] = replace(p, **fields)
+            if changes:  # one new record with all of them
+                peaks[t] = _updated(p, changes)
     truncations = tuple(
         Truncation(t, side, p.cut_rt or 0.0, p.cut_pct or 0.0)
         for t, p in peaks.items()

@@ -157,14 +157,14 @@ def find_interference(
         return None
     idx, t, z, (zr, zr_top, *_) = pts
     top = zr >= 0.5 * zr_top
-    if not zr_top > 0 or int(top.sum()) < 2:
+    if not zr_top > 0 or count(top) < 2:
         return None
     rho = max(0.0, median(z[top] / zr[top]))
     excess = z - rho * zr
     far = np.abs(t - group_apex) >= limits.apex_gap_fwhm * fwhm
-    if not far.any():
-        return None
     cand = nonzero(far)
+    if not cand.size:  # nothing far enough from the apex
+        return None
     q = int(cand[excess[cand].argmax()])
     x_q, z_q = float(excess[q]), float(z[q])
     if x_q < limits.excess_share * z_q:  # too small a share of the member there (the

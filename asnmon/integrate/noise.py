@@ -17,7 +17,7 @@ import numpy as np
 from scipy.ndimage import _nd_image, _ni_support  # what correlate1d calls, past its checks
 from scipy.signal import savgol_coeffs
 
-from asnmon.integrate.small import amax, diff
+from asnmon.integrate.small import amax, count, diff
 from asnmon.records import FloatArray
 
 _MAD_TO_SD = 1.4826
@@ -133,6 +133,14 @@ def smoothing_gain(points: int) -> float:
     return float(np.sqrt(np.sum(_sg_kernel(w) ** 2)))
 
 
+@lru_cache(maxsize=64)
+def _residual_variance(w: int) -> float:
+    """Variance of (y - s) for white noise of unit SD under the filter of odd window ``w``."""
+    k = _sg_kernel(w) if w >= MIN_WINDOW else np.array([1.0])
+    mid = k.size // 2
+    return 1.0 - 2.0 * float(k[mid]) + float(np.sum(k * k)) if k.size > 1 else 1.0
+
+
 def auto_window(fwhm_points: float) -> int:
     """Smoothing sized to the peak: about 60 % of the points above half height, at least 5.
 
@@ -165,13 +173,9 @@ def estimate_noise(
     top = s - lo
     top_max = amax(top)
     high = top > 0.25 * top_max if top_max > 0 else np.zeros(s.size, bool)
-    if int(high.sum()) < 5:
+    if count(high) < 5:
         return NoiseModel(sd0, 0.0)
-    w = odd_window(window)
-    k = _sg_kernel(w) if w >= MIN_WINDOW else np.array([1.0])
-    mid = k.size // 2
-    # variance of (y - s) for white noise of unit SD under this filter
-    shrink = 1.0 - 2.0 * float(k[mid]) + float(np.sum(k * k)) if k.size > 1 else 1.0
+    shrink = _residual_variance(odd_window(window))
     if shrink <= 1e-6:
         return NoiseModel(sd0, 0.0)
     r2 = (y[high] - s[high]) ** 2 / shrink
