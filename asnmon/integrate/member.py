@@ -67,22 +67,26 @@ def _fwhm(x: FloatArray, v: FloatArray, k: int, height: float) -> float | None:
         return None
     a = int(left[-1])
     b = k + int(right[0])
-    xl = x[a] + (half - v[a]) * (x[a + 1] - x[a]) / (v[a + 1] - v[a])
-    xr = x[b - 1] + (half - v[b - 1]) * (x[b] - x[b - 1]) / (v[b] - v[b - 1])
-    return float(xr - xl)
+    # in Python floats (the same IEEE arithmetic as numpy's scalars, without their overhead);
+    # neither step is 0: each crosses half, one end below it, the other not
+    xa, xa1, va, va1 = x.item(a), x.item(a + 1), v.item(a), v.item(a + 1)
+    xb0, xb, vb0, vb = x.item(b - 1), x.item(b), v.item(b - 1), v.item(b)
+    xl = xa + (half - va) * (xa1 - xa) / (va1 - va)
+    xr = xb0 + (half - vb0) * (xb - xb0) / (vb - vb0)
+    return xr - xl
 
 
 def _apex_rt(rt: FloatArray, s: FloatArray, i: int) -> float:
     """A parabola through the smoothed apex and its neighbours."""
-    out = float(rt[i])
+    out = rt.item(i)  # Python floats throughout: numpy's scalar arithmetic, faster
     if 0 < i < rt.size - 1:
-        ym, y0, yp = s[i - 1], s[i], s[i + 1]
+        ym, y0, yp = s.item(i - 1), s.item(i), s.item(i + 1)
         den = ym - 2.0 * y0 + yp
         if den < 0.0:
             off = 0.5 * (ym - yp) / den
             if abs(off) < 1.0:
-                h = rt[i + 1] - rt[i] if off > 0 else rt[i] - rt[i - 1]
-                out += float(off * h)
+                h = rt.item(i + 1) - out if off > 0 else out - rt.item(i - 1)
+                out += off * h
     return out
 
 
@@ -231,14 +235,16 @@ def measure(
         b0, b1 = line
     v = interp(x, rt, y) - (b0 + b1 * x)
     area = max(0.0, trapezoid(v, x))
-    top = float(s_all[k] - (b0 + b1 * rt[k]))
+    rt_k, s_k = rt.item(k), s_all.item(k)
+    base_k = b0 + b1 * rt_k  # the baseline under the apex
+    top = s_k - base_k
     # nothing above noise: judged against the trace's median too, so that a baseline
     # fallen back to the lowest level cannot turn noise into a peak
-    level = max(float(b0 + b1 * rt[k]), median(y))
-    if require_signal and float(s_all[k]) - level < DETECTION_SN * sd0:
+    level = max(base_k, median(y))
+    if require_signal and s_k - level < DETECTION_SN * sd0:
         return none
-    height = max(0.0, float(y[k] - (b0 + b1 * rt[k])))
-    kk = int(x.searchsorted(rt[k]))
+    height = max(0.0, y.item(k) - base_k)
+    kk = int(x.searchsorted(rt_k))
     peak_fwhm = _fwhm(x, v, kk, height)
     outside = np.concatenate((y[:i0], y[i1 + 1 :]))
     out_noise = noise_sd(outside) if outside.size >= 10 else sd0
