@@ -44,7 +44,7 @@ from asnmon.errors import (
 )
 from asnmon.fileread import DEFAULT_LIMITS, Inflation, ReadLimits, read_regular, regular_sha256
 from asnmon.match import Scan, match_full_scan, match_srm
-from asnmon.mzml_arrays import Decodings, decode_arrays, int_or, minutes_per
+from asnmon.mzml_arrays import Decodings, Unchecked, decode_arrays, int_or, minutes_per
 from asnmon.mzml_checks import unpack
 from asnmon.mzml_params import (
     Param,
@@ -148,6 +148,7 @@ def _parse(p: Path, data: bytes, *, spectra: bool, limits: ReadLimits) -> _Parse
     specs: list[Scan] = []
     n_spectra = 0
     seen: Decodings = {}
+    unchecked = Unchecked(name)
     try:
         events, streamed = _events(data)
         for event, tag, el in events:
@@ -167,19 +168,26 @@ def _parse(p: Path, data: bytes, *, spectra: bool, limits: ReadLimits) -> _Parse
             elif tag == "instrumentConfiguration" and "instrument" not in meta:
                 meta["instrument"] = _instrument_model(param_list(el, groups))
             elif tag == "chromatogram":
-                chroms.append(_chromatogram(el, len(chroms), groups, budget, seen))
+                chroms.append(_chromatogram(el, len(chroms), groups, budget, seen, unchecked))
             elif tag == "spectrum":
                 n_spectra += 1
                 if spectra:
-                    specs.append(_spectrum(el, n_spectra - 1, groups, budget, seen))
+                    specs.append(_spectrum(el, n_spectra - 1, groups, budget, seen, unchecked))
             else:
                 continue
             if streamed:
                 _release(el)
     except etree.XMLSyntaxError as exc:
+        unchecked.check()  # an array before the syntax error is what is reported first
         line = exc.position[0] if exc.position else "?"
         why = " ".join(str(exc.msg).split()).rstrip(",")  # libxml2 messages carry newlines
         raise NotXmlError(f"{name} is not well-formed XML (line {line}: {why})") from exc
+    except Exception:  # re-raised: only which fault is reported first is at stake
+        bad = unchecked.first_bad()  # as above: a bad array before whatever went wrong
+        if bad is not None:
+            raise bad from None
+        raise
+    unchecked.check()
     pols = [c.polarity for c in chroms if c.polarity]
     polarity = max(set(pols), key=pols.count) if pols else None
     run_meta = RunMeta(
@@ -279,12 +287,13 @@ def _chromatogram(
     groups: dict[str, list[Param]],
     budget: Inflation,
     seen: Decodings,
+    unchecked: Unchecked,
 ) -> Chromatogram:
     file = budget.name
     cid = el.get("id", "")
     what = f"chromatogram '{cid}' (#{index})"
     kind, polarity, precursors, products, lists = chromatogram_parts(el, groups, _KINDS, _POLARITY)
-    arrays = decode_arrays(el, lists, groups, what, budget, seen)
+    arrays = decode_arrays(el, lists, groups, what, budget, seen, unchecked)
     rt, inten = arrays.get("time"), arrays.get("intensity")
     if rt is None or inten is None:
         if arrays or int_or(el.get("defaultArrayLength"), 0) > 0:
@@ -313,11 +322,14 @@ def _spectrum(
     groups: dict[str, list[Param]],
     budget: Inflation,
     seen: Decodings,
+    unchecked: Unchecked,
 ) -> Scan:
     file = budget.name
     what = f"spectrum '{el.get('id', '')}' (#{index})"
     params, kids = split_children(el, groups)
-    arrays = decode_arrays(el, kids.get("binaryDataArrayList", ()), groups, what, budget, seen)
+    arrays = decode_arrays(
+        el, kids.get("binaryDataArrayList", ()), groups, what, budget, seen, unchecked
+    )
     mz = arrays.get("mz", np.empty(0))
     inten = arrays.get("intensity", np.empty(0))
     if len(mz) != len(inten):

@@ -402,6 +402,38 @@ def test_a_broken_array_before_a_syntax_error_is_what_is_reported(tmp_path: Path
         read_file(write(tmp_path, doc))
 
 
+@pytest.mark.parametrize(
+    "after",
+    ["nothing", "an undecodable array", "a syntax error", "unequal arrays", "a later bad array"],
+)
+def test_the_first_array_holding_nan_is_reported_whatever_comes_after(
+    tmp_path: Path, after: str
+) -> None:
+    # a file's arrays are checked for NaN/inf together, yet the first one is still the one
+    # reported, before any fault that follows it in the document
+    values = PEAK.copy()
+    values[10] = np.nan
+    later = {
+        "nothing": chrom_xml("fine", RT, PEAK),
+        "an undecodable array": chrom_xml("c", RT, PEAK).replace("<binary>eJ", "<binary>@@", 1),
+        "a syntax error": "<chromatogram><oops></chromatogram>",
+        "unequal arrays": chrom_xml("short", RT, PEAK[:-1], length=-1).replace(
+            ' defaultArrayLength="-1"', ""
+        ),
+        "a later bad array": chrom_xml("inf", RT, np.where(RT > 3, np.inf, PEAK)),
+    }[after]
+    doc = document([chrom_xml("fine", RT, PEAK), chrom_xml("nan trace", RT, values), later])
+    with pytest.raises(CorruptDataError, match=r"'nan trace' \(#1\)'s intensity holds NaN"):
+        read_file(write(tmp_path, doc))
+    seconds = chrom_xml("in seconds", RT * 60, PEAK, time_unit=SECOND).replace(
+        encode(RT * 60), encode(np.where(RT > 3, np.nan, RT * 60)), 1
+    )
+    # a time array to be scaled is checked at once, before it is scaled, as before
+    doc = document([seconds, chrom_xml("nan trace", RT, values)])
+    with pytest.raises(CorruptDataError, match=r"'in seconds' \(#0\)'s time holds NaN"):
+        read_file(write(tmp_path, doc))
+
+
 def test_a_document_past_the_whole_tree_size_streams_to_the_same_traces(tmp_path: Path) -> None:
     small = document(standard_chroms())
     pad = [chrom_xml(f"pad {i}", RT, PEAK) for i in range(WHOLE_TREE_BYTES // 1500)]
