@@ -159,11 +159,17 @@ def _chunks(fd: int, name: str, limits: ReadLimits, *, wrap: bool) -> Iterator[b
         yield chunk
 
 
-def read_regular(path: Path | str, limits: ReadLimits = DEFAULT_LIMITS) -> bytes:
-    """The whole file, if it is a regular file within ``max_file_mb``."""
+def read_regular(
+    path: Path | str, limits: ReadLimits = DEFAULT_LIMITS, *, wrap: bool = True
+) -> bytes:
+    """The whole file, if it is a regular file within ``max_file_mb``.
+
+    ``wrap=False``: a file that is gone or unreadable raises its OSError, as
+    ``regular_sha256`` does (a FIFO, device or oversized file is a ReadError either way).
+    """
     p = path if isinstance(path, Path) else Path(path)
-    with _open_regular(p, limits, wrap=True) as (fd, _):
-        return b"".join(_chunks(fd, p.name, limits, wrap=True))
+    with _open_regular(p, limits, wrap=wrap) as (fd, _):
+        return b"".join(_chunks(fd, p.name, limits, wrap=wrap))
 
 
 def regular_sha256(path: Path | str, limits: ReadLimits = DEFAULT_LIMITS) -> str:

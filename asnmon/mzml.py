@@ -98,11 +98,20 @@ def read_file(
 
 
 def read_injection(
-    path: Path | str, assay: Assay, limits: ReadLimits = DEFAULT_LIMITS
+    path: Path | str,
+    assay: Assay,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    *,
+    data: bytes | None = None,
 ) -> Injection:
-    """Read the file once and match the assay's transitions to its traces."""
+    """Read the file once and match the assay's transitions to its traces.
+
+    ``data``: the file's bytes when the caller has read them already (``read_regular``,
+    to hash them first): they are not read again, and the sha256 is of exactly them.
+    """
     p = path if isinstance(path, Path) else Path(path)  # a Path is not parsed again
-    data = _read_bytes(p, limits)
+    if data is None:
+        data = _read_bytes(p, limits)
     digest = hashlib.sha256(data).hexdigest()
     parsed = _parse(p, data, spectra=assay.acquisition == "full_scan", limits=limits)
     if assay.acquisition == "full_scan":

@@ -35,6 +35,7 @@ from asnmon.errors import (
     UnsupportedDataError,
     WrongPolarityError,
 )
+from asnmon.fileread import read_regular
 from asnmon.mzml import WHOLE_TREE_BYTES, file_sha256, read_file, read_injection
 from asnmon.records import frozen_array
 
@@ -489,6 +490,19 @@ def test_injection_matches_the_assay_and_hashes_the_bytes(tmp_path: Path, assay:
     assert inj.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() == file_sha256(path)
     assert inj.notes == ()
     assert inj.meta.polarity == "positive"
+
+
+def test_bytes_read_and_hashed_first_give_the_same_injection(tmp_path: Path, assay: Assay) -> None:
+    path = write(tmp_path, document(standard_chroms(), indexed=True))
+    data = read_regular(path, wrap=False)
+    a, b = read_injection(path, assay), read_injection(path, assay, data=data)
+    assert a.sha256 == b.sha256 == file_sha256(path) == hashlib.sha256(data).hexdigest()
+    assert (a.meta, a.notes, list(a.traces)) == (b.meta, b.notes, list(b.traces))
+    assert all(a.traces[k].intensity.tobytes() == b.traces[k].intensity.tobytes() for k in a.traces)
+    with pytest.raises(FileNotFoundError):  # as file_sha256 raises it; wrapped by default
+        read_regular(tmp_path / "gone.mzML", wrap=False)
+    with pytest.raises(ReadError, match="does not exist"):
+        read_regular(tmp_path / "gone.mzML")
 
 
 def test_missing_qualifier_is_absent_and_noted(tmp_path: Path, assay: Assay) -> None:
