@@ -247,10 +247,15 @@ class Writes(StoreBase):
         *,
         injection_id: int | None = None,
     ) -> None:
-        """Deactivate the given codes (run-level or on one injection), insert the new set."""
-        with self._tx(flush=self._flags_held_for(injection_id)) as con:
-            _deactivate(con, run_id, injection_id, sorted(set(codes)))
-            self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, injection_id, flags))
+        """Deactivate the given codes (run-level or on one injection), insert the new set.
+
+        Both held back (``Pending.deactivate``): a group pays for them at its commit,
+        in one UPDATE and one INSERT for all its replacements.
+        """
+        with self._tx(flush=False):
+            now = _now()
+            self._pending.deactivate(run_id, injection_id, sorted(set(codes)), now)
+            self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, injection_id, flags, now))
             self._held_change(run_id, "flags", injection_id)
 
     def set_verdict(
@@ -262,27 +267,18 @@ class Writes(StoreBase):
         replace_codes: Iterable[str] | None = None,
         flags: Sequence[Flag] = (),
     ) -> None:
-        """The run's verdict, and (with ``replace_codes``) its run-level flags, in one write."""
-        replacing = replace_codes is not None
-        with self._tx(flush=self._flags_held_for(None) if replacing else False) as con:
-            con.execute(
-                "UPDATE runs SET verdict = ?, verdict_reason = ? WHERE run_id = ?",
-                [verdict, reason, run_id],
-            )
-            if replace_codes is not None:
-                _deactivate(con, run_id, None, sorted(set(replace_codes)))
-                self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, None, flags))
-            self._held_change(run_id, "verdict", None)
+        """The run's verdict, and (with ``replace_codes``) its run-level flags, in one write.
 
-    def _flags_held_for(self, injection_id: int | None) -> bool | tuple[str, ...]:
-        """What a write that replaces flags of ``injection_id`` (None: the run's) must
-        have written first (``_tx(flush=...)``): the held flags, if one of them is of
-        the same injection (its UPDATE could match it), else nothing. Its new flags
-        are held after the others, so every flag keeps the id it would have had."""
-        if self._own_group() is None:
-            return True  # a transaction of its own holds nothing yet
-        (flags,) = self._pending.held(FLAG_COLUMNS)
-        return (FLAG_COLUMNS,) if any(row[1] == injection_id for row in flags) else False
+        Held back like the flags (``Pending.verdict``): a group writes its newest verdict
+        once, at its commit.
+        """
+        with self._tx(flush=False):
+            self._pending.verdict(run_id, verdict, reason)
+            if replace_codes is not None:
+                now = _now()
+                self._pending.deactivate(run_id, None, sorted(set(replace_codes)), now)
+                self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, None, flags, now))
+            self._held_change(run_id, "verdict", None)
 
     def set_status(self, values: Mapping[str, object]) -> None:
         """Monitor health (watcher state, queue, last error) for the dashboard."""
