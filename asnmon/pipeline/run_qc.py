@@ -389,12 +389,13 @@ class RunQC:
         if not ctx.episodes:
             return
         holder = ctx.points[ctx.episodes[-1].alarm].injection_id
+        ended = ctx.episodes[-1].end is not None  # reads neither pace nor worklist
         flag = is_drift_flag(
             ctx,
             self.assay,
             last_order=history[-1].order,
-            pace=self.pace(history),
-            upcoming=self.upcoming(),
+            pace=None if ended else self.pace(history),
+            upcoming=() if ended else self.upcoming(),
         )
         if flag is None:
             return
