@@ -293,14 +293,23 @@ def _replace_flags(store: Store, steps: range) -> None:
     def f(code: str, n: int, sev: Severity = Severity.WARNING) -> Flag:
         return Flag(code, sev, f"{code} #{n}", value=float(n))
 
+    warn, fail = Severity.WARNING, Severity.FAIL
     writes: list[Callable[[], None]] = [
         lambda: store.replace_run_flags("R", {"A", "B"}, [f("A", 1), f("B", 1)]),
         lambda: store.replace_run_flags("R", {"A", "B"}, [f("A", 2)], injection_id=5),
+        lambda: store.update_flag("R", 5, f("D", 0)),  # none anywhere: a new row
+        lambda: store.update_flag("R", 5, f("D", 1)),  # held, same severity: new text
+        # a second group, over the rows of the first
         lambda: store.set_verdict("R", "pass", "r1", replace_codes={"A", "C"}, flags=[f("C", 1)]),
         lambda: store.replace_run_flags("R", {"B"}, [f("B", 2), f("A", 3)]),
-        lambda: store.update_flag("R", 5, f("A", 4)),  # reads flags: written first
+        lambda: store.update_flag("R", 5, f("A", 4)),  # stored, same severity
+        lambda: store.replace_run_flags("R", {"D"}, [], injection_id=5),
+        lambda: store.update_flag("R", 5, f("D", 2)),  # stored but replaced: a new row
         lambda: store.set_verdict("R", "fail", "r2", replace_codes={"A", "B", "C"}),
-        lambda: store.replace_run_flags("R", {"A"}, [f("A", 5, Severity.FAIL)], injection_id=5),
+        lambda: store.replace_run_flags("R", {"A"}, [f("A", 5, fail)], injection_id=5),
+        lambda: store.update_flag("R", 5, f("A", 6, fail)),  # held, same severity
+        lambda: store.update_flag("R", 5, f("A", 7, warn)),  # held, another severity
+        lambda: store.update_flag("R", 5, f("D", 3, fail)),
         lambda: store.replace_run_flags("R", {"A", "B"}, [f("B", 3)], injection_id=5),
         lambda: store.set_verdict("R", "warn", "r3"),
     ]
@@ -319,7 +328,7 @@ def test_flags_replaced_inside_a_group_are_those_one_transaction_each_stores(
     for name, grouped in (("each", False), ("held", True)):
         with Store(tmp_path / f"{name}.duckdb") as store:
             store.ensure_run(RunInfo("R", "R"))
-            for steps in (range(2), range(2, 9)):  # a second group over rows of the first
+            for steps in (range(4), range(4, 16)):
                 with store.group() if grouped else contextlib.nullcontext():
                     _replace_flags(store, steps)
             stored.append(
@@ -334,4 +343,4 @@ def test_flags_replaced_inside_a_group_are_those_one_transaction_each_stores(
                 + store.reader().execute("SELECT verdict, verdict_reason FROM runs").fetchall()
             )
     assert stored[1] == stored[0]
-    assert sum(1 for r in stored[0] if len(r) > 2 and r[6]) == 1  # B #3 alone is left active
+    assert sum(1 for r in stored[0] if len(r) > 2 and r[6]) == 2  # B #3 and D #3

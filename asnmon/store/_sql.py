@@ -7,7 +7,7 @@ import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -159,6 +159,34 @@ class Pending:
                 self._gone.setdefault(i, now)
         for code in codes:
             self._deactivations.setdefault((run_id, injection_id, code), now)
+
+    def newest_flag(self, run_id: str, injection_id: int | None, code: str) -> int | None:
+        """The newest held flag row of ``code`` still active (its index), if any: it
+        will have a higher id than any stored one."""
+        rows = self._rows.get(FLAG_COLUMNS, ())
+        for i in range(len(rows) - 1, -1, -1):
+            row = rows[i]
+            if (
+                row[0] == run_id
+                and row[1] == injection_id
+                and row[2] == code
+                and i not in self._gone
+            ):
+                return i
+        return None
+
+    def replaced(self, run_id: str, injection_id: int | None, code: str) -> bool:
+        """Whether a held replacement deactivates the stored flags of ``code``."""
+        return (run_id, injection_id, code) in self._deactivations
+
+    def flag_row(self, i: int) -> list[Any]:
+        return cast(list[Any], self._rows[FLAG_COLUMNS][i])
+
+    def add_replaced(self, row: Sequence[Any], now: datetime) -> None:
+        """A flag row held as already replaced at ``now`` (the old text of an updated flag)."""
+        rows = self._rows.setdefault(FLAG_COLUMNS, [])
+        self._gone[len(rows)] = now
+        rows.append(list(row))
 
     def verdict(self, run_id: str, verdict: str, reason: str) -> None:
         """The run's verdict, written with the rows held back (only the newest counts)."""

@@ -15,9 +15,7 @@ from asnmon.store._sql import (
     PEAK_COLUMNS,
     RESULT_COLUMNS,
     _blob,
-    _deactivate,
     _flag_rows,
-    _insert_flags,
     _insert_rows,
     _now,
     _peak_rows,
@@ -300,40 +298,49 @@ class Writes(StoreBase):
         second alert) and takes the new text; the text it had is kept as an
         inactive row. A new severity (escalation) deactivates the row and inserts
         a new one, which needs its own acknowledgement and raises its own alert.
+
+        Rows held back (``Pending``) are found and changed where they are, and the
+        rows it adds are held after them, so each keeps the id it would have had
+        had every held row been written first.
         """
-        with self._tx(flush=(FLAG_COLUMNS,)) as con:
-            row = con.execute(
-                "SELECT flag_id, severity FROM flags WHERE run_id = ? AND injection_id = ? "
-                "AND code = ? AND active ORDER BY flag_id DESC LIMIT 1",
-                [run_id, injection_id, flag.code],
-            ).fetchone()
-            if row is not None and row[1] == flag.severity.value:
-                now = _now()
-                con.execute(
-                    "INSERT INTO flags (run_id, injection_id, code, severity, message, action, "
-                    "value, limit_value, source, details, active, created_at, deactivated_at) "
-                    "SELECT run_id, injection_id, code, severity, message, action, value, "
-                    "limit_value, source, details, FALSE, created_at, ? FROM flags "
-                    "WHERE flag_id = ?",
-                    [now, row[0]],
-                )
-                con.execute(
-                    "UPDATE flags SET message = ?, action = ?, value = ?, limit_value = ?, "
-                    "source = ?, details = ?, created_at = ? WHERE flag_id = ?",
-                    [
-                        flag.message,
-                        flag.action,
-                        flag.value,
-                        flag.limit,
-                        flag.source,
-                        json.dumps(dict(flag.details), default=str),
-                        now,
-                        row[0],
-                    ],
-                )
-            else:
-                _deactivate(con, run_id, injection_id, [flag.code])
-                _insert_flags(con, run_id, injection_id, [flag])
+        with self._tx(flush=False) as con:
+            now = _now()
+            held = self._pending
+            text = [
+                flag.message,
+                flag.action,
+                flag.value,
+                flag.limit,
+                flag.source,
+                json.dumps(dict(flag.details), default=str),
+                now,
+            ]
+            i = held.newest_flag(run_id, injection_id, flag.code)
+            same = False
+            if i is not None:  # the active row is held: copied and changed in memory
+                row = held.flag_row(i)
+                same = row[3] == flag.severity.value
+                if same:
+                    held.add_replaced(row, now)
+                    row[4:11] = text
+            elif not held.replaced(run_id, injection_id, flag.code):  # none held: stored?
+                found = con.execute(
+                    "SELECT flag_id, run_id, injection_id, code, severity, message, action, "
+                    "value, limit_value, source, details, created_at FROM flags WHERE run_id = ? "
+                    "AND injection_id = ? AND code = ? AND active ORDER BY flag_id DESC LIMIT 1",
+                    [run_id, injection_id, flag.code],
+                ).fetchone()
+                same = found is not None and found[4] == flag.severity.value
+                if found is not None and same:
+                    held.add_replaced(found[1:], now)
+                    con.execute(
+                        "UPDATE flags SET message = ?, action = ?, value = ?, limit_value = ?, "
+                        "source = ?, details = ?, created_at = ? WHERE flag_id = ?",
+                        [*text, found[0]],
+                    )
+            if not same:
+                held.deactivate(run_id, injection_id, [flag.code], now)
+                held.add(FLAG_COLUMNS, _flag_rows(run_id, injection_id, [flag], now))
             self._held_change(run_id, "flags", injection_id)
 
     def backfill_is_pct(self, run_id: str, values: Mapping[int, float]) -> None:
