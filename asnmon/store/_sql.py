@@ -94,6 +94,11 @@ class Pending:
     injection of the group are written together. A table's rows are written
     before any other statement of the transaction that reads or updates that
     table (``flush``), so nothing ever reads or updates around them.
+
+    The run's re-judging after each file (flags replaced, a flag's live text, the
+    verdict) is held the same way: a replacement marks the held rows it replaces
+    and its UPDATE of the stored ones waits for the flush (``deactivate``); only the
+    newest verdict is written (``verdict``).
     """
 
     def __init__(self) -> None:
