@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.ndimage import convolve1d
+from scipy.signal import find_peaks
 
-from asnmon.integrate import noise, small
+from asnmon.integrate import boundaries, group, noise, small
+from asnmon.records import Peak
 
 _RNG = np.random.default_rng(11)
 ARRAYS = [
@@ -32,6 +36,10 @@ def test_each_helper_is_bit_identical_to_numpy(a: np.ndarray) -> None:
     mask = a > np.median(a)
     assert same(small.nonzero(mask), np.flatnonzero(mask))
     assert small.count(mask) == int(np.count_nonzero(mask))
+    assert same(small.total(a), a.sum())
+    # the integration's dot products (of fresh, contiguous arrays): matmul's bits
+    b = a[::-1].copy()
+    assert same(a.dot(b), a @ b) and same(a[::2].dot(b[::2]), a[::2] @ b[::2])
     x = np.cumsum(np.abs(_RNG.normal(size=a.size))) + 2.5
     assert same(small.trapezoid(a, x), np.trapezoid(a, x))
     at = np.linspace(x[0] - 1.0, x[-1] + 1.0, 2 * a.size + 3)
@@ -47,3 +55,22 @@ def test_each_helper_is_bit_identical_to_numpy(a: np.ndarray) -> None:
         mad = np.median(np.abs(d - np.median(d)))
         if a.size >= 3 and mad > 0:  # the MAD's median partitions its own copy in place
             assert same(noise.noise_sd(a), 1.4826 * mad / np.sqrt(2.0))
+
+
+@pytest.mark.parametrize("a", ARRAYS[:-1], ids=lambda a: f"n{a.size}")
+def test_peak_candidates_are_find_peaks(a: np.ndarray) -> None:
+    """boundaries calls find_peaks' compiled steps directly: the same peaks and prominences."""
+    s = np.abs(a) + np.sin(np.arange(a.size))  # a few maxima on every size
+    for pad_lo, pad_hi in ((False, False), (True, True)):
+        floor = [s.min()]
+        padded = np.concatenate((floor * pad_lo, s, floor * pad_hi))
+        for thr in (1e-9, 0.5):
+            cand, prom = boundaries._candidates(s, thr, pad_lo, pad_hi)
+            ref, props = find_peaks(padded, prominence=thr)
+            assert same(cand, ref - int(pad_lo)) and same(prom, props["prominences"])
+
+
+def test_peak_update_is_dataclass_replace() -> None:
+    p = Peak("t", 1.0, 0.9, 1.1, 10.0, 5.0, 0.5, 0.25, 0.1, 20.0, 12, cut_side="left")
+    changes = {"apex_offset": 0.01, "shape_r": 0.99, "reference": "is", "area": 7.0}
+    assert group._updated(p, changes) == replace(p, **changes)

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from asnmon.integrate.small import interp
+from asnmon.integrate.small import count, interp, total
 from asnmon.records import BaselineDoubt, Chromatogram
 
 MIN_POINTS = 6  # points of the peak needed for a fit with an intercept
@@ -48,26 +48,27 @@ def baseline_offset(
     a = interp(t, trace.rt, trace.intensity) - (base[0] + base[1] * t)
     i = interp(t, ref_trace.rt, ref_trace.intensity) - (ref_base[0] + ref_base[1] * t)
     sd_a, sd_i, rel = noise
-    rho = float(a @ i) / float(i @ i) if float(i @ i) > 0 else 0.0  # first guess, through 0
+    ii = float(i.dot(i))
+    rho = float(a.dot(i)) / ii if ii > 0 else 0.0  # first guess, through 0
     var = (
         sd_a**2
         + (rel * np.maximum(a, 0.0)) ** 2
         + rho**2 * (sd_i**2 + (rel * np.maximum(i, 0.0)) ** 2)
     )
-    if not np.all(var > 0):
+    if count(var > 0) < var.size:  # (np.all: NaN is not > 0 either)
         return None
     w = 1.0 / var
-    sw = float(w.sum())
-    im, am = float(w @ i) / sw, float(w @ a) / sw
+    sw = total(w)
+    im, am = float(w.dot(i)) / sw, float(w.dot(a)) / sw
     x = i - im
-    sxx = float(w @ (x * x))
+    sxx = float(w.dot(x * x))
     if not sxx > 0:
         return None
-    rho = float(w @ (x * (a - am))) / sxx
+    rho = float(w.dot(x * (a - am))) / sxx
     c = am - rho * im
     resid = a - (rho * i + c)
     dof = t.size - 2
-    chi2 = float(w @ (resid * resid)) / dof  # > 1: more scatter than the model says
+    chi2 = float(w.dot(resid * resid)) / dof  # > 1: more scatter than the model says
     se = math.sqrt(max(chi2, 1.0) * (1.0 / sw + im**2 / sxx))
     pct = 100.0 * c * width / area
     return BaselineDoubt(

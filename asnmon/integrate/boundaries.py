@@ -37,7 +37,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import _nd_image
-from scipy.signal import find_peaks
+from scipy.signal._peak_finding_utils import _local_maxima_1d, _peak_prominences
 
 from asnmon.integrate.noise import (
     _NEAREST,
@@ -87,8 +87,13 @@ def _candidates(s: FloatArray, thr: float, pad_lo: bool, pad_hi: bool) -> tuple:
     """Local maxima with their prominences; an apex on the first/last point counts."""
     floor = amin(s)
     s_pad = np.concatenate(([floor] * int(pad_lo), s, [floor] * int(pad_hi)))
-    cand, props = find_peaks(s_pad, prominence=thr)
-    return cand - int(pad_lo), props["prominences"]
+    # = find_peaks(s_pad, prominence=thr): its two compiled steps, past the checks of its
+    # other options (a 1-D contiguous float64 profile, no window: wlen -1), which cost
+    # more than the search on 60 points
+    cand = _local_maxima_1d(s_pad)[0]
+    prom = _peak_prominences(s_pad, cand, -1)[0]
+    keep = thr <= prom
+    return cand[keep] - int(pad_lo), prom[keep]
 
 
 def _pick(
@@ -146,9 +151,9 @@ def _line_fit(seg: FloatArray) -> tuple[float, float, float]:
     x, sxx = _centred(n)
     level = mean(seg)
     dev = seg - level
-    slope = float(x @ dev) / sxx if sxx > 0 else 0.0
+    slope = float(x.dot(dev)) / sxx if sxx > 0 else 0.0
     resid = dev - slope * x
-    return slope, level, math.sqrt(float(resid @ resid) / n)
+    return slope, level, math.sqrt(float(resid.dot(resid)) / n)
 
 
 @lru_cache(maxsize=256)
@@ -156,7 +161,7 @@ def _centred(n: int) -> tuple[FloatArray, float]:
     """Point positions about their mean, and their sum of squares (read-only: shared)."""
     x = np.arange(n, dtype=float) - 0.5 * (n - 1)
     x.setflags(write=False)
-    return x, float(x @ x)
+    return x, float(x.dot(x))
 
 
 def quiet_stretch(
@@ -287,15 +292,18 @@ def find_bounds(
     window = auto_window(fw_pts) if smoothing_points == 0 else smoothing_points
     again = odd_window(window) != odd_window(5)  # else the same filter: s5, its peaks, level
     s = smooth(c, window) if again else s5
-    noise = estimate_noise(c, s, window, sd)
+    level = low_quantile(s) if again else level5
+    noise = estimate_noise(c, s, window, sd, level)
     noise_rel = noise.rel
     if again:
         cand, prom = _candidates(s, thr, *edges)
-    level = low_quantile(s) if again else level5
-    apex = _pick(rt, s, cand, lo, hi, rt[first] if anchor_rt is None else anchor_rt, level, thr)
-    if apex is None:
-        return None
-    fw_pts = _fwhm_points(s, apex, level)
+    if again or anchor_rt is None:
+        apex = _pick(rt, s, cand, lo, hi, rt[first] if anchor_rt is None else anchor_rt, level, thr)
+        if apex is None:
+            return None
+        fw_pts = _fwhm_points(s, apex, level)
+    else:  # the same profile, peaks, level and anchor as the first pick: its apex and width
+        apex = first
     dt = median(diff(rt))
     fwhm = fw_pts * dt
     width = max(MIN_QUIET_POINTS, round(fw_pts))

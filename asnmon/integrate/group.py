@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
@@ -40,15 +42,18 @@ from asnmon.assay import Integration
 from asnmon.integrate.baseline import baseline_offset
 from asnmon.integrate.boundaries import DETECTION_SN, Bounds, find_bounds
 from asnmon.integrate.interference import (
+    Inside,
+    RefAt,
     Smoothed,
     find_interference,
     find_profile_skew,
     find_tail,
     inside,
+    reference_profile,
 )
-from asnmon.integrate.member import measure
+from asnmon.integrate.member import Axis, measure
 from asnmon.integrate.noise import low_quantile, noise_sd, smooth
-from asnmon.integrate.small import interp, mean, nonzero
+from asnmon.integrate.small import count, interp, mean, nonzero
 from asnmon.records import Chromatogram, FloatArray, Peak, PeakGroup, Role, Truncation
 
 MIN_MARGIN_MIN = 0.5  # min, the slice extends at least this far beyond the search window
@@ -59,7 +64,20 @@ PAIR_ROLES = (Role.ANALYTE_QUANT, Role.IS_QUANT)
 IS_ALONE_SN = 10.0
 
 
-def _shape(
+_PEAK_FIELDS = {f.name: i for i, f in enumerate(fields(Peak))}
+_peak_values = attrgetter(*_PEAK_FIELDS)
+
+
+def _updated(peak: Peak, changes: Mapping[str, Any]) -> Peak:
+    """``dataclasses.replace(peak, **changes)``, without its per-field checks: Peak's fields
+    are all plain init fields, so its values in order, the changed ones swapped, make it."""
+    values = list(_peak_values(peak))
+    for name, value in changes.items():
+        values[_PEAK_FIELDS[name]] = value
+    return Peak(*values)
+
+
+def _shape_fields(
     peak: Peak,
     trace: Chromatogram,
     s: FloatArray,
@@ -69,8 +87,8 @@ def _shape(
     ref_s: FloatArray,
     ref_base: tuple[float, float],
     ref_parts: dict[tuple[float, float], tuple[FloatArray, FloatArray | None]] | None = None,
-) -> Peak:
-    """Apex offset and profile correlation against the group's reference member.
+) -> dict[str, Any]:
+    """Apex offset and profile correlation against the group's reference member: the fields.
 
     ``ref_parts``: the reference's side by interval, for the group's members to share
     (they are bounded alike, so each would work out the same grid and profile).
@@ -91,12 +109,24 @@ def _shape(
     if b is not None:
         a = interp(grid, trace.rt, s) - (base[0] + base[1] * grid)
         a = a - mean(a)
-        den = math.sqrt(float(a @ a) * float(b @ b))
+        den = math.sqrt(float(a.dot(a)) * float(b.dot(b)))
         if den > 0:
-            r = float(a @ b) / den
-    return replace(
-        peak, apex_offset=peak.apex_rt - ref.apex_rt, shape_r=r, reference=ref.transition
-    )
+            r = float(a.dot(b)) / den
+    return {"apex_offset": peak.apex_rt - ref.apex_rt, "shape_r": r, "reference": ref.transition}
+
+
+def _shape(
+    peak: Peak,
+    trace: Chromatogram,
+    s: FloatArray,
+    base: tuple[float, float],
+    ref: Peak,
+    ref_trace: Chromatogram,
+    ref_s: FloatArray,
+    ref_base: tuple[float, float],
+) -> Peak:
+    """``peak`` with its apex offset and profile correlation against the reference member."""
+    return replace(peak, **_shape_fields(peak, trace, s, base, ref, ref_trace, ref_s, ref_base))
 
 
 compare_shape = _shape  # public: the review measures a hand-drawn peak's shape the same way
@@ -108,7 +138,7 @@ def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float
     None unless it stands DETECTION_SN above the trace's noise.
     """
     m = (trace.rt >= lo) & (trace.rt <= hi)
-    if int(m.sum()) < 3 or sd <= 0:
+    if count(m) < 3 or sd <= 0:
         return None
     s = smooth(trace.intensity, 5)
     idx = nonzero(m)
@@ -131,16 +161,19 @@ def _separate(
     regions: tuple[tuple[float, float], ...],
     params: Integration,
     sd: Mapping[str, float],
+    shared: tuple[dict[bytes, RefAt], tuple[FloatArray, float]],
 ) -> None:
     """A second peak on member ``t`` inside the bounds: split at its valley or its tail skimmed.
 
-    Updates ``peaks[t]`` (and its smoothed trace and baseline in ``extra``).
+    Updates ``peaks[t]`` (and its smoothed trace and baseline in ``extra``). ``shared``:
+    the reference as the members see it (``inside``'s memo and ``reference_profile``).
     """
     p = peaks[t]
     if p is None:
         return
     member, reference = Smoothed(members[t], *extra[t]), Smoothed(members[ref], *extra[ref])
-    pts = inside(member, (p.start_rt, p.end_rt), reference)  # None: too few for either check
+    # None: too few points for any check (find_tail's too)
+    pts = inside(member, (p.start_rt, p.end_rt), reference, shared[0])
     found = None
     if pts is not None:
         found = find_interference(
@@ -157,7 +190,11 @@ def _separate(
             points=pts,
         )
     if found is None:
-        skimmed = _skim_tail(t, p, members, extra, ref, quiet, regions, b, params, sd)
+        skimmed = None
+        if pts is not None:  # (too few points: no tail either)
+            skimmed = _skim_tail(
+                t, p, members, extra, ref, quiet, regions, b, params, sd, pts, shared[1]
+            )
         if skimmed is not None:
             peaks[t], extra[t] = skimmed
             return
@@ -205,17 +242,27 @@ def _skim_tail(
     b: Bounds,
     params: Integration,
     sd: Mapping[str, float],
+    pts: Inside,
+    ref_profile: tuple[FloatArray, float],
 ) -> tuple[Peak, tuple[FloatArray, tuple[float, float]]] | None:
-    """A member on an earlier peak's tail: the baseline from the far side, the tail skimmed."""
+    """A member on an earlier peak's tail: the baseline from the far side, the tail skimmed.
+
+    ``pts``: the member's points inside its bounds (``inside``).
+    """
     reference = Smoothed(members[ref], *extra[ref])
 
-    def tail(s: FloatArray, base: tuple[float, float], bounds: tuple[float, float]):
+    def tail(
+        s: FloatArray,
+        base: tuple[float, float],
+        bounds: tuple[float, float],
+        points: Inside | None = None,
+    ):
         return find_tail(
             Smoothed(members[t], s, base), bounds, reference, b.window, sd[t], b.noise.rel,
-            limits=params.interference,
+            limits=params.interference, points=points, ref_profile=ref_profile,
         )  # fmt: skip
 
-    if tail(*extra[t], (p.start_rt, p.end_rt)) is None:
+    if tail(*extra[t], (p.start_rt, p.end_rt), pts) is None:
         return None
     q, s, base = measure(
         t,
@@ -269,20 +316,20 @@ def integrate_group(
     if grid.size < 3:
         return empty
     edges = (g_lo == t0, g_hi == t1)
-    if len(pair) == 1:
+    alone = len(pair) == 1
+    if not alone and anchor_rt is None and roles.get(ref) is Role.IS_QUANT:
+        found = _anchor(members[ref], rt_lo, rt_hi, sd[ref])
+        if found is not None:
+            anchor_rt = found[0]
+            alone = found[1] >= IS_ALONE_SN  # a clean IS peak: it alone bounds the group
+    if alone:
         c = interp(grid, ref_rt, members[ref].intensity)
-    else:
+    else:  # the quantifiers in noise units (not needed, so not summed, when the IS bounds alone)
         c = np.zeros(grid.size)
         for t in pair:
             tr = members[t]
             y = interp(grid, tr.rt, tr.intensity)
             c += y / (sd[t] if sd[t] > 0 else max(float(np.ptp(y)) * 1e-6, 1e-300))
-        if anchor_rt is None and roles.get(ref) is Role.IS_QUANT:
-            found = _anchor(members[ref], rt_lo, rt_hi, sd[ref])
-            if found is not None:
-                anchor_rt = found[0]
-                if found[1] >= IS_ALONE_SN:  # a clean IS peak: it alone bounds the group
-                    c = interp(grid, ref_rt, members[ref].intensity)
     b: Bounds | None = find_bounds(
         grid,
         c,
@@ -303,6 +350,7 @@ def integrate_group(
     )
     peaks: dict[str, Peak | None] = dict.fromkeys(traces)
     extra: dict[str, tuple[FloatArray, tuple[float, float]]] = {}
+    axes: dict[tuple, Axis | None] = {}  # members on the same time points share their axis
     for t, tr in members.items():
         p, s, base = measure(
             t,
@@ -318,29 +366,39 @@ def integrate_group(
             require_signal=len(pair) > 1 or t != ref,
             sd0=sd[t],
             rel=b.noise.rel,
+            axes=axes,
         )
         peaks[t] = p
         extra[t] = (s, base)
     ref_peak = peaks.get(ref)
     if ref_peak is not None:
+        seen: tuple[dict[bytes, RefAt], tuple[FloatArray, float]] = (
+            {},
+            reference_profile(Smoothed(members[ref], *extra[ref])),
+        )
         for t in list(peaks):
             if t != ref:
                 _separate(t, peaks, extra, members, ref, b, float(grid[b.apex]), quiet, regions,
-                          params, sd)  # fmt: skip
+                          params, sd, seen)  # fmt: skip
         shared: dict[tuple[float, float], tuple[FloatArray, FloatArray | None]] = {}
-        for t, p in peaks.items():
-            if p is not None and t != ref:
-                peaks[t] = _shape(
+        for t, p in peaks.items():  # shape against the reference; the analyte's baseline too
+            if p is None:
+                continue
+            changes: dict[str, Any] = (
+                {}
+                if t == ref
+                else _shape_fields(
                     p, members[t], *extra[t], ref_peak, members[ref], *extra[ref], shared
                 )
-        for t, p in peaks.items():  # the analyte's baseline against the IS's
-            if p is not None and roles.get(t) is Role.ANALYTE_QUANT and p.interference is None:
-                doubt = baseline_offset(
+            )
+            if roles.get(t) is Role.ANALYTE_QUANT and p.interference is None:
+                changes["baseline_doubt"] = baseline_offset(
                     members[t], extra[t][1], members[ref], extra[ref][1],
                     (max(p.start_rt, ref_peak.start_rt), min(p.end_rt, ref_peak.end_rt)), p.area,
                     (sd[t], sd[ref], b.noise.rel), ref,
                 )  # fmt: skip
-                peaks[t] = replace(p, baseline_doubt=doubt)
+            if changes:  # one new record with all of them
+                peaks[t] = _updated(p, changes)
     truncations = tuple(
         Truncation(t, side, p.cut_rt or 0.0, p.cut_pct or 0.0)
         for t, p in peaks.items()

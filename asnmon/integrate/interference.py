@@ -32,10 +32,11 @@ import numpy as np
 
 from asnmon.assay import InterferenceLimits
 from asnmon.integrate.noise import median, smoothing_gain
-from asnmon.integrate.small import amax, amin, interp, mean, nonzero, std, trapezoid
+from asnmon.integrate.small import amax, amin, count, interp, mean, nonzero, std, trapezoid
 from asnmon.records import Chromatogram, FloatArray, Interference
 
 MIN_POINTS = 8  # member points inside the boundaries needed to look at all
+PROFILE_POINTS = 5  # points on the top (a quarter of the reference's apex) to fit a ratio slope
 DEFAULT = InterferenceLimits()
 
 
@@ -47,6 +48,20 @@ class Smoothed(NamedTuple):
     base: tuple[float, float]
 
 
+class RefAt(NamedTuple):
+    """The reference above its baseline at a member's times, and what the checks take from it.
+
+    It depends on the times alone, so the members acquired on the same ones share it.
+    """
+
+    zr: FloatArray
+    zr_top: float
+    top25: np.ndarray | None  # where zr >= a quarter of its top (None: zr_top is not > 0)
+    zr25: FloatArray | None  # zr there, and the times there about their mean, ...
+    x25: FloatArray | None  # ... when there are 5 points or more (else None)
+    sxx25: float
+
+
 class Inside(NamedTuple):
     """A member's points inside the bounds, above its baseline, beside its reference's there.
 
@@ -56,26 +71,53 @@ class Inside(NamedTuple):
     idx: np.ndarray  # indices into the member's trace
     t: FloatArray  # their times
     z: FloatArray  # the member's smoothed signal above its baseline
-    zr: FloatArray  # the reference's, interpolated at t
-    zr_top: float
+    ref: RefAt  # the reference's, interpolated at t
 
 
 def _line(base: tuple[float, float], t: FloatArray) -> FloatArray:
     return base[0] + base[1] * t
 
 
-def inside(member: Smoothed, bounds: tuple[float, float], ref: Smoothed) -> Inside | None:
-    """The member's points inside ``bounds``; None when there are too few to look at."""
-    trace, s, base = member
+def reference_at(t: FloatArray, ref: Smoothed) -> RefAt:
+    """``RefAt`` for times ``t``."""
     ref_trace, ref_s, ref_base = ref
+    zr = interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
+    zr_top = amax(zr)
+    if not zr_top > 0:
+        return RefAt(zr, zr_top, None, None, None, 0.0)
+    top = zr >= 0.25 * zr_top
+    if count(top) < PROFILE_POINTS:
+        return RefAt(zr, zr_top, top, None, None, 0.0)
+    tt = t[top]
+    x = tt - mean(tt)
+    return RefAt(zr, zr_top, top, zr[top], x, float(x.dot(x)))
+
+
+def inside(
+    member: Smoothed,
+    bounds: tuple[float, float],
+    ref: Smoothed,
+    shared: dict[bytes, RefAt] | None = None,
+) -> Inside | None:
+    """The member's points inside ``bounds``; None when there are too few to look at.
+
+    ``shared``: the reference at times already seen, by their bytes (a group's members
+    acquired on the same time points look it up once).
+    """
+    trace, s, base = member
     rt = trace.rt
     idx = nonzero((rt >= bounds[0]) & (rt <= bounds[1]))
     if idx.size < MIN_POINTS:
         return None
     t = rt[idx]
     z = s[idx] - _line(base, t)
-    zr = interp(t, ref_trace.rt, ref_s) - _line(ref_base, t)
-    return Inside(idx, t, z, zr, amax(zr))
+    key = t.tobytes() if shared is not None else b""
+    at = shared.get(key) if shared is not None else None
+    if at is None:
+        at = reference_at(t, ref)
+        if shared is not None:
+            shared[key] = at
+    return Inside(idx, t, z, at)
 
 
 def area_between(trace: Chromatogram, lo: float, hi: float, base: tuple[float, float]) -> float:
@@ -113,26 +155,28 @@ def find_interference(
     pts = inside(member, bounds, ref) if points is None else points
     if pts is None or fwhm <= 0.0:
         return None
-    idx, t, z, zr, zr_top = pts
+    idx, t, z, (zr, zr_top, *_) = pts
     top = zr >= 0.5 * zr_top
-    if not zr_top > 0 or int(top.sum()) < 2:
+    if not zr_top > 0 or count(top) < 2:
         return None
     rho = max(0.0, median(z[top] / zr[top]))
     excess = z - rho * zr
     far = np.abs(t - group_apex) >= limits.apex_gap_fwhm * fwhm
-    if not far.any():
-        return None
     cand = nonzero(far)
+    if not cand.size:  # nothing far enough from the apex
+        return None
     q = int(cand[excess[cand].argmax()])
+    x_q, z_q = float(excess[q]), float(z[q])
+    if x_q < limits.excess_share * z_q:  # too small a share of the member there (the
+        return None  # usual answer on a clean member, so asked before the noise is worked out)
     gain = smoothing_gain(window)
     # the noise there: the model's, or the raw scatter about the smoothed trace nearby if
     # larger (counting noise at a few hundred counts is neither the baseline's nor the top's)
     near = idx[max(0, q - window) : q + window + 1]
     local = std(trace.intensity[near] - s[near]) if near.size >= 3 else 0.0
-    noise = gain * max(math.hypot(sd0, rel * max(float(z[q]), 0.0)), local)
-    x_q = float(excess[q])
+    noise = gain * max(math.hypot(sd0, rel * max(z_q, 0.0)), local)
     sn = x_q / noise if noise > 0 else float("inf")
-    if sn < limits.min_sn or x_q < limits.excess_share * float(z[q]):
+    if sn < limits.min_sn:
         return None
     # a peak, not a spike: as wide as a third of the group's peak above half its height
     above = excess >= 0.5 * x_q
@@ -185,6 +229,8 @@ def find_tail(
     rel: float,
     *,
     limits: InterferenceLimits = DEFAULT,
+    points: Inside | None = None,
+    ref_profile: tuple[FloatArray, float] | None = None,
 ) -> tuple[Interference, float] | None:
     """An earlier peak's tail running under the member's peak: (what was seen, area to skim).
 
@@ -192,19 +238,20 @@ def find_tail(
     not: the decay of the member's own points before the start (log-linear, the
     exponential tail of a chromatographic peak) is extended under the peak and
     its area taken off -- the exponential skim of chromatography data systems.
+    ``points``: ``inside(member, bounds, ref)`` when the caller has it;
+    ``ref_profile``: ``reference_profile(ref)`` (the group's members share it).
     """
     trace, s, base = member
-    ref_trace, ref_s, ref_base = ref
+    ref_trace = ref.trace
     rt = trace.rt
     t_s, t_e = bounds
-    idx = nonzero((rt >= t_s) & (rt <= t_e))
+    idx = nonzero((rt >= t_s) & (rt <= t_e)) if points is None else points.idx
     pre = nonzero(rt < t_s)
     if idx.size < MIN_POINTS or pre.size < 4:
         return None
     z = s - _line(base, rt)
-    top = amax(z[idx])
-    zr = ref_s - _line(ref_base, ref_trace.rt)
-    ref_top = amax(zr)
+    top = amax(z[idx]) if points is None else amax(points.z)  # the same points, the same z
+    zr, ref_top = reference_profile(ref) if ref_profile is None else ref_profile
     if not top > 0 or not ref_top > 0:
         return None
     at_start = float(interp(t_s, rt, z))
@@ -239,6 +286,12 @@ def find_tail(
     return seen, skim if ok else 0.0
 
 
+def reference_profile(ref: Smoothed) -> tuple[FloatArray, float]:
+    """The reference's smoothed trace above its baseline, and its top."""
+    zr = ref.s - _line(ref.base, ref.trace.rt)
+    return zr, amax(zr)
+
+
 def find_profile_skew(
     member: Smoothed,
     bounds: tuple[float, float],
@@ -263,21 +316,19 @@ def find_profile_skew(
     pts = inside(member, bounds, ref) if points is None else points
     if pts is None or fwhm <= 0.0:
         return None
-    _, t, z, zr, zr_top = pts
+    _, t, z, (_, zr_top, top, zr_top25, x, sxx) = pts
     if not zr_top > 0 or amax(z) < limits.profile_sn * smoothing_gain(window) * sd0:
         return None
-    top = zr >= 0.25 * zr_top
-    if int(top.sum()) < 5:
+    if zr_top25 is None or x is None:  # fewer than PROFILE_POINTS on the top
         return None
-    r, x = z[top] / zr[top], t[top] - mean(t[top])
+    r = z[top] / zr_top25
     mid = median(r)
     if not mid > 0:
         return None
-    sxx = float(x @ x)
     r_mean = mean(r)
-    slope = float(x @ (r - r_mean)) / sxx
+    slope = float(x.dot(r - r_mean)) / sxx
     resid = r - r_mean - slope * x
-    se = math.sqrt(float(resid @ resid) / max(r.size - 2, 1) / sxx)
+    se = math.sqrt(float(resid.dot(resid)) / max(r.size - 2, 1) / sxx)
     change = abs(slope) * fwhm / mid
     t_stat = abs(slope) / se if se > 0 else float("inf")
     if change < limits.profile_change or t_stat < limits.profile_t:

@@ -10,6 +10,8 @@ the integration is cut above ``integration.truncation_pct`` of the apex.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from asnmon.assay import Integration
@@ -65,30 +67,74 @@ def _fwhm(x: FloatArray, v: FloatArray, k: int, height: float) -> float | None:
         return None
     a = int(left[-1])
     b = k + int(right[0])
-    xl = x[a] + (half - v[a]) * (x[a + 1] - x[a]) / (v[a + 1] - v[a])
-    xr = x[b - 1] + (half - v[b - 1]) * (x[b] - x[b - 1]) / (v[b] - v[b - 1])
-    return float(xr - xl)
+    # in Python floats (the same IEEE arithmetic as numpy's scalars, without their overhead);
+    # neither step is 0: each crosses half, one end below it, the other not
+    xa, xa1, va, va1 = x.item(a), x.item(a + 1), v.item(a), v.item(a + 1)
+    xb0, xb, vb0, vb = x.item(b - 1), x.item(b), v.item(b - 1), v.item(b)
+    xl = xa + (half - va) * (xa1 - xa) / (va1 - va)
+    xr = xb0 + (half - vb0) * (xb - xb0) / (vb - vb0)
+    return xr - xl
 
 
 def _apex_rt(rt: FloatArray, s: FloatArray, i: int) -> float:
     """A parabola through the smoothed apex and its neighbours."""
-    out = float(rt[i])
+    out = rt.item(i)  # Python floats throughout: numpy's scalar arithmetic, faster
     if 0 < i < rt.size - 1:
-        ym, y0, yp = s[i - 1], s[i], s[i + 1]
+        ym, y0, yp = s.item(i - 1), s.item(i), s.item(i + 1)
         den = ym - 2.0 * y0 + yp
         if den < 0.0:
             off = 0.5 * (ym - yp) / den
             if abs(off) < 1.0:
-                h = rt[i + 1] - rt[i] if off > 0 else rt[i] - rt[i - 1]
-                out += float(off * h)
+                h = rt.item(i + 1) - out if off > 0 else out - rt.item(i - 1)
+                out += off * h
     return out
+
+
+class Axis(NamedTuple):
+    """What ``measure`` works out from a trace's times and the group's bounds alone.
+
+    The same for every member acquired on the same time points, so the group works it
+    out once for them (``measure``'s ``axes``).
+    """
+
+    t_s: float  # the bounds, clipped to the trace
+    t_e: float
+    i0: int  # the first and last point inside them
+    i1: int
+    dt: float  # median spacing of the points
+    regions: tuple[np.ndarray | None, np.ndarray | None]  # points in each search region
+    # (None where the group found no quiet stretch: no search there)
+    x: FloatArray  # the integration's times: the points inside, the ends interpolated
+
+
+def _axis(
+    rt: FloatArray,
+    bounds: tuple[float, float],
+    quiet: tuple[tuple[float, float] | None, tuple[float, float] | None],
+    regions: tuple[tuple[float, float], tuple[float, float]],
+) -> Axis | None:
+    """``Axis`` of a trace; None when fewer than two of its points lie inside the bounds."""
+    t_s, t_e = max(bounds[0], float(rt[0])), min(bounds[1], float(rt[-1]))
+    if not t_e > t_s:
+        return None
+    inside = nonzero((rt >= t_s) & (rt <= t_e))
+    if inside.size < 2:
+        return None
+    i0, i1 = int(inside[0]), int(inside[-1])
+    idx = tuple(
+        None if q is None else nonzero((rt >= r[0]) & (rt <= r[1]))
+        for q, r in zip(quiet, regions, strict=True)
+    )
+    return Axis(
+        t_s, t_e, i0, i1, median(diff(rt)), (idx[0], idx[1]), _between(rt, i0, i1, t_s, t_e)
+    )
 
 
 def _own_quiet(
     rt: FloatArray,
     y: FloatArray,
     span: tuple[float, float] | None,
-    region: tuple[float, float],
+    idx: np.ndarray | None,
     side: int,
     edge: float,
     width: int,
@@ -102,10 +148,9 @@ def _own_quiet(
     carry something the group profile does not (an interferent on the analyte
     transition a little after the peak), and its baseline must not sit on it.
     """
-    if span is None:  # the group has no quiet stretch on this side: none of its members has
-        return None
-    idx = nonzero((rt >= region[0]) & (rt <= region[1]))
-    if idx.size >= width:
+    if span is None or idx is None:  # the group has no quiet stretch on this side: none of
+        return None  # its members has
+    if idx.size >= width:  # idx: the points in the group's search region
         k = 0 if side > 0 else idx.size - 1
         q = quiet_stretch(y[idx], k, side, idx.size - 1, width, sd, rel, max_slope)
         return None if q is None else (int(idx[q[0]]), int(idx[q[1]]))
@@ -146,24 +191,33 @@ def measure(
     require_signal: bool,
     sd0: float | None = None,
     rel: float = 0.0,
+    axes: dict[tuple, Axis | None] | None = None,
 ) -> tuple[Peak | None, FloatArray, tuple[float, float]]:
-    """One member between the shared boundaries; also its smoothed trace and baseline."""
+    """One member between the shared boundaries; also its smoothed trace and baseline.
+
+    ``axes``: the ``Axis`` already worked out for other members, by their times and the
+    bounds (the group's members share it).
+    """
     rt, y = trace.rt, trace.intensity
     s_all = smooth(y, window)
     none = (None, s_all, (0.0, 0.0))
     if rt.size < 3:
         return none
-    t_s, t_e = max(bounds[0], float(rt[0])), min(bounds[1], float(rt[-1]))
-    if not t_e > t_s:
+    if axes is None:
+        ax = _axis(rt, bounds, quiet, regions)
+    else:
+        key = (rt.tobytes(), bounds, quiet, regions)
+        if key in axes:
+            ax = axes[key]
+        else:
+            ax = axes[key] = _axis(rt, bounds, quiet, regions)
+    if ax is None:
         return none
-    inside = nonzero((rt >= t_s) & (rt <= t_e))
-    if inside.size < 2:
-        return none
-    i0, i1 = int(inside[0]), int(inside[-1])
+    t_s, t_e, i0, i1, dt, region_idx, x = ax
     sd0 = noise_sd(y) if sd0 is None else sd0
-    dt = median(diff(rt))
     lowest = _lowest_run(y, quiet_width)
-    rise = amax(s_all[i0 : i1 + 1]) - lowest
+    k = i0 + int(s_all[i0 : i1 + 1].argmax())  # the smoothed apex (the first of equal maxima)
+    rise = float(s_all[k]) - lowest  # its value is the maximum (NaN if any is)
     max_slope = (
         FLAT_FRACTION * rise * dt / group_fwhm if group_fwhm > 0 and dt > 0 else float("inf")
     )
@@ -171,26 +225,26 @@ def measure(
         rt,
         y,
         (
-            _own_quiet(rt, y, quiet[0], regions[0], -1, t_s, quiet_width, sd0, rel, max_slope),
-            _own_quiet(rt, y, quiet[1], regions[1], 1, t_e, quiet_width, sd0, rel, max_slope),
+            _own_quiet(rt, y, quiet[0], region_idx[0], -1, t_s, quiet_width, sd0, rel, max_slope),
+            _own_quiet(rt, y, quiet[1], region_idx[1], 1, t_e, quiet_width, sd0, rel, max_slope),
         ),
     )
     if line is None:  # nowhere quiet: the trace's lowest run (a level, not one noisy minimum)
         b0, b1 = lowest, 0.0
     else:
         b0, b1 = line
-    x = _between(rt, i0, i1, t_s, t_e)
     v = interp(x, rt, y) - (b0 + b1 * x)
     area = max(0.0, trapezoid(v, x))
-    k = i0 + int(s_all[i0 : i1 + 1].argmax())
-    top = float(s_all[k] - (b0 + b1 * rt[k]))
+    rt_k, s_k = rt.item(k), s_all.item(k)
+    base_k = b0 + b1 * rt_k  # the baseline under the apex
+    top = s_k - base_k
     # nothing above noise: judged against the trace's median too, so that a baseline
     # fallen back to the lowest level cannot turn noise into a peak
-    level = max(float(b0 + b1 * rt[k]), median(y))
-    if require_signal and float(s_all[k]) - level < DETECTION_SN * sd0:
+    level = max(base_k, median(y))
+    if require_signal and s_k - level < DETECTION_SN * sd0:
         return none
-    height = max(0.0, float(y[k] - (b0 + b1 * rt[k])))
-    kk = int(x.searchsorted(rt[k]))
+    height = max(0.0, y.item(k) - base_k)
+    kk = int(x.searchsorted(rt_k))
     peak_fwhm = _fwhm(x, v, kk, height)
     outside = np.concatenate((y[:i0], y[i1 + 1 :]))
     out_noise = noise_sd(outside) if outside.size >= 10 else sd0

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.ndimage import _nd_image, _ni_support  # what correlate1d calls, past its checks
 from scipy.signal import savgol_coeffs
 
-from asnmon.integrate.small import amax, diff
+from asnmon.integrate.small import amax, count, diff
 from asnmon.records import FloatArray
 
 _MAD_TO_SD = 1.4826
@@ -30,9 +30,15 @@ _NEAREST = _ni_support._extend_mode_to_code("nearest")
 
 def median(values: FloatArray) -> float:
     """np.median without its overhead (it dominates on 20-100-point traces)."""
-    if values.size == 0:
+    n = values.size
+    if n == 0:
         return float("nan")
-    return _median_of(values.copy())  # np.partition is copy + partition, without its wrapper
+    # np.partition is copy + partition, without its wrapper; _median_of's lines, inline
+    # (some 40 calls per injection)
+    part = values.copy()
+    k = n // 2
+    part.partition((k - 1, k) if n % 2 == 0 and n > 1 else k)
+    return float(part[k]) if n % 2 else 0.5 * float(part[k - 1] + part[k])
 
 
 def _median_of(part: FloatArray) -> float:
@@ -127,6 +133,14 @@ def smoothing_gain(points: int) -> float:
     return float(np.sqrt(np.sum(_sg_kernel(w) ** 2)))
 
 
+@lru_cache(maxsize=64)
+def _residual_variance(w: int) -> float:
+    """Variance of (y - s) for white noise of unit SD under the filter of odd window ``w``."""
+    k = _sg_kernel(w) if w >= MIN_WINDOW else np.array([1.0])
+    mid = k.size // 2
+    return 1.0 - 2.0 * float(k[mid]) + float(np.sum(k * k)) if k.size > 1 else 1.0
+
+
 def auto_window(fwhm_points: float) -> int:
     """Smoothing sized to the peak: about 60 % of the points above half height, at least 5.
 
@@ -138,7 +152,11 @@ def auto_window(fwhm_points: float) -> int:
 
 
 def estimate_noise(
-    y: FloatArray, s: FloatArray, window: int, sd0: float | None = None
+    y: FloatArray,
+    s: FloatArray,
+    window: int,
+    sd0: float | None = None,
+    level: float | None = None,
 ) -> NoiseModel:
     """Baseline SD from the whole trace; the proportional term from the peak top.
 
@@ -146,22 +164,18 @@ def estimate_noise(
     a quarter of the smoothed maximum, gives the scatter at the top once the
     baseline term is taken out (a median of squared residuals, so one wild
     spike does not set it). ``window`` is the smoothing window that made ``s``;
-    ``sd0``: ``noise_sd(y)`` when the caller has it.
+    ``sd0``: ``noise_sd(y)``, ``level``: ``low_quantile(s)``, when the caller has them.
     """
     sd0 = noise_sd(y) if sd0 is None else sd0
     if y.size < 8:
         return NoiseModel(sd0, 0.0)
-    lo = low_quantile(s)
+    lo = low_quantile(s) if level is None else level
     top = s - lo
     top_max = amax(top)
     high = top > 0.25 * top_max if top_max > 0 else np.zeros(s.size, bool)
-    if int(high.sum()) < 5:
+    if count(high) < 5:
         return NoiseModel(sd0, 0.0)
-    w = odd_window(window)
-    k = _sg_kernel(w) if w >= MIN_WINDOW else np.array([1.0])
-    mid = k.size // 2
-    # variance of (y - s) for white noise of unit SD under this filter
-    shrink = 1.0 - 2.0 * float(k[mid]) + float(np.sum(k * k)) if k.size > 1 else 1.0
+    shrink = _residual_variance(odd_window(window))
     if shrink <= 1e-6:
         return NoiseModel(sd0, 0.0)
     r2 = (y[high] - s[high]) ** 2 / shrink

@@ -29,6 +29,7 @@ __all__ = [
     "mean",
     "nonzero",
     "std",
+    "total",
     "trapezoid",
 ]
 
@@ -65,6 +66,11 @@ def interp(x: FloatArray | float, xp: FloatArray, fp: FloatArray) -> FloatArray 
 def mean(a: FloatArray) -> float:
     """``float(a.mean())`` of a non-empty array: the pairwise sum over the count."""
     return float(_add(a)) / a.size
+
+
+def total(a: FloatArray) -> float:
+    """``float(a.sum())``: the pairwise sum."""
+    return float(_add(a))
 
 
 def std(a: FloatArray) -> float:
