@@ -51,6 +51,8 @@ _WHITESPACE = b" \t\r\n"
 # arrays need more room.
 RATIO_GRACE_MB = 8.0
 _GRACE_BYTES = RATIO_GRACE_MB * MB  # below it (and the size limit) _check cannot refuse
+# deflate's largest expansion (zlib's technical details: "the limit is 1032:1")
+_DEFLATE_MAX_RATIO = 1032
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,7 @@ def _chunks(fd: int, name: str, limits: ReadLimits, *, wrap: bool) -> Iterator[b
 
 def read_regular(path: Path | str, limits: ReadLimits = DEFAULT_LIMITS) -> bytes:
     """The whole file, if it is a regular file within ``max_file_mb``."""
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     with _open_regular(p, limits, wrap=True) as (fd, _):
         return b"".join(_chunks(fd, p.name, limits, wrap=True))
 
@@ -203,6 +205,28 @@ class Inflation:
                 f"{ratio:,.0f}:1), the mark of a decompression bomb; raise [read] max_ratio if "
                 "this is a genuine file"
             )
+
+    def inflate_small(self, data: bytes) -> bytes | None:
+        """``inflate(what, data)[0]`` in one call when no limit can be reached; else None.
+
+        Deflate inflates at most 1,032 times its size, so a stream whose worst case
+        stays within the file's remaining budget and below ``RATIO_GRACE_MB`` cannot
+        trip either check. None also when the stream fails or stops short: ``inflate``
+        then does it again and says why, exactly as before.
+        """
+        bound = _DEFLATE_MAX_RATIO * len(data)
+        if not data or bound > _GRACE_BYTES or bound > self._max_bytes - self.total:
+            return None
+        d = zlib.decompressobj()
+        try:
+            out = d.decompress(data)
+        except zlib.error:
+            return None
+        if not d.eof:
+            return None
+        self.total += len(out)
+        self.total_in += len(data) - len(d.unused_data)
+        return out
 
     def inflate(
         self,

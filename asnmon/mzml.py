@@ -12,8 +12,9 @@ Reading the ~10 element types we need with lxml (a small document parsed whole,
 a large one streamed by ``iterparse``) is ~150 lines, needs no
 vocabulary, and runs near the lxml+zlib floor
 (``benchmarks/baselines.py`` measures all three). This module, with
-``mzml_checks`` (the bytes) and ``mzml_params`` (an element's params and
-children), is the only place that knows the format.
+``mzml_checks`` (the bytes), ``mzml_params`` (an element's params and
+children) and ``mzml_arrays`` (decoding its arrays), is the only place that knows
+the format.
 
 Safety: the whole file is read once into memory (the sha256 is of exactly those
 bytes), DOCTYPE/ENTITY declarations are refused before parsing (mzML never has
@@ -24,11 +25,9 @@ payload and decodes a mislabelled one into plausible garbage.
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import io
 import re
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +36,19 @@ import numpy as np
 from lxml import etree
 
 from asnmon.assay import Assay
-from asnmon.errors import CorruptDataError, NotMzmlError, NotXmlError, UnsupportedDataError
+from asnmon.errors import (
+    CorruptDataError,
+    NotMzmlError,
+    NotRegularFileError,
+    NotXmlError,
+)
 from asnmon.fileread import DEFAULT_LIMITS, Inflation, ReadLimits, read_regular, regular_sha256
 from asnmon.match import Scan, match_full_scan, match_srm
-from asnmon.mzml_checks import NUMPRESS, unpack
+from asnmon.mzml_arrays import Decodings, decode_arrays, int_or, minutes_per
+from asnmon.mzml_checks import unpack
 from asnmon.mzml_params import (
     Param,
-    array_parts,
+    chromatogram_parts,
     descendants,
     finite_float,
     lookup,
@@ -57,33 +62,6 @@ from asnmon.records import Chromatogram, Injection, RawFile, RunMeta
 
 __all__ = ["DEFAULT_LIMITS", "ReadLimits", "file_sha256", "read_file", "read_injection"]
 
-_DTYPES = {
-    "MS:1000521": "<f4", "32-bit float": "<f4",
-    "MS:1000523": "<f8", "64-bit float": "<f8",
-    "MS:1000519": "<i4", "32-bit integer": "<i4",
-    "MS:1000522": "<i8", "64-bit integer": "<i8",
-}  # fmt: skip
-_ZLIB = ("MS:1000574", "zlib compression")
-_NO_COMPRESSION = ("MS:1000576", "no compression")
-_ARRAY_KINDS = {
-    "MS:1000595": "time", "time array": "time",
-    "MS:1000515": "intensity", "intensity array": "intensity",
-    "MS:1000514": "mz", "m/z array": "mz",
-}  # fmt: skip
-# (unit, minutes per unit) by accession and by name; MS:1000038/MS:1000039 are the
-# PSI-MS terms that mzML 1.0 writers used before the Unit Ontology's (obsolete, still read)
-_UNIT_ACCESSIONS = {
-    "UO:0000010": ("second", 1 / 60), "MS:1000039": ("second", 1 / 60),
-    "UO:0000031": ("minute", 1.0), "MS:1000038": ("minute", 1.0),
-    "UO:0000028": ("millisecond", 1 / 60000),
-    "UO:0000032": ("hour", 60.0),
-}  # fmt: skip
-_UNIT_NAMES = {
-    "second": ("second", 1 / 60), "s": ("second", 1 / 60),
-    "minute": ("minute", 1.0), "min": ("minute", 1.0),
-    "millisecond": ("millisecond", 1 / 60000), "ms": ("millisecond", 1 / 60000),
-    "hour": ("hour", 60.0), "h": ("hour", 60.0),
-}  # fmt: skip
 _KINDS = {
     "MS:1001473": "srm", "selected reaction monitoring chromatogram": "srm",
     "MS:1001472": "sim", "selected ion monitoring chromatogram": "sim",
@@ -115,7 +93,7 @@ def read_file(
     path: Path | str, *, spectra: bool = False, limits: ReadLimits = DEFAULT_LIMITS
 ) -> RawFile:
     """Every chromatogram in the file; ``spectra=True`` also decodes and checks spectra."""
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     return _parse(p, _read_bytes(p, limits), spectra=spectra, limits=limits).raw
 
 
@@ -123,7 +101,7 @@ def read_injection(
     path: Path | str, assay: Assay, limits: ReadLimits = DEFAULT_LIMITS
 ) -> Injection:
     """Read the file once and match the assay's transitions to its traces."""
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)  # a Path is not parsed again
     data = _read_bytes(p, limits)
     digest = hashlib.sha256(data).hexdigest()
     parsed = _parse(p, data, spectra=assay.acquisition == "full_scan", limits=limits)
@@ -142,12 +120,15 @@ def read_injection(
 
 
 def _read_bytes(p: Path, limits: ReadLimits) -> bytes:
-    if p.is_dir():
-        raise NotMzmlError(
-            f"{p.name} is a folder (a vendor raw folder?), not an mzML file; "
-            "configure a converter (msconvert --mzML) for this instrument"
-        )
-    return read_regular(p, limits)
+    try:
+        return read_regular(p, limits)
+    except NotRegularFileError:
+        if not p.is_dir():  # asked only when refused: one stat less per file read
+            raise
+    raise NotMzmlError(
+        f"{p.name} is a folder (a vendor raw folder?), not an mzML file; "
+        "configure a converter (msconvert --mzML) for this instrument"
+    )
 
 
 @dataclass(slots=True)
@@ -166,11 +147,10 @@ def _parse(p: Path, data: bytes, *, spectra: bool, limits: ReadLimits) -> _Parse
     chroms: list[Chromatogram] = []
     specs: list[Scan] = []
     n_spectra = 0
-    seen: dict[tuple[Param, ...], _Decoding] = {}
+    seen: Decodings = {}
     try:
         events, streamed = _events(data)
-        for event, el in events:
-            tag = _local(el)
+        for event, tag, el in events:
             if event == "start":
                 if tag == "mzML":
                     # mzML 1.0 writers often left version="" but named the schema
@@ -218,6 +198,10 @@ _READ = ("mzML", "run", "referenceableParamGroup", "instrumentConfiguration", "s
 _TAGS = tuple(f"{{*}}{t}" for t in _READ)
 _XML_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False,
                 "huge_tree": True, "remove_comments": True, "remove_pis": True}  # fmt: skip
+# A document parsed whole also drops whitespace-only text between elements (~3 % less
+# parse time): the only text read is a <binary>'s, whose whitespace base64 skips, and
+# libxml2 keeps the whitespace of an element with no other content.
+_WHOLE_OPTIONS = {**_XML_OPTIONS, "remove_blank_text": True}
 # Documents up to this size are parsed whole, then read: ~40 % less lxml time than
 # iterparse for a 37 KiB injection, for at most ~2 MB more memory (a 0.97 MB real file:
 # peak +4.9 MB instead of +3.1 MB streamed; +4.4 MB while the whole tree was walked and
@@ -229,10 +213,11 @@ _STARTS = ("mzML", "run")  # read at their start; the others once complete (thei
 _ENDS = tuple(f"{{*}}{t}" for t in _READ if t not in _STARTS)
 
 
-def _events(data: bytes) -> tuple[Iterator[tuple[str, etree._Element]], bool]:
-    """(start|end, element) for the elements _parse reads, in document order; streamed?
+def _events(data: bytes) -> tuple[Iterator[tuple[str, str, etree._Element]], bool]:
+    """(start|end, local name, element) for the elements _parse reads, in document order;
+    streamed?
 
-    A small document is parsed in one go (same parser, same options). Unless one
+    A small document is parsed in one go (same options, blank text aside). Unless one
     element _parse reads at its end lies inside another (never in mzML: then the
     tree is walked, event by event, as iterparse would give them), each element
     comes once, in document order: the same order of reading, without the walk's
@@ -241,10 +226,8 @@ def _events(data: bytes) -> tuple[Iterator[tuple[str, etree._Element]], bool]:
     broken array before the syntax error is reported first, exactly as before.
     """
     if len(data) <= WHOLE_TREE_BYTES:
-        parser = etree.XMLParser(**_XML_OPTIONS)
-        try:
-            parser.feed(data)
-            root = parser.close()
+        try:  # one call, not feed + close: libxml2's one-shot parse, ~2 % faster
+            root = etree.XML(data, etree.XMLParser(**_WHOLE_OPTIONS))
         except etree.LxmlError:
             pass
         else:
@@ -253,10 +236,16 @@ def _events(data: bytes) -> tuple[Iterator[tuple[str, etree._Element]], bool]:
                 tag not in _STARTS and next(el.iterancestors(*_ENDS), None) is not None
                 for tag, el in found
             ):
-                return iter([("start" if t in _STARTS else "end", el) for t, el in found]), False
-            return iter(etree.iterwalk(root, events=("start", "end"), tag=_TAGS)), True
-    return iter(etree.iterparse(io.BytesIO(data), events=("start", "end"), tag=_TAGS,
-                                **_XML_OPTIONS)), True  # fmt: skip
+                return iter([("start" if t in _STARTS else "end", t, el) for t, el in found]), False
+            return _named(etree.iterwalk(root, events=("start", "end"), tag=_TAGS)), True
+    return _named(etree.iterparse(io.BytesIO(data), events=("start", "end"), tag=_TAGS,
+                                  **_XML_OPTIONS)), True  # fmt: skip
+
+
+def _named(
+    events: Iterable[tuple[str, etree._Element]],
+) -> Iterator[tuple[str, str, etree._Element]]:
+    return ((event, _local(el), el) for event, el in events)
 
 
 def _local(el: etree._Element) -> str:
@@ -273,17 +262,6 @@ def _release(el: etree._Element) -> None:
             del parent[0]
 
 
-def _int(text: str | None, default: int) -> int:
-    try:
-        return int(text) if text is not None else default
-    except ValueError:
-        return default
-
-
-_BDA = "{*}binaryDataArray"
-_ALL = np.logical_and.reduce  # ndarray.all() without its Python layer
-
-
 def _instrument_model(params: list[Param]) -> str | None:
     # The model is the one cvParam directly under instrumentConfiguration (or its param
     # group) that is not the serial number; "instrument model" itself carries a value.
@@ -295,151 +273,30 @@ def _instrument_model(params: list[Param]) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- arrays
-
-
-# how one binaryDataArray is decoded: (zlib?, dtype, kind or None, minutes per time unit)
-_Decoding = tuple[bool, str, str | None, float]
-
-
-def _decoding(params: list[Param], what: str, file: str) -> _Decoding:
-    """What an array's params say about decoding it; refusals raised, numpress first."""
-    for acc, name, *_ in params:
-        if acc in NUMPRESS or "numpress" in name.lower():
-            raise UnsupportedDataError(
-                f"{file}: {what} uses MS-Numpress compression, which asnmon does not "
-                "decode; convert without --numpress"
-            )
-    compression = [(a, n) for a, n, *_ in params if "compression" in n.lower() or a in
-                   (_ZLIB[0], _NO_COMPRESSION[0])]  # fmt: skip
-    zlibbed = False
-    for acc, name in compression:
-        if acc == _ZLIB[0] or name == _ZLIB[1]:
-            zlibbed = True
-        elif not (acc == _NO_COMPRESSION[0] or name == _NO_COMPRESSION[1]):
-            raise UnsupportedDataError(
-                f"{file}: {what} uses '{name or acc}', a compression asnmon does not decode"
-            )
-    dtype = lookup(params, _DTYPES)
-    if dtype is None:
-        raise UnsupportedDataError(
-            f"{file}: {what} has an array whose number type is missing or not supported"
-        )
-    kind = lookup(params, _ARRAY_KINDS)
-    factor = _minutes_per_unit(params, f"{what}'s {kind}", file) if kind == "time" else 1.0
-    return zlibbed, dtype, kind, factor
-
-
-def _arrays(
-    el: etree._Element,
-    lists: Iterable[etree._Element],
-    groups: dict[str, list[Param]],
-    what: str,
-    budget: Inflation,
-    seen: dict[tuple[Param, ...], _Decoding],
-) -> dict[str, np.ndarray]:
-    """Decode and check every binaryDataArray; numpress refused before any decoding.
-
-    ``lists``: the element's binaryDataArrayLists. ``seen``: the file's decodings
-    by param list. A file states the same few
-    (time, intensity) for every array, so each is worked out (and refused) once.
-    """
-    file = budget.name
-    n_default = _int(el.get("defaultArrayLength"), -1)
-    out: dict[str, np.ndarray] = {}
-    k = -1
-    for bdl in lists:
-        for bda in bdl.iterchildren(_BDA):
-            k += 1
-            params, binary = array_parts(bda, groups)
-            key = tuple(params)
-            how = seen.get(key)
-            if how is None:
-                how = seen[key] = _decoding(params, what, file)
-            zlibbed, dtype, found, factor = how
-            kind = found or f"array {k}"
-            text = (binary.text or "") if binary is not None else ""
-            try:
-                raw = binascii.a2b_base64(text)
-                if zlibbed:  # bounded: a few KB of zlib can inflate to gigabytes
-                    raw = budget.inflate(f"{what}'s {kind}", raw)[0]
-                arr = np.frombuffer(raw, dtype=dtype)
-            except (binascii.Error, zlib.error, EOFError, ValueError) as exc:
-                why = " ".join(str(exc).split())
-                raise CorruptDataError(
-                    f"{file}: {what}'s {kind} cannot be decoded ({why})"
-                ) from exc
-            n = _int(bda.get("arrayLength"), n_default)
-            if n >= 0 and len(arr) != n:
-                raise CorruptDataError(
-                    f"{file}: {what}'s {kind} holds {len(arr)} values where the file states {n}"
-                )
-            if arr.dtype.kind == "f" and not _ALL(np.isfinite(arr)):
-                raise CorruptDataError(f"{file}: {what}'s {kind} holds NaN or infinite values")
-            if kind == "time" and factor != 1.0:  # the record makes its float64 copy anyway
-                arr = arr * factor
-            if kind in out:  # never let a second array silently replace the first
-                raise CorruptDataError(f"{file}: {what} holds two {kind} arrays")
-            out[kind] = arr
-    return out
-
-
-def _minutes_per_unit(params: list[Param], what: str, file: str) -> float:
-    hit = param_value(params, ("MS:1000595", "time array"))
-    return 1.0 if hit is None else _minutes_per(hit, what, file)
-
-
-def _minutes_per(param: Param, what: str, file: str) -> float:
-    """Minutes per unit of a time value, stated by accession, name or both (which must agree).
-
-    No unit at all is minutes (mzML 1.0 writers, msconvert among them, often left it
-    out); a unit that is stated but unknown is refused: taking it for minutes would
-    put every peak at the wrong time with nothing to say so.
-    """
-    acc, unit = param[3].strip(), param[4].strip()
-    if not acc and not unit:
-        return 1.0
-    by_acc = _UNIT_ACCESSIONS.get(acc) if acc else None
-    by_name = _UNIT_NAMES.get(unit.lower()) if unit else None
-    if (acc and by_acc is None) or (unit and by_name is None):
-        stated = " ".join(x for x in (acc, f"'{unit}'" if unit else "") if x)
-        raise UnsupportedDataError(
-            f"{file}: {what} is in {stated}, a time unit asnmon does not know (second, "
-            "minute, hour or millisecond); convert the file with its times in one of those"
-        )
-    if by_acc is not None and by_name is not None and by_acc[0] != by_name[0]:
-        raise UnsupportedDataError(
-            f"{file}: {what} states the time unit {acc} ({by_acc[0]}) but names it '{unit}'; "
-            "the file contradicts itself, so its times cannot be trusted"
-        )
-    return (by_acc or by_name or ("minute", 1.0))[1]
-
-
 def _chromatogram(
     el: etree._Element,
     index: int,
     groups: dict[str, list[Param]],
     budget: Inflation,
-    seen: dict[tuple[Param, ...], _Decoding],
+    seen: Decodings,
 ) -> Chromatogram:
     file = budget.name
     cid = el.get("id", "")
     what = f"chromatogram '{cid}' (#{index})"
-    params, kids = split_children(el, groups)
-    arrays = _arrays(el, kids.get("binaryDataArrayList", ()), groups, what, budget, seen)
+    kind, polarity, precursors, products, lists = chromatogram_parts(el, groups, _KINDS, _POLARITY)
+    arrays = decode_arrays(el, lists, groups, what, budget, seen)
     rt, inten = arrays.get("time"), arrays.get("intensity")
     if rt is None or inten is None:
-        if arrays or _int(el.get("defaultArrayLength"), 0) > 0:
+        if arrays or int_or(el.get("defaultArrayLength"), 0) > 0:
             raise CorruptDataError(f"{file}: {what} lacks its time or intensity array")
         rt = inten = np.empty(0)
     if len(rt) != len(inten):
         raise CorruptDataError(f"{file}: {what} has {len(rt)} times but {len(inten)} intensities")
-    q1 = mz_of(kids.get("precursor", ()), groups)
-    q3 = mz_of(kids.get("product", ()), groups)
-    kind = lookup(params, _KINDS)
-    polarity = lookup(params, _POLARITY)
-    m = _ID_RE.match(cid)
-    if m:  # msconvert's id is the fallback when the isolation windows are not written
+    q1 = mz_of(precursors, groups)
+    q3 = mz_of(products, groups)
+    # msconvert's id is the fallback when the isolation windows are not written
+    m = None if q1 and q3 and kind and polarity else _ID_RE.match(cid)
+    if m:
         q1 = q1 if q1 else finite_float(m["q1"])
         q3 = q3 if q3 else (finite_float(m["q3"]) if m["q3"] else None)
         kind = kind or m["kind"].lower()
@@ -455,12 +312,12 @@ def _spectrum(
     index: int,
     groups: dict[str, list[Param]],
     budget: Inflation,
-    seen: dict[tuple[Param, ...], _Decoding],
+    seen: Decodings,
 ) -> Scan:
     file = budget.name
     what = f"spectrum '{el.get('id', '')}' (#{index})"
     params, kids = split_children(el, groups)
-    arrays = _arrays(el, kids.get("binaryDataArrayList", ()), groups, what, budget, seen)
+    arrays = decode_arrays(el, kids.get("binaryDataArrayList", ()), groups, what, budget, seen)
     mz = arrays.get("mz", np.empty(0))
     inten = arrays.get("intensity", np.empty(0))
     if len(mz) != len(inten):
@@ -474,11 +331,11 @@ def _spectrum(
             value = finite_float(hit[2])
             if value is None:
                 raise CorruptDataError(f"{file}: {what} has scan start time {hit[2]!r}")
-            rt = value * _minutes_per(hit, f"{what}'s scan start time", file)
+            rt = value * minutes_per(hit, f"{what}'s scan start time", file)
             break
     return Scan(
         rt=rt,
-        ms_level=_int(level[2] if level else None, 1),
+        ms_level=int_or(level[2] if level else None, 1),
         polarity=lookup(params, _POLARITY),
         precursor_mz=mz_of_children(
             next(descendants(el, "precursorList"), el), groups, "precursor"

@@ -20,6 +20,7 @@ from lxml import etree
 __all__ = [
     "Param",
     "array_parts",
+    "chromatogram_parts",
     "descendants",
     "find_param",
     "finite_float",
@@ -78,6 +79,51 @@ def array_parts(
     params, others = split_children(bda, groups)
     binary = others.get("binary")
     return params, binary[0] if binary else None
+
+
+def chromatogram_parts(
+    el: etree._Element,
+    groups: dict[str, list[Param]],
+    kinds: dict[str, str],
+    polarities: dict[str, str],
+) -> tuple[str | None, str | None, list[etree._Element], list[etree._Element],
+           list[etree._Element]]:  # fmt: skip
+    """``lookup(params, kinds)``, ``lookup(params, polarities)`` and the precursor, product
+    and binaryDataArrayList children of a chromatogram, in one pass.
+
+    The same as ``split_children`` followed by the two lookups, reading only each
+    param's accession and name (a chromatogram's params serve nothing else).
+    """
+    kind = polarity = None
+    precursors: list[etree._Element] = []
+    products: list[etree._Element] = []
+    lists: list[etree._Element] = []
+    for child in el:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        local = tag[tag.rfind("}") + 1 :]
+        if local == "cvParam" or local == "userParam":
+            if kind is None or polarity is None:
+                g = child.get
+                acc, name = g("accession", ""), g("name", "")
+                if kind is None:
+                    kind = kinds.get(acc) or kinds.get(name)
+                if polarity is None:
+                    polarity = polarities.get(acc) or polarities.get(name)
+        elif local == "binaryDataArrayList":
+            lists.append(child)
+        elif local == "precursor":
+            precursors.append(child)
+        elif local == "product":
+            products.append(child)
+        elif local == "referenceableParamGroupRef":
+            group = groups.get(child.get("ref", ""), ())
+            if kind is None:
+                kind = lookup(group, kinds)
+            if polarity is None:
+                polarity = lookup(group, polarities)
+    return kind, polarity, precursors, products, lists
 
 
 def find_param(

@@ -20,8 +20,25 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 
+_F64 = np.dtype(np.float64)
+
+
 def frozen_array(values: npt.ArrayLike) -> FloatArray:
-    """A float64 copy that cannot be written to."""
+    """A float64 copy that cannot be written to.
+
+    An array that already is one over a ``bytes`` object of its own size (what the
+    reader decodes: ``np.frombuffer``) is taken as it is: bytes never change, and such an
+    array cannot be made writable again, so a copy would add nothing but time.
+    """
+    if (
+        type(values) is np.ndarray
+        and type(values.base) is bytes
+        and values.dtype == _F64
+        and not values.flags.writeable
+        and values.flags.c_contiguous
+        and len(values.base) == values.nbytes
+    ):
+        return values
     arr = np.array(values, dtype=np.float64, copy=True)
     arr.setflags(write=False)
     return arr

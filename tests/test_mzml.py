@@ -36,6 +36,7 @@ from asnmon.errors import (
     WrongPolarityError,
 )
 from asnmon.mzml import WHOLE_TREE_BYTES, file_sha256, read_file, read_injection
+from asnmon.records import frozen_array
 
 # ---------------------------------------------------------------- builders
 
@@ -294,6 +295,13 @@ def test_arrays_are_read_only(tmp_path: Path) -> None:
     trace = read_file(write(tmp_path, document(standard_chroms()))).chromatograms[0]
     with pytest.raises(ValueError, match="read-only"):
         trace.intensity[0] = 0.0
+    # a decoded float64 array is kept without a copy: it must stay unwritable for good
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        trace.intensity.setflags(write=True)
+    source = np.arange(3.0)
+    copied = frozen_array(source)
+    source[0] = 9.0  # an array someone else can write is copied, as before
+    assert copied[0] == 0.0 and not copied.flags.writeable
 
 
 # ---------------------------------------------------------------- refusing

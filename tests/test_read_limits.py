@@ -25,7 +25,7 @@ from helpers import wait_for
 from test_mzml import PEAK, RT, array_xml, chrom_xml, document, standard_chroms
 
 from asnmon.errors import NotRegularFileError, ReadError, TooLargeError
-from asnmon.fileread import ReadLimits
+from asnmon.fileread import Inflation, ReadLimits
 from asnmon.mzml import file_sha256, read_file
 from asnmon.watch import FolderWatcher, WatchEvent, is_complete
 
@@ -301,6 +301,31 @@ def test_many_small_arrays_share_one_budget(tmp_path: Path) -> None:
     ):
         read_file(path, limits=ReadLimits(max_inflated_mb=16))
     assert len(read_file(path).chromatograms) == 20  # 80 MiB in all: within the default
+
+
+@pytest.mark.parametrize(
+    "case", ["whole", "trailing", "zeros", "truncated", "corrupt", "empty", "near the limit"]
+)
+def test_an_array_inflated_in_one_call_is_what_the_bounded_loop_gives(case: str) -> None:
+    body = zlib.compress(RT.tobytes())
+    data = {
+        "trailing": body + b"junk",
+        "zeros": zlib.compress(bytes(4 << 20)),  # 1,000:1 and more, still within bounds
+        "truncated": body[:-5],
+        "corrupt": body[:10] + b"\xff" * 8 + body[18:],
+        "empty": b"",
+    }.get(case, body)
+    limits = ReadLimits(max_inflated_mb=0.1 if case == "near the limit" else 1024.0)
+    fast, loop = Inflation("f", limits), Inflation("f", limits)
+    small = fast.inflate_small(data)
+    try:
+        expected = loop.inflate("x", data)[0]
+    except (zlib.error, EOFError):
+        expected = None  # the bounded loop says why; the one call must leave it to it
+    assert small == expected or small is None
+    assert (small is None) == (case in ("truncated", "corrupt", "empty", "near the limit"))
+    if small is not None:
+        assert (fast.total, fast.total_in) == (loop.total, loop.total_in)
 
 
 def test_genuine_zeros_compress_far_past_the_ratio_and_still_read(tmp_path: Path) -> None:
