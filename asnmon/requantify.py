@@ -67,8 +67,20 @@ _EDITS: dict[tuple[str, str], int] = {}
 _GUARD = threading.Lock()
 
 
+# A database path as resolved the first time it was seen: four look-ups a file, each a
+# realpath (a system call per path component) for a file that is open for the whole run.
+# Relative paths are resolved every time: they depend on the working directory.
+_RESOLVED: dict[str, str] = {}
+
+
 def _key(db: Path, run_id: str) -> tuple[str, str]:
-    return str(Path(db).resolve()), run_id
+    given = str(db)
+    resolved = _RESOLVED.get(given)
+    if resolved is None:
+        resolved = str(Path(db).resolve())
+        if Path(db).is_absolute() and len(_RESOLVED) < 1024:
+            _RESOLVED[given] = resolved
+    return resolved, run_id
 
 
 def run_lock(db: Path, run_id: str) -> threading.RLock:

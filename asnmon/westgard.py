@@ -148,6 +148,54 @@ def guides_for(
     return out
 
 
+QcRow = tuple[str, str, str, float]  # (run_id, acquired, level, value): ``Store.qc_values``
+# A level's flags and what they were judged on: (run, guide-set choice, the level's rows).
+LevelMemo = dict[str, tuple[tuple[object, ...], list[Flag]]]
+
+
+def run_westgard_flags(
+    rows: Sequence[QcRow],
+    run_id: str,
+    *,
+    runs: Sequence[str] = (),
+    start: str | None = None,
+    end: str | None = None,
+    memo: LevelMemo | None = None,
+) -> list[Flag]:
+    """``westgard_flags(points, guides_for(points, run_id, ...).values(), run_id)`` from
+    ``Store.qc_values`` rows, each level judged again only when its rows changed.
+
+    The pipeline re-judges the run at every QC, and a QC changes its own level only:
+    the other levels' guide sets and violations are kept in ``memo`` (per level, by
+    the rows they were judged on) instead of being worked out again.
+    """
+    dated = start is not None or end is not None
+    others = sorted({r[0] for r in rows if r[0] != run_id})
+    chosen: list[str] | None = list(runs) if runs else (None if dated else (others or [run_id]))
+    until = f"{end}T23:59:59.999" if end and len(end) == 10 else end  # as guides_for
+    basis = (run_id, None if chosen is None else tuple(chosen), start, until)
+    by_level: dict[str, list[QcRow]] = {}
+    mine: set[str] = set()
+    for r in rows:
+        by_level.setdefault(r[2], []).append(r)
+        if r[0] == run_id:
+            mine.add(r[2])
+    flags: list[Flag] = []
+    for level in sorted(mine):
+        key = (basis, tuple(by_level[level]))
+        kept = memo.get(level) if memo is not None else None
+        if kept is not None and kept[0] == key:
+            flags += kept[1]
+            continue
+        points = [QcPoint(*r) for r in by_level[level]]
+        guide = guide_set(points, level, runs=chosen, start=start, end=until)
+        found = westgard_flags(points, [guide], run_id) if guide is not None else []
+        if memo is not None:
+            memo[level] = (key, found)
+        flags += found
+    return flags
+
+
 def evaluate_westgard(points: Iterable[QcPoint], guide: GuideSet) -> list[Violation]:
     """Every violation on ``guide.level``'s points, in order (several rules may fire at once)."""
     return _violations(ordered(points, guide.level), guide, None)

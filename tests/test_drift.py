@@ -272,3 +272,15 @@ def test_a_restored_detector_goes_on_as_if_the_points_since_had_not_been(seed: i
         plain.push(o, float(x))
         assert vars(det) == vars(plain)
     assert det.episodes
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_pace_median_is_numpys_to_the_last_bit(seed: int) -> None:
+    """``injection_pace`` takes the median of its intervals without np.median's call."""
+    from asnmon.forecast import _median
+
+    rng = np.random.default_rng(seed)
+    for k in range(300):
+        gaps = rng.lognormal(5, 2, int(rng.integers(1, 12)))
+        gaps = np.round(gaps) if k % 3 == 0 else gaps  # whole seconds: equal intervals
+        assert _median(gaps.tolist()) == float(np.median(gaps))

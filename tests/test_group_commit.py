@@ -3,6 +3,7 @@ and still every committed result kept once, a failed group stored file by file."
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ from asnmon.errors import StoreError
 from asnmon.mzml import file_sha256
 from asnmon.pipeline import RunIngestor, ingest_paths
 from asnmon.pipeline.process import process_file
-from asnmon.records import Result
+from asnmon.records import Flag, Result, Severity
 from asnmon.simulate import SimConfig, SimulatedRun, simulate_run
 from asnmon.store import RunInfo, Store
 from asnmon.store._sql import INJECTION_COLUMNS, RESULT_COLUMNS
@@ -284,3 +285,62 @@ def test_reads_inside_a_group_see_held_rows_as_the_database_would(
         assert held, "no QC result was held back: the test no longer reads held rows"
         assert inside == written
         assert moved == store.qc_values() and -1.0 in [v[3] for v in moved]
+
+
+def _replace_flags(store: Store, steps: range) -> None:
+    """Flag replacements and verdicts of a run, on held and on stored rows alike."""
+
+    def f(code: str, n: int, sev: Severity = Severity.WARNING) -> Flag:
+        return Flag(code, sev, f"{code} #{n}", value=float(n))
+
+    warn, fail = Severity.WARNING, Severity.FAIL
+    writes: list[Callable[[], None]] = [
+        lambda: store.replace_run_flags("R", {"A", "B"}, [f("A", 1), f("B", 1)]),
+        lambda: store.replace_run_flags("R", {"A", "B"}, [f("A", 2)], injection_id=5),
+        lambda: store.update_flag("R", 5, f("D", 0)),  # none anywhere: a new row
+        lambda: store.update_flag("R", 5, f("D", 1)),  # held, same severity: new text
+        # a second group, over the rows of the first
+        lambda: store.set_verdict("R", "pass", "r1", replace_codes={"A", "C"}, flags=[f("C", 1)]),
+        lambda: store.replace_run_flags("R", {"B"}, [f("B", 2), f("A", 3)]),
+        lambda: store.update_flag("R", 5, f("A", 4)),  # stored, same severity
+        lambda: store.replace_run_flags("R", {"D"}, [], injection_id=5),
+        lambda: store.update_flag("R", 5, f("D", 2)),  # stored but replaced: a new row
+        lambda: store.set_verdict("R", "fail", "r2", replace_codes={"A", "B", "C"}),
+        lambda: store.replace_run_flags("R", {"A"}, [f("A", 5, fail)], injection_id=5),
+        lambda: store.update_flag("R", 5, f("A", 6, fail)),  # held, same severity
+        lambda: store.update_flag("R", 5, f("A", 7, warn)),  # held, another severity
+        lambda: store.update_flag("R", 5, f("D", 3, fail)),
+        lambda: store.replace_run_flags("R", {"A", "B"}, [f("B", 3)], injection_id=5),
+        lambda: store.set_verdict("R", "warn", "r3"),
+    ]
+    for k in steps:
+        writes[k]()
+
+
+def test_flags_replaced_inside_a_group_are_those_one_transaction_each_stores(
+    tmp_path: Path,
+) -> None:
+    """A group holds flag replacements and verdicts back to one UPDATE each at its
+    commit (``Pending.deactivate``); every flag row, id, state and verdict must be
+    what a transaction per write gives, each replaced when the same write did (the
+    rows a replacement inserts share its time)."""
+    stored = []
+    for name, grouped in (("each", False), ("held", True)):
+        with Store(tmp_path / f"{name}.duckdb") as store:
+            store.ensure_run(RunInfo("R", "R"))
+            for steps in (range(4), range(4, 16)):
+                with store.group() if grouped else contextlib.nullcontext():
+                    _replace_flags(store, steps)
+            stored.append(
+                store.reader()
+                .execute(
+                    "SELECT f.flag_id, f.injection_id, f.code, f.severity, f.message, f.value, "
+                    "f.active, f.deactivated_at IS NULL, (SELECT list(n.flag_id ORDER BY "
+                    "n.flag_id) FROM flags n WHERE n.created_at = f.deactivated_at) "
+                    "FROM flags f ORDER BY f.flag_id"
+                )
+                .fetchall()
+                + store.reader().execute("SELECT verdict, verdict_reason FROM runs").fetchall()
+            )
+    assert stored[1] == stored[0]
+    assert sum(1 for r in stored[0] if len(r) > 2 and r[6]) == 2  # B #3 and D #3

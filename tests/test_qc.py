@@ -760,3 +760,27 @@ def test_rt_trend_forecast_follows_a_trend_that_began_inside_its_window(
     assert trend.rate_low <= 0.01 <= trend.rate_high, (trend.rate_low, trend.rate_high)
     assert abs(trend.crossing - 40) <= 2, trend.crossing
     assert trend.crossing_late is not None and trend.crossing_late >= 40
+
+
+def test_an_ended_drift_reads_the_same_kept_as_worked_out_again(assay: Assay) -> None:
+    """IS_DRIFT of an episode that ended is kept (``is_drift_flag``) by the episode and its
+    points: at every later injection, and on a copy of the points, what it works out anew."""
+    import numpy as np
+
+    from asnmon.qc import is_context, is_drift_flag
+    from asnmon.qc.internal_standard import _drift_flag
+
+    rng = np.random.default_rng(3)
+    flat = list(np.exp(rng.normal(0, 0.03, 20)))
+    down = [0.97**k * float(np.exp(rng.normal(0, 0.03))) for k in range(1, 15)]
+    back = list(np.exp(rng.normal(0, 0.03, 20)))
+    h = cals()
+    ended = 0
+    for f in flat + down + back + [0.96**k for k in range(1, 12)] + back:  # two episodes
+        h.append(hp(len(h) + 1, is_area=1.5e5 * f))
+        for points in (h, [replace(p) for p in h]):  # the same values, other objects
+            ctx = is_context(points, assay)
+            flag = is_drift_flag(ctx, assay, last_order=len(h))
+            assert flag == _drift_flag(ctx, assay, len(h), None, ())
+            ended += bool(ctx.episodes and ctx.episodes[-1].end is not None)
+    assert ended > 10, "no ended episode: the test no longer reads kept flags"

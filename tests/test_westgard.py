@@ -144,3 +144,39 @@ def test_r4s_pairs_each_point_with_the_farthest_first_of_its_run(seed: int) -> N
     ]
     assert found == _r4s_by_scan(points, G)
     assert found  # the case is exercised
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"runs": ("R1", "R3")},
+        {"start": "2024-01-03", "end": "2024-01-05"},
+        {"end": "2024-01-04"},
+    ],
+)
+def test_run_flags_kept_per_level_are_the_guide_sets_and_flags_worked_out_whole(
+    options: dict[str, object],
+) -> None:
+    """The pipeline judges each level again only when its rows changed (a memo across
+    QCs): after every QC, and after a refit moves every value, the same flags as
+    ``guides_for`` and ``westgard_flags`` on all the points."""
+    from asnmon.westgard import LevelMemo, guides_for, run_westgard_flags
+
+    rng = random.Random(7)
+    rows: list[tuple[str, str, str, float]] = [
+        (run, f"2024-01-0{1 + k % 8}T10:{k:02d}:00", rng.choice("LMH"), rng.gauss(100, 6))
+        for k, run in enumerate(["R1"] * 12 + ["R3"] * 9)
+    ]
+    memo: LevelMemo = {}
+    for k in range(40):
+        if k == 25:  # a refit: every value of the run moves
+            rows = [(r, a, lv, v * 1.01 if r == "R2" else v) for r, a, lv, v in rows]
+        else:
+            rows.append(
+                ("R2", f"2024-01-0{1 + k % 8}T12:{k:02d}:00", rng.choice("LMH"), rng.gauss(103, 8))
+            )
+        points = [QcPoint(*r) for r in rows]
+        whole = westgard_flags(points, guides_for(points, "R2", **options).values(), "R2")  # type: ignore[arg-type]
+        assert run_westgard_flags(rows, "R2", memo=memo, **options) == whole  # type: ignore[arg-type]
+    assert any(f.code.startswith("WESTGARD") for f in whole), "no rule fired: a weak test"

@@ -85,8 +85,11 @@ class Bounds:
 
 def _candidates(s: FloatArray, thr: float, pad_lo: bool, pad_hi: bool) -> tuple:
     """Local maxima with their prominences; an apex on the first/last point counts."""
-    floor = amin(s)
-    s_pad = np.concatenate(([floor] * int(pad_lo), s, [floor] * int(pad_hi)))
+    if pad_lo or pad_hi:
+        floor = amin(s)
+        s_pad = np.concatenate(([floor] * int(pad_lo), s, [floor] * int(pad_hi)))
+    else:  # nothing to pad: the profile itself (a contiguous float64 array, as the copy)
+        s_pad = s
     # = find_peaks(s_pad, prominence=thr): its two compiled steps, past the checks of its
     # other options (a 1-D contiguous float64 profile, no window: wlen -1), which cost
     # more than the search on 60 points
@@ -114,12 +117,18 @@ def _pick(
     return int(ok[s[ok].argmax()])
 
 
-def _half_widths(s: FloatArray, apex: int, level: float) -> tuple[float, float]:
-    """Points from the apex to the half-height crossing on each side (interpolated)."""
+def _crossings(s: FloatArray, apex: int, level: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """Half height above ``level``, and the points below it left and right of the apex."""
     half = level + 0.5 * (s[apex] - level)
     below = nonzero(s < half)
-    left = below[below < apex]
-    right = below[below > apex]
+    return half, below[below < apex], below[below > apex]
+
+
+def _half_widths(
+    s: FloatArray, apex: int, crossings: tuple[float, np.ndarray, np.ndarray]
+) -> tuple[float, float]:
+    """Points from the apex to the half-height crossing on each side (interpolated)."""
+    half, left, right = crossings
     out = []
     for side, default in ((left, 0), (right, s.size - 1)):
         if not side.size:
@@ -132,13 +141,11 @@ def _half_widths(s: FloatArray, apex: int, level: float) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def _fwhm_points(s: FloatArray, apex: int, level: float) -> float:
-    half = level + 0.5 * (s[apex] - level)
-    below = nonzero(s < half)
-    left = below[below < apex]
-    right = below[below > apex]
+def _fwhm_points(n: int, crossings: tuple[float, np.ndarray, np.ndarray]) -> float:
+    """Points above half height around the apex, on a profile of ``n`` points."""
+    _, left, right = crossings
     a = int(left[-1]) if left.size else -1
-    b = int(right[0]) if right.size else s.size
+    b = int(right[0]) if right.size else n
     return float(max(b - a - 1, 1))
 
 
@@ -284,11 +291,12 @@ def find_bounds(
     thr = max(DETECTION_SN * sd, 1e-9 * (amax(c) - amin(c)), 1e-300)  # np.ptp's two reductions
     s5 = smooth(c, 5)
     level5 = low_quantile(s5)
-    cand, prom = _candidates(s5, thr, *edges)
+    cand, _ = _candidates(s5, thr, *edges)
     first = _pick(rt, s5, cand, lo, hi, anchor_rt, level5, thr)
     if first is None:
         return None
-    fw_pts = _fwhm_points(s5, first, level5)
+    cross = _crossings(s5, first, level5)
+    fw_pts = _fwhm_points(n, cross)
     window = auto_window(fw_pts) if smoothing_points == 0 else smoothing_points
     again = odd_window(window) != odd_window(5)  # else the same filter: s5, its peaks, level
     s = smooth(c, window) if again else s5
@@ -296,12 +304,13 @@ def find_bounds(
     noise = estimate_noise(c, s, window, sd, level)
     noise_rel = noise.rel
     if again:
-        cand, prom = _candidates(s, thr, *edges)
+        cand, _ = _candidates(s, thr, *edges)
     if again or anchor_rt is None:
         apex = _pick(rt, s, cand, lo, hi, rt[first] if anchor_rt is None else anchor_rt, level, thr)
         if apex is None:
             return None
-        fw_pts = _fwhm_points(s, apex, level)
+        cross = _crossings(s, apex, level)
+        fw_pts = _fwhm_points(n, cross)
     else:  # the same profile, peaks, level and anchor as the first pick: its apex and width
         apex = first
     dt = median(diff(rt))
@@ -309,13 +318,13 @@ def find_bounds(
     width = max(MIN_QUIET_POINTS, round(fw_pts))
     # per side: a tailing peak's front is steep, so the quiet stretch before it starts
     # sooner and the one after it later (2 x each side's half width for the FWHM)
-    hw_left, hw_right = _half_widths(s, apex, level)
+    hw_left, hw_right = _half_widths(s, apex, cross)
     offset = QUIET_OFFSET_FWHM * fw_pts
     off_lo = math.ceil(offset)
     tailing = hw_right >= TAILING * hw_left
     off_hi = math.ceil(max(offset, QUIET_OFFSET_FWHM * 2.0 * hw_right) if tailing else offset)
     span = max(math.ceil(QUIET_SPAN_FWHM * fw_pts), 2 * width)
-    strong = cand[prom >= thr]
+    strong = cand  # _candidates keeps only the maxima whose prominence is thr or more
     max_slope = FLAT_FRACTION * float(s[apex] - level) / max(fw_pts, 1.0)
 
     regions: list[tuple[int, int]] = [(0, 0), (0, 0)]

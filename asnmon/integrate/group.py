@@ -34,7 +34,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -149,31 +149,38 @@ def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float
     return float(trace.rt[k]), strength
 
 
+class _Reference(NamedTuple):
+    """The group's reference as every member's checks see it, worked out once."""
+
+    smoothed: Smoothed
+    profile: tuple[FloatArray, float]  # reference_profile
+    at: dict[bytes, RefAt]  # inside's memo: the reference at the members' times
+
+
 def _separate(
     t: str,
     peaks: dict[str, Peak | None],
     extra: dict[str, tuple[FloatArray, tuple[float, float]]],
     members: Mapping[str, Chromatogram],
-    ref: str,
     b: Bounds,
     apex: float,
     quiet: tuple[tuple[float, float] | None, ...],
     regions: tuple[tuple[float, float], ...],
     params: Integration,
     sd: Mapping[str, float],
-    shared: tuple[dict[bytes, RefAt], tuple[FloatArray, float]],
+    shared: _Reference,
 ) -> None:
     """A second peak on member ``t`` inside the bounds: split at its valley or its tail skimmed.
 
     Updates ``peaks[t]`` (and its smoothed trace and baseline in ``extra``). ``shared``:
-    the reference as the members see it (``inside``'s memo and ``reference_profile``).
+    the reference as the members' checks see it.
     """
     p = peaks[t]
     if p is None:
         return
-    member, reference = Smoothed(members[t], *extra[t]), Smoothed(members[ref], *extra[ref])
+    member, reference = Smoothed(members[t], *extra[t]), shared.smoothed
     # None: too few points for any check (find_tail's too)
-    pts = inside(member, (p.start_rt, p.end_rt), reference, shared[0])
+    pts = inside(member, (p.start_rt, p.end_rt), reference, shared.at)
     found = None
     if pts is not None:
         found = find_interference(
@@ -192,9 +199,7 @@ def _separate(
     if found is None:
         skimmed = None
         if pts is not None:  # (too few points: no tail either)
-            skimmed = _skim_tail(
-                t, p, members, extra, ref, quiet, regions, b, params, sd, pts, shared[1]
-            )
+            skimmed = _skim_tail(t, p, members, extra, quiet, regions, b, params, sd, pts, shared)
         if skimmed is not None:
             peaks[t], extra[t] = skimmed
             return
@@ -236,20 +241,19 @@ def _skim_tail(
     p: Peak,
     members: Mapping[str, Chromatogram],
     extra: dict[str, tuple[FloatArray, tuple[float, float]]],
-    ref: str,
     quiet: tuple[tuple[float, float] | None, ...],
     regions: tuple[tuple[float, float], ...],
     b: Bounds,
     params: Integration,
     sd: Mapping[str, float],
     pts: Inside,
-    ref_profile: tuple[FloatArray, float],
+    shared: _Reference,
 ) -> tuple[Peak, tuple[FloatArray, tuple[float, float]]] | None:
     """A member on an earlier peak's tail: the baseline from the far side, the tail skimmed.
 
     ``pts``: the member's points inside its bounds (``inside``).
     """
-    reference = Smoothed(members[ref], *extra[ref])
+    reference = shared.smoothed
 
     def tail(
         s: FloatArray,
@@ -259,7 +263,7 @@ def _skim_tail(
     ):
         return find_tail(
             Smoothed(members[t], s, base), bounds, reference, b.window, sd[t], b.noise.rel,
-            limits=params.interference, points=points, ref_profile=ref_profile,
+            limits=params.interference, points=points, ref_profile=shared.profile,
         )  # fmt: skip
 
     if tail(*extra[t], (p.start_rt, p.end_rt), pts) is None:
@@ -372,13 +376,11 @@ def integrate_group(
         extra[t] = (s, base)
     ref_peak = peaks.get(ref)
     if ref_peak is not None:
-        seen: tuple[dict[bytes, RefAt], tuple[FloatArray, float]] = (
-            {},
-            reference_profile(Smoothed(members[ref], *extra[ref])),
-        )
+        reference = Smoothed(members[ref], *extra[ref])
+        seen = _Reference(reference, reference_profile(reference), {})
         for t in list(peaks):
             if t != ref:
-                _separate(t, peaks, extra, members, ref, b, float(grid[b.apex]), quiet, regions,
+                _separate(t, peaks, extra, members, b, float(grid[b.apex]), quiet, regions,
                           params, sd, seen)  # fmt: skip
         shared: dict[tuple[float, float], tuple[FloatArray, FloatArray | None]] = {}
         for t, p in peaks.items():  # shape against the reference; the analyte's baseline too

@@ -42,6 +42,7 @@ from asnmon.records import (
 )
 from asnmon.requantify import absorb_edits, apply_edits, edit_count, run_lock
 from asnmon.store import RunInfo, Store, StoredFile
+from asnmon.westgard import LevelMemo
 from asnmon.worklist import Worklist, reinjection_of, resolve_sample
 
 log = logging.getLogger("asnmon.pipeline")
@@ -107,6 +108,7 @@ class RunIngestor(RunQC):
     _backfilled: set[int] = field(default_factory=set)
     _rt_trend: tuple[HistoryPoint, Flag] | None = None  # where RT_TREND was raised, last text
     _upcoming: _Upcoming | None = None  # the worklist rows still to come (RunQC.upcoming)
+    _westgard_memo: LevelMemo = field(default_factory=dict)  # RunQC.evaluate_westgard
     _edit_seq: int = 0  # the newest reviewer's edit this memory includes
     _stale: bool = False  # memory may be ahead of the database: rebuild before the next file
 

@@ -45,7 +45,7 @@ from asnmon.records import (
 )
 from asnmon.store import RunInfo, Store
 from asnmon.westgard import RULES as WESTGARD_RULES
-from asnmon.westgard import QcPoint, guides_for, westgard_flags
+from asnmon.westgard import LevelMemo, run_westgard_flags
 from asnmon.worklist import Worklist
 
 
@@ -146,6 +146,7 @@ class RunQC:
     _backfilled: set[int]
     _rt_trend: tuple[HistoryPoint, Flag] | None
     _upcoming: _Upcoming | None
+    _westgard_memo: LevelMemo  # each QC level's Westgard flags, by the rows judged
 
     # ------------------------------------------------------------ the curve
 
@@ -238,14 +239,16 @@ class RunQC:
 
     def evaluate_westgard(self) -> None:
         """Westgard rules on this run's QCs against the guide set (other runs by default)."""
-        points = [QcPoint(*row) for row in self.store.qc_values()]
         run_id = self.run.run_id
-        guides = guides_for(
-            points, run_id, runs=self.guide_runs, start=self.guide_start, end=self.guide_end
-        ).values()
-        self.store.replace_run_flags(
-            run_id, {*WESTGARD_RULES, "GUIDE_SET_SMALL"}, westgard_flags(points, guides, run_id)
+        flags = run_westgard_flags(
+            self.store.qc_values(),
+            run_id,
+            runs=self.guide_runs,
+            start=self.guide_start,
+            end=self.guide_end,
+            memo=self._westgard_memo,
         )
+        self.store.replace_run_flags(run_id, {*WESTGARD_RULES, "GUIDE_SET_SMALL"}, flags)
 
     def evaluate(self) -> None:
         """Re-judge the run (verdict and run-level flags) after anything changed."""
@@ -386,12 +389,13 @@ class RunQC:
         if not ctx.episodes:
             return
         holder = ctx.points[ctx.episodes[-1].alarm].injection_id
+        ended = ctx.episodes[-1].end is not None  # reads neither pace nor worklist
         flag = is_drift_flag(
             ctx,
             self.assay,
             last_order=history[-1].order,
-            pace=self.pace(history),
-            upcoming=self.upcoming(),
+            pace=None if ended else self.pace(history),
+            upcoming=() if ended else self.upcoming(),
         )
         if flag is None:
             return

@@ -6,6 +6,8 @@ The reference itself (``is_context``) is ``asnmon.qc.is_reference``.
 from __future__ import annotations
 
 import math
+import operator
+import threading
 from collections.abc import Sequence
 
 from asnmon.assay import Assay
@@ -126,6 +128,14 @@ def _after(upcoming: Sequence[Sample], first_index: int) -> tuple[str, list[list
     return f" Worklist injections from there on ({len(rows)}): {names}{more}.", listed
 
 
+# IS_DRIFT of an episode that ended, by what it reads: the episode, its points (the same
+# objects), their references and the limits. It reads the same at every later injection
+# (no pace, no worklist, its own end as "now"), and the pipeline asks at every one.
+_ENDED: dict[tuple[object, ...], tuple[object, tuple[HistoryPoint, ...], Flag | None]] = {}
+_ENDED_KEPT = 8
+_ENDED_LOCK = threading.Lock()
+
+
 def is_drift_flag(
     ctx: IsContext,
     assay: Assay,
@@ -138,10 +148,34 @@ def is_drift_flag(
 
     ``last_order``: the run's latest injection (any type; default the latest IS-bearing
     one); ``pace``: the run's injection interval; ``upcoming``: worklist rows not yet
-    acquired, in order. Severity escalates to fail once even the latest crossing the
-    rate's interval allows is within ``limits.is_drift_escalate_n`` injections, or the
-    IS has left the window.
+    acquired, in order (neither is read once the episode has ended). Severity escalates
+    to fail once even the latest crossing the rate's interval allows is within
+    ``limits.is_drift_escalate_n`` injections, or the IS has left the window.
     """
+    e = ctx.episodes[-1] if ctx.episodes else None
+    if e is None or e.end is None:
+        return _drift_flag(ctx, assay, last_order, pace, upcoming)
+    pts = ctx.points[max(e.start - ONSET_BACK, 0) : e.end + 1]
+    key = (e, ctx.reference[e.end], ctx.reference[e.alarm], id(assay.limits), len(pts))
+    with _ENDED_LOCK:
+        kept = _ENDED.get(key)
+    if kept is not None and kept[0] is assay.limits and all(map(operator.is_, kept[1], pts)):
+        return kept[2]
+    flag = _drift_flag(ctx, assay, last_order, pace, upcoming)
+    with _ENDED_LOCK:  # what it compares by identity is held, so no id can be reused meanwhile
+        _ENDED[key] = (assay.limits, pts, flag)
+        while len(_ENDED) > _ENDED_KEPT:
+            _ENDED.pop(next(iter(_ENDED)))
+    return flag
+
+
+def _drift_flag(
+    ctx: IsContext,
+    assay: Assay,
+    last_order: int | None,
+    pace: Pace | None,
+    upcoming: Sequence[Sample],
+) -> Flag | None:
     found = drift_forecast(ctx, assay)
     if found is None:
         return None

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -94,11 +94,22 @@ class Pending:
     injection of the group are written together. A table's rows are written
     before any other statement of the transaction that reads or updates that
     table (``flush``), so nothing ever reads or updates around them.
+
+    The run's re-judging after each file (flags replaced, a flag's live text, the
+    verdict) is held the same way: a replacement marks the held rows it replaces
+    and its UPDATE of the stored ones waits for the flush (``deactivate``); only the
+    newest verdict is written (``verdict``).
     """
 
     def __init__(self) -> None:
         self._rows: dict[str, list[Sequence[Any]]] = {}
         self._ids: dict[str, list[int]] = {}  # sequence values drawn in this transaction
+        # Flags replaced while held (``deactivate``): the held flag rows already replaced
+        # (index -> when), and the stored rows to deactivate, as the first replacement
+        # of each (run, injection, code) would have (a later one finds none active).
+        self._gone: dict[int, datetime] = {}
+        self._deactivations: dict[tuple[str, int | None, str], datetime] = {}
+        self._verdicts: dict[str, tuple[str, str]] = {}  # run -> its newest verdict, reason
         # ``qc_values``' rows from the database in this transaction, while its tables
         # (injections, results) cannot have changed there (``touched``).
         self.qc_rows: list[Any] | None = None
@@ -125,7 +136,7 @@ class Pending:
 
     def end(self) -> None:
         """The transaction ended (committed or rolled back): nothing held survives it."""
-        self._rows = {}
+        self.clear()
         self._ids = {}
         self.qc_rows = None
 
@@ -136,24 +147,106 @@ class Pending:
     def add(self, table: str, rows: Iterable[Sequence[Any]]) -> None:
         self._rows.setdefault(table, []).extend(rows)
 
+    def deactivate(
+        self, run_id: str, injection_id: int | None, codes: Collection[str], now: datetime
+    ) -> None:
+        """``_deactivate`` held back: its UPDATE of the stored flags, and of the held ones.
+
+        Written before the held flags (``flush``), as one UPDATE for every replacement
+        held, so a group that re-judges the run after each file pays one statement.
+        Every write that reads or changes ``flags`` flushes them first, so the stored
+        rows cannot change while it is held.
+        """
+        if not codes:
+            return
+        for i, row in enumerate(self._rows.get(FLAG_COLUMNS, ())):
+            if row[0] == run_id and row[1] == injection_id and row[2] in codes:
+                self._gone.setdefault(i, now)
+        for code in codes:
+            self._deactivations.setdefault((run_id, injection_id, code), now)
+
+    def newest_flag(self, run_id: str, injection_id: int | None, code: str) -> int | None:
+        """The newest held flag row of ``code`` still active (its index), if any: it
+        will have a higher id than any stored one."""
+        rows = self._rows.get(FLAG_COLUMNS, ())
+        for i in range(len(rows) - 1, -1, -1):
+            row = rows[i]
+            if (
+                row[0] == run_id
+                and row[1] == injection_id
+                and row[2] == code
+                and i not in self._gone
+            ):
+                return i
+        return None
+
+    def replaced(self, run_id: str, injection_id: int | None, code: str) -> bool:
+        """Whether a held replacement deactivates the stored flags of ``code``."""
+        return (run_id, injection_id, code) in self._deactivations
+
+    def flag_row(self, i: int) -> list[Any]:
+        return cast(list[Any], self._rows[FLAG_COLUMNS][i])
+
+    def add_replaced(self, row: Sequence[Any], now: datetime) -> None:
+        """A flag row held as already replaced at ``now`` (the old text of an updated flag)."""
+        rows = self._rows.setdefault(FLAG_COLUMNS, [])
+        self._gone[len(rows)] = now
+        rows.append(list(row))
+
+    def verdict(self, run_id: str, verdict: str, reason: str) -> None:
+        """The run's verdict, written with the rows held back (only the newest counts)."""
+        self._verdicts[run_id] = (verdict, reason)
+
     def flush(self, con: duckdb.DuckDBPyConnection, tables: Collection[str] | None = None) -> None:
         """Write the rows held (only those of ``tables``, if given): one INSERT per table.
 
         A table's rows go all at once and in order, so the ids its sequence gives
         them are those they would have had without being held.
         """
-        if not self._rows:
+        if tables is None or FLAG_COLUMNS in tables:
+            self._flush_deactivations(con)
+        if self._rows:
+            if tables is None:
+                held, self._rows = self._rows, {}
+            else:
+                held = {t: self._rows.pop(t) for t in tables if t in self._rows}
+            self.touched(held.keys())
+            for table, rows in held.items():
+                if table == FLAG_COLUMNS and self._gone:
+                    gone, self._gone = self._gone, {}
+                    rows = [[*r, i not in gone, gone.get(i)] for i, r in enumerate(rows)]
+                    table = FLAG_STATE_COLUMNS
+                _insert_rows(con, table, rows)
+        if tables is None and self._verdicts:
+            verdicts, self._verdicts = self._verdicts, {}
+            for run_id, (verdict, reason) in verdicts.items():
+                con.execute(
+                    "UPDATE runs SET verdict = ?, verdict_reason = ? WHERE run_id = ?",
+                    [verdict, reason, run_id],
+                )
+
+    def _flush_deactivations(self, con: duckdb.DuckDBPyConnection) -> None:
+        if not self._deactivations:
             return
-        if tables is None:
-            held, self._rows = self._rows, {}
-        else:
-            held = {t: self._rows.pop(t) for t in tables if t in self._rows}
-        self.touched(held.keys())
-        for table, rows in held.items():
-            _insert_rows(con, table, rows)
+        held, self._deactivations = self._deactivations, {}
+        if len({(r, i, t) for (r, i, _), t in held.items()}) == 1:  # one replacement
+            ((run_id, injection_id, _), now) = next(iter(held.items()))
+            _deactivate(con, run_id, injection_id, [c for _, _, c in held], now)
+            return
+        keys = list(held)
+        con.execute(
+            "UPDATE flags SET active = FALSE, deactivated_at = d.t FROM (SELECT "
+            "unnest($1::VARCHAR[]) AS r, unnest($2::BIGINT[]) AS i, unnest($3::VARCHAR[]) AS c, "
+            "unnest($4::TIMESTAMP[]) AS t) d WHERE flags.active AND flags.run_id = d.r "
+            "AND flags.code = d.c AND flags.injection_id IS NOT DISTINCT FROM d.i",
+            [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], list(held.values())],
+        )
 
     def clear(self) -> None:
         self._rows = {}
+        self._gone = {}
+        self._deactivations = {}
+        self._verdicts = {}
 
 
 INJECTION_COLUMNS = (
@@ -175,6 +268,8 @@ FLAG_COLUMNS = (
     "flags (run_id, injection_id, code, severity, message, action, value, limit_value, "
     "source, details, created_at)"
 )
+# Held flags some later write of the transaction replaced: inserted already inactive.
+FLAG_STATE_COLUMNS = FLAG_COLUMNS[:-1] + ", active, deactivated_at)"
 CHANGE_COLUMNS = "changes (changed_at, run_id, kind, injection_id)"
 
 
@@ -235,13 +330,17 @@ def _insert_flags(
 
 
 def _deactivate(
-    con: duckdb.DuckDBPyConnection, run_id: str, injection_id: int | None, codes: Sequence[str]
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    injection_id: int | None,
+    codes: Sequence[str],
+    now: datetime | None = None,
 ) -> None:
     """Flags are never deleted: the ones being replaced stop being active."""
     if not codes:
         return
     target = "injection_id = ?" if injection_id is not None else "injection_id IS NULL"
-    params: list[Any] = [_now(), run_id]
+    params: list[Any] = [now or _now(), run_id]
     if injection_id is not None:
         params.append(injection_id)
     con.execute(

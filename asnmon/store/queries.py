@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -52,6 +53,12 @@ def _held_qc_rows(
             return None
         out.extend((r[0], r[1], r[18], r[9], value) for value in accuracy[r[0]])
     return out
+
+
+def _qc_row(row: Sequence[Any]) -> tuple[int, tuple[str, str, str, float]]:
+    """A ``_QC_VALUES`` row as ``qc_values`` gives it, after its injection id."""
+    _, run_id, acquired, level, value = row
+    return int(row[0]), (str(run_id), str(acquired), str(level), float(value))
 
 
 class Queries(StoreBase):
@@ -156,14 +163,20 @@ class Queries(StoreBase):
         held = None
         if self._own_group() is not None:  # only the group's writer may look at its rows
             held = _held_qc_rows(*self._pending.held(INJECTION_COLUMNS, RESULT_COLUMNS))
-        if held is not None:
-            written = self._pending.qc_rows  # the group's own rows, not flushed
-            if written is None:
-                written = self._pending.qc_rows = self._con.execute(_QC_VALUES).fetchall()
-            rows = sorted([*written, *held], key=lambda r: int(r[0]))
-        else:
-            rows = self.reader().execute(_QC_VALUES).fetchall()
-        return [(str(a), str(b), str(c), float(d)) for _, a, b, c, d in rows]
+        if held is None:
+            return [_qc_row(r)[1] for r in self.reader().execute(_QC_VALUES).fetchall()]
+        written = self._pending.qc_rows  # the group's own rows, not flushed
+        if written is None:  # read (and converted) once while its tables stay as they are
+            rows = self._con.execute(_QC_VALUES).fetchall()
+            written = self._pending.qc_rows = [_qc_row(r) for r in rows]
+        mine = [_qc_row(r) for r in held]
+        ordered = (not written or not mine or written[-1][0] <= mine[0][0]) and all(
+            a[0] <= b[0] for a, b in itertools.pairwise(mine)
+        )
+        # In injection id order, as ORDER BY would give them (a stable sort: a
+        # concatenation already in order is that order).
+        merged = [*written, *mine] if ordered else sorted([*written, *mine], key=lambda r: r[0])
+        return [r for _, r in merged]
 
     def fitted_calibrators(self, run_id: str) -> set[int]:
         """Injection ids of the calibrators behind the run's newest curve version."""

@@ -15,9 +15,7 @@ from asnmon.store._sql import (
     PEAK_COLUMNS,
     RESULT_COLUMNS,
     _blob,
-    _deactivate,
     _flag_rows,
-    _insert_flags,
     _insert_rows,
     _now,
     _peak_rows,
@@ -247,10 +245,15 @@ class Writes(StoreBase):
         *,
         injection_id: int | None = None,
     ) -> None:
-        """Deactivate the given codes (run-level or on one injection), insert the new set."""
-        with self._tx(flush=self._flags_held_for(injection_id)) as con:
-            _deactivate(con, run_id, injection_id, sorted(set(codes)))
-            self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, injection_id, flags))
+        """Deactivate the given codes (run-level or on one injection), insert the new set.
+
+        Both held back (``Pending.deactivate``): a group pays for them at its commit,
+        in one UPDATE and one INSERT for all its replacements.
+        """
+        with self._tx(flush=False):
+            now = _now()
+            self._pending.deactivate(run_id, injection_id, sorted(set(codes)), now)
+            self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, injection_id, flags, now))
             self._held_change(run_id, "flags", injection_id)
 
     def set_verdict(
@@ -262,27 +265,18 @@ class Writes(StoreBase):
         replace_codes: Iterable[str] | None = None,
         flags: Sequence[Flag] = (),
     ) -> None:
-        """The run's verdict, and (with ``replace_codes``) its run-level flags, in one write."""
-        replacing = replace_codes is not None
-        with self._tx(flush=self._flags_held_for(None) if replacing else False) as con:
-            con.execute(
-                "UPDATE runs SET verdict = ?, verdict_reason = ? WHERE run_id = ?",
-                [verdict, reason, run_id],
-            )
-            if replace_codes is not None:
-                _deactivate(con, run_id, None, sorted(set(replace_codes)))
-                self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, None, flags))
-            self._held_change(run_id, "verdict", None)
+        """The run's verdict, and (with ``replace_codes``) its run-level flags, in one write.
 
-    def _flags_held_for(self, injection_id: int | None) -> bool | tuple[str, ...]:
-        """What a write that replaces flags of ``injection_id`` (None: the run's) must
-        have written first (``_tx(flush=...)``): the held flags, if one of them is of
-        the same injection (its UPDATE could match it), else nothing. Its new flags
-        are held after the others, so every flag keeps the id it would have had."""
-        if self._own_group() is None:
-            return True  # a transaction of its own holds nothing yet
-        (flags,) = self._pending.held(FLAG_COLUMNS)
-        return (FLAG_COLUMNS,) if any(row[1] == injection_id for row in flags) else False
+        Held back like the flags (``Pending.verdict``): a group writes its newest verdict
+        once, at its commit.
+        """
+        with self._tx(flush=False):
+            self._pending.verdict(run_id, verdict, reason)
+            if replace_codes is not None:
+                now = _now()
+                self._pending.deactivate(run_id, None, sorted(set(replace_codes)), now)
+                self._pending.add(FLAG_COLUMNS, _flag_rows(run_id, None, flags, now))
+            self._held_change(run_id, "verdict", None)
 
     def set_status(self, values: Mapping[str, object]) -> None:
         """Monitor health (watcher state, queue, last error) for the dashboard."""
@@ -304,40 +298,49 @@ class Writes(StoreBase):
         second alert) and takes the new text; the text it had is kept as an
         inactive row. A new severity (escalation) deactivates the row and inserts
         a new one, which needs its own acknowledgement and raises its own alert.
+
+        Rows held back (``Pending``) are found and changed where they are, and the
+        rows it adds are held after them, so each keeps the id it would have had
+        had every held row been written first.
         """
-        with self._tx(flush=(FLAG_COLUMNS,)) as con:
-            row = con.execute(
-                "SELECT flag_id, severity FROM flags WHERE run_id = ? AND injection_id = ? "
-                "AND code = ? AND active ORDER BY flag_id DESC LIMIT 1",
-                [run_id, injection_id, flag.code],
-            ).fetchone()
-            if row is not None and row[1] == flag.severity.value:
-                now = _now()
-                con.execute(
-                    "INSERT INTO flags (run_id, injection_id, code, severity, message, action, "
-                    "value, limit_value, source, details, active, created_at, deactivated_at) "
-                    "SELECT run_id, injection_id, code, severity, message, action, value, "
-                    "limit_value, source, details, FALSE, created_at, ? FROM flags "
-                    "WHERE flag_id = ?",
-                    [now, row[0]],
-                )
-                con.execute(
-                    "UPDATE flags SET message = ?, action = ?, value = ?, limit_value = ?, "
-                    "source = ?, details = ?, created_at = ? WHERE flag_id = ?",
-                    [
-                        flag.message,
-                        flag.action,
-                        flag.value,
-                        flag.limit,
-                        flag.source,
-                        json.dumps(dict(flag.details), default=str),
-                        now,
-                        row[0],
-                    ],
-                )
-            else:
-                _deactivate(con, run_id, injection_id, [flag.code])
-                _insert_flags(con, run_id, injection_id, [flag])
+        with self._tx(flush=False) as con:
+            now = _now()
+            held = self._pending
+            text = [
+                flag.message,
+                flag.action,
+                flag.value,
+                flag.limit,
+                flag.source,
+                json.dumps(dict(flag.details), default=str),
+                now,
+            ]
+            i = held.newest_flag(run_id, injection_id, flag.code)
+            same = False
+            if i is not None:  # the active row is held: copied and changed in memory
+                row = held.flag_row(i)
+                same = row[3] == flag.severity.value
+                if same:
+                    held.add_replaced(row, now)
+                    row[4:11] = text
+            elif not held.replaced(run_id, injection_id, flag.code):  # none held: stored?
+                found = con.execute(
+                    "SELECT flag_id, run_id, injection_id, code, severity, message, action, "
+                    "value, limit_value, source, details, created_at FROM flags WHERE run_id = ? "
+                    "AND injection_id = ? AND code = ? AND active ORDER BY flag_id DESC LIMIT 1",
+                    [run_id, injection_id, flag.code],
+                ).fetchone()
+                same = found is not None and found[4] == flag.severity.value
+                if found is not None and same:
+                    held.add_replaced(found[1:], now)
+                    con.execute(
+                        "UPDATE flags SET message = ?, action = ?, value = ?, limit_value = ?, "
+                        "source = ?, details = ?, created_at = ? WHERE flag_id = ?",
+                        [*text, found[0]],
+                    )
+            if not same:
+                held.deactivate(run_id, injection_id, [flag.code], now)
+                held.add(FLAG_COLUMNS, _flag_rows(run_id, injection_id, [flag], now))
             self._held_change(run_id, "flags", injection_id)
 
     def backfill_is_pct(self, run_id: str, values: Mapping[int, float]) -> None:
