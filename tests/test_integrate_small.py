@@ -99,3 +99,14 @@ def test_bounds_from_known_noise_and_smoothing_are_the_same(a: np.ndarray) -> No
         fresh = boundaries.find_bounds(rt, c, 1.5, 2.5, **kw)
         given = boundaries.find_bounds(rt, c, 1.5, 2.5, known=known, **kw)
         assert repr(fresh) == repr(given)
+
+
+@pytest.mark.parametrize("a", ARRAYS[4:-1], ids=lambda a: f"n{a.size}")
+def test_quiet_search_from_a_memo_is_the_same(a: np.ndarray) -> None:
+    """quiet_stretch with the fits of earlier searches of the same points: the same stretch."""
+    c = a + 0.01 * np.arange(a.size) * np.ptp(a)  # a drift, so max_slope decides some
+    memo: boundaries.QuietMemo = {}
+    for max_slope in (np.inf, 0.0, 0.01 * np.ptp(a), np.inf, 1e-12):
+        for edge, step in ((c.size - 1, -1), (0, 1), (c.size // 2, 1)):
+            args = (c, edge, step, c.size, 8, np.std(a), 0.01, max_slope)
+            assert boundaries.quiet_stretch(*args, memo) == boundaries.quiet_stretch(*args)

@@ -180,6 +180,7 @@ def quiet_stretch(
     sd: float,
     rel: float = 0.0,
     max_slope: float = float("inf"),
+    memo: QuietMemo | None = None,
 ) -> tuple[int, int] | None:
     """The quiet stretch up to ``span`` points beyond ``edge``: None if shorter than ``width``.
 
@@ -189,7 +190,9 @@ def quiet_stretch(
     unbiased -- the lowest of many noisy means sits below the true baseline --
     while a neighbouring peak's runs, or a tail, stand far above and are left
     out. On a drifting baseline the stretch is the low part of the region,
-    still on the drift's line.
+    still on the drift's line. ``memo``: what searches of the same points (values, side,
+    width and noise) found before, whatever their ``max_slope`` (a group's reference is
+    searched on its own trace as its profile was, when that is the profile).
     """
     n = c.size
     if step > 0:
@@ -199,6 +202,41 @@ def quiet_stretch(
     if b - a + 1 < width or a < 0 or b > n - 1:
         return None
     seg = c[a : b + 1]
+    seen: tuple[int, int, list[tuple[float, bool]]]
+    if memo is None:
+        seen = (*_first_runs(seg, step, width, sd), [])
+    else:
+        key = (seg.tobytes(), step, width, sd, rel)
+        found = memo.get(key)
+        seen = memo[key] = (*_first_runs(seg, step, width, sd), []) if found is None else found
+    k0, k1, fits = seen
+    lo, hi = a + k0, a + k1 + width - 1
+    # quiet means noise about a line (a drift is allowed), not a tail or a neighbour's
+    # flank; the part nearest the peak is given up, run by run, until the rest is quiet
+    i = 0
+    while hi - lo + 1 >= width:
+        if i < len(fits):  # (the fit and its verdict do not depend on max_slope)
+            slope, quiet = fits[i]
+        else:
+            slope, level, resid_sd = _line_fit(c[lo : hi + 1])
+            quiet = resid_sd <= QUIET_SD * float(np.hypot(sd, rel * max(level, 0.0)))
+            fits.append((slope, quiet))
+        i += 1
+        if quiet and abs(slope) <= max_slope:
+            return lo, hi
+        if step > 0:
+            lo += max(1, width // 2)
+        else:
+            hi -= max(1, width // 2)
+    return None
+
+
+# a search's points, side, width, noise SD and share -> its first runs and the line fits made
+QuietMemo = dict[tuple[bytes, int, int, float, float], tuple[int, int, list[tuple[float, bool]]]]
+
+
+def _first_runs(seg: FloatArray, step: int, width: int, sd: float) -> tuple[int, int]:
+    """The runs of ``width`` points nearest the peak whose means are near the lowest one's."""
     csum = cumsum0(seg)
     means = (csum[width:] - csum[:-width]) / width
     ok = means <= amin(means) + 5.0 * sd / math.sqrt(width)
@@ -221,19 +259,7 @@ def quiet_stretch(
         rest = back[j:]  # = ok[: k1 + 1][::-1]
         g = int(rest.argmin())
         k0 = k1 - (g - 1 if not rest[g] else k1)
-    lo, hi = a + k0, a + k1 + width - 1
-    # quiet means noise about a line (a drift is allowed), not a tail or a neighbour's
-    # flank; the part nearest the peak is given up, run by run, until the rest is quiet
-    while hi - lo + 1 >= width:
-        slope, level, resid_sd = _line_fit(c[lo : hi + 1])
-        quiet = resid_sd <= QUIET_SD * float(np.hypot(sd, rel * max(level, 0.0)))
-        if quiet and abs(slope) <= max_slope:
-            return lo, hi
-        if step > 0:
-            lo += max(1, width // 2)
-        else:
-            hi -= max(1, width // 2)
-    return None
+    return k0, k1
 
 
 def baseline_line(
@@ -279,13 +305,14 @@ def find_bounds(
     edges: tuple[bool, bool],
     anchor_rt: float | None = None,
     known: tuple[float, FloatArray, float] | None = None,
+    quiet_memo: QuietMemo | None = None,
 ) -> Bounds | None:
     """The peak of profile ``c`` whose apex lies in [lo, hi]; None if nothing rises above noise.
 
     ``edges`` says whether the first/last point of ``rt`` is the end of the
     acquisition (else only the end of the slice looked at). ``known``: ``noise_sd(c)``,
     ``smooth(c, 5)`` and its ``low_quantile``, when the caller has them (the group's
-    reference trace, when it is the profile).
+    reference trace, when it is the profile); ``quiet_memo``: ``quiet_stretch``'s.
     """
     n = rt.size
     if n < 3:
@@ -343,8 +370,8 @@ def find_bounds(
         hi_edge = max(apex + off_hi, right + math.ceil(fw_pts))
         regions[:] = [(lo_edge - span, lo_edge), (hi_edge, hi_edge + span)]
         q = (
-            quiet_stretch(c, lo_edge, -1, span, width, sd, noise_rel, max_slope),
-            quiet_stretch(c, hi_edge, 1, span, width, sd, noise_rel, max_slope),
+            quiet_stretch(c, lo_edge, -1, span, width, sd, noise_rel, max_slope, quiet_memo),
+            quiet_stretch(c, hi_edge, 1, span, width, sd, noise_rel, max_slope, quiet_memo),
         )
 
         line = baseline_line(rt, c, q)

@@ -40,7 +40,7 @@ import numpy as np
 
 from asnmon.assay import Integration
 from asnmon.integrate.baseline import baseline_offset
-from asnmon.integrate.boundaries import DETECTION_SN, Bounds, find_bounds
+from asnmon.integrate.boundaries import DETECTION_SN, Bounds, QuietMemo, find_bounds
 from asnmon.integrate.interference import (
     Inside,
     RefAt,
@@ -344,6 +344,7 @@ def integrate_group(
             tr = members[t]
             y = interp(grid, tr.rt, tr.intensity)
             c += y / (sd[t] if sd[t] > 0 else max(float(np.ptp(y)) * 1e-6, 1e-300))
+    quiet_memo: QuietMemo | None = {} if whole else None  # its searches, for its measure
     b: Bounds | None = find_bounds(
         grid,
         c,
@@ -354,6 +355,7 @@ def integrate_group(
         edges=edges,
         anchor_rt=anchor_rt,
         known=(sd[ref], found[2], found[3]) if whole and found is not None else None,
+        quiet_memo=quiet_memo,
     )
     if b is None:
         return empty
@@ -384,6 +386,7 @@ def integrate_group(
             axes=axes,
             # the reference's trace smoothed as the profile was, when it is the profile
             smoothed=b.smoothed if whole and t == ref else None,
+            quiet_memo=quiet_memo if t == ref else None,
         )
         peaks[t] = p
         extra[t] = (s, base)

@@ -19,6 +19,7 @@ from asnmon.integrate.boundaries import (
     DETECTION_SN,
     FLAT_FRACTION,
     MIN_QUIET_POINTS,
+    QuietMemo,
     baseline_line,
     quiet_stretch,
 )
@@ -141,6 +142,7 @@ def _own_quiet(
     sd: float,
     rel: float,
     max_slope: float,
+    memo: QuietMemo | None = None,
 ) -> tuple[int, int] | None:
     """This trace's own quiet stretch where the group found one; None where the group did not.
 
@@ -152,7 +154,7 @@ def _own_quiet(
         return None  # its members has
     if idx.size >= width:  # idx: the points in the group's search region
         k = 0 if side > 0 else idx.size - 1
-        q = quiet_stretch(y[idx], k, side, idx.size - 1, width, sd, rel, max_slope)
+        q = quiet_stretch(y[idx], k, side, idx.size - 1, width, sd, rel, max_slope, memo)
         return None if q is None else (int(idx[q[0]]), int(idx[q[1]]))
     idx = nonzero((rt >= span[0]) & (rt <= span[1]))
     if idx.size >= MIN_QUIET_POINTS // 2:
@@ -208,12 +210,13 @@ def measure(
     rel: float = 0.0,
     axes: dict[tuple, Axis | None] | None = None,
     smoothed: FloatArray | None = None,
+    quiet_memo: QuietMemo | None = None,
 ) -> tuple[Peak | None, FloatArray, tuple[float, float]]:
     """One member between the shared boundaries; also its smoothed trace and baseline.
 
     ``axes``: the ``Axis`` already worked out for other members, by their times and the
     bounds (the group's members share it). ``smoothed``: ``smooth(trace.intensity,
-    window)``, when the caller has it.
+    window)``, when the caller has it; ``quiet_memo``: ``quiet_stretch``'s.
     """
     rt, y = trace.rt, trace.intensity
     s_all = smooth(y, window) if smoothed is None else smoothed
@@ -238,12 +241,13 @@ def measure(
     max_slope = (
         FLAT_FRACTION * rise * dt / group_fwhm if group_fwhm > 0 and dt > 0 else float("inf")
     )
+    search = (quiet_width, sd0, rel, max_slope, quiet_memo)
     line = baseline_line(
         rt,
         y,
         (
-            _own_quiet(rt, y, quiet[0], region_idx[0], -1, t_s, quiet_width, sd0, rel, max_slope),
-            _own_quiet(rt, y, quiet[1], region_idx[1], 1, t_e, quiet_width, sd0, rel, max_slope),
+            _own_quiet(rt, y, quiet[0], region_idx[0], -1, t_s, *search),
+            _own_quiet(rt, y, quiet[1], region_idx[1], 1, t_e, *search),
         ),
     )
     if line is None:  # nowhere quiet: the trace's lowest run (a level, not one noisy minimum)
