@@ -9,7 +9,7 @@ import pytest
 from scipy.ndimage import convolve1d
 from scipy.signal import find_peaks
 
-from asnmon.integrate import boundaries, group, noise, small
+from asnmon.integrate import boundaries, group, member, noise, small
 from asnmon.records import Peak
 
 _RNG = np.random.default_rng(11)
@@ -74,3 +74,28 @@ def test_peak_update_is_dataclass_replace() -> None:
     p = Peak("t", 1.0, 0.9, 1.1, 10.0, 5.0, 0.5, 0.25, 0.1, 20.0, 12, cut_side="left")
     changes = {"apex_offset": 0.01, "shape_r": 0.99, "reference": "is", "area": 7.0}
     assert group._updated(p, changes) == replace(p, **changes)
+
+
+@pytest.mark.parametrize("a", ARRAYS[2:], ids=lambda a: f"n{a.size}")
+def test_signal_check_is_the_median_one(a: np.ndarray) -> None:
+    """measure's 'above noise' test, its median skipped when a count decides: the same."""
+    med = noise.median(a)
+    for s_k in (a.max(), med, med + 1e-3, a.min(), 1e308, np.nan):
+        for base_k in (a.min(), med, a.max(), np.nan):
+            for thr in (0.0, 1e-3, 0.5 * np.ptp(a), 3.0, np.nan):
+                expected = not s_k - max(base_k, med) < thr
+                assert member._above_noise(a, float(s_k), float(base_k), float(thr)) == expected
+
+
+@pytest.mark.parametrize("a", ARRAYS[4:-1], ids=lambda a: f"n{a.size}")
+def test_bounds_from_known_noise_and_smoothing_are_the_same(a: np.ndarray) -> None:
+    """find_bounds handed the profile's noise, 5-point smoothing and level: the same bounds."""
+    rt = np.linspace(1.0, 3.0, a.size)
+    c = np.abs(a) + 50.0 * np.exp(-0.5 * ((rt - 2.0) / 0.1) ** 2)
+    s5 = noise.smooth(c, 5)
+    known = (noise.noise_sd(c), s5, noise.low_quantile(s5))
+    for points in (0, 5, 9):
+        kw = {"smoothing_points": points, "valley_depth": 0.5, "edges": (True, False)}
+        fresh = boundaries.find_bounds(rt, c, 1.5, 2.5, **kw)
+        given = boundaries.find_bounds(rt, c, 1.5, 2.5, known=known, **kw)
+        assert repr(fresh) == repr(given)

@@ -278,19 +278,25 @@ def find_bounds(
     valley_depth: float,
     edges: tuple[bool, bool],
     anchor_rt: float | None = None,
+    known: tuple[float, FloatArray, float] | None = None,
 ) -> Bounds | None:
     """The peak of profile ``c`` whose apex lies in [lo, hi]; None if nothing rises above noise.
 
     ``edges`` says whether the first/last point of ``rt`` is the end of the
-    acquisition (else only the end of the slice looked at).
+    acquisition (else only the end of the slice looked at). ``known``: ``noise_sd(c)``,
+    ``smooth(c, 5)`` and its ``low_quantile``, when the caller has them (the group's
+    reference trace, when it is the profile).
     """
     n = rt.size
     if n < 3:
         return None
-    sd = noise_sd(c)
+    if known is None:
+        sd = noise_sd(c)
+        s5 = smooth(c, 5)
+        level5 = low_quantile(s5)
+    else:
+        sd, s5, level5 = known
     thr = max(DETECTION_SN * sd, 1e-9 * (amax(c) - amin(c)), 1e-300)  # np.ptp's two reductions
-    s5 = smooth(c, 5)
-    level5 = low_quantile(s5)
     cand, _ = _candidates(s5, thr, *edges)
     first = _pick(rt, s5, cand, lo, hi, anchor_rt, level5, thr)
     if first is None:

@@ -132,10 +132,13 @@ def _shape(
 compare_shape = _shape  # public: the review measures a hand-drawn peak's shape the same way
 
 
-def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float, float] | None:
+def _anchor(
+    trace: Chromatogram, lo: float, hi: float, sd: float
+) -> tuple[float, float, FloatArray, float] | None:
     """The reference's own smoothed maximum in [lo, hi] and its height in noise SDs.
 
-    None unless it stands DETECTION_SN above the trace's noise.
+    None unless it stands DETECTION_SN above the trace's noise. Also the trace smoothed
+    over 5 points and its low quantile (what ``find_bounds`` works out on it first).
     """
     m = (trace.rt >= lo) & (trace.rt <= hi)
     if count(m) < 3 or sd <= 0:
@@ -143,10 +146,11 @@ def _anchor(trace: Chromatogram, lo: float, hi: float, sd: float) -> tuple[float
     s = smooth(trace.intensity, 5)
     idx = nonzero(m)
     k = int(idx[s[idx].argmax()])
-    strength = (float(s[k]) - low_quantile(s)) / sd
+    level = low_quantile(s)
+    strength = (float(s[k]) - level) / sd
     if strength < DETECTION_SN:
         return None
-    return float(trace.rt[k]), strength
+    return float(trace.rt[k]), strength, s, level
 
 
 class _Reference(NamedTuple):
@@ -321,13 +325,19 @@ def integrate_group(
         return empty
     edges = (g_lo == t0, g_hi == t1)
     alone = len(pair) == 1
+    found = None
     if not alone and anchor_rt is None and roles.get(ref) is Role.IS_QUANT:
         found = _anchor(members[ref], rt_lo, rt_hi, sd[ref])
         if found is not None:
             anchor_rt = found[0]
             alone = found[1] >= IS_ALONE_SN  # a clean IS peak: it alone bounds the group
+    # the profile is the reference's trace itself, bit for bit (every point, interpolated
+    # at its own times): what is worked out on the one is what is worked out on the other
+    whole = False
     if alone:
-        c = interp(grid, ref_rt, members[ref].intensity)
+        y_ref = members[ref].intensity
+        c = interp(grid, ref_rt, y_ref)
+        whole = grid.size == ref_rt.size and c.tobytes() == y_ref.tobytes()
     else:  # the quantifiers in noise units (not needed, so not summed, when the IS bounds alone)
         c = np.zeros(grid.size)
         for t in pair:
@@ -343,6 +353,7 @@ def integrate_group(
         valley_depth=params.valley_depth,
         edges=edges,
         anchor_rt=anchor_rt,
+        known=(sd[ref], found[2], found[3]) if whole and found is not None else None,
     )
     if b is None:
         return empty
@@ -371,6 +382,8 @@ def integrate_group(
             sd0=sd[t],
             rel=b.noise.rel,
             axes=axes,
+            # the reference's trace smoothed as the profile was, when it is the profile
+            smoothed=b.smoothed if whole and t == ref else None,
         )
         peaks[t] = p
         extra[t] = (s, base)

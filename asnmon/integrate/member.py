@@ -176,6 +176,21 @@ def _lowest_run(y: FloatArray, width: int) -> float:
     return amin((csum[width:] - csum[:-width]) / width)
 
 
+def _above_noise(y: FloatArray, s_k: float, base_k: float, thr: float) -> bool:
+    """``not s_k - max(base_k, median(y)) < thr``, the median worked out only when needed.
+
+    A level below the baseline under the apex does not count; and when more than half the
+    points lie at or below ``s_k - thr`` (where the apex still stands ``thr`` clear), so
+    does the median, and the apex stands clear of it too.
+    """
+    if s_k - base_k < thr:  # clear of neither: the larger of the two is no nearer
+        return False
+    t = s_k - thr
+    if s_k - t >= thr and t < 1e307 and count(y <= t) > y.size // 2:  # (no overflow in the
+        return True  # median's mean of two)
+    return not s_k - max(base_k, median(y)) < thr
+
+
 def measure(
     tid: str,
     trace: Chromatogram,
@@ -192,14 +207,16 @@ def measure(
     sd0: float | None = None,
     rel: float = 0.0,
     axes: dict[tuple, Axis | None] | None = None,
+    smoothed: FloatArray | None = None,
 ) -> tuple[Peak | None, FloatArray, tuple[float, float]]:
     """One member between the shared boundaries; also its smoothed trace and baseline.
 
     ``axes``: the ``Axis`` already worked out for other members, by their times and the
-    bounds (the group's members share it).
+    bounds (the group's members share it). ``smoothed``: ``smooth(trace.intensity,
+    window)``, when the caller has it.
     """
     rt, y = trace.rt, trace.intensity
-    s_all = smooth(y, window)
+    s_all = smooth(y, window) if smoothed is None else smoothed
     none = (None, s_all, (0.0, 0.0))
     if rt.size < 3:
         return none
@@ -240,8 +257,7 @@ def measure(
     top = s_k - base_k
     # nothing above noise: judged against the trace's median too, so that a baseline
     # fallen back to the lowest level cannot turn noise into a peak
-    level = max(base_k, median(y))
-    if require_signal and s_k - level < DETECTION_SN * sd0:
+    if require_signal and not _above_noise(y, s_k, base_k, DETECTION_SN * sd0):
         return none
     height = max(0.0, y.item(k) - base_k)
     kk = int(x.searchsorted(rt_k))
