@@ -19,7 +19,8 @@ from typing import Concatenate, ParamSpec, TypeVar
 from asnmon.assay import Assay
 from asnmon.calibrate import fit_calibration
 from asnmon.errors import ReadError
-from asnmon.mzml import DEFAULT_LIMITS, ReadLimits, file_sha256
+from asnmon.fileread import read_regular
+from asnmon.mzml import DEFAULT_LIMITS, ReadLimits
 from asnmon.names import printable, to_db
 from asnmon.pipeline.process import process_file
 from asnmon.pipeline.run_qc import RunQC, _Entry, _parse_time, _Upcoming
@@ -253,13 +254,14 @@ class RunIngestor(RunQC):
     @_one_writer
     def ingest(self, path: Path, *, acquired_order: float | None = None) -> IngestReport:
         path = Path(path)
-        try:
-            sha = file_sha256(path, self.read_limits)
+        try:  # read once: hashed here, parsed by process_file (the hash is of what is parsed)
+            data = read_regular(path, self.read_limits, wrap=False)
         except ReadError as err:  # a FIFO, a device, over a [read] limit: refused unread
             return self._refused(path, err)
         except OSError as exc:
             log.warning("cannot read %s: %s", path, exc)
             return IngestReport(path, stored=False, message=f"cannot read the file: {exc}")
+        sha = hashlib.sha256(data).hexdigest()
         if self.has_stored(sha, path):
             return IngestReport(path, stored=False, message="already ingested (same content)")
         problems = self.worklist.problems_for(path) if self.worklist is not None else ()
@@ -281,6 +283,7 @@ class RunIngestor(RunQC):
             self.calibration,
             tuple(self.history),
             self.read_limits,
+            data=data,
         )
         return self.record(outcome, acquired_order=acquired_order)
 

@@ -65,10 +65,15 @@ def process_file(
     calibration: Calibration | None,
     history: tuple[HistoryPoint, ...] = (),
     limits: ReadLimits = DEFAULT_LIMITS,
+    *,
+    data: bytes | None = None,
 ) -> Outcome:
-    """Read, integrate, quantify and flag one file. Unreadable files become data."""
+    """Read, integrate, quantify and flag one file. Unreadable files become data.
+
+    ``data``: the file's bytes, when the caller has read them (to hash them) already.
+    """
     try:
-        injection = read_injection(path, assay, limits)
+        injection = read_injection(path, assay, limits, data=data)
     except ReadError as err:
         return Outcome(
             path=path,
