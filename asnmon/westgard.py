@@ -122,6 +122,25 @@ def guide_set(
     )
 
 
+def _guide_basis(
+    run_ids: Iterable[str],
+    run_id: str,
+    runs: Sequence[str],
+    start: str | None,
+    end: str | None,
+) -> tuple[list[str] | None, str | None]:
+    """The runs a guide set is taken from (None: any, by date) and its inclusive end.
+
+    ``runs`` if given; else none when dated; else every other run, or the run itself
+    when it is the first. A date-only ``end`` means the whole of that day.
+    """
+    dated = start is not None or end is not None
+    others = sorted({r for r in run_ids if r != run_id})
+    chosen: list[str] | None = list(runs) if runs else (None if dated else (others or [run_id]))
+    until = f"{end}T23:59:59.999" if end and len(end) == 10 else end
+    return chosen, until
+
+
 def guides_for(
     points: Sequence[QcPoint],
     run_id: str,
@@ -136,10 +155,7 @@ def guides_for(
     inclusive) if either is given; else every other run — or the run itself when it
     is the first, so a first run still gets a (within-run) chart.
     """
-    dated = start is not None or end is not None
-    others = sorted({p.run_id for p in points if p.run_id != run_id})
-    chosen: list[str] | None = list(runs) if runs else (None if dated else (others or [run_id]))
-    until = f"{end}T23:59:59.999" if end and len(end) == 10 else end  # a whole last day
+    chosen, until = _guide_basis({p.run_id for p in points}, run_id, runs, start, end)
     out = {}
     for level in sorted({p.level for p in points if p.run_id == run_id}):
         guide = guide_set(points, level, runs=chosen, start=start, end=until)
@@ -169,10 +185,7 @@ def run_westgard_flags(
     the other levels' guide sets and violations are kept in ``memo`` (per level, by
     the rows they were judged on) instead of being worked out again.
     """
-    dated = start is not None or end is not None
-    others = sorted({r[0] for r in rows if r[0] != run_id})
-    chosen: list[str] | None = list(runs) if runs else (None if dated else (others or [run_id]))
-    until = f"{end}T23:59:59.999" if end and len(end) == 10 else end  # as guides_for
+    chosen, until = _guide_basis({r[0] for r in rows}, run_id, runs, start, end)
     basis = (run_id, None if chosen is None else tuple(chosen), start, until)
     by_level: dict[str, list[QcRow]] = {}
     mine: set[str] = set()

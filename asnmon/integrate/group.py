@@ -115,7 +115,7 @@ def _shape_fields(
     return {"apex_offset": peak.apex_rt - ref.apex_rt, "shape_r": r, "reference": ref.transition}
 
 
-def _shape(
+def compare_shape(
     peak: Peak,
     trace: Chromatogram,
     s: FloatArray,
@@ -125,11 +125,9 @@ def _shape(
     ref_s: FloatArray,
     ref_base: tuple[float, float],
 ) -> Peak:
-    """``peak`` with its apex offset and profile correlation against the reference member."""
+    """``peak`` with its apex offset and profile correlation against the reference member
+    (the review measures a hand-drawn peak's shape as the group measures its members)."""
     return replace(peak, **_shape_fields(peak, trace, s, base, ref, ref_trace, ref_s, ref_base))
-
-
-compare_shape = _shape  # public: the review measures a hand-drawn peak's shape the same way
 
 
 def _anchor(
