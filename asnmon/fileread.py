@@ -212,27 +212,28 @@ class Inflation:
                 "this is a genuine file"
             )
 
-    def inflate_small(self, data: bytes) -> bytes | None:
-        """``inflate(what, data)[0]`` in one call when no limit can be reached; else None.
+    def _inflate_unbounded(self, data: bytes, wbits: int) -> tuple[bytes, int] | None:
+        """``inflate``'s result in one call when no limit can be reached; else None.
 
         Deflate inflates at most 1,032 times its size, so a stream whose worst case
         stays within the file's remaining budget and below ``RATIO_GRACE_MB`` cannot
         trip either check. None also when the stream fails or stops short: ``inflate``
-        then does it again and says why, exactly as before.
+        then does it again, bounded, and says why.
         """
         bound = _DEFLATE_MAX_RATIO * len(data)
         if not data or bound > _GRACE_BYTES or bound > self._max_bytes - self.total:
             return None
-        d = zlib.decompressobj()
+        d = zlib.decompressobj(wbits)
         try:
             out = d.decompress(data)
         except zlib.error:
             return None
         if not d.eof:
             return None
+        end = len(data) - len(d.unused_data)
         self.total += len(out)
-        self.total_in += len(data) - len(d.unused_data)
-        return out
+        self.total_in += end
+        return out, end
 
     def inflate(
         self,
@@ -249,6 +250,10 @@ class Inflation:
         over ``before`` (compressed, inflated bytes of earlier gzip members) plus this
         stream. Raises zlib.error for corrupt data, EOFError for a stream cut short.
         """
+        if start == 0 and before == (0, 0):  # a stream too small to reach any limit
+            whole = self._inflate_unbounded(data, wbits)
+            if whole is not None:
+                return whole
         d = zlib.decompressobj(wbits)
         room = self._max_bytes - self.total + 1  # one byte over says "too big"
         out: list[bytes] = []

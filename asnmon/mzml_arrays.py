@@ -173,8 +173,7 @@ def decode_arrays(
             try:
                 raw = binascii.a2b_base64(text)
                 if zlibbed:  # bounded: a few KB of zlib can inflate to gigabytes
-                    small = budget.inflate_small(raw)
-                    raw = budget.inflate(f"{what}'s {kind}", raw)[0] if small is None else small
+                    raw = budget.inflate(f"{what}'s {kind}", raw)[0]
                 arr = np.frombuffer(raw, dtype=dtype)
             except (binascii.Error, zlib.error, EOFError, ValueError) as exc:
                 why = " ".join(str(exc).split())
