@@ -103,16 +103,18 @@ def read_injection(
     limits: ReadLimits = DEFAULT_LIMITS,
     *,
     data: bytes | None = None,
+    sha256: str | None = None,
 ) -> Injection:
     """Read the file once and match the assay's transitions to its traces.
 
     ``data``: the file's bytes when the caller has read them already (``read_regular``,
-    to hash them first): they are not read again, and the sha256 is of exactly them.
+    to hash them first): they are not read again, and the sha256 is of exactly them
+    (``sha256``: that hash, when the caller has it; only taken with ``data``).
     """
     p = path if isinstance(path, Path) else Path(path)  # a Path is not parsed again
     if data is None:
-        data = _read_bytes(p, limits)
-    digest = hashlib.sha256(data).hexdigest()
+        data, sha256 = _read_bytes(p, limits), None
+    digest = sha256 or hashlib.sha256(data).hexdigest()
     parsed = _parse(p, data, spectra=assay.acquisition == "full_scan", limits=limits)
     if assay.acquisition == "full_scan":
         traces, notes = match_full_scan(parsed.raw, parsed.spectra, assay)

@@ -70,10 +70,12 @@ def process_file(
 ) -> Outcome:
     """Read, integrate, quantify and flag one file. Unreadable files become data.
 
-    ``data``: the file's bytes, when the caller has read them (to hash them) already.
+    ``data``: the file's bytes, when the caller has read them (to hash them: ``sha256``).
     """
     try:
-        injection = read_injection(path, assay, limits, data=data)
+        injection = read_injection(
+            path, assay, limits, data=data, sha256=sha256 if data is not None else None
+        )
     except ReadError as err:
         return Outcome(
             path=path,
